@@ -1,0 +1,239 @@
+//! Wire types of the HTTP API, shared by the node (which serves them) and every client
+//! (CLI, chaos, benches, users of the Rust SDK). Everything here is plain serde data:
+//! no I/O, no crypto. A field added later must be optional so old clients keep working.
+
+use serde::{Deserialize, Serialize};
+
+/// Header carrying the Raft log index a write committed at.
+pub const HEADER_INDEX: &str = "x-ass-index";
+/// Header asking for a read consistency: `linearizable` (default) or `stale`.
+pub const HEADER_CONSISTENCY: &str = "x-ass-consistency";
+/// Header asking a read to wait until this log index is applied (read-your-writes).
+pub const HEADER_MIN_INDEX: &str = "x-ass-min-index";
+/// Header carrying the idempotency key of a write; a retry with the same id is applied once.
+pub const HEADER_REQUEST_ID: &str = "x-ass-request-id";
+
+/// Largest secret value the API accepts, in bytes.
+pub const MAX_VALUE_BYTES: usize = 64 * 1024;
+/// Largest secret path, in bytes.
+pub const MAX_PATH_BYTES: usize = 512;
+
+/// Body of every error answer: a stable machine code plus a sentence for people.
+///
+/// Codes in use: `bad_request`, `invalid_json`, `invalid_path`, `invalid_share`,
+/// `duplicate_share`, `invalid_shares`, `value_too_large`, `body_too_large`, `not_found`,
+/// `secret_deleted`, `version_destroyed`, `cas_mismatch`, `unauthorized`, `sealed`,
+/// `not_initialized`, `already_initialized`, `no_leader`, `timeout`, `internal`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ErrorBody {
+    pub error: String,
+    pub message: String,
+    /// API address of the current leader, when the error is about leadership.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leader: Option<String>,
+}
+
+/// `POST /v1/sys/init`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InitRequest {
+    /// Number of unseal key shares to make (default 5, 1..=255).
+    #[serde(default)]
+    pub shares: Option<u8>,
+    /// Shares needed to unseal (default 3, 1..=shares).
+    #[serde(default)]
+    pub threshold: Option<u8>,
+}
+
+/// Answer to init: shown once, never stored by the cluster.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InitResponse {
+    /// Unseal key shares, base64.
+    pub keys: Vec<String>,
+    pub shares: u8,
+    pub threshold: u8,
+    pub root_token: String,
+}
+
+/// `POST /v1/sys/unseal`: one share, or `reset: true` to forget the shares given so far.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnsealRequest {
+    #[serde(default)]
+    pub key: Option<String>,
+    #[serde(default)]
+    pub reset: bool,
+}
+
+/// `GET /v1/sys/status`, also the answer to unseal and seal. Describes this node.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SealStatus {
+    pub initialized: bool,
+    pub sealed: bool,
+    /// Shares handed in so far on this node.
+    pub progress: u8,
+    pub threshold: u8,
+    pub shares: u8,
+    pub node_id: u64,
+    pub leader_id: Option<u64>,
+    /// API address of the leader this node knows of.
+    pub leader_api: Option<String>,
+    pub term: u64,
+    pub applied_index: u64,
+    pub version: String,
+}
+
+/// Sensitivity tier of a secret; the approval policy says what each needs.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum Tier {
+    #[default]
+    Standard,
+    Sensitive,
+    Critical,
+}
+
+impl Tier {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::Standard => "standard",
+            Tier::Sensitive => "sensitive",
+            Tier::Critical => "critical",
+        }
+    }
+}
+
+impl std::str::FromStr for Tier {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "standard" => Ok(Tier::Standard),
+            "sensitive" => Ok(Tier::Sensitive),
+            "critical" => Ok(Tier::Critical),
+            other => Err(format!(
+                "unknown tier `{other}`: expected standard, sensitive or critical"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for Tier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `PUT /v1/secrets/{path}`: writes a new version.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PutSecretRequest {
+    pub value: String,
+    /// Free-form kind of credential (`api_key`, `password`, …); kept from the last write if absent.
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub secret_type: Option<String>,
+    /// Kept from the last write if absent; `standard` for a new path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tier: Option<Tier>,
+    /// Check-and-set: the write succeeds only if the latest version is this one (0: path must not exist).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cas: Option<u64>,
+}
+
+/// Answer to a write: the version it made and the log index it committed at.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct WriteResponse {
+    pub path: String,
+    pub version: u64,
+    pub index: u64,
+}
+
+/// `GET /v1/secrets/{path}`: one version with its value.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SecretResponse {
+    pub path: String,
+    pub version: u64,
+    pub value: String,
+    #[serde(rename = "type")]
+    pub secret_type: String,
+    pub tier: Tier,
+    /// RFC 3339, when this version was written (leader time).
+    pub created_at: String,
+}
+
+/// Metadata of a secret path: never its value.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SecretMetadata {
+    pub path: String,
+    pub latest_version: u64,
+    #[serde(rename = "type")]
+    pub secret_type: String,
+    pub tier: Tier,
+    pub created_at: String,
+    pub updated_at: String,
+    /// The latest version is soft-deleted.
+    pub deleted: bool,
+}
+
+/// `GET /v1/secrets?prefix=…`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ListResponse {
+    pub secrets: Vec<SecretMetadata>,
+}
+
+/// One version in `GET /v1/secrets/{path}/versions`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct VersionInfo {
+    pub version: u64,
+    pub created_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_at: Option<String>,
+    pub destroyed: bool,
+}
+
+/// `GET /v1/secrets/{path}/versions`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct VersionsResponse {
+    #[serde(flatten)]
+    pub metadata: SecretMetadata,
+    pub versions: Vec<VersionInfo>,
+}
+
+/// Answer to `DELETE /v1/secrets/{path}[?version=N]`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DeleteResponse {
+    pub path: String,
+    pub version: u64,
+    /// `true` when the version's ciphertext was destroyed, `false` for a soft delete.
+    pub destroyed: bool,
+    pub index: u64,
+}
+
+/// One member in `GET /v1/sys/members`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Member {
+    pub id: u64,
+    pub api_addr: String,
+    pub cluster_addr: String,
+    pub voter: bool,
+    pub leader: bool,
+    /// Last log index the leader knows this member has (only filled in by the leader).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matched_index: Option<u64>,
+}
+
+/// `GET /v1/sys/members`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MembersResponse {
+    pub members: Vec<Member>,
+}
+
+/// `GET /v1/sys/health` body.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HealthResponse {
+    pub initialized: bool,
+    pub sealed: bool,
+    pub standby: bool,
+    pub node_id: u64,
+    pub version: String,
+    pub server_time_utc: String,
+}

@@ -1,0 +1,98 @@
+//! The cluster port: Raft RPC from peers, the leader's read index, and forwarded writes.
+//! Bodies are postcard (see [`crate::storage::encode`]); clients never talk to this port.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use tower::ServiceExt;
+
+use crate::http::forward::{self, ForwardedRequest, PATH_FORWARD};
+use crate::node::Node;
+use crate::raft::network::{PATH_APPEND, PATH_SNAPSHOT, PATH_VOTE};
+use crate::raft::read_index::PATH_READ_INDEX;
+use crate::storage::{decode, encode};
+
+#[derive(Clone)]
+struct ClusterState {
+    node: Arc<Node>,
+    api: Router,
+}
+
+/// The cluster-port router; `api` is the node's API router, for forwarded writes.
+pub fn router(node: Arc<Node>, api: Router) -> Router {
+    Router::new()
+        .route(PATH_APPEND, post(append))
+        .route(PATH_VOTE, post(vote))
+        .route(PATH_SNAPSHOT, post(snapshot))
+        .route(PATH_READ_INDEX, post(read_index))
+        .route(PATH_FORWARD, post(forwarded))
+        .layer(axum::extract::DefaultBodyLimit::max(64 * 1024 * 1024))
+        .with_state(ClusterState { node, api })
+}
+
+fn reply<T: serde::Serialize>(value: &T) -> Response {
+    match encode(value) {
+        Ok(bytes) => bytes.into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
+fn bad_body(e: impl std::fmt::Display) -> Response {
+    (StatusCode::BAD_REQUEST, format!("undecodable cluster RPC body: {e}")).into_response()
+}
+
+async fn append(State(s): State<ClusterState>, body: Bytes) -> Response {
+    let req = match decode(&body) {
+        Ok(r) => r,
+        Err(e) => return bad_body(e),
+    };
+    let result = s.node.raft.append_entries(req).await;
+    if matches!(&result, Ok(r) if r.is_success()) {
+        s.node.note_leader_contact();
+    }
+    reply(&result)
+}
+
+async fn vote(State(s): State<ClusterState>, body: Bytes) -> Response {
+    match decode(&body) {
+        Ok(req) => reply(&s.node.raft.vote(req).await),
+        Err(e) => bad_body(e),
+    }
+}
+
+async fn snapshot(State(s): State<ClusterState>, body: Bytes) -> Response {
+    match decode(&body) {
+        Ok(req) => reply(&s.node.raft.install_snapshot(req).await),
+        Err(e) => bad_body(e),
+    }
+}
+
+async fn read_index(State(s): State<ClusterState>) -> Response {
+    let result = if s.node.is_leader() {
+        s.node.read_index.read_index().await
+    } else {
+        Err(crate::raft::read_index::ReadIndexError::NoLeader)
+    };
+    reply(&result)
+}
+
+async fn forwarded(State(s): State<ClusterState>, body: Bytes) -> Response {
+    let envelope: ForwardedRequest = match decode(&body) {
+        Ok(e) => e,
+        Err(e) => return bad_body(e),
+    };
+    let req = match forward::rebuild(envelope) {
+        Ok(r) => r,
+        Err(e) => return bad_body(e),
+    };
+    let resp = match s.api.clone().oneshot(req).await {
+        Ok(r) => r,
+        Err(never) => match never {},
+    };
+    reply(&forward::pack(resp).await)
+}

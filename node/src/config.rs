@@ -1,0 +1,289 @@
+//! Node configuration, read from a TOML file and checked by [`Config::validate`] at load.
+//!
+//! Every field has a named default below; a bad file gives an error that names the field.
+//! See `cluster-config/` for commented 3-node and 5-node examples.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Default heartbeat interval of the leader, in milliseconds.
+pub const DEFAULT_HEARTBEAT_MS: u64 = 100;
+/// Default lower bound of the election timeout, in milliseconds.
+pub const DEFAULT_ELECTION_TIMEOUT_MIN_MS: u64 = 800;
+/// Default upper bound of the election timeout, in milliseconds.
+pub const DEFAULT_ELECTION_TIMEOUT_MAX_MS: u64 = 1600;
+/// Default number of log entries after which a snapshot is built.
+pub const DEFAULT_SNAPSHOT_EVERY: u64 = 5000;
+/// Default number of already-snapshotted log entries kept for lagging followers.
+pub const DEFAULT_KEEP_LOGS: u64 = 1000;
+/// Default bound within which a node must have heard from a leader to serve stale reads.
+pub const DEFAULT_STALE_READ_MAX_MS: u64 = 5000;
+/// Default largest HTTP request body, in bytes.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// One node's configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// This node's id; unique in the cluster, greater than 0. Required.
+    pub node_id: u64,
+    /// Address the HTTP API listens on (clients, load balancer). Required.
+    pub api_addr: SocketAddr,
+    /// Address the cluster port listens on (Raft RPC, read index, forwarded writes). Required.
+    pub cluster_addr: SocketAddr,
+    /// Directory for the node's sled database. Required; created if missing.
+    pub data_dir: PathBuf,
+    /// Every member of the initial cluster, this node included. Required.
+    pub peers: Vec<Peer>,
+    /// Raft timing; all fields have defaults.
+    #[serde(default)]
+    pub raft: RaftConfig,
+    /// Read-path settings; all fields have defaults.
+    #[serde(default)]
+    pub reads: ReadConfig,
+    /// Largest HTTP request body in bytes (default 1 MiB); larger bodies get 413.
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: usize,
+}
+
+/// A member of the initial cluster.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Peer {
+    /// The member's node id.
+    pub id: u64,
+    /// Its HTTP API address (`host:port`), where forwarded clients are pointed.
+    pub api_addr: String,
+    /// Its cluster address (`host:port`), for Raft RPC.
+    pub cluster_addr: String,
+}
+
+/// Raft timing. Defaults are raised above openraft's (50 ms / 150–300 ms) so a loaded
+/// 2-core CI machine does not trigger needless elections.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RaftConfig {
+    /// Leader heartbeat interval, ms (default 100).
+    pub heartbeat_ms: u64,
+    /// Election timeout lower bound, ms (default 800). Must exceed `heartbeat_ms`.
+    pub election_timeout_min_ms: u64,
+    /// Election timeout upper bound, ms (default 1600). Must exceed the lower bound.
+    pub election_timeout_max_ms: u64,
+    /// Build a snapshot after this many applied entries since the last one (default 5000).
+    pub snapshot_every: u64,
+    /// Entries already in a snapshot kept in the log for lagging followers (default 1000).
+    pub keep_logs: u64,
+}
+
+/// Read-path settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReadConfig {
+    /// A stale read is served only if this node heard from a leader within this many ms (default 5000).
+    pub stale_max_ms: u64,
+}
+
+fn default_max_body_bytes() -> usize {
+    DEFAULT_MAX_BODY_BYTES
+}
+
+impl Default for RaftConfig {
+    fn default() -> Self {
+        Self {
+            heartbeat_ms: DEFAULT_HEARTBEAT_MS,
+            election_timeout_min_ms: DEFAULT_ELECTION_TIMEOUT_MIN_MS,
+            election_timeout_max_ms: DEFAULT_ELECTION_TIMEOUT_MAX_MS,
+            snapshot_every: DEFAULT_SNAPSHOT_EVERY,
+            keep_logs: DEFAULT_KEEP_LOGS,
+        }
+    }
+}
+
+impl Default for ReadConfig {
+    fn default() -> Self {
+        Self {
+            stale_max_ms: DEFAULT_STALE_READ_MAX_MS,
+        }
+    }
+}
+
+/// A configuration that can't be used, naming the field at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("config field `{field}`: {message}")]
+    Invalid { field: &'static str, message: String },
+}
+
+fn invalid(field: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        field,
+        message: message.into(),
+    }
+}
+
+impl Config {
+    /// Reads, parses and validates a TOML file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_toml(&text).map_err(|e| match e {
+            ConfigError::Parse { message, .. } => ConfigError::Parse {
+                path: path.to_owned(),
+                message,
+            },
+            other => other,
+        })
+    }
+
+    /// Parses and validates TOML text.
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: PathBuf::new(),
+            message: e.to_string(),
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks every rule a running node relies on.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.node_id == 0 {
+            return Err(invalid("node_id", "must be greater than 0"));
+        }
+        if self.api_addr == self.cluster_addr {
+            return Err(invalid(
+                "cluster_addr",
+                "must differ from api_addr (the cluster port is not for clients)",
+            ));
+        }
+        if self.data_dir.as_os_str().is_empty() {
+            return Err(invalid("data_dir", "must not be empty"));
+        }
+        if self.peers.is_empty() {
+            return Err(invalid("peers", "must list every member, this node included"));
+        }
+        let mut ids = BTreeSet::new();
+        for peer in &self.peers {
+            if peer.id == 0 {
+                return Err(invalid("peers.id", "must be greater than 0"));
+            }
+            if !ids.insert(peer.id) {
+                return Err(invalid("peers.id", format!("id {} is listed twice", peer.id)));
+            }
+            if peer.api_addr.is_empty() || !peer.api_addr.contains(':') {
+                return Err(invalid(
+                    "peers.api_addr",
+                    format!("peer {}: expected host:port, got `{}`", peer.id, peer.api_addr),
+                ));
+            }
+            if peer.cluster_addr.is_empty() || !peer.cluster_addr.contains(':') {
+                return Err(invalid(
+                    "peers.cluster_addr",
+                    format!(
+                        "peer {}: expected host:port, got `{}`",
+                        peer.id, peer.cluster_addr
+                    ),
+                ));
+            }
+        }
+        if !ids.contains(&self.node_id) {
+            return Err(invalid(
+                "peers",
+                format!("this node (node_id {}) is not listed", self.node_id),
+            ));
+        }
+        let r = &self.raft;
+        if r.heartbeat_ms == 0 {
+            return Err(invalid("raft.heartbeat_ms", "must be greater than 0"));
+        }
+        if r.election_timeout_min_ms <= r.heartbeat_ms {
+            return Err(invalid(
+                "raft.election_timeout_min_ms",
+                "must be greater than raft.heartbeat_ms",
+            ));
+        }
+        if r.election_timeout_max_ms <= r.election_timeout_min_ms {
+            return Err(invalid(
+                "raft.election_timeout_max_ms",
+                "must be greater than raft.election_timeout_min_ms",
+            ));
+        }
+        if r.snapshot_every == 0 {
+            return Err(invalid("raft.snapshot_every", "must be greater than 0"));
+        }
+        if self.reads.stale_max_ms == 0 {
+            return Err(invalid("reads.stale_max_ms", "must be greater than 0"));
+        }
+        if self.max_body_bytes < 4096 {
+            return Err(invalid("max_body_bytes", "must be at least 4096"));
+        }
+        Ok(())
+    }
+
+    /// This node's entry in `peers`.
+    pub fn me(&self) -> &Peer {
+        self.peers
+            .iter()
+            .find(|p| p.id == self.node_id)
+            .expect("validate() checked that this node is listed")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+        node_id = 1
+        api_addr = "127.0.0.1:8201"
+        cluster_addr = "127.0.0.1:8301"
+        data_dir = "/tmp/x"
+        [[peers]]
+        id = 1
+        api_addr = "127.0.0.1:8201"
+        cluster_addr = "127.0.0.1:8301"
+        [[peers]]
+        id = 2
+        api_addr = "127.0.0.1:8202"
+        cluster_addr = "127.0.0.1:8302"
+    "#;
+
+    #[test]
+    fn a_good_file_loads_with_defaults() {
+        let c = Config::from_toml(GOOD).unwrap();
+        assert_eq!(c.raft.heartbeat_ms, DEFAULT_HEARTBEAT_MS);
+        assert_eq!(c.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
+        assert_eq!(c.me().id, 1);
+    }
+
+    fn err_of(text: &str) -> String {
+        Config::from_toml(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn each_bad_field_is_named() {
+        assert!(err_of(&GOOD.replace("node_id = 1", "node_id = 0")).contains("node_id"));
+        assert!(err_of(&GOOD.replace("node_id = 1", "node_id = 7")).contains("`peers`"));
+        assert!(err_of(&GOOD.replace("id = 2", "id = 1")).contains("listed twice"));
+        let t = format!("{GOOD}\n[raft]\nheartbeat_ms = 900\n");
+        assert!(err_of(&t).contains("raft.election_timeout_min_ms"));
+        let t = format!("{GOOD}\n[raft]\nelection_timeout_max_ms = 100\n");
+        assert!(err_of(&t).contains("raft.election_timeout_max_ms"));
+        assert!(err_of(&GOOD.replace("8301\"\n        data", "8201\"\n        data"))
+            .contains("cluster_addr"));
+        assert!(err_of(&format!("bogus = 1\n{GOOD}")).contains("bogus"));
+        assert!(err_of(&GOOD.replace("api_addr = \"127.0.0.1:8201\"\n        cluster", "api_addr = \"nope\"\n        cluster")).contains("api_addr"));
+    }
+}

@@ -1,0 +1,300 @@
+//! A local cluster of real node processes on 127.0.0.1: `ass-node dev`, and the harness the
+//! integration tests, chaos suite and benchmarks drive.
+//!
+//! Each node gets `DIR/nodeN/{config.toml,data/,node.log}`; `DIR/cluster.json` records the
+//! addresses, pids, root token and — dev only — the unseal keys, so a restart on the same DIR
+//! reuses the data and unseals again.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use ass_client::types::{ErrorBody, InitRequest, InitResponse, SealStatus, UnsealRequest};
+use serde::{Deserialize, Serialize};
+
+/// `DIR/cluster.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClusterFile {
+    pub nodes: Vec<ClusterFileNode>,
+    pub root_token: String,
+    pub unseal_keys: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClusterFileNode {
+    pub id: u64,
+    pub api: String,
+    pub pid: u32,
+}
+
+/// Settings of a local cluster.
+#[derive(Debug, Clone)]
+pub struct DevOptions {
+    pub dir: PathBuf,
+    pub nodes: u64,
+    pub base_port: u16,
+    /// The `ass-node` binary to run.
+    pub exe: PathBuf,
+    /// Extra TOML appended to every node's config (tests tune snapshot settings with it).
+    pub extra_config: String,
+    /// Environment variables for every node process.
+    pub env: Vec<(String, String)>,
+}
+
+/// One node process of a local cluster.
+pub struct DevNode {
+    pub id: u64,
+    pub api_port: u16,
+    pub cluster_port: u16,
+    pub config_path: PathBuf,
+    pub child: Option<Child>,
+}
+
+impl DevNode {
+    pub fn api_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.api_port)
+    }
+}
+
+/// A running local cluster; dropping it kills every node.
+pub struct DevCluster {
+    pub options: DevOptions,
+    pub nodes: Vec<DevNode>,
+    pub root_token: String,
+    pub unseal_keys: Vec<String>,
+    http: reqwest::Client,
+}
+
+impl DevCluster {
+    /// Writes configs, starts every node, initializes the cluster (or reuses `cluster.json`)
+    /// and unseals every node.
+    pub async fn start(options: DevOptions) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(&options.dir).with_context(|| format!("creating {}", options.dir.display()))?;
+        let mut nodes = Vec::new();
+        for id in 1..=options.nodes {
+            let api_port = options.base_port + (id - 1) as u16;
+            let cluster_port = options.base_port + 100 + (id - 1) as u16;
+            let node_dir = options.dir.join(format!("node{id}"));
+            std::fs::create_dir_all(&node_dir)?;
+            let config_path = node_dir.join("config.toml");
+            std::fs::write(&config_path, node_config(&options, id, &node_dir))?;
+            nodes.push(DevNode { id, api_port, cluster_port, config_path, child: None });
+        }
+        let http = crate::server::cluster_http_client()?;
+        let mut cluster = DevCluster { options, nodes, root_token: String::new(), unseal_keys: Vec::new(), http };
+        for i in 0..cluster.nodes.len() {
+            cluster.spawn(i)?;
+        }
+        for i in 0..cluster.nodes.len() {
+            cluster.wait_answering(i, Duration::from_secs(60)).await?;
+        }
+        let existing = std::fs::read(cluster.options.dir.join("cluster.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<ClusterFile>(&b).ok());
+        match existing {
+            Some(file) => {
+                cluster.root_token = file.root_token;
+                cluster.unseal_keys = file.unseal_keys;
+            }
+            None => {
+                let init = cluster.init().await?;
+                cluster.root_token = init.root_token;
+                cluster.unseal_keys = init.keys;
+            }
+        }
+        for i in 0..cluster.nodes.len() {
+            cluster.unseal(i).await?;
+        }
+        cluster.write_cluster_file()?;
+        Ok(cluster)
+    }
+
+    fn log_path(&self, i: usize) -> PathBuf {
+        self.options.dir.join(format!("node{}", self.nodes[i].id)).join("node.log")
+    }
+
+    /// Starts node `i` (index into `nodes`) as a child process.
+    pub fn spawn(&mut self, i: usize) -> anyhow::Result<()> {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.log_path(i))?;
+        let mut cmd = Command::new(&self.options.exe);
+        cmd.arg("run")
+            .arg("--config")
+            .arg(&self.nodes[i].config_path)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log);
+        for (k, v) in &self.options.env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().with_context(|| format!("starting {}", self.options.exe.display()))?;
+        self.nodes[i].child = Some(child);
+        Ok(())
+    }
+
+    /// `kill -9` of node `i`.
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut child) = self.nodes[i].child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Graceful stop (SIGTERM) of node `i`.
+    pub fn stop(&mut self, i: usize) {
+        if let Some(mut child) = self.nodes[i].child.take() {
+            // SAFETY: plain kill(2) on our own child's pid.
+            unsafe {
+                libc::kill(child.id() as i32, libc::SIGTERM);
+            }
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Restarts node `i` and unseals it.
+    pub async fn restart(&mut self, i: usize) -> anyhow::Result<()> {
+        self.kill(i);
+        self.spawn(i)?;
+        self.wait_answering(i, Duration::from_secs(60)).await?;
+        self.unseal(i).await?;
+        self.write_cluster_file()
+    }
+
+    async fn status(&self, i: usize) -> anyhow::Result<SealStatus> {
+        let url = format!("{}/v1/sys/status", self.nodes[i].api_url());
+        Ok(self.http.get(url).timeout(Duration::from_secs(3)).send().await?.json().await?)
+    }
+
+    async fn wait_answering(&self, i: usize, timeout: Duration) -> anyhow::Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.status(i).await.is_ok() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("node {} did not answer within {:?}; see {}", self.nodes[i].id, timeout, self.log_path(i).display());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn init(&self) -> anyhow::Result<InitResponse> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let req = InitRequest { shares: Some(5), threshold: Some(3) };
+        let request_id = uuid::Uuid::new_v4().to_string();
+        loop {
+            let url = format!("{}/v1/sys/init", self.nodes[0].api_url());
+            let resp = self
+                .http
+                .post(url)
+                .header(ass_client::types::HEADER_REQUEST_ID, &request_id)
+                .json(&req)
+                .timeout(Duration::from_secs(15))
+                .send()
+                .await;
+            if let Ok(resp) = resp {
+                if resp.status().is_success() {
+                    return Ok(resp.json().await?);
+                }
+                let err: Option<ErrorBody> = resp.json().await.ok();
+                if let Some(e) = &err {
+                    if e.error == "already_initialized" {
+                        bail!("the cluster in {} is already initialized but cluster.json is missing", self.options.dir.display());
+                    }
+                }
+            }
+            if Instant::now() > deadline {
+                bail!("could not initialize the cluster within 60 s");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Hands node `i` shares until it is unsealed (waits for it to learn of the init).
+    pub async fn unseal(&self, i: usize) -> anyhow::Result<()> {
+        let url = format!("{}/v1/sys/unseal", self.nodes[i].api_url());
+        let deadline = Instant::now() + Duration::from_secs(60);
+        'retry: loop {
+            if Instant::now() > deadline {
+                bail!("node {} could not be unsealed within 60 s", self.nodes[i].id);
+            }
+            for key in &self.unseal_keys {
+                let req = UnsealRequest { key: Some(key.clone()), reset: false };
+                let resp = self.http.post(&url).json(&req).timeout(Duration::from_secs(5)).send().await;
+                let Ok(resp) = resp else {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue 'retry;
+                };
+                if !resp.status().is_success() {
+                    // Not initialized yet on this node: it is still catching up.
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue 'retry;
+                }
+                let status: SealStatus = resp.json().await?;
+                if !status.sealed {
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// Writes `DIR/cluster.json`.
+    pub fn write_cluster_file(&self) -> anyhow::Result<()> {
+        let file = ClusterFile {
+            nodes: self
+                .nodes
+                .iter()
+                .map(|n| ClusterFileNode { id: n.id, api: n.api_url(), pid: n.child.as_ref().map_or(0, |c| c.id()) })
+                .collect(),
+            root_token: self.root_token.clone(),
+            unseal_keys: self.unseal_keys.clone(),
+        };
+        let path = self.options.dir.join("cluster.json");
+        std::fs::write(&path, serde_json::to_vec_pretty(&file)?)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+        }
+        Ok(())
+    }
+
+    /// Every node's API URL.
+    pub fn api_urls(&self) -> Vec<String> {
+        self.nodes.iter().map(DevNode::api_url).collect()
+    }
+}
+
+impl Drop for DevCluster {
+    fn drop(&mut self) {
+        for i in 0..self.nodes.len() {
+            self.kill(i);
+        }
+    }
+}
+
+fn node_config(options: &DevOptions, id: u64, node_dir: &Path) -> String {
+    let mut peers = String::new();
+    for p in 1..=options.nodes {
+        peers.push_str(&format!(
+            "\n[[peers]]\nid = {p}\napi_addr = \"127.0.0.1:{}\"\ncluster_addr = \"127.0.0.1:{}\"\n",
+            options.base_port + (p - 1) as u16,
+            options.base_port + 100 + (p - 1) as u16
+        ));
+    }
+    format!(
+        "# Written by `ass-node dev`; local development only.\nnode_id = {id}\napi_addr = \"127.0.0.1:{}\"\ncluster_addr = \"127.0.0.1:{}\"\ndata_dir = \"{}\"\nmax_body_bytes = 1048576\n{}\n{peers}",
+        options.base_port + (id - 1) as u16,
+        options.base_port + 100 + (id - 1) as u16,
+        node_dir.join("data").display(),
+        options.extra_config,
+    )
+}

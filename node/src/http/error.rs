@@ -1,0 +1,122 @@
+//! The only place errors become HTTP status codes and stable machine codes.
+
+use ass_client::types::ErrorBody;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+use crate::node::{ReadError, WriteError};
+use crate::raft::read_index::ReadIndexError;
+use crate::raft::types::Rejection;
+use crate::seal::SealError;
+use crate::secrets::PathError;
+use crate::storage::StorageError;
+
+/// An error answer: status, stable code, human message.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub leader: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self { status, code, message: message.into(), leader: None }
+    }
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, code, message)
+    }
+    pub fn sealed() -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "sealed", "this node is sealed: unseal it with `ass operator unseal`")
+    }
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+    }
+    pub fn no_leader(leader: Option<String>) -> Self {
+        let mut e = Self::new(StatusCode::SERVICE_UNAVAILABLE, "no_leader", "no leader is available to take this write; retry shortly");
+        e.leader = leader;
+        e
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody { error: self.code.to_string(), message: self.message, leader: self.leader };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<StorageError> for ApiError {
+    fn from(e: StorageError) -> Self {
+        tracing::error!(error = %e, "storage error on the request path");
+        ApiError::internal("storage error; see the node log")
+    }
+}
+
+impl From<PathError> for ApiError {
+    fn from(e: PathError) -> Self {
+        ApiError::bad_request("invalid_path", e.to_string())
+    }
+}
+
+impl From<SealError> for ApiError {
+    fn from(e: SealError) -> Self {
+        let code = match e {
+            SealError::BadParameters { .. } => "bad_request",
+            SealError::MalformedShare => "invalid_share",
+            SealError::DuplicateShare => "duplicate_share",
+            SealError::WrongShares => "invalid_shares",
+            SealError::Crypto(_) => return ApiError::internal(e.to_string()),
+        };
+        ApiError::bad_request(code, e.to_string())
+    }
+}
+
+impl From<WriteError> for ApiError {
+    fn from(e: WriteError) -> Self {
+        match e {
+            WriteError::NotLeader { leader } => ApiError::no_leader(leader.map(|l| l.api_addr)),
+            WriteError::Raft(m) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", format!("raft: {m}")),
+        }
+    }
+}
+
+impl From<ReadError> for ApiError {
+    fn from(e: ReadError) -> Self {
+        match e {
+            ReadError::ReadIndex(ReadIndexError::Timeout(_)) => ApiError::new(StatusCode::GATEWAY_TIMEOUT, "timeout", e.to_string()),
+            ReadError::ReadIndex(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "no_leader", e.to_string()),
+            ReadError::StaleTooOld(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "stale_unavailable", e.to_string()),
+        }
+    }
+}
+
+impl From<Rejection> for ApiError {
+    fn from(r: Rejection) -> Self {
+        match r {
+            Rejection::AlreadyInitialized => ApiError::bad_request("already_initialized", "the cluster is already initialized"),
+            Rejection::NotInitialized => ApiError::bad_request("not_initialized", "the cluster is not initialized: run `ass operator init`"),
+            Rejection::CasMismatch { expected, actual } => ApiError::new(
+                StatusCode::CONFLICT,
+                "cas_mismatch",
+                format!("check-and-set failed: expected version {expected}, latest is {actual}"),
+            ),
+            Rejection::VersionConflict { latest } => ApiError::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                format!("a concurrent write made version {latest}; retry"),
+            ),
+            Rejection::NotFound => ApiError::not_found("not_found", "no secret at this path"),
+            Rejection::VersionNotFound { version } => ApiError::not_found("not_found", format!("no version {version} at this path")),
+            Rejection::AlreadyDeleted => ApiError::bad_request("already_deleted", "that version is already deleted"),
+        }
+    }
+}

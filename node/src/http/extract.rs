@@ -1,0 +1,111 @@
+//! Request-path extractors: JSON bodies with our error codes, the caller's credential, the
+//! write's request id and the read's consistency. Every route goes through these.
+
+use std::sync::Arc;
+
+use ass_client::types::{HEADER_CONSISTENCY, HEADER_MIN_INDEX, HEADER_REQUEST_ID};
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::error::ApiError;
+use crate::node::{Consistency, Node};
+use crate::seal::hash_token;
+
+/// A JSON body; malformed JSON is 400 `invalid_json`, an oversized body 413 `body_too_large`.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "request body is larger than this node accepts")
+            } else {
+                ApiError::bad_request("bad_request", rejection.body_text())
+            }
+        })?;
+        let value = serde_json::from_slice(&bytes)
+            .map_err(|e| ApiError::bad_request("invalid_json", format!("request body is not valid JSON for this call: {e}")))?;
+        Ok(ApiJson(value))
+    }
+}
+
+/// An authenticated caller. For now the only credential is the root token.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub kind: CallerKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallerKind {
+    Root,
+}
+
+impl FromRequestParts<Arc<Node>> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, node: &Arc<Node>) -> Result<Self, Self::Rejection> {
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .ok_or_else(|| ApiError::unauthorized("missing `Authorization: Bearer <token>` header"))?;
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .map(str::trim)
+            .ok_or_else(|| ApiError::unauthorized("the Authorization header must be `Bearer <token>`"))?;
+        let presented = hash_token(token);
+        let root = node.state.root_token_hash()?;
+        match root {
+            Some(root) if bool::from(root.ct_eq(&presented)) => Ok(Caller { kind: CallerKind::Root }),
+            _ => Err(ApiError::unauthorized("the token is not valid")),
+        }
+    }
+}
+
+/// The write's idempotency key: the client's `X-Ass-Request-Id`, or a fresh one.
+pub fn request_id(headers: &HeaderMap) -> Result<[u8; 16], ApiError> {
+    match headers.get(HEADER_REQUEST_ID) {
+        None => Ok(*uuid::Uuid::new_v4().as_bytes()),
+        Some(v) => {
+            let s = v.to_str().map_err(|_| ApiError::bad_request("bad_request", "x-ass-request-id must be ASCII"))?;
+            if s.is_empty() || s.len() > 128 {
+                return Err(ApiError::bad_request("bad_request", "x-ass-request-id must be 1 to 128 characters"));
+            }
+            if let Ok(u) = uuid::Uuid::parse_str(s) {
+                return Ok(*u.as_bytes());
+            }
+            let digest = Sha256::digest(s.as_bytes());
+            let mut id = [0u8; 16];
+            id.copy_from_slice(&digest[..16]);
+            Ok(id)
+        }
+    }
+}
+
+/// The consistency a read asks for through its headers.
+pub fn consistency(headers: &HeaderMap) -> Result<Consistency, ApiError> {
+    if let Some(v) = headers.get(HEADER_MIN_INDEX) {
+        let n = v
+            .to_str()
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .ok_or_else(|| ApiError::bad_request("bad_request", "x-ass-min-index must be a log index (an unsigned integer)"))?;
+        return Ok(Consistency::MinIndex(n));
+    }
+    match headers.get(HEADER_CONSISTENCY).map(|v| v.to_str().unwrap_or("")) {
+        None | Some("linearizable") | Some("default") => Ok(Consistency::Linearizable),
+        Some("stale") => Ok(Consistency::Stale),
+        Some(other) => Err(ApiError::bad_request(
+            "bad_request",
+            format!("x-ass-consistency must be `linearizable` or `stale`, not `{}`", other.chars().take(32).collect::<String>()),
+        )),
+    }
+}

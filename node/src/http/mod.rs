@@ -1,0 +1,59 @@
+//! The HTTP API: routes, the request-path middleware, and (in [`error`]) the only place errors
+//! become status codes.
+//!
+//! ```text
+//!  request ──body limit──> sealed gate ──> forward writes to the leader ──> handler
+//!                                              (cluster port /internal/forward)
+//!  handler: Caller (token check) ──> validate ──> read: prepare_read → state → decrypt
+//!                                           └──> write: encrypt → raft.client_write
+//! ```
+
+pub mod error;
+pub mod extract;
+pub mod forward;
+pub mod secrets;
+pub mod sys;
+
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::node::Node;
+use error::ApiError;
+
+/// Routes a sealed node still answers.
+const OPEN_WHEN_SEALED: &[&str] = &["/v1/sys/status", "/v1/sys/health", "/v1/sys/init", "/v1/sys/unseal"];
+
+/// The API router of one node.
+pub fn router(node: Arc<Node>) -> Router {
+    let max_body = node.config.max_body_bytes;
+    Router::new()
+        .route("/v1/sys/init", post(sys::init))
+        .route("/v1/sys/unseal", post(sys::unseal))
+        .route("/v1/sys/seal", post(sys::seal))
+        .route("/v1/sys/status", get(sys::status))
+        .route("/v1/sys/health", get(sys::health).head(sys::health))
+        .route("/v1/sys/members", get(sys::members))
+        .route("/v1/secrets", get(secrets::list))
+        .route("/v1/secrets/{*path}", get(secrets::get).put(secrets::put).delete(secrets::delete))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(node.clone(), forward::forward_writes))
+        .layer(middleware::from_fn_with_state(node.clone(), sealed_gate))
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(node)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no_route", "no such API route")
+}
+
+async fn sealed_gate(State(node): State<Arc<Node>>, req: Request, next: Next) -> Response {
+    if node.is_sealed() && !OPEN_WHEN_SEALED.contains(&req.uri().path()) {
+        return ApiError::sealed().into_response();
+    }
+    next.run(req).await
+}

@@ -1,0 +1,236 @@
+//! `/v1/secrets/*`: the read path (consistency → state → barrier.decrypt → reply) and the
+//! write path (leader: encrypt for the next version → Raft → reply with the log index).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use ass_client::types::{
+    DeleteResponse, ListResponse, PutSecretRequest, SecretMetadata, SecretResponse, VersionInfo, VersionsResponse,
+    WriteResponse, HEADER_INDEX, MAX_VALUE_BYTES,
+};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+use super::error::ApiError;
+use super::extract::{consistency, request_id, ApiJson, Caller};
+use crate::crypto::{Barrier, Binding};
+use crate::node::{now_ms, rfc3339, Node};
+use crate::raft::types::{Command, PutSecret, Rejection, Request, Response as SmResponse};
+use crate::secrets::{validate_path, validate_prefix, SecretRecord};
+
+/// Retries of a write whose version was taken by a concurrent write on the same path.
+const VERSION_RETRIES: usize = 8;
+
+fn barrier(node: &Node) -> Result<Arc<Barrier>, ApiError> {
+    node.barrier().ok_or_else(ApiError::sealed)
+}
+
+fn binding(path: &str, version: u64) -> Binding<'_> {
+    Binding { kind: "secret", path, version }
+}
+
+fn metadata(path: String, r: &SecretRecord) -> SecretMetadata {
+    SecretMetadata {
+        path,
+        latest_version: r.latest_version,
+        secret_type: r.secret_type.clone(),
+        tier: r.tier,
+        created_at: rfc3339(r.created_ms),
+        updated_at: rfc3339(r.updated_ms),
+        deleted: r.latest_deleted,
+    }
+}
+
+fn with_index<T: serde::Serialize>(status: StatusCode, index: u64, body: T) -> Response {
+    (status, [(HEADER_INDEX, index.to_string())], Json(body)).into_response()
+}
+
+fn parse_version(q: &HashMap<String, String>) -> Result<Option<u64>, ApiError> {
+    match q.get("version") {
+        None => Ok(None),
+        Some(v) => v
+            .parse::<u64>()
+            .ok()
+            .filter(|n| *n > 0)
+            .map(Some)
+            .ok_or_else(|| ApiError::bad_request("bad_request", "`version` must be a positive integer")),
+    }
+}
+
+/// `GET /v1/secrets/{*path}`: a value, or with a final `/versions` the version list.
+pub async fn get(
+    State(node): State<Arc<Node>>,
+    _caller: Caller,
+    Path(path): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    if let Some(base) = path.strip_suffix("/versions") {
+        return versions(&node, base, &headers).await;
+    }
+    validate_path(&path)?;
+    let wanted = parse_version(&q)?;
+    node.prepare_read(consistency(&headers)?).await?;
+    let record = node
+        .state
+        .secrets
+        .record(&path)?
+        .ok_or_else(|| ApiError::not_found("not_found", "no secret at this path"))?;
+    let number = match wanted {
+        Some(n) => n,
+        None if record.latest_deleted => {
+            return Err(ApiError::not_found("secret_deleted", format!("the latest version ({}) is deleted", record.latest_version)))
+        }
+        None => record.latest_version,
+    };
+    let version = node
+        .state
+        .secrets
+        .version(&path, number)?
+        .ok_or_else(|| ApiError::not_found("not_found", format!("no version {number} at this path")))?;
+    if version.destroyed {
+        return Err(ApiError::not_found("version_destroyed", format!("version {number} was destroyed")));
+    }
+    if version.deleted_ms.is_some() {
+        return Err(ApiError::not_found("secret_deleted", format!("version {number} is deleted")));
+    }
+    let plain = barrier(&node)?
+        .decrypt(&binding(&path, number), &version.ciphertext)
+        .map_err(|e| {
+            tracing::error!(error = %e, "a stored secret failed to decrypt");
+            ApiError::internal("stored value failed to decrypt")
+        })?;
+    let value = String::from_utf8(plain.expose().to_vec()).map_err(|_| ApiError::internal("stored value is not UTF-8"))?;
+    Ok(Json(SecretResponse {
+        path,
+        version: number,
+        value,
+        secret_type: record.secret_type,
+        tier: record.tier,
+        created_at: rfc3339(version.created_ms),
+    })
+    .into_response())
+}
+
+async fn versions(node: &Node, path: &str, headers: &HeaderMap) -> Result<Response, ApiError> {
+    validate_path(path)?;
+    node.prepare_read(consistency(headers)?).await?;
+    let record = node
+        .state
+        .secrets
+        .record(path)?
+        .ok_or_else(|| ApiError::not_found("not_found", "no secret at this path"))?;
+    let versions = node
+        .state
+        .secrets
+        .versions(path)?
+        .into_iter()
+        .map(|(n, v)| VersionInfo {
+            version: n,
+            created_at: rfc3339(v.created_ms),
+            deleted_at: v.deleted_ms.map(rfc3339),
+            destroyed: v.destroyed,
+        })
+        .collect();
+    Ok(Json(VersionsResponse { metadata: metadata(path.to_string(), &record), versions }).into_response())
+}
+
+/// `GET /v1/secrets?prefix=…`: metadata only, never values.
+pub async fn list(
+    State(node): State<Arc<Node>>,
+    _caller: Caller,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Result<Json<ListResponse>, ApiError> {
+    let prefix = q.get("prefix").map(String::as_str).unwrap_or("");
+    validate_prefix(prefix)?;
+    node.prepare_read(consistency(&headers)?).await?;
+    let secrets = node.state.secrets.list(prefix)?.into_iter().map(|(p, r)| metadata(p, &r)).collect();
+    Ok(Json(ListResponse { secrets }))
+}
+
+/// `PUT /v1/secrets/{*path}`: a new version.
+pub async fn put(
+    State(node): State<Arc<Node>>,
+    _caller: Caller,
+    Path(path): Path<String>,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<PutSecretRequest>,
+) -> Result<Response, ApiError> {
+    validate_path(&path)?;
+    if req.value.len() > MAX_VALUE_BYTES {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "value_too_large",
+            format!("secret values are limited to {MAX_VALUE_BYTES} bytes"),
+        ));
+    }
+    if let Some(t) = &req.secret_type {
+        if t.is_empty() || t.len() > 64 || !t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+            return Err(ApiError::bad_request("bad_request", "`type` must be 1 to 64 characters of [A-Za-z0-9_-]"));
+        }
+    }
+    let barrier = barrier(&node)?;
+    let request_id = request_id(&headers)?;
+    let _guard = node.path_lock(&path).lock().await;
+    for _ in 0..VERSION_RETRIES {
+        let latest = node.state.secrets.record(&path)?.map_or(0, |r| r.latest_version);
+        if let Some(expected) = req.cas {
+            if expected != latest {
+                return Err(Rejection::CasMismatch { expected, actual: latest }.into());
+            }
+        }
+        let version = latest + 1;
+        let ciphertext = barrier
+            .encrypt(&binding(&path, version), req.value.as_bytes())
+            .map_err(|e| ApiError::internal(format!("encryption failed: {e}")))?;
+        let request = Request {
+            request_id,
+            time_ms: now_ms(),
+            cmd: Command::PutSecret(PutSecret {
+                path: path.clone(),
+                version,
+                cas: req.cas,
+                secret_type: req.secret_type.clone(),
+                tier: req.tier,
+                ciphertext,
+            }),
+        };
+        let committed = node.write(request).await?;
+        match committed.response {
+            SmResponse::Written { version } => {
+                return Ok(with_index(StatusCode::OK, committed.index, WriteResponse { path, version, index: committed.index }))
+            }
+            SmResponse::Rejected(Rejection::VersionConflict { .. }) => continue,
+            SmResponse::Rejected(r) => return Err(r.into()),
+            other => return Err(ApiError::internal(format!("unexpected write response {other:?}"))),
+        }
+    }
+    Err(ApiError::new(StatusCode::CONFLICT, "conflict", "too many concurrent writes to this path; retry"))
+}
+
+/// `DELETE /v1/secrets/{*path}[?version=N]`: soft-delete the latest, or destroy version N.
+pub async fn delete(
+    State(node): State<Arc<Node>>,
+    _caller: Caller,
+    Path(path): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    validate_path(&path)?;
+    let version = parse_version(&q)?;
+    let cmd = match version {
+        None => Command::DeleteLatest { path: path.clone() },
+        Some(version) => Command::DestroyVersion { path: path.clone(), version },
+    };
+    let committed = node.write(Request { request_id: request_id(&headers)?, time_ms: now_ms(), cmd }).await?;
+    match committed.response {
+        SmResponse::Deleted { version, destroyed } => {
+            Ok(with_index(StatusCode::OK, committed.index, DeleteResponse { path, version, destroyed, index: committed.index }))
+        }
+        SmResponse::Rejected(r) => Err(r.into()),
+        other => Err(ApiError::internal(format!("unexpected delete response {other:?}"))),
+    }
+}

@@ -1,0 +1,177 @@
+//! `/v1/sys/*`: init, unseal, seal, status, health, members.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use ass_client::types::{
+    HealthResponse, InitRequest, InitResponse, Member, MembersResponse, SealStatus, UnsealRequest, HEADER_INDEX,
+};
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+use super::error::ApiError;
+use super::extract::{request_id, ApiJson, Caller};
+use crate::crypto::Barrier;
+use crate::node::{now_ms, rfc3339, Node};
+use crate::raft::types::{Command, Request, Response as SmResponse};
+use crate::seal::{self, Submitted, DEFAULT_SHARES, DEFAULT_THRESHOLD};
+
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// This node's seal and Raft status.
+pub async fn status_of(node: &Node) -> Result<SealStatus, ApiError> {
+    let config = node.state.seal_config()?;
+    let progress = node.unseal.lock().await.count();
+    let m = node.raft.metrics().borrow().clone();
+    let leader_api = m
+        .current_leader
+        .and_then(|id| m.membership_config.membership().get_node(&id).map(|n| n.api_addr.clone()));
+    Ok(SealStatus {
+        initialized: config.is_some(),
+        sealed: node.is_sealed(),
+        progress,
+        threshold: config.as_ref().map_or(0, |c| c.threshold),
+        shares: config.as_ref().map_or(0, |c| c.shares),
+        node_id: node.id,
+        leader_id: m.current_leader,
+        leader_api,
+        term: m.current_term,
+        applied_index: m.last_applied.map_or(0, |l| l.index),
+        version: VERSION.to_string(),
+    })
+}
+
+pub async fn status(State(node): State<Arc<Node>>) -> Result<Json<SealStatus>, ApiError> {
+    Ok(Json(status_of(&node).await?))
+}
+
+pub async fn init(
+    State(node): State<Arc<Node>>,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<InitRequest>,
+) -> Result<Response, ApiError> {
+    let shares = req.shares.unwrap_or(DEFAULT_SHARES);
+    let threshold = req.threshold.unwrap_or(DEFAULT_THRESHOLD);
+    if node.state.seal_config()?.is_some() {
+        return Err(crate::raft::types::Rejection::AlreadyInitialized.into());
+    }
+    let material = seal::init(shares, threshold)?;
+    let request = Request {
+        request_id: request_id(&headers)?,
+        time_ms: now_ms(),
+        cmd: Command::Init {
+            seal: material.config.clone(),
+            sealed_keyring: material.sealed_keyring.clone(),
+            root_token_hash: material.root_token_hash,
+        },
+    };
+    let committed = node.write(request).await?;
+    match committed.response {
+        SmResponse::Ok => {
+            tracing::info!(shares, threshold, index = committed.index, "cluster initialized");
+            let body = InitResponse { keys: material.shares.clone(), shares, threshold, root_token: material.root_token.clone() };
+            Ok(([(HEADER_INDEX, committed.index.to_string())], Json(body)).into_response())
+        }
+        SmResponse::Rejected(r) => Err(r.into()),
+        other => Err(ApiError::internal(format!("unexpected init response {other:?}"))),
+    }
+}
+
+pub async fn unseal(
+    State(node): State<Arc<Node>>,
+    ApiJson(req): ApiJson<UnsealRequest>,
+) -> Result<Json<SealStatus>, ApiError> {
+    let Some(config) = node.state.seal_config()? else {
+        return Err(ApiError::bad_request("not_initialized", "the cluster is not initialized (or this node has not caught up yet): run `ass operator init`"));
+    };
+    if req.reset {
+        node.unseal.lock().await.reset();
+        return Ok(Json(status_of(&node).await?));
+    }
+    if !node.is_sealed() {
+        return Ok(Json(status_of(&node).await?));
+    }
+    let key = req.key.ok_or_else(|| ApiError::bad_request("bad_request", "give `key` (one unseal key share) or `reset: true`"))?;
+    let sealed_keyring = node
+        .state
+        .sealed_keyring()?
+        .ok_or_else(|| ApiError::internal("initialized cluster has no keyring"))?;
+    let outcome = node.unseal.lock().await.submit(&key, &config, &sealed_keyring);
+    match outcome? {
+        Submitted::Progress(n) => tracing::info!(progress = n, threshold = config.threshold, "unseal share accepted"),
+        Submitted::Unsealed(keyring) => {
+            node.set_barrier(Some(Barrier::new(keyring)));
+            tracing::info!("node unsealed");
+        }
+    }
+    Ok(Json(status_of(&node).await?))
+}
+
+pub async fn seal(State(node): State<Arc<Node>>, _caller: Caller) -> Result<Json<SealStatus>, ApiError> {
+    node.set_barrier(None);
+    node.unseal.lock().await.reset();
+    tracing::warn!("node sealed by request");
+    Ok(Json(status_of(&node).await?))
+}
+
+pub async fn members(State(node): State<Arc<Node>>, _caller: Caller) -> Result<Json<MembersResponse>, ApiError> {
+    let m = node.raft.metrics().borrow().clone();
+    let membership = m.membership_config.membership();
+    let voters: Vec<u64> = membership.voter_ids().collect();
+    let matched = m.replication.clone().unwrap_or_default();
+    let members = membership
+        .nodes()
+        .map(|(id, info)| Member {
+            id: *id,
+            api_addr: info.api_addr.clone(),
+            cluster_addr: info.cluster_addr.clone(),
+            voter: voters.contains(id),
+            leader: m.current_leader == Some(*id),
+            matched_index: matched.get(id).and_then(|l| l.map(|l| l.index)),
+        })
+        .collect();
+    Ok(Json(MembersResponse { members }))
+}
+
+/// Load-balancer health with Vault's status codes: 200 active leader, 429 unsealed standby,
+/// 501 not initialized, 503 sealed; `standbyok`, `activecode`, `standbycode`, `sealedcode`,
+/// `uninitcode` override them.
+pub async fn health(State(node): State<Arc<Node>>, Query(q): Query<HashMap<String, String>>) -> Result<Response, ApiError> {
+    let initialized = node.state.seal_config()?.is_some();
+    let sealed = node.is_sealed();
+    let leader = node.is_leader();
+    let code = |name: &str, default: u16| -> Result<u16, ApiError> {
+        match q.get(name) {
+            None => Ok(default),
+            Some(v) => v
+                .parse::<u16>()
+                .ok()
+                .filter(|c| (100..600).contains(c))
+                .ok_or_else(|| ApiError::bad_request("bad_request", format!("`{name}` must be an HTTP status code"))),
+        }
+    };
+    let standby_ok = q.get("standbyok").is_some_and(|v| v.is_empty() || v == "true");
+    let status = if !initialized {
+        code("uninitcode", 501)?
+    } else if sealed {
+        code("sealedcode", 503)?
+    } else if leader {
+        code("activecode", 200)?
+    } else if standby_ok {
+        code("activecode", 200)?
+    } else {
+        code("standbycode", 429)?
+    };
+    let body = HealthResponse {
+        initialized,
+        sealed,
+        standby: !leader,
+        node_id: node.id,
+        version: VERSION.to_string(),
+        server_time_utc: rfc3339(now_ms()),
+    };
+    let status = StatusCode::from_u16(status).map_err(|_| ApiError::internal("bad status code"))?;
+    Ok((status, Json(body)).into_response())
+}

@@ -1,0 +1,22 @@
+//! `ass-node`: one node of the Agent Secret Store cluster.
+//!
+//! ```text
+//!  http/ ──> node (read/write paths) ──> raft/ (openraft) ──> state + secrets ──> storage/ (sled)
+//!    │                 └──> crypto/ (barrier)            seal/ (init, unseal)
+//!    └── cluster (peer port: Raft RPC, read index, forwarded writes)
+//! ```
+//!
+//! Arrows point one way. `raft/` never decrypts; `crypto/` never sees HTTP, Raft or sled.
+
+pub mod cluster;
+pub mod config;
+pub mod crypto;
+pub mod dev;
+pub mod http;
+pub mod node;
+pub mod raft;
+pub mod seal;
+pub mod secrets;
+pub mod server;
+pub mod state;
+pub mod storage;

@@ -1,0 +1,185 @@
+//! One running node: Raft, storage, seal state and the read/write paths every API handler
+//! shares. Handlers call [`Node::write`] and [`Node::prepare_read`]; nothing else proposes to
+//! Raft or decides read consistency.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use openraft::error::{ClientWriteError, RaftError};
+use tokio::sync::Mutex;
+
+use crate::config::Config;
+use crate::crypto::Barrier;
+use crate::raft::read_index::{ReadIndex, ReadIndexError};
+use crate::raft::types::{NodeId, NodeInfo, Raft, Request, Response};
+use crate::seal::UnsealProgress;
+use crate::state::StateReader;
+use crate::storage::Store;
+
+const PATH_LOCK_STRIPES: usize = 64;
+
+/// Why a write did not commit.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error("this node is not the leader")]
+    NotLeader { leader: Option<NodeInfo> },
+    #[error("raft: {0}")]
+    Raft(String),
+}
+
+/// A committed write: the state machine's response and the log index.
+pub struct Committed {
+    pub response: Response,
+    pub index: u64,
+}
+
+/// Consistency a read asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Consistency {
+    /// Confirmed read index (default).
+    Linearizable,
+    /// Local state, if a leader was heard from recently.
+    Stale,
+    /// Local state once this index is applied.
+    MinIndex(u64),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("{0}")]
+    ReadIndex(#[from] ReadIndexError),
+    #[error("this node has not heard from a leader within {0} ms; stale reads are refused")]
+    StaleTooOld(u64),
+}
+
+/// Shared state of a node.
+pub struct Node {
+    pub id: NodeId,
+    pub config: Config,
+    pub raft: Raft,
+    pub store: Store,
+    pub state: StateReader,
+    pub read_index: ReadIndex,
+    /// Client for cluster-port calls (forwarding, read index).
+    pub http: reqwest::Client,
+    barrier: RwLock<Option<Arc<Barrier>>>,
+    pub unseal: Mutex<UnsealProgress>,
+    started: Instant,
+    /// ms since `started` when an AppendEntries from a leader last succeeded here.
+    leader_contact_ms: AtomicU64,
+    path_locks: Vec<Mutex<()>>,
+}
+
+impl Node {
+    pub fn new(config: Config, raft: Raft, store: Store, http: reqwest::Client) -> Self {
+        let read_index = ReadIndex::new(raft.clone(), http.clone(), Duration::from_secs(5));
+        Self {
+            id: config.node_id,
+            state: StateReader::new(&store),
+            config,
+            raft,
+            store,
+            read_index,
+            http,
+            barrier: RwLock::new(None),
+            unseal: Mutex::new(UnsealProgress::default()),
+            started: Instant::now(),
+            leader_contact_ms: AtomicU64::new(u64::MAX),
+            path_locks: (0..PATH_LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
+        }
+    }
+
+    /// The barrier, while unsealed.
+    pub fn barrier(&self) -> Option<Arc<Barrier>> {
+        self.barrier.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn set_barrier(&self, barrier: Option<Barrier>) {
+        *self.barrier.write().unwrap_or_else(|e| e.into_inner()) = barrier.map(Arc::new);
+    }
+
+    pub fn is_sealed(&self) -> bool {
+        self.barrier().is_none()
+    }
+
+    /// Current leader id and its node info, as this node knows them.
+    pub fn leader(&self) -> Option<(NodeId, NodeInfo)> {
+        let m = self.raft.metrics();
+        let m = m.borrow();
+        let id = m.current_leader?;
+        let info = m.membership_config.membership().get_node(&id).cloned()?;
+        Some((id, info))
+    }
+
+    pub fn is_leader(&self) -> bool {
+        self.leader().map(|(id, _)| id) == Some(self.id)
+    }
+
+    pub fn applied_index(&self) -> u64 {
+        self.raft.metrics().borrow().last_applied.map_or(0, |l| l.index)
+    }
+
+    /// Records that a leader's AppendEntries was accepted just now.
+    pub fn note_leader_contact(&self) {
+        let ms = self.started.elapsed().as_millis() as u64;
+        self.leader_contact_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// How long ago this node last knew a leader was in charge.
+    fn since_leader_contact_ms(&self) -> Option<u64> {
+        if self.is_leader() {
+            return self.raft.metrics().borrow().millis_since_quorum_ack;
+        }
+        let at = self.leader_contact_ms.load(Ordering::Relaxed);
+        (at != u64::MAX).then(|| (self.started.elapsed().as_millis() as u64).saturating_sub(at))
+    }
+
+    /// Makes local state fit for a read of the asked consistency.
+    pub async fn prepare_read(&self, consistency: Consistency) -> Result<(), ReadError> {
+        match consistency {
+            Consistency::Linearizable => {
+                self.read_index.linearize().await?;
+            }
+            Consistency::MinIndex(index) => self.read_index.wait_applied(index).await?,
+            Consistency::Stale => {
+                let bound = self.config.reads.stale_max_ms;
+                match self.since_leader_contact_ms() {
+                    Some(ms) if ms <= bound => {}
+                    _ => return Err(ReadError::StaleTooOld(bound)),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Stripe lock serializing writes to one path on this (leader) node.
+    pub fn path_lock(&self, path: &str) -> &Mutex<()> {
+        let mut h: u64 = 0xcbf29ce484222325;
+        for b in path.bytes() {
+            h = (h ^ b as u64).wrapping_mul(0x100000001b3);
+        }
+        &self.path_locks[(h % PATH_LOCK_STRIPES as u64) as usize]
+    }
+
+    /// Proposes one request on this node, which must be the leader.
+    pub async fn write(&self, request: Request) -> Result<Committed, WriteError> {
+        match self.raft.client_write(request).await {
+            Ok(resp) => Ok(Committed { response: resp.data, index: resp.log_id.index }),
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
+                Err(WriteError::NotLeader { leader: f.leader_node })
+            }
+            Err(e) => Err(WriteError::Raft(e.to_string())),
+        }
+    }
+}
+
+/// Wall-clock time in ms since the Unix epoch; used only by the leader to stamp commands.
+pub fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// RFC 3339 form of a leader-stamped time.
+pub fn rfc3339(ms: u64) -> String {
+    humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
+}

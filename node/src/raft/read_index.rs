@@ -1,0 +1,163 @@
+//! Linearizable reads on any node: the read index, batched.
+//!
+//! openraft 0.9 confirms a read index only on the leader (`get_read_log_id`, one heartbeat
+//! round to a quorum). A follower asks the leader for it over the cluster port, then waits
+//! until its own state machine has applied that index.
+//!
+//! Batching: callers queue up; one round at a time fetches an index for everyone who was
+//! queued *before the round started*, so each caller's index is confirmed after its read
+//! arrived (that is what makes it linearizable) while one round trip serves many reads.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{oneshot, Mutex};
+
+use crate::raft::types::{NodeId, Raft};
+use crate::storage::decode;
+
+/// Cluster-port route answering the leader's read index.
+pub const PATH_READ_INDEX: &str = "/internal/read_index";
+
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum ReadIndexError {
+    #[error("no leader is known right now")]
+    NoLeader,
+    #[error("the leader could not confirm its leadership: {0}")]
+    NotConfirmed(String),
+    #[error("the leader could not be reached: {0}")]
+    Unreachable(String),
+    #[error("timed out waiting for the state machine to apply index {0}")]
+    Timeout(u64),
+}
+
+type Waiter = oneshot::Sender<Result<u64, ReadIndexError>>;
+
+#[derive(Default)]
+struct Queue {
+    waiting: Vec<Waiter>,
+    round_running: bool,
+}
+
+/// The batched read-index service of one node.
+#[derive(Clone)]
+pub struct ReadIndex {
+    raft: Raft,
+    http: reqwest::Client,
+    queue: Arc<Mutex<Queue>>,
+    timeout: Duration,
+}
+
+impl ReadIndex {
+    pub fn new(raft: Raft, http: reqwest::Client, timeout: Duration) -> Self {
+        Self { raft, http, queue: Arc::default(), timeout }
+    }
+
+    /// Waits until this node's state machine reflects every write acknowledged before the call.
+    pub async fn linearize(&self) -> Result<u64, ReadIndexError> {
+        let index = self.read_index().await?;
+        self.wait_applied(index).await?;
+        Ok(index)
+    }
+
+    /// Waits until the local state machine has applied `index`.
+    pub async fn wait_applied(&self, index: u64) -> Result<(), ReadIndexError> {
+        if self.raft.metrics().borrow().last_applied.map_or(0, |l| l.index) >= index {
+            return Ok(());
+        }
+        self.raft
+            .wait(Some(self.timeout))
+            .applied_index_at_least(Some(index), "read")
+            .await
+            .map(|_| ())
+            .map_err(|_| ReadIndexError::Timeout(index))
+    }
+
+    /// A read index confirmed after this call began (batched with concurrent callers).
+    pub async fn read_index(&self) -> Result<u64, ReadIndexError> {
+        let (tx, rx) = oneshot::channel();
+        let start_round = {
+            let mut q = self.queue.lock().await;
+            q.waiting.push(tx);
+            !std::mem::replace(&mut q.round_running, true)
+        };
+        if start_round {
+            let this = self.clone();
+            tokio::spawn(async move { this.run_rounds().await });
+        }
+        match tokio::time::timeout(self.timeout, rx).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(ReadIndexError::NoLeader),
+            Err(_) => Err(ReadIndexError::Timeout(0)),
+        }
+    }
+
+    async fn run_rounds(&self) {
+        loop {
+            let batch = {
+                let mut q = self.queue.lock().await;
+                if q.waiting.is_empty() {
+                    q.round_running = false;
+                    return;
+                }
+                std::mem::take(&mut q.waiting)
+            };
+            let result = self.fetch_once().await;
+            for waiter in batch {
+                let _ = waiter.send(result.clone());
+            }
+        }
+    }
+
+    /// One round: confirm as leader, or ask the leader.
+    async fn fetch_once(&self) -> Result<u64, ReadIndexError> {
+        let (leader, leader_addr) = {
+            let m = self.raft.metrics();
+            let m = m.borrow();
+            let leader = m.current_leader.ok_or(ReadIndexError::NoLeader)?;
+            let addr = m.membership_config.membership().get_node(&leader).map(|n| n.cluster_addr.clone());
+            (leader, addr)
+        };
+        if leader == self.raft_id() {
+            return self.leader_read_index().await;
+        }
+        let addr = leader_addr.ok_or(ReadIndexError::NoLeader)?;
+        let resp = self
+            .http
+            .post(format!("http://{addr}{PATH_READ_INDEX}"))
+            .timeout(self.timeout)
+            .send()
+            .await
+            .map_err(|e| ReadIndexError::Unreachable(e.to_string()))?;
+        let bytes = resp.bytes().await.map_err(|e| ReadIndexError::Unreachable(e.to_string()))?;
+        decode::<Result<u64, ReadIndexError>>(&bytes)
+            .map_err(|e| ReadIndexError::Unreachable(e.to_string()))?
+    }
+
+    /// On the leader: confirm leadership with a quorum and return the read index.
+    pub async fn leader_read_index(&self) -> Result<u64, ReadIndexError> {
+        let (read_log_id, _applied) = self
+            .raft
+            .get_read_log_id()
+            .await
+            .map_err(|e| ReadIndexError::NotConfirmed(e.to_string()))?;
+        Ok(read_log_id.map_or(0, |l| l.index))
+    }
+
+    fn raft_id(&self) -> NodeId {
+        self.raft.metrics().borrow().id
+    }
+}
+
+impl serde::Serialize for ReadIndexError {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ReadIndexError {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Ok(ReadIndexError::NotConfirmed(s))
+    }
+}

@@ -1,0 +1,215 @@
+//! openraft's state machine over the sled trees of [`crate::state`], plus snapshots.
+//!
+//! `apply` runs a whole batch of entries in one sled transaction together with the
+//! last-applied log id, so a crash leaves either all of a batch or none of it. A snapshot is
+//! the consistent copy of every state-machine tree, taken when the builder is made (sled
+//! iterators are not point-in-time, and apply does not run while openraft asks for a builder).
+
+use std::io::Cursor;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use openraft::storage::RaftStateMachine;
+use openraft::{AnyError, EntryPayload, RaftSnapshotBuilder, StorageIOError};
+use serde::{Deserialize, Serialize};
+use sled::Transactional;
+
+use crate::raft::types::{
+    Entry, LogId, Response, Snapshot, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
+};
+use crate::state::{self, put_tx, Tx};
+use crate::storage::schema::{KEY_LAST_APPLIED, KEY_MEMBERSHIP, KEY_SNAPSHOT_DATA, KEY_SNAPSHOT_META};
+use crate::storage::{decode, encode, Store};
+
+fn sm_read_err(e: impl std::error::Error + 'static) -> StorageError {
+    StorageIOError::read_state_machine(AnyError::new(&e)).into()
+}
+
+fn sm_write_err(e: impl std::error::Error + 'static) -> StorageError {
+    StorageIOError::write_state_machine(AnyError::new(&e)).into()
+}
+
+fn snap_err(e: impl std::error::Error + 'static) -> StorageError {
+    StorageIOError::write_snapshot(None, AnyError::new(&e)).into()
+}
+
+/// What a snapshot holds: every state-machine tree, copied at one log position.
+#[derive(Serialize, Deserialize)]
+struct SnapshotContent {
+    trees: Vec<(String, Vec<(Vec<u8>, Vec<u8>)>)>,
+}
+
+/// The state machine; cheap to clone.
+#[derive(Clone)]
+pub struct StateMachine {
+    store: Store,
+    snapshot_counter: Arc<AtomicU64>,
+}
+
+impl StateMachine {
+    pub fn new(store: Store) -> Self {
+        Self { store, snapshot_counter: Arc::new(AtomicU64::new(0)) }
+    }
+
+    fn read_meta<T: serde::de::DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StorageError> {
+        match self.store.sm_meta.get(key).map_err(sm_read_err)? {
+            Some(v) => decode(&v).map(Some).map_err(sm_read_err),
+            None => Ok(None),
+        }
+    }
+
+    fn copy_trees(&self) -> Result<SnapshotContent, StorageError> {
+        let mut trees = Vec::new();
+        for (name, tree) in self.store.sm_trees() {
+            let mut items = Vec::with_capacity(tree.len());
+            for item in tree.iter() {
+                let (k, v) = item.map_err(sm_read_err)?;
+                items.push((k.to_vec(), v.to_vec()));
+            }
+            trees.push((name.to_string(), items));
+        }
+        Ok(SnapshotContent { trees })
+    }
+
+    fn save_current_snapshot(&self, meta: &SnapshotMeta, data: &[u8]) -> Result<(), StorageError> {
+        let meta_bytes = encode(meta).map_err(snap_err)?;
+        (&self.store.snapshot)
+            .transaction(|t| {
+                t.insert(KEY_SNAPSHOT_META, meta_bytes.as_slice())?;
+                t.insert(KEY_SNAPSHOT_DATA, data)?;
+                Ok::<_, sled::transaction::ConflictableTransactionError<()>>(())
+            })
+            .map_err(|e| snap_err(std::io::Error::other(format!("{e:?}"))))?;
+        Ok(())
+    }
+}
+
+/// Builds one snapshot from the copy taken when it was made.
+pub struct SnapshotBuilder {
+    sm: StateMachine,
+    last_applied: Option<LogId>,
+    membership: StoredMembership,
+    content: Result<SnapshotContent, StorageError>,
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
+    async fn build_snapshot(&mut self) -> Result<Snapshot, StorageError> {
+        let content = std::mem::replace(&mut self.content, Ok(SnapshotContent { trees: vec![] }))?;
+        let data = encode(&content).map_err(snap_err)?;
+        let n = self.sm.snapshot_counter.fetch_add(1, Ordering::Relaxed);
+        let snapshot_id = match &self.last_applied {
+            Some(id) => format!("{}-{}-{}", id.leader_id, id.index, n),
+            None => format!("none-{n}"),
+        };
+        let meta = SnapshotMeta {
+            last_log_id: self.last_applied,
+            last_membership: self.membership.clone(),
+            snapshot_id,
+        };
+        self.sm.save_current_snapshot(&meta, &data)?;
+        self.sm.store.flush().await.map_err(snap_err)?;
+        Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(data)) })
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachine {
+    type SnapshotBuilder = SnapshotBuilder;
+
+    async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), StorageError> {
+        let last_applied = self.read_meta::<Option<LogId>>(KEY_LAST_APPLIED)?.flatten();
+        let membership = self.read_meta(KEY_MEMBERSHIP)?.unwrap_or_default();
+        Ok((last_applied, membership))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Response>, StorageError>
+    where
+        I: IntoIterator<Item = Entry> + openraft::OptionalSend,
+        I::IntoIter: openraft::OptionalSend,
+    {
+        let entries: Vec<Entry> = entries.into_iter().collect();
+        if entries.is_empty() {
+            return Ok(Vec::new());
+        }
+        let s = &self.store;
+        let result = (&s.sm_meta, &s.secrets, &s.versions, &s.requests).transaction(|(meta, secrets, versions, requests)| {
+            let tx = Tx { meta, secrets, versions, requests };
+            let mut responses = Vec::with_capacity(entries.len());
+            let mut membership = None;
+            for entry in &entries {
+                let response = match &entry.payload {
+                    EntryPayload::Blank => Response::Ok,
+                    EntryPayload::Normal(req) => state::apply(&tx, req)?,
+                    EntryPayload::Membership(m) => {
+                        membership = Some(StoredMembership::new(Some(entry.log_id), m.clone()));
+                        Response::Ok
+                    }
+                };
+                responses.push(response);
+            }
+            let last = entries.last().map(|e| e.log_id);
+            put_tx(meta, KEY_LAST_APPLIED, &last)?;
+            if let Some(m) = &membership {
+                put_tx(meta, KEY_MEMBERSHIP, m)?;
+            }
+            Ok(responses)
+        });
+        result.map_err(|e| match e {
+            sled::transaction::TransactionError::Abort(e) => sm_write_err(e),
+            sled::transaction::TransactionError::Storage(e) => sm_write_err(e),
+        })
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        let (last_applied, membership) = match self.applied_state().await {
+            Ok(s) => s,
+            Err(e) => {
+                return SnapshotBuilder {
+                    sm: self.clone(),
+                    last_applied: None,
+                    membership: StoredMembership::default(),
+                    content: Err(e),
+                }
+            }
+        };
+        SnapshotBuilder { sm: self.clone(), last_applied, membership, content: self.copy_trees() }
+    }
+
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
+        Ok(Box::new(Cursor::new(Vec::new())))
+    }
+
+    async fn install_snapshot(&mut self, meta: &SnapshotMeta, snapshot: Box<Cursor<Vec<u8>>>) -> Result<(), StorageError> {
+        let data = snapshot.into_inner();
+        let content: SnapshotContent = decode(&data).map_err(snap_err)?;
+        for (name, tree) in self.store.sm_trees() {
+            tree.clear().map_err(sm_write_err)?;
+            if let Some((_, items)) = content.trees.iter().find(|(n, _)| n == name) {
+                let mut batch = sled::Batch::default();
+                for (k, v) in items {
+                    batch.insert(k.as_slice(), v.as_slice());
+                }
+                tree.apply_batch(batch).map_err(sm_write_err)?;
+            }
+        }
+        // The snapshot's own position wins over whatever the copied meta tree said.
+        let meta_tree = &self.store.sm_meta;
+        meta_tree
+            .insert(KEY_LAST_APPLIED, encode(&meta.last_log_id).map_err(sm_write_err)?)
+            .map_err(sm_write_err)?;
+        meta_tree
+            .insert(KEY_MEMBERSHIP, encode(&meta.last_membership).map_err(sm_write_err)?)
+            .map_err(sm_write_err)?;
+        self.save_current_snapshot(meta, &data)?;
+        self.store.flush().await.map_err(sm_write_err)?;
+        Ok(())
+    }
+
+    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, StorageError> {
+        let meta = match self.store.snapshot.get(KEY_SNAPSHOT_META).map_err(sm_read_err)? {
+            Some(m) => decode::<SnapshotMeta>(&m).map_err(sm_read_err)?,
+            None => return Ok(None),
+        };
+        let data = self.store.snapshot.get(KEY_SNAPSHOT_DATA).map_err(sm_read_err)?.map(|d| d.to_vec()).unwrap_or_default();
+        Ok(Some(Snapshot { meta, snapshot: Box::new(Cursor::new(data)) }))
+    }
+}

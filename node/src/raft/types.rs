@@ -1,0 +1,131 @@
+//! The replicated command set and openraft's type configuration.
+//!
+//! Commands hold ciphertext and hashes only: values are encrypted before they are proposed,
+//! so the Raft log and every follower's sled hold no plaintext. Every field the state machine
+//! needs to be deterministic (time, versions, random bytes) is decided before proposing.
+
+use std::fmt;
+use std::io::Cursor;
+
+use ass_client::types::Tier;
+use serde::{Deserialize, Serialize};
+
+use crate::seal::SealConfig;
+
+/// Where a member can be reached.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeInfo {
+    /// HTTP API address, `host:port`.
+    pub api_addr: String,
+    /// Cluster (Raft RPC) address, `host:port`.
+    pub cluster_addr: String,
+}
+
+impl fmt::Display for NodeInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "api={} cluster={}", self.api_addr, self.cluster_addr)
+    }
+}
+
+openraft::declare_raft_types!(
+    /// openraft's type configuration for the vault.
+    pub TypeConfig:
+        D = Request,
+        R = Response,
+        NodeId = u64,
+        Node = NodeInfo,
+        Entry = openraft::Entry<TypeConfig>,
+        SnapshotData = Cursor<Vec<u8>>,
+        AsyncRuntime = openraft::TokioRuntime,
+);
+
+pub type Raft = openraft::Raft<TypeConfig>;
+pub type NodeId = u64;
+pub type LogId = openraft::LogId<NodeId>;
+pub type Entry = openraft::Entry<TypeConfig>;
+pub type StoredMembership = openraft::StoredMembership<NodeId, NodeInfo>;
+pub type SnapshotMeta = openraft::SnapshotMeta<NodeId, NodeInfo>;
+pub type Snapshot = openraft::storage::Snapshot<TypeConfig>;
+pub type StorageError = openraft::StorageError<NodeId>;
+
+/// One replicated write: who asked (request id), when (leader time) and what.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Request {
+    /// Idempotency key: a second entry with the same id returns the first one's response.
+    pub request_id: [u8; 16],
+    /// Leader wall-clock time when the command was proposed, ms since the Unix epoch.
+    pub time_ms: u64,
+    pub cmd: Command,
+}
+
+impl fmt::Debug for Request {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Request({}, t={}, {})", hex::encode(self.request_id), self.time_ms, self.cmd.name())
+    }
+}
+
+/// What the state machine can do.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub enum Command {
+    /// Initializes the cluster once: seal config, sealed keyring and root token hash.
+    Init {
+        seal: SealConfig,
+        sealed_keyring: Vec<u8>,
+        root_token_hash: [u8; 32],
+    },
+    /// Writes `version` of `path` (it must be the latest version + 1).
+    PutSecret(PutSecret),
+    /// Soft-deletes the latest version of `path`.
+    DeleteLatest { path: String },
+    /// Destroys the ciphertext of one version of `path`.
+    DestroyVersion { path: String, version: u64 },
+}
+
+impl Command {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Init { .. } => "init",
+            Command::PutSecret(_) => "put_secret",
+            Command::DeleteLatest { .. } => "delete_latest",
+            Command::DestroyVersion { .. } => "destroy_version",
+        }
+    }
+}
+
+/// A new version of a secret, already encrypted for `(path, version)`.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PutSecret {
+    pub path: String,
+    pub version: u64,
+    /// The client's check-and-set expectation, checked again at apply.
+    pub cas: Option<u64>,
+    pub secret_type: Option<String>,
+    pub tier: Option<Tier>,
+    pub ciphertext: Vec<u8>,
+}
+
+/// The state machine's answer to one command. Rejections are deterministic outcomes, the same
+/// on every node, not failures of the node.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub enum Response {
+    #[default]
+    Ok,
+    Written { version: u64 },
+    Deleted { version: u64, destroyed: bool },
+    Rejected(Rejection),
+}
+
+/// Why a command changed nothing.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub enum Rejection {
+    AlreadyInitialized,
+    NotInitialized,
+    /// CAS expectation failed: the latest version is `actual`.
+    CasMismatch { expected: u64, actual: u64 },
+    /// The proposer computed a version that is no longer next (a concurrent write won);
+    /// the leader re-encrypts and proposes again.
+    VersionConflict { latest: u64 },
+    NotFound,
+    VersionNotFound { version: u64 },
+    AlreadyDeleted,
+}

@@ -1,0 +1,125 @@
+//! Wires a node together and runs it until shutdown.
+//!
+//! [`run`] takes its listeners and shutdown signal as arguments, so tests bind port 0 and
+//! run exactly the code `main` runs.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::http;
+use crate::node::Node;
+use crate::raft::network::Network;
+use crate::raft::types::{NodeInfo, Raft};
+use crate::raft::{LogStore, StateMachine};
+use crate::storage::Store;
+
+/// openraft's configuration from ours.
+pub fn raft_config(config: &Config) -> anyhow::Result<openraft::Config> {
+    let r = &config.raft;
+    let c = openraft::Config {
+        cluster_name: "ass".into(),
+        heartbeat_interval: r.heartbeat_ms,
+        election_timeout_min: r.election_timeout_min_ms,
+        election_timeout_max: r.election_timeout_max_ms,
+        install_snapshot_timeout: 10_000,
+        snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(r.snapshot_every),
+        max_in_snapshot_log_to_keep: r.keep_logs,
+        purge_batch_size: 256,
+        max_payload_entries: 512,
+        ..Default::default()
+    };
+    c.validate().context("raft settings")
+}
+
+/// Builds the shared HTTP client for cluster-port calls.
+pub fn cluster_http_client() -> anyhow::Result<reqwest::Client> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(2))
+        .pool_idle_timeout(Duration::from_secs(60))
+        .tcp_nodelay(true)
+        .build()
+        .context("building the cluster HTTP client")
+}
+
+/// Runs one node on the given listeners until `shutdown` resolves.
+pub async fn run(
+    config: Config,
+    api_listener: TcpListener,
+    cluster_listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let store = Store::open(&config.data_dir).context("opening the data directory")?;
+    let http_client = cluster_http_client()?;
+    let raft = Raft::new(
+        config.node_id,
+        Arc::new(raft_config(&config)?),
+        Network::new(http_client.clone()),
+        LogStore::new(store.clone()),
+        StateMachine::new(store.clone()),
+    )
+    .await
+    .context("starting raft")?;
+    let node = Arc::new(Node::new(config.clone(), raft.clone(), store.clone(), http_client));
+
+    let api = http::router(node.clone());
+    let cluster = crate::cluster::router(node.clone(), api.clone());
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut stop_api = stop_rx.clone();
+    let mut stop_cluster = stop_rx.clone();
+    let api_task = tokio::spawn(async move {
+        axum::serve(api_listener, api)
+            .with_graceful_shutdown(async move {
+                let _ = stop_api.wait_for(|s| *s).await;
+            })
+            .await
+    });
+    let cluster_task = tokio::spawn(async move {
+        axum::serve(cluster_listener, cluster)
+            .with_graceful_shutdown(async move {
+                let _ = stop_cluster.wait_for(|s| *s).await;
+            })
+            .await
+    });
+
+    form_cluster(&raft, &config).await?;
+    tracing::info!(node_id = config.node_id, api = %config.api_addr, cluster = %config.cluster_addr, "node running (sealed)");
+
+    shutdown.await;
+    tracing::info!("shutting down");
+    let _ = stop_tx.send(true);
+    let _ = raft.shutdown().await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        let _ = api_task.await;
+        let _ = cluster_task.await;
+    })
+    .await;
+    store.flush().await.context("final flush")?;
+    Ok(())
+}
+
+/// Forms the cluster on the very first start: a node with an empty log proposes the
+/// configured membership. Every member proposing the same one is safe (openraft makes the same
+/// first entry everywhere); a node that already has a log never re-initializes.
+async fn form_cluster(raft: &Raft, config: &Config) -> anyhow::Result<()> {
+    if raft.is_initialized().await.context("reading raft state")? {
+        tracing::info!("raft state found: rejoining the cluster");
+        return Ok(());
+    }
+    let members: BTreeMap<u64, NodeInfo> = config
+        .peers
+        .iter()
+        .map(|p| (p.id, NodeInfo { api_addr: p.api_addr.clone(), cluster_addr: p.cluster_addr.clone() }))
+        .collect();
+    match raft.initialize(members).await {
+        Ok(()) => tracing::info!("formed a new cluster"),
+        Err(e) => tracing::info!(error = %e, "cluster already formed elsewhere"),
+    }
+    Ok(())
+}

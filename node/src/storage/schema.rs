@@ -1,0 +1,51 @@
+//! Every sled tree and fixed key of the node, in one place.
+//!
+//! | tree              | key                         | value                              |
+//! |-------------------|-----------------------------|------------------------------------|
+//! | `raft_log`        | index (u64 BE)              | `Entry<TypeConfig>`                |
+//! | `raft_meta`       | `vote`, `last_purged`, `committed` | `Vote`, `LogId`, `LogId`    |
+//! | `sm_meta`         | `last_applied`, `membership`, `seal`, `keyring`, `root_token` | see below |
+//! | `secrets`         | path                        | `SecretRecord`                     |
+//! | `secret_versions` | path ‖ 0x00 ‖ version (u64 BE) | `VersionRecord` (ciphertext)    |
+//! | `requests`        | request id (16 bytes)       | `(time_ms, Response)`              |
+//! | `snapshot`        | `meta`, `data`              | `SnapshotMeta`, snapshot bytes     |
+//!
+//! Every value is written with [`super::encode`] (format byte + postcard).
+
+pub const RAFT_LOG: &str = "raft_log";
+pub const RAFT_META: &str = "raft_meta";
+pub const SM_META: &str = "sm_meta";
+pub const SECRETS: &str = "secrets";
+pub const VERSIONS: &str = "secret_versions";
+pub const REQUESTS: &str = "requests";
+pub const SNAPSHOT: &str = "snapshot";
+
+pub const KEY_VOTE: &[u8] = b"vote";
+pub const KEY_LAST_PURGED: &[u8] = b"last_purged";
+pub const KEY_COMMITTED: &[u8] = b"committed";
+
+pub const KEY_LAST_APPLIED: &[u8] = b"last_applied";
+pub const KEY_MEMBERSHIP: &[u8] = b"membership";
+pub const KEY_SEAL: &[u8] = b"seal";
+pub const KEY_KEYRING: &[u8] = b"keyring";
+pub const KEY_ROOT_TOKEN: &[u8] = b"root_token";
+
+pub const KEY_SNAPSHOT_META: &[u8] = b"meta";
+pub const KEY_SNAPSHOT_DATA: &[u8] = b"data";
+
+/// Key of one version of a secret: `path ‖ 0x00 ‖ version BE`. Paths never hold 0x00.
+pub fn version_key(path: &str, version: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(path.len() + 9);
+    k.extend_from_slice(path.as_bytes());
+    k.push(0);
+    k.extend_from_slice(&version.to_be_bytes());
+    k
+}
+
+/// Prefix of every version key of `path`.
+pub fn versions_prefix(path: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(path.len() + 1);
+    k.extend_from_slice(path.as_bytes());
+    k.push(0);
+    k
+}

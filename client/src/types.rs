@@ -80,6 +80,12 @@ pub struct SealStatus {
     pub leader_api: Option<String>,
     pub term: u64,
     pub applied_index: u64,
+    /// Last log index covered by this node's snapshot (0: none yet).
+    #[serde(default)]
+    pub snapshot_index: u64,
+    /// Last log index purged from this node's log (0: none).
+    #[serde(default)]
+    pub purged_index: u64,
     pub version: String,
 }
 

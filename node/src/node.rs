@@ -165,7 +165,7 @@ impl Node {
     /// Proposes one request on this node, which must be the leader.
     pub async fn write(&self, request: Request) -> Result<Committed, WriteError> {
         match self.raft.client_write(request).await {
-            Ok(resp) => Ok(Committed { response: resp.data, index: resp.log_id.index }),
+            Ok(resp) => Ok(Committed { response: resp.data.response, index: resp.data.index }),
             Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
                 Err(WriteError::NotLeader { leader: f.leader_node })
             }

@@ -30,7 +30,8 @@ pub fn raft_config(config: &Config) -> anyhow::Result<openraft::Config> {
         install_snapshot_timeout: 10_000,
         snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(r.snapshot_every),
         max_in_snapshot_log_to_keep: r.keep_logs,
-        purge_batch_size: 256,
+        // Purge in batches, but never wait for more entries than a snapshot covers.
+        purge_batch_size: r.snapshot_every.clamp(1, 256),
         max_payload_entries: 512,
         ..Default::default()
     };

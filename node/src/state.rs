@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 
-use crate::raft::types::{Command, Rejection, Request, Response};
+use crate::raft::types::{Applied, Command, Rejection, Request, Response};
 use crate::seal::SealConfig;
 use crate::storage::schema::{KEY_KEYRING, KEY_ROOT_TOKEN, KEY_SEAL};
 use crate::storage::{decode, encode, StorageError, Store};
@@ -47,19 +47,19 @@ pub struct Tx<'a> {
     pub requests: &'a TransactionalTree,
 }
 
-/// Applies one request, at most once per request id.
-pub fn apply(tx: &Tx<'_>, req: &Request) -> TxResult<Response> {
-    if let Some((time_ms, response)) = get_tx::<(u64, Response)>(tx.requests, &req.request_id)? {
+/// Applies one request found at log `index`, at most once per request id.
+pub fn apply(tx: &Tx<'_>, req: &Request, index: u64) -> TxResult<Applied> {
+    if let Some((time_ms, first)) = get_tx::<(u64, Applied)>(tx.requests, &req.request_id)? {
         if req.time_ms.saturating_sub(time_ms) <= DEDUPE_WINDOW_MS {
-            return Ok(response);
+            return Ok(first);
         }
     }
-    let response = apply_command(tx, req.time_ms, &req.cmd)?;
+    let applied = Applied { index, response: apply_command(tx, req.time_ms, &req.cmd)? };
     // A version conflict asks the proposer to retry with the same request id: don't remember it.
-    if !matches!(response, Response::Rejected(Rejection::VersionConflict { .. })) {
-        put_tx(tx.requests, &req.request_id, &(req.time_ms, response.clone()))?;
+    if !matches!(applied.response, Response::Rejected(Rejection::VersionConflict { .. })) {
+        put_tx(tx.requests, &req.request_id, &(req.time_ms, applied.clone()))?;
     }
-    Ok(response)
+    Ok(applied)
 }
 
 fn apply_command(tx: &Tx<'_>, time_ms: u64, cmd: &Command) -> TxResult<Response> {

@@ -39,6 +39,8 @@ pub async fn status_of(node: &Node) -> Result<SealStatus, ApiError> {
         leader_api,
         term: m.current_term,
         applied_index: m.last_applied.map_or(0, |l| l.index),
+        snapshot_index: m.snapshot.map_or(0, |l| l.index),
+        purged_index: m.purged.map_or(0, |l| l.index),
         version: VERSION.to_string(),
     })
 }

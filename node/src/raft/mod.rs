@@ -9,3 +9,29 @@ pub mod types;
 
 pub use log_store::LogStore;
 pub use state_machine::StateMachine;
+
+#[cfg(test)]
+mod conformance {
+    //! openraft's storage conformance suite against our sled log store and state machine.
+
+    use openraft::testing::{StoreBuilder, Suite};
+
+    use super::types::{StorageError, TypeConfig};
+    use super::{LogStore, StateMachine};
+    use crate::storage::Store;
+
+    struct SledBuilder;
+
+    impl StoreBuilder<TypeConfig, LogStore, StateMachine, tempfile::TempDir> for SledBuilder {
+        async fn build(&self) -> Result<(tempfile::TempDir, LogStore, StateMachine), StorageError> {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let store = Store::open(dir.path()).expect("open sled");
+            Ok((dir, LogStore::new(store.clone()), StateMachine::new(store)))
+        }
+    }
+
+    #[test]
+    fn sled_stores_pass_openraft_suite() -> Result<(), StorageError> {
+        Suite::test_all(SledBuilder)
+    }
+}

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use sled::Transactional;
 
 use crate::raft::types::{
-    Entry, LogId, Response, Snapshot, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
+    Applied, Entry, LogId, Snapshot, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
 };
 use crate::state::{self, put_tx, Tx};
 use crate::storage::schema::{KEY_LAST_APPLIED, KEY_MEMBERSHIP, KEY_SNAPSHOT_DATA, KEY_SNAPSHOT_META};
@@ -121,7 +121,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         Ok((last_applied, membership))
     }
 
-    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Response>, StorageError>
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Applied>, StorageError>
     where
         I: IntoIterator<Item = Entry> + openraft::OptionalSend,
         I::IntoIter: openraft::OptionalSend,
@@ -136,12 +136,13 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             let mut responses = Vec::with_capacity(entries.len());
             let mut membership = None;
             for entry in &entries {
+                let index = entry.log_id.index;
                 let response = match &entry.payload {
-                    EntryPayload::Blank => Response::Ok,
-                    EntryPayload::Normal(req) => state::apply(&tx, req)?,
+                    EntryPayload::Blank => Applied { index, ..Default::default() },
+                    EntryPayload::Normal(req) => state::apply(&tx, req, index)?,
                     EntryPayload::Membership(m) => {
                         membership = Some(StoredMembership::new(Some(entry.log_id), m.clone()));
-                        Response::Ok
+                        Applied { index, ..Default::default() }
                     }
                 };
                 responses.push(response);

@@ -31,7 +31,7 @@ openraft::declare_raft_types!(
     /// openraft's type configuration for the vault.
     pub TypeConfig:
         D = Request,
-        R = Response,
+        R = Applied,
         NodeId = u64,
         Node = NodeInfo,
         Entry = openraft::Entry<TypeConfig>,
@@ -102,6 +102,14 @@ pub struct PutSecret {
     pub secret_type: Option<String>,
     pub tier: Option<Tier>,
     pub ciphertext: Vec<u8>,
+}
+
+/// What applying one entry produced: the response and the log index it was first applied at
+/// (a retried request id answers with the original index).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Applied {
+    pub index: u64,
+    pub response: Response,
 }
 
 /// The state machine's answer to one command. Rejections are deterministic outcomes, the same

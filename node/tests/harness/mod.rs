@@ -1,0 +1,225 @@
+//! Test harness: a [`DevCluster`] of real `ass-node` processes in a temp dir, on free
+//! loopback ports, plus a small HTTP helper that returns status, code and body.
+
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::{Duration, Instant};
+
+use ass_client::types::SealStatus;
+use ass_node::dev::{DevCluster, DevOptions};
+
+/// A running cluster for one test; killed when dropped.
+pub struct Cluster {
+    pub dev: DevCluster,
+    http: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+/// One HTTP answer.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: HashMap<String, String>,
+    pub text: String,
+    pub body: serde_json::Value,
+}
+
+impl Reply {
+    /// The error code of an error answer (empty for a success).
+    pub fn code(&self) -> String {
+        self.body["error"].as_str().unwrap_or("").to_string()
+    }
+}
+
+static NEXT_PORT: AtomicU16 = AtomicU16::new(0);
+
+/// A base port such that `base..base+n` and `base+100..base+100+n` are free now.
+fn free_base_port(n: u16) -> u16 {
+    let seed = 20000 + (std::process::id() % 200) as u16 * 100;
+    let _ = NEXT_PORT.compare_exchange(0, seed, Ordering::SeqCst, Ordering::SeqCst);
+    loop {
+        let base = NEXT_PORT.fetch_add(200, Ordering::SeqCst);
+        let base = 20000 + (base - 20000) % 40000;
+        let all_free = (0..n).all(|i| {
+            TcpListener::bind(("127.0.0.1", base + i)).is_ok() && TcpListener::bind(("127.0.0.1", base + 100 + i)).is_ok()
+        });
+        if all_free {
+            return base;
+        }
+    }
+}
+
+impl Cluster {
+    pub async fn start(nodes: u64) -> Self {
+        Self::start_with(nodes, "").await
+    }
+
+    /// Starts a cluster whose node configs get `extra_config` appended.
+    pub async fn start_with(nodes: u64, extra_config: &str) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let options = DevOptions {
+            dir: dir.path().to_path_buf(),
+            nodes,
+            base_port: free_base_port(nodes as u16),
+            exe: PathBuf::from(env!("CARGO_BIN_EXE_ass-node")),
+            extra_config: extra_config.to_string(),
+            env: vec![("RUST_LOG".into(), "info,openraft=info".into())],
+        };
+        let dev = DevCluster::start(options).await.expect("dev cluster starts");
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+        Cluster { dev, http, _dir: dir }
+    }
+
+    fn url(&self, node: usize, path: &str) -> String {
+        format!("{}{}", self.dev.nodes[node].api_url(), path)
+    }
+
+    /// A request with the root token and extra headers.
+    pub async fn request(
+        &self,
+        node: usize,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let mut req = self
+            .http
+            .request(method.parse().unwrap(), self.url(node, path))
+            .bearer_auth(&self.dev.root_token);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        reply(req.send().await.expect("request sent")).await
+    }
+
+    pub async fn call(&self, node: usize, method: &str, path: &str, body: Option<serde_json::Value>) -> Reply {
+        self.request(node, method, path, body, &[]).await
+    }
+
+    /// A request with the given token (or none).
+    pub async fn request_with_token(&self, node: usize, method: &str, path: &str, token: Option<&str>) -> Reply {
+        let mut req = self.http.request(method.parse().unwrap(), self.url(node, path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        reply(req.send().await.expect("request sent")).await
+    }
+
+    /// A request with a raw body.
+    pub async fn raw(&self, node: usize, method: &str, path: &str, body: Vec<u8>) -> Reply {
+        let req = self
+            .http
+            .request(method.parse().unwrap(), self.url(node, path))
+            .bearer_auth(&self.dev.root_token)
+            .header("content-type", "application/json")
+            .body(body);
+        match req.send().await {
+            Ok(r) => reply(r).await,
+            // A server may close the connection on an oversized body before reading it all.
+            Err(e) => Reply { status: 413, headers: HashMap::new(), text: e.to_string(), body: serde_json::Value::Null },
+        }
+    }
+
+    pub async fn put(&self, node: usize, path: &str, body: serde_json::Value) -> Reply {
+        self.call(node, "PUT", &format!("/v1/secrets/{path}"), Some(body)).await
+    }
+
+    pub async fn get(&self, node: usize, path: &str) -> Reply {
+        self.call(node, "GET", path, None).await
+    }
+
+    pub async fn status(&self, node: usize) -> SealStatus {
+        let r = self.http.get(self.url(node, "/v1/sys/status")).send().await.expect("status");
+        r.json().await.expect("status body")
+    }
+
+    pub async fn statuses(&self) -> Vec<SealStatus> {
+        let mut out = Vec::new();
+        for i in 0..self.dev.nodes.len() {
+            out.push(self.status(i).await);
+        }
+        out
+    }
+
+    /// Index (into `dev.nodes`) of the leader that a live node reports, waiting for one.
+    pub async fn leader_index(&self) -> usize {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            for i in 0..self.dev.nodes.len() {
+                if self.dev.nodes[i].child.is_none() {
+                    continue;
+                }
+                if let Ok(r) = self.http.get(self.url(i, "/v1/sys/status")).send().await {
+                    if let Ok(s) = r.json::<SealStatus>().await {
+                        if let Some(id) = s.leader_id {
+                            let idx = self.dev.nodes.iter().position(|n| n.id == id).unwrap();
+                            if self.dev.nodes[idx].child.is_some() && s.node_id == id {
+                                return idx;
+                            }
+                        }
+                    }
+                }
+            }
+            assert!(Instant::now() < deadline, "no leader within 30 s");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits until node `i` has applied `index`.
+    pub async fn wait_applied(&self, i: usize, index: u64) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let s = self.status(i).await;
+            if s.applied_index >= index {
+                return;
+            }
+            assert!(Instant::now() < deadline, "node {i} stuck at {} < {index}", s.applied_index);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn wait_answering(&self, i: usize) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.http.get(self.url(i, "/v1/sys/status")).send().await.is_err() {
+            assert!(Instant::now() < deadline, "node {i} did not come up");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+async fn reply(r: reqwest::Response) -> Reply {
+    let status = r.status().as_u16();
+    let headers = r
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+        .collect();
+    let text = r.text().await.unwrap_or_default();
+    let body = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+    Reply { status, headers, text, body }
+}
+
+/// Every file under `dir` whose bytes contain `needle`.
+pub fn grep_dir(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
+    let mut hits = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = entry.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if let Ok(bytes) = std::fs::read(&p) {
+                if bytes.windows(needle.len()).any(|w| w == needle) {
+                    hits.push(p);
+                }
+            }
+        }
+    }
+    hits
+}

@@ -43,7 +43,11 @@ fn reply<T: serde::Serialize>(value: &T) -> Response {
 }
 
 fn bad_body(e: impl std::fmt::Display) -> Response {
-    (StatusCode::BAD_REQUEST, format!("undecodable cluster RPC body: {e}")).into_response()
+    (
+        StatusCode::BAD_REQUEST,
+        format!("undecodable cluster RPC body: {e}"),
+    )
+        .into_response()
 }
 
 async fn append(State(s): State<ClusterState>, body: Bytes) -> Response {

@@ -121,7 +121,10 @@ pub enum ConfigError {
     #[error("config file {path}: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("config field `{field}`: {message}")]
-    Invalid { field: &'static str, message: String },
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
 }
 
 fn invalid(field: &'static str, message: impl Into<String>) -> ConfigError {
@@ -172,7 +175,10 @@ impl Config {
             return Err(invalid("data_dir", "must not be empty"));
         }
         if self.peers.is_empty() {
-            return Err(invalid("peers", "must list every member, this node included"));
+            return Err(invalid(
+                "peers",
+                "must list every member, this node included",
+            ));
         }
         let mut ids = BTreeSet::new();
         for peer in &self.peers {
@@ -180,12 +186,18 @@ impl Config {
                 return Err(invalid("peers.id", "must be greater than 0"));
             }
             if !ids.insert(peer.id) {
-                return Err(invalid("peers.id", format!("id {} is listed twice", peer.id)));
+                return Err(invalid(
+                    "peers.id",
+                    format!("id {} is listed twice", peer.id),
+                ));
             }
             if peer.api_addr.is_empty() || !peer.api_addr.contains(':') {
                 return Err(invalid(
                     "peers.api_addr",
-                    format!("peer {}: expected host:port, got `{}`", peer.id, peer.api_addr),
+                    format!(
+                        "peer {}: expected host:port, got `{}`",
+                        peer.id, peer.api_addr
+                    ),
                 ));
             }
             if peer.cluster_addr.is_empty() || !peer.cluster_addr.contains(':') {
@@ -281,9 +293,137 @@ mod tests {
         assert!(err_of(&t).contains("raft.election_timeout_min_ms"));
         let t = format!("{GOOD}\n[raft]\nelection_timeout_max_ms = 100\n");
         assert!(err_of(&t).contains("raft.election_timeout_max_ms"));
-        assert!(err_of(&GOOD.replace("8301\"\n        data", "8201\"\n        data"))
-            .contains("cluster_addr"));
+        assert!(
+            err_of(&GOOD.replace("8301\"\n        data", "8201\"\n        data"))
+                .contains("cluster_addr")
+        );
         assert!(err_of(&format!("bogus = 1\n{GOOD}")).contains("bogus"));
-        assert!(err_of(&GOOD.replace("api_addr = \"127.0.0.1:8201\"\n        cluster", "api_addr = \"nope\"\n        cluster")).contains("api_addr"));
+        assert!(err_of(&GOOD.replace(
+            "api_addr = \"127.0.0.1:8201\"\n        cluster",
+            "api_addr = \"nope\"\n        cluster"
+        ))
+        .contains("api_addr"));
+    }
+
+    /// Every `*.toml` under `cluster-config/` parses and validates, shows the documented
+    /// defaults, and each example set describes one cluster: `node-3/` holds 3 files and
+    /// `node-5/` 5, every file of a set lists the same peers, node ids are distinct, and each
+    /// node's own addresses are its entry in the peer list.
+    #[test]
+    fn every_shipped_example_config_parses() {
+        use std::collections::BTreeMap;
+
+        fn toml_files(dir: &Path, out: &mut Vec<PathBuf>) {
+            let entries = std::fs::read_dir(dir)
+                .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()));
+            for entry in entries {
+                let path = entry.expect("directory entry").path();
+                if path.is_dir() {
+                    toml_files(&path, out);
+                } else if path.extension().is_some_and(|x| x == "toml") {
+                    out.push(path);
+                }
+            }
+        }
+
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../cluster-config");
+        let mut files = Vec::new();
+        toml_files(&root, &mut files);
+        files.sort();
+        assert!(!files.is_empty(), "no *.toml under {}", root.display());
+
+        let mut sets: BTreeMap<PathBuf, Vec<(PathBuf, Config)>> = BTreeMap::new();
+        for file in files {
+            let text = std::fs::read_to_string(&file)
+                .unwrap_or_else(|e| panic!("cannot read {}: {e}", file.display()));
+            let config = Config::from_toml(&text)
+                .unwrap_or_else(|e| panic!("{} does not load: {e}", file.display()));
+            config
+                .validate()
+                .unwrap_or_else(|e| panic!("{} does not validate: {e}", file.display()));
+            // The examples show the defaults; keep their comments honest.
+            let (r, d) = (&config.raft, RaftConfig::default());
+            assert_eq!(
+                (
+                    r.heartbeat_ms,
+                    r.election_timeout_min_ms,
+                    r.election_timeout_max_ms,
+                    r.snapshot_every,
+                    r.keep_logs
+                ),
+                (
+                    d.heartbeat_ms,
+                    d.election_timeout_min_ms,
+                    d.election_timeout_max_ms,
+                    d.snapshot_every,
+                    d.keep_logs
+                ),
+                "{}: [raft] differs from the defaults",
+                file.display()
+            );
+            assert_eq!(
+                config.reads.stale_max_ms,
+                DEFAULT_STALE_READ_MAX_MS,
+                "{}",
+                file.display()
+            );
+            assert_eq!(
+                config.max_body_bytes,
+                DEFAULT_MAX_BODY_BYTES,
+                "{}",
+                file.display()
+            );
+            // This node's listen addresses are the ones the others know it by.
+            let me = config.me();
+            assert_eq!(
+                me.api_addr,
+                config.api_addr.to_string(),
+                "{}",
+                file.display()
+            );
+            assert_eq!(
+                me.cluster_addr,
+                config.cluster_addr.to_string(),
+                "{}",
+                file.display()
+            );
+            let dir = file.parent().expect("file has a parent").to_path_buf();
+            sets.entry(dir).or_default().push((file, config));
+        }
+
+        for (name, size) in [("node-3", 3usize), ("node-5", 5usize)] {
+            let set = sets
+                .get(&root.join(name))
+                .unwrap_or_else(|| panic!("cluster-config/{name}/ has no *.toml"));
+            assert_eq!(
+                set.len(),
+                size,
+                "cluster-config/{name}/ must hold {size} files"
+            );
+            let sorted = |c: &Config| {
+                let mut p = c.peers.clone();
+                p.sort_by_key(|p| p.id);
+                p
+            };
+            let peers = sorted(&set[0].1);
+            assert_eq!(
+                peers.len(),
+                size,
+                "cluster-config/{name}: peers of a {size}-node cluster"
+            );
+            for (file, config) in set {
+                assert_eq!(
+                    sorted(config),
+                    peers,
+                    "{} lists other peers than {}",
+                    file.display(),
+                    set[0].0.display()
+                );
+            }
+            let ids: BTreeSet<u64> = set.iter().map(|(_, c)| c.node_id).collect();
+            assert_eq!(ids.len(), size, "cluster-config/{name}: node ids repeat");
+            let peer_ids: BTreeSet<u64> = peers.iter().map(|p| p.id).collect();
+            assert_eq!(ids, peer_ids, "cluster-config/{name}: a peer has no file");
+        }
     }
 }

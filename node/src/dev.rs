@@ -70,7 +70,8 @@ impl DevCluster {
     /// Writes configs, starts every node, initializes the cluster (or reuses `cluster.json`)
     /// and unseals every node.
     pub async fn start(options: DevOptions) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(&options.dir).with_context(|| format!("creating {}", options.dir.display()))?;
+        std::fs::create_dir_all(&options.dir)
+            .with_context(|| format!("creating {}", options.dir.display()))?;
         let mut nodes = Vec::new();
         for id in 1..=options.nodes {
             let api_port = options.base_port + (id - 1) as u16;
@@ -79,10 +80,22 @@ impl DevCluster {
             std::fs::create_dir_all(&node_dir)?;
             let config_path = node_dir.join("config.toml");
             std::fs::write(&config_path, node_config(&options, id, &node_dir))?;
-            nodes.push(DevNode { id, api_port, cluster_port, config_path, child: None });
+            nodes.push(DevNode {
+                id,
+                api_port,
+                cluster_port,
+                config_path,
+                child: None,
+            });
         }
         let http = crate::server::cluster_http_client()?;
-        let mut cluster = DevCluster { options, nodes, root_token: String::new(), unseal_keys: Vec::new(), http };
+        let mut cluster = DevCluster {
+            options,
+            nodes,
+            root_token: String::new(),
+            unseal_keys: Vec::new(),
+            http,
+        };
         for i in 0..cluster.nodes.len() {
             cluster.spawn(i)?;
         }
@@ -111,12 +124,18 @@ impl DevCluster {
     }
 
     fn log_path(&self, i: usize) -> PathBuf {
-        self.options.dir.join(format!("node{}", self.nodes[i].id)).join("node.log")
+        self.options
+            .dir
+            .join(format!("node{}", self.nodes[i].id))
+            .join("node.log")
     }
 
     /// Starts node `i` (index into `nodes`) as a child process.
     pub fn spawn(&mut self, i: usize) -> anyhow::Result<()> {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.log_path(i))?;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path(i))?;
         let mut cmd = Command::new(&self.options.exe);
         cmd.arg("run")
             .arg("--config")
@@ -127,7 +146,9 @@ impl DevCluster {
         for (k, v) in &self.options.env {
             cmd.env(k, v);
         }
-        let child = cmd.spawn().with_context(|| format!("starting {}", self.options.exe.display()))?;
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("starting {}", self.options.exe.display()))?;
         self.nodes[i].child = Some(child);
         Ok(())
     }
@@ -170,7 +191,14 @@ impl DevCluster {
 
     async fn status(&self, i: usize) -> anyhow::Result<SealStatus> {
         let url = format!("{}/v1/sys/status", self.nodes[i].api_url());
-        Ok(self.http.get(url).timeout(Duration::from_secs(3)).send().await?.json().await?)
+        Ok(self
+            .http
+            .get(url)
+            .timeout(Duration::from_secs(3))
+            .send()
+            .await?
+            .json()
+            .await?)
     }
 
     async fn wait_answering(&self, i: usize, timeout: Duration) -> anyhow::Result<()> {
@@ -180,7 +208,12 @@ impl DevCluster {
                 return Ok(());
             }
             if Instant::now() > deadline {
-                bail!("node {} did not answer within {:?}; see {}", self.nodes[i].id, timeout, self.log_path(i).display());
+                bail!(
+                    "node {} did not answer within {:?}; see {}",
+                    self.nodes[i].id,
+                    timeout,
+                    self.log_path(i).display()
+                );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -188,7 +221,10 @@ impl DevCluster {
 
     async fn init(&self) -> anyhow::Result<InitResponse> {
         let deadline = Instant::now() + Duration::from_secs(60);
-        let req = InitRequest { shares: Some(5), threshold: Some(3) };
+        let req = InitRequest {
+            shares: Some(5),
+            threshold: Some(3),
+        };
         let request_id = uuid::Uuid::new_v4().to_string();
         loop {
             let url = format!("{}/v1/sys/init", self.nodes[0].api_url());
@@ -207,7 +243,10 @@ impl DevCluster {
                 let err: Option<ErrorBody> = resp.json().await.ok();
                 if let Some(e) = &err {
                     if e.error == "already_initialized" {
-                        bail!("the cluster in {} is already initialized but cluster.json is missing", self.options.dir.display());
+                        bail!(
+                            "the cluster in {} is already initialized but cluster.json is missing",
+                            self.options.dir.display()
+                        );
                     }
                 }
             }
@@ -224,11 +263,23 @@ impl DevCluster {
         let deadline = Instant::now() + Duration::from_secs(60);
         'retry: loop {
             if Instant::now() > deadline {
-                bail!("node {} could not be unsealed within 60 s", self.nodes[i].id);
+                bail!(
+                    "node {} could not be unsealed within 60 s",
+                    self.nodes[i].id
+                );
             }
             for key in &self.unseal_keys {
-                let req = UnsealRequest { key: Some(key.clone()), reset: false };
-                let resp = self.http.post(&url).json(&req).timeout(Duration::from_secs(5)).send().await;
+                let req = UnsealRequest {
+                    key: Some(key.clone()),
+                    reset: false,
+                };
+                let resp = self
+                    .http
+                    .post(&url)
+                    .json(&req)
+                    .timeout(Duration::from_secs(5))
+                    .send()
+                    .await;
                 let Ok(resp) = resp else {
                     tokio::time::sleep(Duration::from_millis(200)).await;
                     continue 'retry;
@@ -252,7 +303,11 @@ impl DevCluster {
             nodes: self
                 .nodes
                 .iter()
-                .map(|n| ClusterFileNode { id: n.id, api: n.api_url(), pid: n.child.as_ref().map_or(0, |c| c.id()) })
+                .map(|n| ClusterFileNode {
+                    id: n.id,
+                    api: n.api_url(),
+                    pid: n.child.as_ref().map_or(0, |c| c.id()),
+                })
                 .collect(),
             root_token: self.root_token.clone(),
             unseal_keys: self.unseal_keys.clone(),

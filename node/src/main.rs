@@ -42,14 +42,21 @@ enum Cmd {
 
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,openraft=warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,openraft=warn".into()),
+        )
         .init();
     let cli = Cli::parse();
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         match cli.command {
             Cmd::Run { config } => run(config).await,
-            Cmd::Dev { dir, nodes, base_port } => dev(dir, nodes, base_port).await,
+            Cmd::Dev {
+                dir,
+                nodes,
+                base_port,
+            } => dev(dir, nodes, base_port).await,
         }
     })
 }
@@ -82,23 +89,46 @@ async fn shutdown_signal() {
 async fn dev(dir: PathBuf, nodes: u64, base_port: u16) -> anyhow::Result<()> {
     let started = Instant::now();
     let exe = std::env::current_exe().context("locating the ass-node binary")?;
-    let options = DevOptions { dir: dir.clone(), nodes, base_port, exe, extra_config: String::new(), env: Vec::new() };
+    let options = DevOptions {
+        dir: dir.clone(),
+        nodes,
+        base_port,
+        exe,
+        extra_config: String::new(),
+        env: Vec::new(),
+    };
     let cluster = DevCluster::start(options).await?;
     let urls = cluster.api_urls();
-    println!("Agent Secret Store dev cluster: {nodes} nodes ready in {:.1} s", started.elapsed().as_secs_f64());
+    println!(
+        "Agent Secret Store dev cluster: {nodes} nodes ready in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     for n in &cluster.nodes {
-        println!("  node {}  api {}  cluster 127.0.0.1:{}  pid {}", n.id, n.api_url(), n.cluster_port, n.child.as_ref().map_or(0, |c| c.id()));
+        println!(
+            "  node {}  api {}  cluster 127.0.0.1:{}  pid {}",
+            n.id,
+            n.api_url(),
+            n.cluster_port,
+            n.child.as_ref().map_or(0, |c| c.id())
+        );
     }
     println!();
     println!("Root token:  {}", cluster.root_token);
-    println!("!! DEV ONLY: the unseal keys below are also stored in the clear in {}", dir.join("cluster.json").display());
+    println!(
+        "!! DEV ONLY: the unseal keys below are also stored in the clear in {}",
+        dir.join("cluster.json").display()
+    );
     println!("!! Never run a dev cluster with real secrets.");
     for (i, k) in cluster.unseal_keys.iter().enumerate() {
         println!("Unseal key {}: {k}", i + 1);
     }
     println!();
     println!("Try:");
-    println!("  export ASS_ADDR={} ASS_TOKEN={}", urls.join(","), cluster.root_token);
+    println!(
+        "  export ASS_ADDR={} ASS_TOKEN={}",
+        urls.join(","),
+        cluster.root_token
+    );
     println!("  ass secrets set production/gemini/GEMINI_API_KEY \"example-value\" --type api_key --tier sensitive");
     println!("  ass secrets get production/gemini/GEMINI_API_KEY --silent");
     println!("  ass operator status");

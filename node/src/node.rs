@@ -92,7 +92,10 @@ impl Node {
 
     /// The barrier, while unsealed.
     pub fn barrier(&self) -> Option<Arc<Barrier>> {
-        self.barrier.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.barrier
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     pub fn set_barrier(&self, barrier: Option<Barrier>) {
@@ -117,7 +120,11 @@ impl Node {
     }
 
     pub fn applied_index(&self) -> u64 {
-        self.raft.metrics().borrow().last_applied.map_or(0, |l| l.index)
+        self.raft
+            .metrics()
+            .borrow()
+            .last_applied
+            .map_or(0, |l| l.index)
     }
 
     /// Records that a leader's AppendEntries was accepted just now.
@@ -165,9 +172,14 @@ impl Node {
     /// Proposes one request on this node, which must be the leader.
     pub async fn write(&self, request: Request) -> Result<Committed, WriteError> {
         match self.raft.client_write(request).await {
-            Ok(resp) => Ok(Committed { response: resp.data.response, index: resp.data.index }),
+            Ok(resp) => Ok(Committed {
+                response: resp.data.response,
+                index: resp.data.index,
+            }),
             Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
-                Err(WriteError::NotLeader { leader: f.leader_node })
+                Err(WriteError::NotLeader {
+                    leader: f.leader_node,
+                })
             }
             Err(e) => Err(WriteError::Raft(e.to_string())),
         }
@@ -176,7 +188,9 @@ impl Node {
 
 /// Wall-clock time in ms since the Unix epoch; used only by the leader to stamp commands.
 pub fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// RFC 3339 form of a leader-stamped time.

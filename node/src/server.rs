@@ -67,7 +67,12 @@ pub async fn run(
     )
     .await
     .context("starting raft")?;
-    let node = Arc::new(Node::new(config.clone(), raft.clone(), store.clone(), http_client));
+    let node = Arc::new(Node::new(
+        config.clone(),
+        raft.clone(),
+        store.clone(),
+        http_client,
+    ));
 
     let api = http::router(node.clone());
     let cluster = crate::cluster::router(node.clone(), api.clone());
@@ -116,7 +121,15 @@ async fn form_cluster(raft: &Raft, config: &Config) -> anyhow::Result<()> {
     let members: BTreeMap<u64, NodeInfo> = config
         .peers
         .iter()
-        .map(|p| (p.id, NodeInfo { api_addr: p.api_addr.clone(), cluster_addr: p.cluster_addr.clone() }))
+        .map(|p| {
+            (
+                p.id,
+                NodeInfo {
+                    api_addr: p.api_addr.clone(),
+                    cluster_addr: p.cluster_addr.clone(),
+                },
+            )
+        })
         .collect();
     match raft.initialize(members).await {
         Ok(()) => tracing::info!("formed a new cluster"),

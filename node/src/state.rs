@@ -11,9 +11,9 @@ use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 
 use crate::raft::types::{Applied, Command, Rejection, Request, Response};
 use crate::seal::SealConfig;
+use crate::secrets;
 use crate::storage::schema::{KEY_KEYRING, KEY_ROOT_TOKEN, KEY_SEAL};
 use crate::storage::{decode, encode, StorageError, Store};
-use crate::secrets;
 
 /// A request id is remembered for this long (leader time); a retry within the window is
 /// answered with the first response and applied once.
@@ -54,10 +54,20 @@ pub fn apply(tx: &Tx<'_>, req: &Request, index: u64) -> TxResult<Applied> {
             return Ok(first);
         }
     }
-    let applied = Applied { index, response: apply_command(tx, req.time_ms, &req.cmd)? };
+    let applied = Applied {
+        index,
+        response: apply_command(tx, req.time_ms, &req.cmd)?,
+    };
     // A version conflict asks the proposer to retry with the same request id: don't remember it.
-    if !matches!(applied.response, Response::Rejected(Rejection::VersionConflict { .. })) {
-        put_tx(tx.requests, &req.request_id, &(req.time_ms, applied.clone()))?;
+    if !matches!(
+        applied.response,
+        Response::Rejected(Rejection::VersionConflict { .. })
+    ) {
+        put_tx(
+            tx.requests,
+            &req.request_id,
+            &(req.time_ms, applied.clone()),
+        )?;
     }
     Ok(applied)
 }
@@ -67,7 +77,11 @@ fn apply_command(tx: &Tx<'_>, time_ms: u64, cmd: &Command) -> TxResult<Response>
         return Ok(Response::Rejected(Rejection::NotInitialized));
     }
     match cmd {
-        Command::Init { seal, sealed_keyring, root_token_hash } => {
+        Command::Init {
+            seal,
+            sealed_keyring,
+            root_token_hash,
+        } => {
             if tx.meta.get(KEY_SEAL)?.is_some() {
                 return Ok(Response::Rejected(Rejection::AlreadyInitialized));
             }
@@ -77,7 +91,9 @@ fn apply_command(tx: &Tx<'_>, time_ms: u64, cmd: &Command) -> TxResult<Response>
             Ok(Response::Ok)
         }
         Command::PutSecret(put) => secrets::apply_put(tx.secrets, tx.versions, time_ms, put),
-        Command::DeleteLatest { path } => secrets::apply_delete_latest(tx.secrets, tx.versions, time_ms, path),
+        Command::DeleteLatest { path } => {
+            secrets::apply_delete_latest(tx.secrets, tx.versions, time_ms, path)
+        }
         Command::DestroyVersion { path, version } => {
             secrets::apply_destroy(tx.secrets, tx.versions, time_ms, path, *version)
         }

@@ -9,7 +9,11 @@ use serde::{Deserialize, Serialize};
 
 use super::{open, seal, Binding, CryptoError, Key, SecretBytes};
 
-const KEYRING_BINDING: Binding<'static> = Binding { kind: "keyring", path: "", version: 0 };
+const KEYRING_BINDING: Binding<'static> = Binding {
+    kind: "keyring",
+    path: "",
+    version: 0,
+};
 
 /// Data keys by term; the highest term encrypts new values.
 #[derive(Clone, Default)]
@@ -47,7 +51,11 @@ impl Keyring {
     pub fn seal_with(&self, root: &Key) -> Result<Vec<u8>, CryptoError> {
         let mut wire = KeyringWire {
             format: 1,
-            keys: self.keys.iter().map(|(t, k)| (*t, k.as_bytes().to_vec())).collect(),
+            keys: self
+                .keys
+                .iter()
+                .map(|(t, k)| (*t, k.as_bytes().to_vec()))
+                .collect(),
         };
         let bytes = postcard::to_stdvec(&wire).map_err(|_| CryptoError::Seal);
         for (_, k) in wire.keys.iter_mut() {
@@ -60,7 +68,8 @@ impl Keyring {
     /// Opens a keyring sealed by [`Keyring::seal_with`].
     pub fn open_with(root: &Key, sealed: &[u8]) -> Result<Self, CryptoError> {
         let bytes = open(root, &KEYRING_BINDING, sealed)?;
-        let mut wire: KeyringWire = postcard::from_bytes(bytes.expose()).map_err(|_| CryptoError::Malformed)?;
+        let mut wire: KeyringWire =
+            postcard::from_bytes(bytes.expose()).map_err(|_| CryptoError::Malformed)?;
         if wire.format != 1 {
             return Err(CryptoError::Malformed);
         }
@@ -90,14 +99,26 @@ impl Barrier {
     /// Encrypts with the current term's key.
     pub fn encrypt(&self, binding: &Binding<'_>, plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
         let term = self.keyring.current_term();
-        let key = self.keyring.keys.get(&term).ok_or(CryptoError::UnknownTerm(term))?;
+        let key = self
+            .keyring
+            .keys
+            .get(&term)
+            .ok_or(CryptoError::UnknownTerm(term))?;
         seal(key, term, binding, plaintext)
     }
 
     /// Decrypts with the key of the term recorded in the envelope.
-    pub fn decrypt(&self, binding: &Binding<'_>, envelope: &[u8]) -> Result<SecretBytes, CryptoError> {
+    pub fn decrypt(
+        &self,
+        binding: &Binding<'_>,
+        envelope: &[u8],
+    ) -> Result<SecretBytes, CryptoError> {
         let term = super::envelope_term(envelope)?;
-        let key = self.keyring.keys.get(&term).ok_or(CryptoError::UnknownTerm(term))?;
+        let key = self
+            .keyring
+            .keys
+            .get(&term)
+            .ok_or(CryptoError::UnknownTerm(term))?;
         open(key, binding, envelope)
     }
 }
@@ -120,7 +141,11 @@ mod tests {
     #[test]
     fn old_terms_still_decrypt_after_rotation() {
         let mut ring = Keyring::new_with_first_key();
-        let b = Binding { kind: "secret", path: "p/q", version: 1 };
+        let b = Binding {
+            kind: "secret",
+            path: "p/q",
+            version: 1,
+        };
         let old = Barrier::new(ring.clone()).encrypt(&b, b"v1").unwrap();
         ring.rotate();
         let barrier = Barrier::new(ring);

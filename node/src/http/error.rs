@@ -23,7 +23,12 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), leader: None }
+        Self {
+            status,
+            code,
+            message: message.into(),
+            leader: None,
+        }
     }
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, message)
@@ -32,7 +37,11 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, code, message)
     }
     pub fn sealed() -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, "sealed", "this node is sealed: unseal it with `ass operator unseal`")
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "sealed",
+            "this node is sealed: unseal it with `ass operator unseal`",
+        )
     }
     pub fn unauthorized(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
@@ -41,7 +50,11 @@ impl ApiError {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
     }
     pub fn no_leader(leader: Option<String>) -> Self {
-        let mut e = Self::new(StatusCode::SERVICE_UNAVAILABLE, "no_leader", "no leader is available to take this write; retry shortly");
+        let mut e = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no_leader",
+            "no leader is available to take this write; retry shortly",
+        );
         e.leader = leader;
         e
     }
@@ -49,7 +62,11 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = ErrorBody { error: self.code.to_string(), message: self.message, leader: self.leader };
+        let body = ErrorBody {
+            error: self.code.to_string(),
+            message: self.message,
+            leader: self.leader,
+        };
         (self.status, Json(body)).into_response()
     }
 }
@@ -84,7 +101,11 @@ impl From<WriteError> for ApiError {
     fn from(e: WriteError) -> Self {
         match e {
             WriteError::NotLeader { leader } => ApiError::no_leader(leader.map(|l| l.api_addr)),
-            WriteError::Raft(m) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", format!("raft: {m}")),
+            WriteError::Raft(m) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                format!("raft: {m}"),
+            ),
         }
     }
 }
@@ -92,9 +113,17 @@ impl From<WriteError> for ApiError {
 impl From<ReadError> for ApiError {
     fn from(e: ReadError) -> Self {
         match e {
-            ReadError::ReadIndex(ReadIndexError::Timeout(_)) => ApiError::new(StatusCode::GATEWAY_TIMEOUT, "timeout", e.to_string()),
-            ReadError::ReadIndex(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "no_leader", e.to_string()),
-            ReadError::StaleTooOld(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "stale_unavailable", e.to_string()),
+            ReadError::ReadIndex(ReadIndexError::Timeout(_)) => {
+                ApiError::new(StatusCode::GATEWAY_TIMEOUT, "timeout", e.to_string())
+            }
+            ReadError::ReadIndex(_) => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "no_leader", e.to_string())
+            }
+            ReadError::StaleTooOld(_) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "stale_unavailable",
+                e.to_string(),
+            ),
         }
     }
 }
@@ -102,8 +131,13 @@ impl From<ReadError> for ApiError {
 impl From<Rejection> for ApiError {
     fn from(r: Rejection) -> Self {
         match r {
-            Rejection::AlreadyInitialized => ApiError::bad_request("already_initialized", "the cluster is already initialized"),
-            Rejection::NotInitialized => ApiError::bad_request("not_initialized", "the cluster is not initialized: run `ass operator init`"),
+            Rejection::AlreadyInitialized => {
+                ApiError::bad_request("already_initialized", "the cluster is already initialized")
+            }
+            Rejection::NotInitialized => ApiError::bad_request(
+                "not_initialized",
+                "the cluster is not initialized: run `ass operator init`",
+            ),
             Rejection::CasMismatch { expected, actual } => ApiError::new(
                 StatusCode::CONFLICT,
                 "cas_mismatch",
@@ -115,8 +149,12 @@ impl From<Rejection> for ApiError {
                 format!("a concurrent write made version {latest}; retry"),
             ),
             Rejection::NotFound => ApiError::not_found("not_found", "no secret at this path"),
-            Rejection::VersionNotFound { version } => ApiError::not_found("not_found", format!("no version {version} at this path")),
-            Rejection::AlreadyDeleted => ApiError::bad_request("already_deleted", "that version is already deleted"),
+            Rejection::VersionNotFound { version } => {
+                ApiError::not_found("not_found", format!("no version {version} at this path"))
+            }
+            Rejection::AlreadyDeleted => {
+                ApiError::bad_request("already_deleted", "that version is already deleted")
+            }
         }
     }
 }

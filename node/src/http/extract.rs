@@ -25,13 +25,21 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "request body is larger than this node accepts")
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "body_too_large",
+                    "request body is larger than this node accepts",
+                )
             } else {
                 ApiError::bad_request("bad_request", rejection.body_text())
             }
         })?;
-        let value = serde_json::from_slice(&bytes)
-            .map_err(|e| ApiError::bad_request("invalid_json", format!("request body is not valid JSON for this call: {e}")))?;
+        let value = serde_json::from_slice(&bytes).map_err(|e| {
+            ApiError::bad_request(
+                "invalid_json",
+                format!("request body is not valid JSON for this call: {e}"),
+            )
+        })?;
         Ok(ApiJson(value))
     }
 }
@@ -50,21 +58,30 @@ pub enum CallerKind {
 impl FromRequestParts<Arc<Node>> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, node: &Arc<Node>) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        node: &Arc<Node>,
+    ) -> Result<Self, Self::Rejection> {
         let header = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)
-            .ok_or_else(|| ApiError::unauthorized("missing `Authorization: Bearer <token>` header"))?;
+            .ok_or_else(|| {
+                ApiError::unauthorized("missing `Authorization: Bearer <token>` header")
+            })?;
         let token = header
             .to_str()
             .ok()
             .and_then(|h| h.strip_prefix("Bearer "))
             .map(str::trim)
-            .ok_or_else(|| ApiError::unauthorized("the Authorization header must be `Bearer <token>`"))?;
+            .ok_or_else(|| {
+                ApiError::unauthorized("the Authorization header must be `Bearer <token>`")
+            })?;
         let presented = hash_token(token);
         let root = node.state.root_token_hash()?;
         match root {
-            Some(root) if bool::from(root.ct_eq(&presented)) => Ok(Caller { kind: CallerKind::Root }),
+            Some(root) if bool::from(root.ct_eq(&presented)) => Ok(Caller {
+                kind: CallerKind::Root,
+            }),
             _ => Err(ApiError::unauthorized("the token is not valid")),
         }
     }
@@ -75,9 +92,14 @@ pub fn request_id(headers: &HeaderMap) -> Result<[u8; 16], ApiError> {
     match headers.get(HEADER_REQUEST_ID) {
         None => Ok(*uuid::Uuid::new_v4().as_bytes()),
         Some(v) => {
-            let s = v.to_str().map_err(|_| ApiError::bad_request("bad_request", "x-ass-request-id must be ASCII"))?;
+            let s = v.to_str().map_err(|_| {
+                ApiError::bad_request("bad_request", "x-ass-request-id must be ASCII")
+            })?;
             if s.is_empty() || s.len() > 128 {
-                return Err(ApiError::bad_request("bad_request", "x-ass-request-id must be 1 to 128 characters"));
+                return Err(ApiError::bad_request(
+                    "bad_request",
+                    "x-ass-request-id must be 1 to 128 characters",
+                ));
             }
             if let Ok(u) = uuid::Uuid::parse_str(s) {
                 return Ok(*u.as_bytes());
@@ -97,15 +119,56 @@ pub fn consistency(headers: &HeaderMap) -> Result<Consistency, ApiError> {
             .to_str()
             .ok()
             .and_then(|s| s.trim().parse::<u64>().ok())
-            .ok_or_else(|| ApiError::bad_request("bad_request", "x-ass-min-index must be a log index (an unsigned integer)"))?;
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "bad_request",
+                    "x-ass-min-index must be a log index (an unsigned integer)",
+                )
+            })?;
         return Ok(Consistency::MinIndex(n));
     }
-    match headers.get(HEADER_CONSISTENCY).map(|v| v.to_str().unwrap_or("")) {
+    match headers
+        .get(HEADER_CONSISTENCY)
+        .map(|v| v.to_str().unwrap_or(""))
+    {
         None | Some("linearizable") | Some("default") => Ok(Consistency::Linearizable),
         Some("stale") => Ok(Consistency::Stale),
         Some(other) => Err(ApiError::bad_request(
             "bad_request",
-            format!("x-ass-consistency must be `linearizable` or `stale`, not `{}`", other.chars().take(32).collect::<String>()),
+            format!(
+                "x-ass-consistency must be `linearizable` or `stale`, not `{}`",
+                other.chars().take(32).collect::<String>()
+            ),
         )),
+    }
+}
+
+/// The `{*path}` of a route; an undecodable path is 400 `invalid_path`.
+pub struct ApiPath(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ApiPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<String>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(p)| ApiPath(p))
+            .map_err(|e| ApiError::bad_request("invalid_path", e.body_text()))
+    }
+}
+
+/// The query string as name → value; a malformed one is 400 `bad_request`.
+pub struct ApiQuery(pub std::collections::HashMap<String, String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ApiQuery {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<std::collections::HashMap<String, String>>::from_request_parts(
+            parts, state,
+        )
+        .await
+        .map(|axum::extract::Query(q)| ApiQuery(q))
+        .map_err(|e| ApiError::bad_request("bad_request", e.body_text()))
     }
 }

@@ -54,7 +54,14 @@ fn is_write(req: &Request) -> bool {
     }
 }
 
-const HOP_BY_HOP: &[&str] = &["host", "connection", "content-length", "transfer-encoding", "keep-alive", "upgrade"];
+const HOP_BY_HOP: &[&str] = &[
+    "host",
+    "connection",
+    "content-length",
+    "transfer-encoding",
+    "keep-alive",
+    "upgrade",
+];
 
 /// Middleware: forward a write to the leader when this node isn't it.
 pub async fn forward_writes(State(node): State<Arc<Node>>, req: Request, next: Next) -> Response {
@@ -65,8 +72,12 @@ pub async fn forward_writes(State(node): State<Arc<Node>>, req: Request, next: N
     let body = match axum::body::to_bytes(body, node.config.max_body_bytes).await {
         Ok(b) => b,
         Err(_) => {
-            return ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "request body is larger than this node accepts")
-                .into_response()
+            return ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                "request body is larger than this node accepts",
+            )
+            .into_response()
         }
     };
     if !parts.headers.contains_key(HEADER_REQUEST_ID) {
@@ -111,10 +122,15 @@ pub async fn forward_writes(State(node): State<Arc<Node>>, req: Request, next: N
 /// A leader that lost its leadership between our look and its answer says `no_leader`.
 fn is_leader_change(resp: &ForwardedResponse) -> bool {
     resp.status == 503
-        && serde_json::from_slice::<ass_client::types::ErrorBody>(&resp.body).is_ok_and(|b| b.error == "no_leader")
+        && serde_json::from_slice::<ass_client::types::ErrorBody>(&resp.body)
+            .is_ok_and(|b| b.error == "no_leader")
 }
 
-async fn send(node: &Node, cluster_addr: &str, envelope: &ForwardedRequest) -> Result<ForwardedResponse, String> {
+async fn send(
+    node: &Node,
+    cluster_addr: &str,
+    envelope: &ForwardedRequest,
+) -> Result<ForwardedResponse, String> {
     let body = encode(envelope).map_err(|e| e.to_string())?;
     let resp = node
         .http
@@ -135,7 +151,10 @@ fn into_response(resp: ForwardedResponse) -> Response {
     let mut out = Response::new(Body::from(resp.body));
     *out.status_mut() = StatusCode::from_u16(resp.status).unwrap_or(StatusCode::BAD_GATEWAY);
     for (k, v) in resp.headers {
-        if let (Ok(k), Ok(v)) = (HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_bytes(&v)) {
+        if let (Ok(k), Ok(v)) = (
+            HeaderName::from_bytes(k.as_bytes()),
+            HeaderValue::from_bytes(&v),
+        ) {
             if !HOP_BY_HOP.contains(&k.as_str()) {
                 out.headers_mut().append(k, v);
             }
@@ -152,7 +171,9 @@ pub fn rebuild(envelope: ForwardedRequest) -> Result<Request, String> {
     for (k, v) in envelope.headers {
         builder = builder.header(k, v);
     }
-    let mut req = builder.body(Body::from(envelope.body)).map_err(|e| e.to_string())?;
+    let mut req = builder
+        .body(Body::from(envelope.body))
+        .map_err(|e| e.to_string())?;
     req.extensions_mut().insert(Forwarded);
     Ok(req)
 }
@@ -160,10 +181,17 @@ pub fn rebuild(envelope: ForwardedRequest) -> Result<Request, String> {
 /// On the leader: packs the router's answer for the follower.
 pub async fn pack(resp: Response) -> ForwardedResponse {
     let (parts, body) = resp.into_parts();
-    let body = axum::body::to_bytes(body, usize::MAX).await.map(|b| b.to_vec()).unwrap_or_default();
+    let body = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .map(|b| b.to_vec())
+        .unwrap_or_default();
     ForwardedResponse {
         status: parts.status.as_u16(),
-        headers: parts.headers.iter().map(|(k, v)| (k.to_string(), v.as_bytes().to_vec())).collect(),
+        headers: parts
+            .headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
+            .collect(),
         body,
     }
 }

@@ -26,7 +26,12 @@ use crate::node::Node;
 use error::ApiError;
 
 /// Routes a sealed node still answers.
-const OPEN_WHEN_SEALED: &[&str] = &["/v1/sys/status", "/v1/sys/health", "/v1/sys/init", "/v1/sys/unseal"];
+const OPEN_WHEN_SEALED: &[&str] = &[
+    "/v1/sys/status",
+    "/v1/sys/health",
+    "/v1/sys/init",
+    "/v1/sys/unseal",
+];
 
 /// The API router of one node.
 pub fn router(node: Arc<Node>) -> Router {
@@ -39,9 +44,15 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1/sys/health", get(sys::health).head(sys::health))
         .route("/v1/sys/members", get(sys::members))
         .route("/v1/secrets", get(secrets::list))
-        .route("/v1/secrets/{*path}", get(secrets::get).put(secrets::put).delete(secrets::delete))
+        .route(
+            "/v1/secrets/{*path}",
+            get(secrets::get).put(secrets::put).delete(secrets::delete),
+        )
         .fallback(not_found)
-        .layer(middleware::from_fn_with_state(node.clone(), forward::forward_writes))
+        .layer(middleware::from_fn_with_state(
+            node.clone(),
+            forward::forward_writes,
+        ))
         .layer(middleware::from_fn_with_state(node.clone(), sealed_gate))
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(node)

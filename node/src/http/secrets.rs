@@ -1,20 +1,19 @@
 //! `/v1/secrets/*`: the read path (consistency → state → barrier.decrypt → reply) and the
 //! write path (leader: encrypt for the next version → Raft → reply with the log index).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use ass_client::types::{
-    DeleteResponse, ListResponse, PutSecretRequest, SecretMetadata, SecretResponse, VersionInfo, VersionsResponse,
-    WriteResponse, HEADER_INDEX, MAX_VALUE_BYTES,
+    DeleteResponse, ListResponse, PutSecretRequest, SecretMetadata, SecretResponse, VersionInfo,
+    VersionsResponse, WriteResponse, HEADER_INDEX, MAX_VALUE_BYTES,
 };
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
 use super::error::ApiError;
-use super::extract::{consistency, request_id, ApiJson, Caller};
+use super::extract::{consistency, request_id, ApiJson, ApiPath, ApiQuery, Caller};
 use crate::crypto::{Barrier, Binding};
 use crate::node::{now_ms, rfc3339, Node};
 use crate::raft::types::{Command, PutSecret, Rejection, Request, Response as SmResponse};
@@ -28,7 +27,11 @@ fn barrier(node: &Node) -> Result<Arc<Barrier>, ApiError> {
 }
 
 fn binding(path: &str, version: u64) -> Binding<'_> {
-    Binding { kind: "secret", path, version }
+    Binding {
+        kind: "secret",
+        path,
+        version,
+    }
 }
 
 fn metadata(path: String, r: &SecretRecord) -> SecretMetadata {
@@ -47,7 +50,7 @@ fn with_index<T: serde::Serialize>(status: StatusCode, index: u64, body: T) -> R
     (status, [(HEADER_INDEX, index.to_string())], Json(body)).into_response()
 }
 
-fn parse_version(q: &HashMap<String, String>) -> Result<Option<u64>, ApiError> {
+fn parse_version(q: &std::collections::HashMap<String, String>) -> Result<Option<u64>, ApiError> {
     match q.get("version") {
         None => Ok(None),
         Some(v) => v
@@ -55,7 +58,9 @@ fn parse_version(q: &HashMap<String, String>) -> Result<Option<u64>, ApiError> {
             .ok()
             .filter(|n| *n > 0)
             .map(Some)
-            .ok_or_else(|| ApiError::bad_request("bad_request", "`version` must be a positive integer")),
+            .ok_or_else(|| {
+                ApiError::bad_request("bad_request", "`version` must be a positive integer")
+            }),
     }
 }
 
@@ -63,8 +68,8 @@ fn parse_version(q: &HashMap<String, String>) -> Result<Option<u64>, ApiError> {
 pub async fn get(
     State(node): State<Arc<Node>>,
     _caller: Caller,
-    Path(path): Path<String>,
-    Query(q): Query<HashMap<String, String>>,
+    ApiPath(path): ApiPath,
+    ApiQuery(q): ApiQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     if let Some(base) = path.strip_suffix("/versions") {
@@ -73,28 +78,18 @@ pub async fn get(
     validate_path(&path)?;
     let wanted = parse_version(&q)?;
     node.prepare_read(consistency(&headers)?).await?;
-    let record = node
-        .state
-        .secrets
-        .record(&path)?
-        .ok_or_else(|| ApiError::not_found("not_found", "no secret at this path"))?;
-    let number = match wanted {
-        Some(n) => n,
-        None if record.latest_deleted => {
-            return Err(ApiError::not_found("secret_deleted", format!("the latest version ({}) is deleted", record.latest_version)))
-        }
-        None => record.latest_version,
-    };
-    let version = node
-        .state
-        .secrets
-        .version(&path, number)?
-        .ok_or_else(|| ApiError::not_found("not_found", format!("no version {number} at this path")))?;
+    let (record, number, version) = read_version(&node, &path, wanted).await?;
     if version.destroyed {
-        return Err(ApiError::not_found("version_destroyed", format!("version {number} was destroyed")));
+        return Err(ApiError::not_found(
+            "version_destroyed",
+            format!("version {number} was destroyed"),
+        ));
     }
     if version.deleted_ms.is_some() {
-        return Err(ApiError::not_found("secret_deleted", format!("version {number} is deleted")));
+        return Err(ApiError::not_found(
+            "secret_deleted",
+            format!("version {number} is deleted"),
+        ));
     }
     let plain = barrier(&node)?
         .decrypt(&binding(&path, number), &version.ciphertext)
@@ -102,7 +97,8 @@ pub async fn get(
             tracing::error!(error = %e, "a stored secret failed to decrypt");
             ApiError::internal("stored value failed to decrypt")
         })?;
-    let value = String::from_utf8(plain.expose().to_vec()).map_err(|_| ApiError::internal("stored value is not UTF-8"))?;
+    let value = String::from_utf8(plain.expose().to_vec())
+        .map_err(|_| ApiError::internal("stored value is not UTF-8"))?;
     Ok(Json(SecretResponse {
         path,
         version: number,
@@ -112,6 +108,47 @@ pub async fn get(
         created_at: rfc3339(version.created_ms),
     })
     .into_response())
+}
+
+/// The record and the wanted (or latest) version of `path`. A record and its versions are
+/// written in one transaction, but a plain read may land between the trees' updates: a latest
+/// version that is not there yet is read again.
+async fn read_version(
+    node: &Node,
+    path: &str,
+    wanted: Option<u64>,
+) -> Result<(SecretRecord, u64, crate::secrets::VersionRecord), ApiError> {
+    let mut attempts = 0;
+    loop {
+        let record = node
+            .state
+            .secrets
+            .record(path)?
+            .ok_or_else(|| ApiError::not_found("not_found", "no secret at this path"))?;
+        let number = match wanted {
+            Some(n) => n,
+            None if record.latest_deleted => {
+                return Err(ApiError::not_found(
+                    "secret_deleted",
+                    format!("the latest version ({}) is deleted", record.latest_version),
+                ))
+            }
+            None => record.latest_version,
+        };
+        match node.state.secrets.version(path, number)? {
+            Some(version) => return Ok((record, number, version)),
+            None if number <= record.latest_version && attempts < 3 => {
+                attempts += 1;
+                tokio::task::yield_now().await;
+            }
+            None => {
+                return Err(ApiError::not_found(
+                    "not_found",
+                    format!("no version {number} at this path"),
+                ))
+            }
+        }
+    }
 }
 
 async fn versions(node: &Node, path: &str, headers: &HeaderMap) -> Result<Response, ApiError> {
@@ -134,20 +171,30 @@ async fn versions(node: &Node, path: &str, headers: &HeaderMap) -> Result<Respon
             destroyed: v.destroyed,
         })
         .collect();
-    Ok(Json(VersionsResponse { metadata: metadata(path.to_string(), &record), versions }).into_response())
+    Ok(Json(VersionsResponse {
+        metadata: metadata(path.to_string(), &record),
+        versions,
+    })
+    .into_response())
 }
 
 /// `GET /v1/secrets?prefix=…`: metadata only, never values.
 pub async fn list(
     State(node): State<Arc<Node>>,
     _caller: Caller,
-    Query(q): Query<HashMap<String, String>>,
+    ApiQuery(q): ApiQuery,
     headers: HeaderMap,
 ) -> Result<Json<ListResponse>, ApiError> {
     let prefix = q.get("prefix").map(String::as_str).unwrap_or("");
     validate_prefix(prefix)?;
     node.prepare_read(consistency(&headers)?).await?;
-    let secrets = node.state.secrets.list(prefix)?.into_iter().map(|(p, r)| metadata(p, &r)).collect();
+    let secrets = node
+        .state
+        .secrets
+        .list(prefix)?
+        .into_iter()
+        .map(|(p, r)| metadata(p, &r))
+        .collect();
     Ok(Json(ListResponse { secrets }))
 }
 
@@ -155,7 +202,7 @@ pub async fn list(
 pub async fn put(
     State(node): State<Arc<Node>>,
     _caller: Caller,
-    Path(path): Path<String>,
+    ApiPath(path): ApiPath,
     headers: HeaderMap,
     ApiJson(req): ApiJson<PutSecretRequest>,
 ) -> Result<Response, ApiError> {
@@ -168,18 +215,34 @@ pub async fn put(
         ));
     }
     if let Some(t) = &req.secret_type {
-        if t.is_empty() || t.len() > 64 || !t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
-            return Err(ApiError::bad_request("bad_request", "`type` must be 1 to 64 characters of [A-Za-z0-9_-]"));
+        if t.is_empty()
+            || t.len() > 64
+            || !t
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            return Err(ApiError::bad_request(
+                "bad_request",
+                "`type` must be 1 to 64 characters of [A-Za-z0-9_-]",
+            ));
         }
     }
     let barrier = barrier(&node)?;
     let request_id = request_id(&headers)?;
     let _guard = node.path_lock(&path).lock().await;
     for _ in 0..VERSION_RETRIES {
-        let latest = node.state.secrets.record(&path)?.map_or(0, |r| r.latest_version);
+        let latest = node
+            .state
+            .secrets
+            .record(&path)?
+            .map_or(0, |r| r.latest_version);
         if let Some(expected) = req.cas {
             if expected != latest {
-                return Err(Rejection::CasMismatch { expected, actual: latest }.into());
+                return Err(Rejection::CasMismatch {
+                    expected,
+                    actual: latest,
+                }
+                .into());
             }
         }
         let version = latest + 1;
@@ -201,36 +264,70 @@ pub async fn put(
         let committed = node.write(request).await?;
         match committed.response {
             SmResponse::Written { version } => {
-                return Ok(with_index(StatusCode::OK, committed.index, WriteResponse { path, version, index: committed.index }))
+                return Ok(with_index(
+                    StatusCode::OK,
+                    committed.index,
+                    WriteResponse {
+                        path,
+                        version,
+                        index: committed.index,
+                    },
+                ))
             }
             SmResponse::Rejected(Rejection::VersionConflict { .. }) => continue,
             SmResponse::Rejected(r) => return Err(r.into()),
-            other => return Err(ApiError::internal(format!("unexpected write response {other:?}"))),
+            other => {
+                return Err(ApiError::internal(format!(
+                    "unexpected write response {other:?}"
+                )))
+            }
         }
     }
-    Err(ApiError::new(StatusCode::CONFLICT, "conflict", "too many concurrent writes to this path; retry"))
+    Err(ApiError::new(
+        StatusCode::CONFLICT,
+        "conflict",
+        "too many concurrent writes to this path; retry",
+    ))
 }
 
 /// `DELETE /v1/secrets/{*path}[?version=N]`: soft-delete the latest, or destroy version N.
 pub async fn delete(
     State(node): State<Arc<Node>>,
     _caller: Caller,
-    Path(path): Path<String>,
-    Query(q): Query<HashMap<String, String>>,
+    ApiPath(path): ApiPath,
+    ApiQuery(q): ApiQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     validate_path(&path)?;
     let version = parse_version(&q)?;
     let cmd = match version {
         None => Command::DeleteLatest { path: path.clone() },
-        Some(version) => Command::DestroyVersion { path: path.clone(), version },
+        Some(version) => Command::DestroyVersion {
+            path: path.clone(),
+            version,
+        },
     };
-    let committed = node.write(Request { request_id: request_id(&headers)?, time_ms: now_ms(), cmd }).await?;
+    let committed = node
+        .write(Request {
+            request_id: request_id(&headers)?,
+            time_ms: now_ms(),
+            cmd,
+        })
+        .await?;
     match committed.response {
-        SmResponse::Deleted { version, destroyed } => {
-            Ok(with_index(StatusCode::OK, committed.index, DeleteResponse { path, version, destroyed, index: committed.index }))
-        }
+        SmResponse::Deleted { version, destroyed } => Ok(with_index(
+            StatusCode::OK,
+            committed.index,
+            DeleteResponse {
+                path,
+                version,
+                destroyed,
+                index: committed.index,
+            },
+        )),
         SmResponse::Rejected(r) => Err(r.into()),
-        other => Err(ApiError::internal(format!("unexpected delete response {other:?}"))),
+        other => Err(ApiError::internal(format!(
+            "unexpected delete response {other:?}"
+        ))),
     }
 }

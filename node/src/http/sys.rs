@@ -1,18 +1,18 @@
 //! `/v1/sys/*`: init, unseal, seal, status, health, members.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use ass_client::types::{
-    HealthResponse, InitRequest, InitResponse, Member, MembersResponse, SealStatus, UnsealRequest, HEADER_INDEX,
+    HealthResponse, InitRequest, InitResponse, Member, MembersResponse, SealStatus, UnsealRequest,
+    HEADER_INDEX,
 };
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
 use super::error::ApiError;
-use super::extract::{request_id, ApiJson, Caller};
+use super::extract::{request_id, ApiJson, ApiQuery, Caller};
 use crate::crypto::Barrier;
 use crate::node::{now_ms, rfc3339, Node};
 use crate::raft::types::{Command, Request, Response as SmResponse};
@@ -25,9 +25,12 @@ pub async fn status_of(node: &Node) -> Result<SealStatus, ApiError> {
     let config = node.state.seal_config()?;
     let progress = node.unseal.lock().await.count();
     let m = node.raft.metrics().borrow().clone();
-    let leader_api = m
-        .current_leader
-        .and_then(|id| m.membership_config.membership().get_node(&id).map(|n| n.api_addr.clone()));
+    let leader_api = m.current_leader.and_then(|id| {
+        m.membership_config
+            .membership()
+            .get_node(&id)
+            .map(|n| n.api_addr.clone())
+    });
     Ok(SealStatus {
         initialized: config.is_some(),
         sealed: node.is_sealed(),
@@ -72,12 +75,24 @@ pub async fn init(
     let committed = node.write(request).await?;
     match committed.response {
         SmResponse::Ok => {
-            tracing::info!(shares, threshold, index = committed.index, "cluster initialized");
-            let body = InitResponse { keys: material.shares.clone(), shares, threshold, root_token: material.root_token.clone() };
+            tracing::info!(
+                shares,
+                threshold,
+                index = committed.index,
+                "cluster initialized"
+            );
+            let body = InitResponse {
+                keys: material.shares.clone(),
+                shares,
+                threshold,
+                root_token: material.root_token.clone(),
+            };
             Ok(([(HEADER_INDEX, committed.index.to_string())], Json(body)).into_response())
         }
         SmResponse::Rejected(r) => Err(r.into()),
-        other => Err(ApiError::internal(format!("unexpected init response {other:?}"))),
+        other => Err(ApiError::internal(format!(
+            "unexpected init response {other:?}"
+        ))),
     }
 }
 
@@ -95,14 +110,27 @@ pub async fn unseal(
     if !node.is_sealed() {
         return Ok(Json(status_of(&node).await?));
     }
-    let key = req.key.ok_or_else(|| ApiError::bad_request("bad_request", "give `key` (one unseal key share) or `reset: true`"))?;
+    let key = req.key.ok_or_else(|| {
+        ApiError::bad_request(
+            "bad_request",
+            "give `key` (one unseal key share) or `reset: true`",
+        )
+    })?;
     let sealed_keyring = node
         .state
         .sealed_keyring()?
         .ok_or_else(|| ApiError::internal("initialized cluster has no keyring"))?;
-    let outcome = node.unseal.lock().await.submit(&key, &config, &sealed_keyring);
+    let outcome = node
+        .unseal
+        .lock()
+        .await
+        .submit(&key, &config, &sealed_keyring);
     match outcome? {
-        Submitted::Progress(n) => tracing::info!(progress = n, threshold = config.threshold, "unseal share accepted"),
+        Submitted::Progress(n) => tracing::info!(
+            progress = n,
+            threshold = config.threshold,
+            "unseal share accepted"
+        ),
         Submitted::Unsealed(keyring) => {
             node.set_barrier(Some(Barrier::new(keyring)));
             tracing::info!("node unsealed");
@@ -111,14 +139,20 @@ pub async fn unseal(
     Ok(Json(status_of(&node).await?))
 }
 
-pub async fn seal(State(node): State<Arc<Node>>, _caller: Caller) -> Result<Json<SealStatus>, ApiError> {
+pub async fn seal(
+    State(node): State<Arc<Node>>,
+    _caller: Caller,
+) -> Result<Json<SealStatus>, ApiError> {
     node.set_barrier(None);
     node.unseal.lock().await.reset();
     tracing::warn!("node sealed by request");
     Ok(Json(status_of(&node).await?))
 }
 
-pub async fn members(State(node): State<Arc<Node>>, _caller: Caller) -> Result<Json<MembersResponse>, ApiError> {
+pub async fn members(
+    State(node): State<Arc<Node>>,
+    _caller: Caller,
+) -> Result<Json<MembersResponse>, ApiError> {
     let m = node.raft.metrics().borrow().clone();
     let membership = m.membership_config.membership();
     let voters: Vec<u64> = membership.voter_ids().collect();
@@ -140,7 +174,10 @@ pub async fn members(State(node): State<Arc<Node>>, _caller: Caller) -> Result<J
 /// Load-balancer health with Vault's status codes: 200 active leader, 429 unsealed standby,
 /// 501 not initialized, 503 sealed; `standbyok`, `activecode`, `standbycode`, `sealedcode`,
 /// `uninitcode` override them.
-pub async fn health(State(node): State<Arc<Node>>, Query(q): Query<HashMap<String, String>>) -> Result<Response, ApiError> {
+pub async fn health(
+    State(node): State<Arc<Node>>,
+    ApiQuery(q): ApiQuery,
+) -> Result<Response, ApiError> {
     let initialized = node.state.seal_config()?.is_some();
     let sealed = node.is_sealed();
     let leader = node.is_leader();
@@ -151,17 +188,22 @@ pub async fn health(State(node): State<Arc<Node>>, Query(q): Query<HashMap<Strin
                 .parse::<u16>()
                 .ok()
                 .filter(|c| (100..600).contains(c))
-                .ok_or_else(|| ApiError::bad_request("bad_request", format!("`{name}` must be an HTTP status code"))),
+                .ok_or_else(|| {
+                    ApiError::bad_request(
+                        "bad_request",
+                        format!("`{name}` must be an HTTP status code"),
+                    )
+                }),
         }
     };
-    let standby_ok = q.get("standbyok").is_some_and(|v| v.is_empty() || v == "true");
+    let standby_ok = q
+        .get("standbyok")
+        .is_some_and(|v| v.is_empty() || v == "true");
     let status = if !initialized {
         code("uninitcode", 501)?
     } else if sealed {
         code("sealedcode", 503)?
-    } else if leader {
-        code("activecode", 200)?
-    } else if standby_ok {
+    } else if leader || standby_ok {
         code("activecode", 200)?
     } else {
         code("standbycode", 429)?

@@ -2,6 +2,9 @@
 //!
 //! Entries and votes are flushed (fsync) before openraft is told they are stored: `append`
 //! calls the callback only after [`Store::flush`] returns, `save_vote` returns only after it.
+//!
+//! openraft's traits fix the error type (`StorageError`, ~224 bytes), so its size is not ours to shrink.
+#![allow(clippy::result_large_err)]
 
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
@@ -87,7 +90,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             Some((_, v)) => Some(decode::<Entry>(&v).map_err(read_err)?.log_id),
             None => last_purged,
         };
-        Ok(LogState { last_purged_log_id: last_purged, last_log_id: last })
+        Ok(LogState {
+            last_purged_log_id: last_purged,
+            last_log_id: last,
+        })
     }
 
     async fn get_log_reader(&mut self) -> Self::LogReader {
@@ -112,14 +118,21 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         Ok(self.meta::<Option<LogId>>(KEY_COMMITTED)?.flatten())
     }
 
-    async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> Result<(), StorageError>
+    async fn append<I>(
+        &mut self,
+        entries: I,
+        callback: LogFlushed<TypeConfig>,
+    ) -> Result<(), StorageError>
     where
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
         let mut batch = sled::Batch::default();
         for entry in entries {
-            batch.insert(&index_key(entry.log_id.index), encode(&entry).map_err(write_err)?);
+            batch.insert(
+                &index_key(entry.log_id.index),
+                encode(&entry).map_err(write_err)?,
+            );
         }
         self.store.raft_log.apply_batch(batch).map_err(write_err)?;
         match self.store.flush().await {

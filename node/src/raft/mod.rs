@@ -31,7 +31,10 @@ mod conformance {
     }
 
     #[test]
-    fn sled_stores_pass_openraft_suite() -> Result<(), StorageError> {
-        Suite::test_all(SledBuilder)
+    fn sled_stores_pass_openraft_suite() {
+        let result: Result<(), StorageError> = Suite::test_all(SledBuilder);
+        if let Err(e) = result {
+            panic!("openraft storage suite failed: {e}");
+        }
     }
 }

@@ -50,7 +50,12 @@ pub struct ReadIndex {
 
 impl ReadIndex {
     pub fn new(raft: Raft, http: reqwest::Client, timeout: Duration) -> Self {
-        Self { raft, http, queue: Arc::default(), timeout }
+        Self {
+            raft,
+            http,
+            queue: Arc::default(),
+            timeout,
+        }
     }
 
     /// Waits until this node's state machine reflects every write acknowledged before the call.
@@ -62,7 +67,14 @@ impl ReadIndex {
 
     /// Waits until the local state machine has applied `index`.
     pub async fn wait_applied(&self, index: u64) -> Result<(), ReadIndexError> {
-        if self.raft.metrics().borrow().last_applied.map_or(0, |l| l.index) >= index {
+        if self
+            .raft
+            .metrics()
+            .borrow()
+            .last_applied
+            .map_or(0, |l| l.index)
+            >= index
+        {
             return Ok(());
         }
         self.raft
@@ -115,7 +127,11 @@ impl ReadIndex {
             let m = self.raft.metrics();
             let m = m.borrow();
             let leader = m.current_leader.ok_or(ReadIndexError::NoLeader)?;
-            let addr = m.membership_config.membership().get_node(&leader).map(|n| n.cluster_addr.clone());
+            let addr = m
+                .membership_config
+                .membership()
+                .get_node(&leader)
+                .map(|n| n.cluster_addr.clone());
             (leader, addr)
         };
         if leader == self.raft_id() {
@@ -129,7 +145,10 @@ impl ReadIndex {
             .send()
             .await
             .map_err(|e| ReadIndexError::Unreachable(e.to_string()))?;
-        let bytes = resp.bytes().await.map_err(|e| ReadIndexError::Unreachable(e.to_string()))?;
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| ReadIndexError::Unreachable(e.to_string()))?;
         decode::<Result<u64, ReadIndexError>>(&bytes)
             .map_err(|e| ReadIndexError::Unreachable(e.to_string()))?
     }

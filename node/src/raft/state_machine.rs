@@ -4,6 +4,9 @@
 //! last-applied log id, so a crash leaves either all of a batch or none of it. A snapshot is
 //! the consistent copy of every state-machine tree, taken when the builder is made (sled
 //! iterators are not point-in-time, and apply does not run while openraft asks for a builder).
+//!
+//! openraft's traits fix the error type (`StorageError`, ~224 bytes), so its size is not ours to shrink.
+#![allow(clippy::result_large_err)]
 
 use std::io::Cursor;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,7 +21,9 @@ use crate::raft::types::{
     Applied, Entry, LogId, Snapshot, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
 };
 use crate::state::{self, put_tx, Tx};
-use crate::storage::schema::{KEY_LAST_APPLIED, KEY_MEMBERSHIP, KEY_SNAPSHOT_DATA, KEY_SNAPSHOT_META};
+use crate::storage::schema::{
+    KEY_LAST_APPLIED, KEY_MEMBERSHIP, KEY_SNAPSHOT_DATA, KEY_SNAPSHOT_META,
+};
 use crate::storage::{decode, encode, Store};
 
 fn sm_read_err(e: impl std::error::Error + 'static) -> StorageError {
@@ -36,8 +41,11 @@ fn snap_err(e: impl std::error::Error + 'static) -> StorageError {
 /// What a snapshot holds: every state-machine tree, copied at one log position.
 #[derive(Serialize, Deserialize)]
 struct SnapshotContent {
-    trees: Vec<(String, Vec<(Vec<u8>, Vec<u8>)>)>,
+    trees: Vec<TreeCopy>,
 }
+
+/// One tree's name and every key/value pair in it.
+type TreeCopy = (String, Vec<(Vec<u8>, Vec<u8>)>);
 
 /// The state machine; cheap to clone.
 #[derive(Clone)]
@@ -48,10 +56,16 @@ pub struct StateMachine {
 
 impl StateMachine {
     pub fn new(store: Store) -> Self {
-        Self { store, snapshot_counter: Arc::new(AtomicU64::new(0)) }
+        Self {
+            store,
+            snapshot_counter: Arc::new(AtomicU64::new(0)),
+        }
     }
 
-    fn read_meta<T: serde::de::DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StorageError> {
+    fn read_meta<T: serde::de::DeserializeOwned>(
+        &self,
+        key: &[u8],
+    ) -> Result<Option<T>, StorageError> {
         match self.store.sm_meta.get(key).map_err(sm_read_err)? {
             Some(v) => decode(&v).map(Some).map_err(sm_read_err),
             None => Ok(None),
@@ -73,7 +87,8 @@ impl StateMachine {
 
     fn save_current_snapshot(&self, meta: &SnapshotMeta, data: &[u8]) -> Result<(), StorageError> {
         let meta_bytes = encode(meta).map_err(snap_err)?;
-        (&self.store.snapshot)
+        self.store
+            .snapshot
             .transaction(|t| {
                 t.insert(KEY_SNAPSHOT_META, meta_bytes.as_slice())?;
                 t.insert(KEY_SNAPSHOT_DATA, data)?;
@@ -108,7 +123,10 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
         };
         self.sm.save_current_snapshot(&meta, &data)?;
         self.sm.store.flush().await.map_err(snap_err)?;
-        Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(data)) })
+        Ok(Snapshot {
+            meta,
+            snapshot: Box::new(Cursor::new(data)),
+        })
     }
 }
 
@@ -131,29 +149,42 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             return Ok(Vec::new());
         }
         let s = &self.store;
-        let result = (&s.sm_meta, &s.secrets, &s.versions, &s.requests).transaction(|(meta, secrets, versions, requests)| {
-            let tx = Tx { meta, secrets, versions, requests };
-            let mut responses = Vec::with_capacity(entries.len());
-            let mut membership = None;
-            for entry in &entries {
-                let index = entry.log_id.index;
-                let response = match &entry.payload {
-                    EntryPayload::Blank => Applied { index, ..Default::default() },
-                    EntryPayload::Normal(req) => state::apply(&tx, req, index)?,
-                    EntryPayload::Membership(m) => {
-                        membership = Some(StoredMembership::new(Some(entry.log_id), m.clone()));
-                        Applied { index, ..Default::default() }
-                    }
+        let result = (&s.sm_meta, &s.secrets, &s.versions, &s.requests).transaction(
+            |(meta, secrets, versions, requests)| {
+                let tx = Tx {
+                    meta,
+                    secrets,
+                    versions,
+                    requests,
                 };
-                responses.push(response);
-            }
-            let last = entries.last().map(|e| e.log_id);
-            put_tx(meta, KEY_LAST_APPLIED, &last)?;
-            if let Some(m) = &membership {
-                put_tx(meta, KEY_MEMBERSHIP, m)?;
-            }
-            Ok(responses)
-        });
+                let mut responses = Vec::with_capacity(entries.len());
+                let mut membership = None;
+                for entry in &entries {
+                    let index = entry.log_id.index;
+                    let response = match &entry.payload {
+                        EntryPayload::Blank => Applied {
+                            index,
+                            ..Default::default()
+                        },
+                        EntryPayload::Normal(req) => state::apply(&tx, req, index)?,
+                        EntryPayload::Membership(m) => {
+                            membership = Some(StoredMembership::new(Some(entry.log_id), m.clone()));
+                            Applied {
+                                index,
+                                ..Default::default()
+                            }
+                        }
+                    };
+                    responses.push(response);
+                }
+                let last = entries.last().map(|e| e.log_id);
+                put_tx(meta, KEY_LAST_APPLIED, &last)?;
+                if let Some(m) = &membership {
+                    put_tx(meta, KEY_MEMBERSHIP, m)?;
+                }
+                Ok(responses)
+            },
+        );
         result.map_err(|e| match e {
             sled::transaction::TransactionError::Abort(e) => sm_write_err(e),
             sled::transaction::TransactionError::Storage(e) => sm_write_err(e),
@@ -172,14 +203,23 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 }
             }
         };
-        SnapshotBuilder { sm: self.clone(), last_applied, membership, content: self.copy_trees() }
+        SnapshotBuilder {
+            sm: self.clone(),
+            last_applied,
+            membership,
+            content: self.copy_trees(),
+        }
     }
 
     async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
         Ok(Box::new(Cursor::new(Vec::new())))
     }
 
-    async fn install_snapshot(&mut self, meta: &SnapshotMeta, snapshot: Box<Cursor<Vec<u8>>>) -> Result<(), StorageError> {
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta,
+        snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> Result<(), StorageError> {
         let data = snapshot.into_inner();
         let content: SnapshotContent = decode(&data).map_err(snap_err)?;
         for (name, tree) in self.store.sm_trees() {
@@ -195,10 +235,16 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         // The snapshot's own position wins over whatever the copied meta tree said.
         let meta_tree = &self.store.sm_meta;
         meta_tree
-            .insert(KEY_LAST_APPLIED, encode(&meta.last_log_id).map_err(sm_write_err)?)
+            .insert(
+                KEY_LAST_APPLIED,
+                encode(&meta.last_log_id).map_err(sm_write_err)?,
+            )
             .map_err(sm_write_err)?;
         meta_tree
-            .insert(KEY_MEMBERSHIP, encode(&meta.last_membership).map_err(sm_write_err)?)
+            .insert(
+                KEY_MEMBERSHIP,
+                encode(&meta.last_membership).map_err(sm_write_err)?,
+            )
             .map_err(sm_write_err)?;
         self.save_current_snapshot(meta, &data)?;
         self.store.flush().await.map_err(sm_write_err)?;
@@ -206,11 +252,25 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, StorageError> {
-        let meta = match self.store.snapshot.get(KEY_SNAPSHOT_META).map_err(sm_read_err)? {
+        let meta = match self
+            .store
+            .snapshot
+            .get(KEY_SNAPSHOT_META)
+            .map_err(sm_read_err)?
+        {
             Some(m) => decode::<SnapshotMeta>(&m).map_err(sm_read_err)?,
             None => return Ok(None),
         };
-        let data = self.store.snapshot.get(KEY_SNAPSHOT_DATA).map_err(sm_read_err)?.map(|d| d.to_vec()).unwrap_or_default();
-        Ok(Some(Snapshot { meta, snapshot: Box::new(Cursor::new(data)) }))
+        let data = self
+            .store
+            .snapshot
+            .get(KEY_SNAPSHOT_DATA)
+            .map_err(sm_read_err)?
+            .map(|d| d.to_vec())
+            .unwrap_or_default();
+        Ok(Some(Snapshot {
+            meta,
+            snapshot: Box::new(Cursor::new(data)),
+        }))
     }
 }

@@ -60,7 +60,13 @@ pub struct Request {
 
 impl fmt::Debug for Request {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Request({}, t={}, {})", hex::encode(self.request_id), self.time_ms, self.cmd.name())
+        write!(
+            f,
+            "Request({}, t={}, {})",
+            hex::encode(self.request_id),
+            self.time_ms,
+            self.cmd.name()
+        )
     }
 }
 
@@ -118,8 +124,13 @@ pub struct Applied {
 pub enum Response {
     #[default]
     Ok,
-    Written { version: u64 },
-    Deleted { version: u64, destroyed: bool },
+    Written {
+        version: u64,
+    },
+    Deleted {
+        version: u64,
+        destroyed: bool,
+    },
     Rejected(Rejection),
 }
 
@@ -129,11 +140,18 @@ pub enum Rejection {
     AlreadyInitialized,
     NotInitialized,
     /// CAS expectation failed: the latest version is `actual`.
-    CasMismatch { expected: u64, actual: u64 },
+    CasMismatch {
+        expected: u64,
+        actual: u64,
+    },
     /// The proposer computed a version that is no longer next (a concurrent write won);
     /// the leader re-encrypts and proposes again.
-    VersionConflict { latest: u64 },
+    VersionConflict {
+        latest: u64,
+    },
     NotFound,
-    VersionNotFound { version: u64 },
+    VersionNotFound {
+        version: u64,
+    },
     AlreadyDeleted,
 }

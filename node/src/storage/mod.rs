@@ -33,7 +33,9 @@ pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StorageError> {
 /// Decodes a value written by [`encode`].
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StorageError> {
     match bytes.split_first() {
-        Some((&CODEC_V1, rest)) => postcard::from_bytes(rest).map_err(|e| StorageError::Codec(e.to_string())),
+        Some((&CODEC_V1, rest)) => {
+            postcard::from_bytes(rest).map_err(|e| StorageError::Codec(e.to_string()))
+        }
         Some((v, _)) => Err(StorageError::Codec(format!("unknown format byte {v}"))),
         None => Err(StorageError::Codec("empty value".into())),
     }

@@ -43,7 +43,8 @@ fn free_base_port(n: u16) -> u16 {
         let base = NEXT_PORT.fetch_add(200, Ordering::SeqCst);
         let base = 20000 + (base - 20000) % 40000;
         let all_free = (0..n).all(|i| {
-            TcpListener::bind(("127.0.0.1", base + i)).is_ok() && TcpListener::bind(("127.0.0.1", base + 100 + i)).is_ok()
+            TcpListener::bind(("127.0.0.1", base + i)).is_ok()
+                && TcpListener::bind(("127.0.0.1", base + 100 + i)).is_ok()
         });
         if all_free {
             return base;
@@ -67,9 +68,18 @@ impl Cluster {
             extra_config: extra_config.to_string(),
             env: vec![("RUST_LOG".into(), "info,openraft=info".into())],
         };
-        let dev = DevCluster::start(options).await.expect("dev cluster starts");
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
-        Cluster { dev, http, _dir: dir }
+        let dev = DevCluster::start(options)
+            .await
+            .expect("dev cluster starts");
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        Cluster {
+            dev,
+            http,
+            _dir: dir,
+        }
     }
 
     fn url(&self, node: usize, path: &str) -> String {
@@ -98,13 +108,27 @@ impl Cluster {
         reply(req.send().await.expect("request sent")).await
     }
 
-    pub async fn call(&self, node: usize, method: &str, path: &str, body: Option<serde_json::Value>) -> Reply {
+    pub async fn call(
+        &self,
+        node: usize,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> Reply {
         self.request(node, method, path, body, &[]).await
     }
 
     /// A request with the given token (or none).
-    pub async fn request_with_token(&self, node: usize, method: &str, path: &str, token: Option<&str>) -> Reply {
-        let mut req = self.http.request(method.parse().unwrap(), self.url(node, path));
+    pub async fn request_with_token(
+        &self,
+        node: usize,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+    ) -> Reply {
+        let mut req = self
+            .http
+            .request(method.parse().unwrap(), self.url(node, path));
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
@@ -122,12 +146,18 @@ impl Cluster {
         match req.send().await {
             Ok(r) => reply(r).await,
             // A server may close the connection on an oversized body before reading it all.
-            Err(e) => Reply { status: 413, headers: HashMap::new(), text: e.to_string(), body: serde_json::Value::Null },
+            Err(e) => Reply {
+                status: 413,
+                headers: HashMap::new(),
+                text: e.to_string(),
+                body: serde_json::Value::Null,
+            },
         }
     }
 
     pub async fn put(&self, node: usize, path: &str, body: serde_json::Value) -> Reply {
-        self.call(node, "PUT", &format!("/v1/secrets/{path}"), Some(body)).await
+        self.call(node, "PUT", &format!("/v1/secrets/{path}"), Some(body))
+            .await
     }
 
     pub async fn get(&self, node: usize, path: &str) -> Reply {
@@ -135,7 +165,12 @@ impl Cluster {
     }
 
     pub async fn status(&self, node: usize) -> SealStatus {
-        let r = self.http.get(self.url(node, "/v1/sys/status")).send().await.expect("status");
+        let r = self
+            .http
+            .get(self.url(node, "/v1/sys/status"))
+            .send()
+            .await
+            .expect("status");
         r.json().await.expect("status body")
     }
 
@@ -179,14 +214,24 @@ impl Cluster {
             if s.applied_index >= index {
                 return;
             }
-            assert!(Instant::now() < deadline, "node {i} stuck at {} < {index}", s.applied_index);
+            assert!(
+                Instant::now() < deadline,
+                "node {i} stuck at {} < {index}",
+                s.applied_index
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
     pub async fn wait_answering(&self, i: usize) {
         let deadline = Instant::now() + Duration::from_secs(30);
-        while self.http.get(self.url(i, "/v1/sys/status")).send().await.is_err() {
+        while self
+            .http
+            .get(self.url(i, "/v1/sys/status"))
+            .send()
+            .await
+            .is_err()
+        {
             assert!(Instant::now() < deadline, "node {i} did not come up");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -202,7 +247,12 @@ async fn reply(r: reqwest::Response) -> Reply {
         .collect();
     let text = r.text().await.unwrap_or_default();
     let body = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
-    Reply { status, headers, text, body }
+    Reply {
+        status,
+        headers,
+        text,
+        body,
+    }
 }
 
 /// Every file under `dir` whose bytes contain `needle`.

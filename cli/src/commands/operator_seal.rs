@@ -1,0 +1,75 @@
+//! `ass operator seal`: seals one node, or every node given. A sealed node wipes its key
+//! material from memory and answers only status, health, init and unseal until unsealed.
+
+use ass_client::SealStatus;
+use clap::Args;
+
+use super::{report_nodes, Ctx, NodeResult};
+
+const LONG_ABOUT: &str = "\
+Seal a node: it forgets its keys at once and serves nothing but status and unseal until
+THRESHOLD shares are handed in again. Use it when a node or a share may be compromised.
+Sealing is per node: with --all every address in ASS_ADDR / --addr is sealed, otherwise the
+first one. Needs a token with the sys:operator scope.
+
+Exits 2 if any node could not be sealed.
+
+Example:
+  ass operator seal --addr http://n2:8201
+  ass operator seal --all";
+
+/// Seal a node (or every node with --all)
+#[derive(Debug, Args)]
+#[command(long_about = LONG_ABOUT)]
+pub struct SealArgs {
+    /// Seal every address given, not just the first
+    #[arg(long)]
+    pub all: bool,
+
+    /// Print the node status as JSON (an array of per-node results with --all)
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs `ass operator seal`.
+pub async fn exec(ctx: &Ctx, args: &SealArgs) -> anyhow::Result<()> {
+    let results = futures::future::join_all(
+        ctx.nodes(args.all)
+            .into_iter()
+            .map(|(addr, client)| async move { NodeResult::new(addr, client.sys_seal().await) }),
+    )
+    .await;
+    report_nodes(results, args.all, args.json, describe)
+}
+
+/// `node N: sealed` (or what the node says it is).
+pub fn describe(s: &SealStatus) -> String {
+    if s.sealed {
+        format!("node {}: sealed", s.node_id)
+    } else {
+        format!("node {}: still unsealed", s.node_id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::tests::parse;
+    use crate::commands::{Command, OperatorCommand};
+
+    #[test]
+    fn describe_says_sealed() {
+        let mut s = crate::commands::tests::seal_status(3, true, 0);
+        assert_eq!(describe(&s), "node 3: sealed");
+        s.sealed = false;
+        assert_eq!(describe(&s), "node 3: still unsealed");
+    }
+
+    #[test]
+    fn flags_parse() {
+        match parse(&["operator", "seal", "--all"]).unwrap().command {
+            Command::Operator(OperatorCommand::Seal(a)) => assert!(a.all && !a.json),
+            other => panic!("{other:?}"),
+        }
+    }
+}

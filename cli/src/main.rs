@@ -1,0 +1,192 @@
+//! `ass`: the command-line interface of Agent Secret Store, for operators (init, unseal,
+//! seal, status), agents and CI jobs (secrets). A thin layer over `ass-client`: it parses
+//! arguments, calls the client, prints, and maps errors to exit codes:
+//!
+//! | code | meaning |
+//! | --- | --- |
+//! | 0 | success |
+//! | 1 | usage or local error (bad flag, unreadable file, bad address) |
+//! | 2 | server error: the cluster refused, answered nonsense, or could not be reached |
+//!
+//! Errors print as `error: <message> (<code>)` on stderr. The token is never printed.
+
+mod commands;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use commands::Cli;
+
+/// A failure already shown to the user piece by piece (per node); only a summary and the
+/// exit code are left.
+#[derive(Debug)]
+pub struct Failed {
+    /// Process exit code.
+    pub exit: u8,
+    /// One-line summary for stderr.
+    pub message: String,
+}
+
+impl std::fmt::Display for Failed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Failed {}
+
+/// Exit code for an error: 2 when the server refused, answered nonsense or was unreachable,
+/// 1 for everything local.
+pub fn exit_code(err: &anyhow::Error) -> u8 {
+    if let Some(f) = err.downcast_ref::<Failed>() {
+        return f.exit;
+    }
+    match err.downcast_ref::<ass_client::Error>() {
+        Some(
+            ass_client::Error::Api { .. }
+            | ass_client::Error::Transport(_)
+            | ass_client::Error::Decode(_),
+        ) => 2,
+        Some(ass_client::Error::Config(_)) | None => 1,
+    }
+}
+
+/// The stderr text for an error: `error: <message> (<code>)`, plus a hint where one helps.
+pub fn error_text(err: &anyhow::Error, token_given: bool) -> String {
+    match err.downcast_ref::<ass_client::Error>() {
+        Some(e) => {
+            let mut s = format!("error: {e} ({})", e.code());
+            if e.code() == "unauthorized" && !token_given {
+                s.push_str("\nhint: no token given; set ASS_TOKEN or pass --token");
+            }
+            s
+        }
+        None => format!("error: {err:#}"),
+    }
+}
+
+/// Whether the error is stdout closing under us (`ass … | head`): not worth a message.
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            // Help and version are successes; every other parse failure is a usage error.
+            return if e.use_stderr() {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    let token_given = cli.global.token.as_deref().is_some_and(|t| !t.is_empty());
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(commands::run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{}", error_text(&e, token_given));
+            ExitCode::from(exit_code(&e))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ass_client::Error;
+
+    fn api(code: &str) -> anyhow::Error {
+        Error::Api {
+            status: 403,
+            code: code.into(),
+            message: "nope".into(),
+            leader: None,
+        }
+        .into()
+    }
+
+    #[test]
+    fn server_errors_exit_2() {
+        assert_eq!(exit_code(&api("not_found")), 2);
+        assert_eq!(exit_code(&Error::Transport("refused".into()).into()), 2);
+        assert_eq!(exit_code(&Error::Decode("junk".into()).into()), 2);
+    }
+
+    #[test]
+    fn local_errors_exit_1() {
+        assert_eq!(exit_code(&Error::Config("bad addr".into()).into()), 1);
+        assert_eq!(exit_code(&anyhow::anyhow!("cannot read file")), 1);
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "gone");
+        assert_eq!(exit_code(&anyhow::Error::new(io).context("reading")), 1);
+    }
+
+    #[test]
+    fn reported_failures_keep_their_code() {
+        let e: anyhow::Error = Failed {
+            exit: 2,
+            message: "1 of 3 nodes failed".into(),
+        }
+        .into();
+        assert_eq!(exit_code(&e), 2);
+        assert_eq!(error_text(&e, true), "error: 1 of 3 nodes failed");
+    }
+
+    #[test]
+    fn client_errors_print_message_and_code() {
+        assert_eq!(
+            error_text(&api("cas_mismatch"), true),
+            "error: nope (cas_mismatch)"
+        );
+        assert_eq!(
+            error_text(&Error::Transport("no node answered".into()).into(), true),
+            "error: no node answered (transport)"
+        );
+    }
+
+    #[test]
+    fn unauthorized_without_token_hints_at_ass_token() {
+        let t = error_text(&api("unauthorized"), false);
+        assert!(t.starts_with("error: nope (unauthorized)\nhint:"), "{t}");
+        assert!(!error_text(&api("unauthorized"), true).contains("hint"));
+    }
+
+    #[test]
+    fn local_errors_print_their_context_chain() {
+        let e = anyhow::anyhow!("gone").context("cannot read key file k");
+        assert_eq!(error_text(&e, true), "error: cannot read key file k: gone");
+    }
+
+    #[test]
+    fn broken_pipe_is_recognised() {
+        let e = anyhow::Error::new(std::io::Error::from(std::io::ErrorKind::BrokenPipe));
+        assert!(is_broken_pipe(&e));
+        assert!(!is_broken_pipe(&anyhow::anyhow!("x")));
+    }
+
+    #[test]
+    fn usage_errors_are_not_help() {
+        let e = Cli::try_parse_from(["ass", "secrets", "get"]).unwrap_err();
+        assert!(e.use_stderr(), "missing PATH is a usage error (exit 1)");
+        let h = Cli::try_parse_from(["ass", "--help"]).unwrap_err();
+        assert!(!h.use_stderr(), "--help exits 0");
+    }
+}

@@ -1,0 +1,313 @@
+//! The `ass` binary end to end against scripted fake nodes (axum on port 0): what it prints,
+//! what it sends, and its exit codes. No real cluster needed.
+
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::IntoResponse;
+use axum::Router;
+use tokio::io::AsyncWriteExt;
+
+/// One request as a fake node saw it.
+#[derive(Debug, Clone)]
+struct Seen {
+    method: Method,
+    uri: String,
+    headers: HeaderMap,
+    body: String,
+}
+
+/// A fake node answering every request with `reply`, recording what it saw.
+struct FakeNode {
+    addr: String,
+    seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+impl FakeNode {
+    async fn start(reply: impl Fn(&Seen) -> (u16, String) + Send + Sync + 'static) -> Self {
+        let reply = Arc::new(reply);
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::clone(&seen);
+        let app = Router::new().fallback(
+            move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+                let reply = Arc::clone(&reply);
+                let log = Arc::clone(&log);
+                async move {
+                    let s = Seen {
+                        method,
+                        uri: uri.to_string(),
+                        headers,
+                        body: String::from_utf8_lossy(&body).into_owned(),
+                    };
+                    let (status, body) = reply(&s);
+                    log.lock().unwrap().push(s);
+                    (
+                        StatusCode::from_u16(status).unwrap(),
+                        [("content-type", "application/json")],
+                        body,
+                    )
+                        .into_response()
+                }
+            },
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        FakeNode { addr, seen }
+    }
+
+    fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+async fn dead_addr() -> String {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let a = format!("http://{}", l.local_addr().unwrap());
+    drop(l);
+    a
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs `ass args…` with a clean environment and `stdin` as standard input.
+async fn ass(args: &[&str], stdin: &str) -> Run {
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_ass"))
+        .args(args)
+        .env_remove("ASS_ADDR")
+        .env_remove("ASS_TOKEN")
+        .env_remove("ASS_CACERT")
+        .env_remove("ASS_TIMEOUT")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.as_bytes()).await.unwrap();
+    drop(input);
+    let out = child.wait_with_output().await.unwrap();
+    Run {
+        code: out.status.code().unwrap(),
+        stdout: String::from_utf8(out.stdout).unwrap(),
+        stderr: String::from_utf8(out.stderr).unwrap(),
+    }
+}
+
+const SECRET: &str = r#"{"path":"production/gemini/GEMINI_API_KEY","version":4,"value":"AIza-xyz","type":"api_key","tier":"sensitive","created_at":"2026-11-28T10:00:00Z"}"#;
+
+fn status(node: u64, sealed: bool, progress: u8) -> String {
+    format!(
+        r#"{{"initialized":true,"sealed":{sealed},"progress":{progress},"threshold":3,"shares":5,"node_id":{node},"leader_id":1,"leader_api":null,"term":2,"applied_index":10,"version":"0.1.0"}}"#
+    )
+}
+
+/// `get --silent` prints the bare value and a newline, and sends the token as a bearer.
+#[tokio::test]
+async fn get_silent_prints_the_bare_value() {
+    let n = FakeNode::start(|_| (200, SECRET.into())).await;
+    let r = ass(
+        &[
+            "--addr",
+            &n.addr,
+            "--token",
+            "tok-123",
+            "secrets",
+            "get",
+            "production/gemini/GEMINI_API_KEY",
+            "--silent",
+        ],
+        "",
+    )
+    .await;
+    assert_eq!(
+        (r.code, r.stdout.as_str()),
+        (0, "AIza-xyz\n"),
+        "{}",
+        r.stderr
+    );
+    let seen = n.seen();
+    assert_eq!(seen[0].uri, "/v1/secrets/production/gemini/GEMINI_API_KEY");
+    assert_eq!(seen[0].headers["authorization"], "Bearer tok-123");
+}
+
+/// `set PATH -` reads the value from stdin minus one newline and prints version and index.
+#[tokio::test]
+async fn set_reads_stdin_and_reports_version_and_index() {
+    let n = FakeNode::start(|_| (200, r#"{"path":"a/b","version":2,"index":17}"#.into())).await;
+    let r = ass(
+        &[
+            "--addr", &n.addr, "secrets", "set", "a/b", "-", "--type", "api_key", "--tier",
+            "critical", "--cas", "1",
+        ],
+        "s3cret\n",
+    )
+    .await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout, "Set a/b version 2 (index 17)\n");
+    let s = &n.seen()[0];
+    assert_eq!(s.method, Method::PUT);
+    assert_eq!(
+        s.body,
+        r#"{"value":"s3cret","type":"api_key","tier":"critical","cas":1}"#
+    );
+    assert!(s.headers.contains_key("x-ass-request-id"));
+}
+
+/// A server refusal exits 2 with `error: <message> (<code>)`, and never shows the token.
+#[tokio::test]
+async fn server_error_exits_2_with_message_and_code() {
+    let n = FakeNode::start(|_| {
+        (
+            404,
+            r#"{"error":"not_found","message":"no secret at this path"}"#.into(),
+        )
+    })
+    .await;
+    let r = ass(
+        &[
+            "--addr", &n.addr, "--token", "tok-zzz", "secrets", "get", "a/b",
+        ],
+        "",
+    )
+    .await;
+    assert_eq!(r.code, 2);
+    assert_eq!(r.stderr, "error: no secret at this path (not_found)\n");
+    assert!(r.stdout.is_empty());
+    assert!(!r.stderr.contains("tok-zzz"));
+}
+
+/// No node reachable exits 2 with a transport error.
+#[tokio::test]
+async fn unreachable_cluster_exits_2() {
+    let d = dead_addr().await;
+    let r = ass(&["--addr", &d, "secrets", "list"], "").await;
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.starts_with("error: "), "{}", r.stderr);
+    assert!(r.stderr.trim_end().ends_with("(transport)"), "{}", r.stderr);
+}
+
+/// Usage mistakes and local errors exit 1; help exits 0.
+#[tokio::test]
+async fn usage_and_local_errors_exit_1_help_exits_0() {
+    assert_eq!(ass(&["secrets", "get"], "").await.code, 1);
+    assert_eq!(ass(&["secrets", "frob"], "").await.code, 1);
+    assert_eq!(
+        ass(&["--addr", "nope", "secrets", "list"], "").await.code,
+        1
+    );
+    let r = ass(
+        &[
+            "--addr",
+            "http://127.0.0.1:1",
+            "operator",
+            "unseal",
+            "--key-file",
+            "/nonexistent",
+        ],
+        "",
+    )
+    .await;
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("cannot read key file"), "{}", r.stderr);
+    let h = ass(&["secrets", "get", "--help"], "").await;
+    assert_eq!(h.code, 0);
+    assert!(h.stdout.contains("--silent"));
+    assert!(h.stdout.contains("Example"));
+}
+
+/// `unseal --all` hands the same share to every node and prints one line per node.
+#[tokio::test]
+async fn unseal_all_reaches_every_node() {
+    let a = FakeNode::start(|_| (200, status(1, true, 2))).await;
+    let b = FakeNode::start(|_| (200, status(2, false, 0))).await;
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("share");
+    std::fs::write(&key, "c2hhcmU=\n").unwrap();
+    let addrs = format!("{},{}", a.addr, b.addr);
+    let r = ass(
+        &[
+            "--addr",
+            &addrs,
+            "operator",
+            "unseal",
+            "--all",
+            "--key-file",
+            key.to_str().unwrap(),
+        ],
+        "",
+    )
+    .await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        r.stdout,
+        "node 1: sealed, progress 2 of 3\nnode 2: unsealed\n"
+    );
+    for n in [&a, &b] {
+        let s = &n.seen()[0];
+        assert_eq!(s.uri, "/v1/sys/unseal");
+        assert_eq!(s.body, r#"{"key":"c2hhcmU=","reset":false}"#);
+    }
+}
+
+/// `unseal --all` with one node down still unseals the others but exits 2.
+#[tokio::test]
+async fn unseal_all_with_a_dead_node_exits_2() {
+    let a = FakeNode::start(|_| (200, status(1, false, 0))).await;
+    let d = dead_addr().await;
+    let addrs = format!("{},{d}", a.addr);
+    let r = ass(
+        &[
+            "--addr",
+            &addrs,
+            "operator",
+            "unseal",
+            "--all",
+            "--key-file",
+            "-",
+        ],
+        "c2hhcmU=\n",
+    )
+    .await;
+    assert_eq!(r.code, 2);
+    assert_eq!(r.stdout, "node 1: unsealed\n");
+    assert!(r.stderr.contains(&d), "{}", r.stderr);
+    assert!(r.stderr.contains("1 of 2 nodes failed"), "{}", r.stderr);
+}
+
+/// `status` lists every node; an unreachable one does not fail the command, all of them do.
+#[tokio::test]
+async fn status_exits_2_only_when_no_node_answers() {
+    let a = FakeNode::start(|_| (200, status(1, false, 0))).await;
+    let d = dead_addr().await;
+    let addrs = format!("{},{d}", a.addr);
+    let r = ass(&["--addr", &addrs, "operator", "status"], "").await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.starts_with("ADDRESS"), "{}", r.stdout);
+    assert!(r.stdout.contains("unreachable"), "{}", r.stdout);
+
+    let r = ass(&["--addr", &addrs, "operator", "status", "--json"], "").await;
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v[0]["status"]["node_id"], 1);
+    assert_eq!(v[1]["error"]["code"], "transport");
+
+    let r = ass(&["--addr", &d, "operator", "status"], "").await;
+    assert_eq!(r.code, 2);
+}
+
+/// `--json` output is the API answer, parseable.
+#[tokio::test]
+async fn json_output_is_the_answer() {
+    let n = FakeNode::start(|_| (200, SECRET.into())).await;
+    let r = ass(&["--addr", &n.addr, "secrets", "get", "a/b", "--json"], "").await;
+    assert_eq!(r.code, 0);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["value"], "AIza-xyz");
+    assert_eq!(v["tier"], "sensitive");
+}

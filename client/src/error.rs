@@ -1,0 +1,193 @@
+//! The one error type of the client, and how an HTTP answer that is not a success becomes it.
+//!
+//! A server error keeps the server's stable machine code (`not_found`, `sealed`, …) so callers
+//! match on [`Error::code`], never on message text. Errors never carry the bearer token.
+
+use crate::types::ErrorBody;
+
+/// Largest number of bytes of a non-JSON error body quoted in [`Error::Api`]'s message.
+const MAX_QUOTED_BODY: usize = 200;
+
+/// Everything a [`Client`](crate::Client) call can fail with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// The server answered with an error status. `code` is the server's machine code
+    /// (see [`ErrorBody`]) or `http_<status>` when the body was not one of ours
+    /// (a proxy or load balancer answered, for example).
+    #[error("{message}")]
+    Api {
+        /// HTTP status code.
+        status: u16,
+        /// Stable machine code, e.g. `not_found`, `sealed`, `cas_mismatch`.
+        code: String,
+        /// Human-readable sentence from the server.
+        message: String,
+        /// API address of the current leader, when the error is about leadership.
+        leader: Option<String>,
+    },
+    /// No answer: connection refused, reset, TLS failure or timeout, on every address tried.
+    #[error("{0}")]
+    Transport(String),
+    /// A success answer whose body is not what the API promises (version mismatch?).
+    #[error("unexpected answer from the server: {0}")]
+    Decode(String),
+    /// A local mistake before anything was sent: bad address, bad CA file, bad path.
+    #[error("{0}")]
+    Config(String),
+}
+
+impl Error {
+    /// Stable machine code: the server's code for [`Error::Api`], else `transport`, `decode`
+    /// or `config`.
+    pub fn code(&self) -> &str {
+        match self {
+            Error::Api { code, .. } => code,
+            Error::Transport(_) => "transport",
+            Error::Decode(_) => "decode",
+            Error::Config(_) => "config",
+        }
+    }
+
+    /// HTTP status of a server error, `None` for the local kinds.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Error::Api { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// API address of the leader, when the server named one.
+    pub fn leader(&self) -> Option<&str> {
+        match self {
+            Error::Api { leader, .. } => leader.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// `true` for answers after which another node may well succeed: no answer at all, or a
+    /// 503 whose code is one of [`FAILOVER_CODES`]. This is what the client fails over on.
+    pub fn is_failover(&self) -> bool {
+        match self {
+            Error::Transport(_) => true,
+            Error::Api { status, code, .. } => {
+                *status == 503 && FAILOVER_CODES.contains(&code.as_str())
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Codes of a 503 answer after which the client tries the next address: this node cannot
+/// serve now but another may (`stale_unavailable`: a stale read on a node that has not heard
+/// from a leader lately).
+pub const FAILOVER_CODES: &[&str] = &["sealed", "no_leader", "unavailable", "stale_unavailable"];
+
+/// Turns a non-success answer into [`Error::Api`]: our JSON [`ErrorBody`] when the body is
+/// one, else code `http_<status>` with (the start of) the body as message.
+pub(crate) fn api_error(status: u16, body: &[u8]) -> Error {
+    if let Ok(e) = serde_json::from_slice::<ErrorBody>(body) {
+        return Error::Api {
+            status,
+            code: e.error,
+            message: e.message,
+            leader: e.leader,
+        };
+    }
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    let message = if text.is_empty() {
+        format!("server answered HTTP {status}")
+    } else {
+        let mut cut = text.len().min(MAX_QUOTED_BODY);
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let ellipsis = if cut < text.len() { "…" } else { "" };
+        format!("server answered HTTP {status}: {}{ellipsis}", &text[..cut])
+    };
+    Error::Api {
+        status,
+        code: format!("http_{status}"),
+        message,
+        leader: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_error_body_keeps_code_message_and_leader() {
+        let body =
+            br#"{"error":"no_leader","message":"election in progress","leader":"http://n2:8201"}"#;
+        let e = api_error(503, body);
+        assert_eq!(
+            e,
+            Error::Api {
+                status: 503,
+                code: "no_leader".into(),
+                message: "election in progress".into(),
+                leader: Some("http://n2:8201".into()),
+            }
+        );
+        assert_eq!(e.code(), "no_leader");
+        assert_eq!(e.leader(), Some("http://n2:8201"));
+        assert_eq!(e.to_string(), "election in progress");
+        assert!(e.is_failover());
+    }
+
+    #[test]
+    fn non_json_error_body_becomes_http_status_code() {
+        let e = api_error(502, b"<html>Bad Gateway</html>\n");
+        assert_eq!(e.code(), "http_502");
+        assert_eq!(e.status(), Some(502));
+        assert_eq!(
+            e.to_string(),
+            "server answered HTTP 502: <html>Bad Gateway</html>"
+        );
+        assert!(!e.is_failover(), "only our own 503 codes fail over");
+    }
+
+    #[test]
+    fn empty_error_body_names_the_status() {
+        let e = api_error(404, b"");
+        assert_eq!(e.code(), "http_404");
+        assert_eq!(e.to_string(), "server answered HTTP 404");
+    }
+
+    #[test]
+    fn long_error_body_is_cut_on_a_char_boundary() {
+        let body = "é".repeat(300);
+        let e = api_error(500, body.as_bytes());
+        let msg = e.to_string();
+        assert!(msg.ends_with('…'));
+        assert!(msg.len() < 300);
+    }
+
+    #[test]
+    fn failover_only_on_listed_503_codes_and_transport() {
+        let api = |status, code: &str| Error::Api {
+            status,
+            code: code.into(),
+            message: String::new(),
+            leader: None,
+        };
+        assert!(api(503, "sealed").is_failover());
+        assert!(api(503, "unavailable").is_failover());
+        assert!(!api(503, "timeout").is_failover());
+        assert!(!api(400, "sealed").is_failover());
+        assert!(!api(404, "not_found").is_failover());
+        assert!(Error::Transport("refused".into()).is_failover());
+        assert!(!Error::Config("bad".into()).is_failover());
+        assert!(!Error::Decode("bad".into()).is_failover());
+    }
+
+    #[test]
+    fn local_kinds_have_fixed_codes() {
+        assert_eq!(Error::Transport(String::new()).code(), "transport");
+        assert_eq!(Error::Decode(String::new()).code(), "decode");
+        assert_eq!(Error::Config(String::new()).code(), "config");
+        assert_eq!(Error::Config(String::new()).status(), None);
+    }
+}

@@ -1,0 +1,766 @@
+//! `ass-client`: the wire types of the Agent Secret Store HTTP API and a typed async client
+//! for it — the Rust SDK. The `ass` CLI, the chaos suite and the benchmarks all talk to the
+//! cluster through this crate; it never depends on the node.
+//!
+//! A [`Client`] holds a list of node base URLs, an optional bearer token and one keep-alive
+//! connection pool. Each call goes to the current node; when that node cannot be reached, or
+//! answers 503 with `sealed`, `no_leader` or `unavailable`, the call moves on to the next
+//! address (each at most once per call, with a small backoff). Every write carries one
+//! `x-ass-request-id` for all of its attempts, so a write retried on another node is applied
+//! once.
+//!
+//! ```text
+//!  Client::secret_get ──> addr[cur] ──ok──────────────────────────────> decode T
+//!                            │ refused / timeout / 503 sealed|no_leader|unavailable
+//!                            └──backoff──> addr[cur+1] ──> … (each address once)
+//! ```
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), ass_client::Error> {
+//! use ass_client::{Client, PutSecretRequest, ReadOptions};
+//! let client = Client::from_env()?; // ASS_ADDR, ASS_TOKEN
+//! let put = PutSecretRequest { value: "s3cr3t".into(), secret_type: None, tier: None, cas: None };
+//! let w = client.put_secret("production/db/PASSWORD", &put).await?;
+//! let opts = ReadOptions { min_index: Some(w.index), ..Default::default() };
+//! let s = client.get_secret("production/db/PASSWORD", &opts).await?;
+//! assert_eq!(s.value, "s3cr3t");
+//! # Ok(()) }
+//! ```
+
+pub mod addr;
+pub mod error;
+pub mod types;
+
+pub use addr::{encode_secret_path, normalize_address, parse_addresses, DEFAULT_ADDR};
+pub use error::{Error, FAILOVER_CODES};
+pub use types::*;
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
+use reqwest::Method;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// Environment variable with the comma-separated node URLs.
+pub const ENV_ADDR: &str = "ASS_ADDR";
+/// Environment variable with the bearer token.
+pub const ENV_TOKEN: &str = "ASS_TOKEN";
+/// Environment variable with the path of a PEM file of CA certificates to trust (instead of
+/// the system roots) for `https://` addresses.
+pub const ENV_CACERT: &str = "ASS_CACERT";
+
+/// Default time to establish a TCP (and TLS) connection.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// Default time for a whole request, answer included.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default pause before the second address is tried; it grows linearly per attempt.
+pub const DEFAULT_BACKOFF: Duration = Duration::from_millis(100);
+/// Longest pause between two attempts of one call.
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
+/// How long an idle keep-alive connection stays in the pool.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+/// TCP keep-alive probe interval on pooled connections.
+const TCP_KEEPALIVE: Duration = Duration::from_secs(30);
+
+/// Options of a read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReadOptions {
+    /// Read this version instead of the latest (`?version=N`; [`Client::get_secret`] only).
+    pub version: Option<u64>,
+    /// Answer from the node's local state at once (`x-ass-consistency: stale`) instead of a
+    /// linearizable read. Only served while the node has heard from a leader recently.
+    pub stale: bool,
+    /// Wait until the node has applied at least this log index (`x-ass-min-index`): pass the
+    /// index of your last write to read your own writes.
+    pub min_index: Option<u64>,
+}
+
+/// Settings of a [`Client`]; start with [`Client::builder`].
+#[derive(Clone)]
+pub struct ClientBuilder {
+    addrs: Vec<String>,
+    token: Option<String>,
+    connect_timeout: Duration,
+    timeout: Duration,
+    backoff: Duration,
+    ca_pem: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("addrs", &self.addrs)
+            .field("token", &self.token.as_ref().map(|_| "REDACTED"))
+            .field("connect_timeout", &self.connect_timeout)
+            .field("timeout", &self.timeout)
+            .field("backoff", &self.backoff)
+            .field("ca_pem", &self.ca_pem.is_some())
+            .finish()
+    }
+}
+
+impl Default for ClientBuilder {
+    fn default() -> Self {
+        Self {
+            addrs: Vec::new(),
+            token: None,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            timeout: DEFAULT_REQUEST_TIMEOUT,
+            backoff: DEFAULT_BACKOFF,
+            ca_pem: None,
+        }
+    }
+}
+
+impl ClientBuilder {
+    /// Adds node base URLs (`http://host:port`), in failover order; [`ClientBuilder::build`]
+    /// checks each with [`normalize_address`]. Calling it again appends.
+    pub fn addresses<I, S>(mut self, addrs: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.addrs
+            .extend(addrs.into_iter().map(|a| a.as_ref().to_owned()));
+        self
+    }
+
+    /// Bearer token sent on calls that need one. `None` or an empty string: no token.
+    pub fn token(mut self, token: Option<String>) -> Self {
+        self.token = token.filter(|t| !t.is_empty());
+        self
+    }
+
+    /// Time allowed to connect to one node (default [`DEFAULT_CONNECT_TIMEOUT`]).
+    pub fn connect_timeout(mut self, d: Duration) -> Self {
+        self.connect_timeout = d;
+        self
+    }
+
+    /// Time allowed for one request to one node, answer included (default
+    /// [`DEFAULT_REQUEST_TIMEOUT`]).
+    pub fn timeout(mut self, d: Duration) -> Self {
+        self.timeout = d;
+        self
+    }
+
+    /// Pause before the second attempt of a call; the n-th retry waits n times this, at most
+    /// one second (default [`DEFAULT_BACKOFF`]).
+    pub fn backoff(mut self, d: Duration) -> Self {
+        self.backoff = d;
+        self
+    }
+
+    /// PEM bundle of CA certificates to trust for `https://` nodes, instead of the system
+    /// roots (a cluster's own CA).
+    pub fn ca_cert_pem(mut self, pem: Vec<u8>) -> Self {
+        self.ca_pem = Some(pem);
+        self
+    }
+
+    /// Checks the settings and builds the client and its connection pool.
+    pub fn build(self) -> Result<Client, Error> {
+        let mut addrs: Vec<String> = Vec::new();
+        for a in &self.addrs {
+            let a = normalize_address(a)?;
+            if !addrs.contains(&a) {
+                addrs.push(a);
+            }
+        }
+        if addrs.is_empty() {
+            return Err(Error::Config("no node address given".into()));
+        }
+        // One crypto provider for the whole process; an error only means one is installed.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut http = reqwest::Client::builder()
+            .user_agent(concat!("ass-client/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(self.connect_timeout)
+            .timeout(self.timeout)
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+            .tcp_keepalive(TCP_KEEPALIVE)
+            .tcp_nodelay(true)
+            .redirect(reqwest::redirect::Policy::none());
+        if let Some(pem) = &self.ca_pem {
+            let certs = reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|e| Error::Config(format!("invalid CA certificate PEM: {e}")))?;
+            if certs.is_empty() {
+                return Err(Error::Config(
+                    "CA certificate PEM holds no certificate".into(),
+                ));
+            }
+            http = http.tls_certs_only(certs);
+        }
+        let http = http
+            .build()
+            .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
+        Ok(Client {
+            inner: Arc::new(Inner {
+                http,
+                addrs,
+                token: self.token,
+                backoff: self.backoff,
+                current: AtomicUsize::new(0),
+                last_write_index: Arc::new(AtomicU64::new(0)),
+                invalid: None,
+            }),
+        })
+    }
+}
+
+/// Typed async client of one cluster. Cheap to clone: clones share the connection pool and
+/// the notion of the current node.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    addrs: Vec<String>,
+    token: Option<String>,
+    backoff: Duration,
+    /// Index into `addrs` of the node that answered last.
+    current: AtomicUsize,
+    /// Highest log index any write of this client (or its `for_node` children) committed at.
+    last_write_index: Arc<AtomicU64>,
+    /// Set by [`Client::for_node`] for an invalid address: every call fails with it.
+    invalid: Option<Error>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("addrs", &self.inner.addrs)
+            .field("token", &self.inner.token.as_ref().map(|_| "REDACTED"))
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether a call may move on to the next address.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Failover {
+    Yes,
+    /// Per-node calls (seal, unseal, status, health): only the current address.
+    No,
+}
+
+/// One logical API call, before it is sent to any node.
+struct Call<'a> {
+    method: Method,
+    /// Path after the base URL, starting with `/v1/`.
+    path: String,
+    query: Vec<(&'static str, String)>,
+    body: Option<Vec<u8>>,
+    /// Send the bearer token.
+    auth: bool,
+    read: Option<&'a ReadOptions>,
+    failover: Failover,
+}
+
+impl<'a> Call<'a> {
+    fn new(method: Method, path: impl Into<String>) -> Self {
+        Self {
+            method,
+            path: path.into(),
+            query: Vec::new(),
+            body: None,
+            auth: true,
+            read: None,
+            failover: Failover::Yes,
+        }
+    }
+
+    fn json<T: Serialize>(mut self, body: &T) -> Result<Self, Error> {
+        let bytes = serde_json::to_vec(body)
+            .map_err(|e| Error::Config(format!("cannot encode the request: {e}")))?;
+        self.body = Some(bytes);
+        Ok(self)
+    }
+
+    fn no_auth(mut self) -> Self {
+        self.auth = false;
+        self
+    }
+
+    fn per_node(mut self) -> Self {
+        self.failover = Failover::No;
+        self
+    }
+
+    fn read(mut self, opts: &'a ReadOptions) -> Self {
+        self.read = Some(opts);
+        self
+    }
+
+    fn query(mut self, key: &'static str, value: impl ToString) -> Self {
+        self.query.push((key, value.to_string()));
+        self
+    }
+
+    fn is_write(&self) -> bool {
+        matches!(self.method, Method::PUT | Method::POST | Method::DELETE)
+    }
+}
+
+/// A node's answer, body read in full.
+struct Answer {
+    status: u16,
+    body: Vec<u8>,
+}
+
+impl Answer {
+    /// Decodes a 2xx body as `T`, or turns the answer into [`Error::Api`].
+    fn decode<T: DeserializeOwned>(self) -> Result<T, Error> {
+        if !(200..300).contains(&self.status) {
+            return Err(error::api_error(self.status, &self.body));
+        }
+        serde_json::from_slice(&self.body).map_err(|e| Error::Decode(e.to_string()))
+    }
+}
+
+/// Pause before attempt number `attempt` (1 for the first retry).
+fn backoff_for(base: Duration, attempt: usize) -> Duration {
+    base.saturating_mul(u32::try_from(attempt).unwrap_or(u32::MAX))
+        .min(MAX_BACKOFF)
+}
+
+/// Describes a reqwest error by its address and root cause (`Connection refused`, `operation
+/// timed out`, a TLS complaint) and says whether another node may do better (`false` for a
+/// request that could not even be built).
+fn transport_error(addr: &str, e: &reqwest::Error) -> (Error, bool) {
+    let mut cause = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        cause = s.to_string();
+        src = s.source();
+    }
+    if e.is_builder() {
+        return (Error::Config(format!("{addr}: {cause}")), false);
+    }
+    let what = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "cannot connect"
+    } else {
+        "request failed"
+    };
+    (Error::Transport(format!("{addr}: {what}: {cause}")), true)
+}
+
+impl Client {
+    /// Starts a [`ClientBuilder`] with default timeouts.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+
+    /// A client for these node base URLs (e.g. `http://127.0.0.1:8201`) with an optional
+    /// bearer token and default timeouts.
+    pub fn new<I, S>(addrs: I, token: Option<String>) -> Result<Self, Error>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        Self::builder().addresses(addrs).token(token).build()
+    }
+
+    /// A client from the environment: `ASS_ADDR` (comma-separated URLs, default
+    /// [`DEFAULT_ADDR`]), `ASS_TOKEN` (optional) and `ASS_CACERT` (optional PEM file of the
+    /// CA to trust for `https://`).
+    pub fn from_env() -> Result<Self, Error> {
+        let addrs = match std::env::var(ENV_ADDR) {
+            Ok(v) if !v.trim().is_empty() => parse_addresses(&v)?,
+            _ => vec![DEFAULT_ADDR.to_owned()],
+        };
+        let token = std::env::var(ENV_TOKEN).ok();
+        let mut b = Self::builder().addresses(addrs).token(token);
+        if let Some(path) = std::env::var_os(ENV_CACERT).filter(|p| !p.is_empty()) {
+            let pem = std::fs::read(&path).map_err(|e| {
+                Error::Config(format!("cannot read {ENV_CACERT} {}: {e}", path.display()))
+            })?;
+            b = b.ca_cert_pem(pem);
+        }
+        b.build()
+    }
+
+    /// The node base URLs of this client, normalised, in failover order.
+    pub fn addresses(&self) -> &[String] {
+        &self.inner.addrs
+    }
+
+    /// A client bound to exactly `addr` (no failover), sharing this client's connection pool
+    /// and token: for per-node calls such as unseal, seal and status. An invalid `addr` makes
+    /// every call of the returned client fail with [`Error::Config`].
+    pub fn for_node(&self, addr: &str) -> Client {
+        let (addr, invalid) = match normalize_address(addr) {
+            Ok(a) => (a, None),
+            Err(e) => (addr.trim().to_owned(), Some(e)),
+        };
+        Client {
+            inner: Arc::new(Inner {
+                http: self.inner.http.clone(),
+                addrs: vec![addr],
+                token: self.inner.token.clone(),
+                backoff: self.inner.backoff,
+                current: AtomicUsize::new(0),
+                last_write_index: Arc::clone(&self.inner.last_write_index),
+                invalid,
+            }),
+        }
+    }
+
+    /// The same cluster and pool with another bearer token (`None`: no token).
+    pub fn with_token(&self, token: Option<String>) -> Client {
+        Client {
+            inner: Arc::new(Inner {
+                http: self.inner.http.clone(),
+                addrs: self.inner.addrs.clone(),
+                token: token.filter(|t| !t.is_empty()),
+                backoff: self.inner.backoff,
+                current: AtomicUsize::new(self.inner.current.load(Ordering::Relaxed)),
+                last_write_index: Arc::clone(&self.inner.last_write_index),
+                invalid: self.inner.invalid.clone(),
+            }),
+        }
+    }
+
+    /// The address calls go to first: the last one that answered.
+    pub fn current_address(&self) -> &str {
+        let i = self.inner.current.load(Ordering::Relaxed) % self.inner.addrs.len();
+        &self.inner.addrs[i]
+    }
+
+    /// Highest log index a write made through this client committed at (0 before any): pass
+    /// it as [`ReadOptions::min_index`] to read your own writes on any node.
+    pub fn last_write_index(&self) -> u64 {
+        self.inner.last_write_index.load(Ordering::Relaxed)
+    }
+
+    fn note_write_index(&self, index: u64) {
+        self.inner
+            .last_write_index
+            .fetch_max(index, Ordering::Relaxed);
+    }
+
+    /// Sends `call` to the current node, failing over as the crate doc says, and returns the
+    /// first answer that is not a reason to fail over (or the last error).
+    async fn execute(&self, call: Call<'_>) -> Result<Answer, Error> {
+        let inner = &*self.inner;
+        if let Some(e) = &inner.invalid {
+            return Err(e.clone());
+        }
+        let n = inner.addrs.len();
+        let start = inner.current.load(Ordering::Relaxed) % n;
+        let tries = if call.failover == Failover::Yes { n } else { 1 };
+        // One id for every attempt of this logical write, so the cluster applies it once.
+        let request_id = call.is_write().then(|| uuid::Uuid::new_v4().to_string());
+        let mut last_err = None;
+        for attempt in 0..tries {
+            if attempt > 0 {
+                tokio::time::sleep(backoff_for(inner.backoff, attempt)).await;
+            }
+            let idx = (start + attempt) % n;
+            let addr = &inner.addrs[idx];
+            let url = reqwest::Url::parse(&format!("{addr}{}", call.path))
+                .map_err(|e| Error::Config(format!("invalid URL {addr}{}: {e}", call.path)))?;
+            let mut req = inner.http.request(call.method.clone(), url);
+            if !call.query.is_empty() {
+                req = req.query(&call.query);
+            }
+            if call.auth {
+                if let Some(t) = &inner.token {
+                    req = req.bearer_auth(t);
+                }
+            }
+            if let Some(id) = &request_id {
+                req = req.header(HEADER_REQUEST_ID, id);
+            }
+            req = req.headers(read_headers(call.read));
+            if let Some(body) = &call.body {
+                req = req
+                    .header(CONTENT_TYPE, "application/json")
+                    .body(body.clone());
+            }
+            let result = match req.send().await {
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    resp.bytes()
+                        .await
+                        .map(|b| Answer {
+                            status,
+                            body: b.to_vec(),
+                        })
+                        .map_err(|e| transport_error(addr, &e))
+                }
+                Err(e) => Err(transport_error(addr, &e)),
+            };
+            match result {
+                Ok(answer) => {
+                    if answer.status == 503 {
+                        let err = error::api_error(answer.status, &answer.body);
+                        if err.is_failover() {
+                            last_err = Some(err);
+                            continue;
+                        }
+                    }
+                    inner.current.store(idx, Ordering::Relaxed);
+                    return Ok(answer);
+                }
+                Err((err, retry)) => {
+                    if !retry {
+                        return Err(err);
+                    }
+                    last_err = Some(err);
+                }
+            }
+        }
+        // Nobody answered usefully: start the next call on the next node.
+        if tries > 1 {
+            inner.current.store((start + 1) % n, Ordering::Relaxed);
+        }
+        Err(match last_err {
+            Some(Error::Transport(m)) if tries > 1 => {
+                Error::Transport(format!("no node answered; last: {m}"))
+            }
+            Some(e) => e,
+            None => Error::Transport("no node address".into()),
+        })
+    }
+
+    async fn call<T: DeserializeOwned>(&self, call: Call<'_>) -> Result<T, Error> {
+        self.execute(call).await?.decode()
+    }
+
+    /// `POST /v1/sys/init`: initializes a new cluster and returns the unseal key shares and
+    /// the root token, which the cluster never shows again. Needs no token.
+    pub async fn sys_init(&self, req: &InitRequest) -> Result<InitResponse, Error> {
+        self.call(
+            Call::new(Method::POST, "/v1/sys/init")
+                .no_auth()
+                .json(req)?,
+        )
+        .await
+    }
+
+    /// `POST /v1/sys/unseal`: hands one key share (or `reset: true`) to the current node
+    /// only — unsealing is per node: use [`Client::for_node`] for each. Needs no token.
+    pub async fn sys_unseal(&self, req: &UnsealRequest) -> Result<SealStatus, Error> {
+        self.call(
+            Call::new(Method::POST, "/v1/sys/unseal")
+                .no_auth()
+                .per_node()
+                .json(req)?,
+        )
+        .await
+    }
+
+    /// `POST /v1/sys/seal`: seals the current node only (per node, no failover). Needs a
+    /// token with `sys:operator`.
+    pub async fn sys_seal(&self) -> Result<SealStatus, Error> {
+        self.call(Call::new(Method::POST, "/v1/sys/seal").per_node())
+            .await
+    }
+
+    /// `GET /v1/sys/status`: seal and Raft status of the current node (per node, no
+    /// failover). Needs no token.
+    pub async fn sys_status(&self) -> Result<SealStatus, Error> {
+        self.call(
+            Call::new(Method::GET, "/v1/sys/status")
+                .no_auth()
+                .per_node(),
+        )
+        .await
+    }
+
+    /// `GET /v1/sys/members`: the cluster's members as this node knows them.
+    pub async fn sys_members(&self) -> Result<MembersResponse, Error> {
+        self.call(Call::new(Method::GET, "/v1/sys/members")).await
+    }
+
+    /// `GET /v1/sys/health` of the current node (per node, no failover): the HTTP status
+    /// (200 leader, 429 unsealed standby, 501 not initialized, 503 sealed, or an override)
+    /// with the body, which every one of them carries. Needs no token.
+    pub async fn sys_health(&self) -> Result<(u16, HealthResponse), Error> {
+        let answer = self
+            .execute(
+                Call::new(Method::GET, "/v1/sys/health")
+                    .no_auth()
+                    .per_node(),
+            )
+            .await?;
+        match serde_json::from_slice::<HealthResponse>(&answer.body) {
+            Ok(h) => Ok((answer.status, h)),
+            Err(e) if (200..300).contains(&answer.status) => Err(Error::Decode(e.to_string())),
+            Err(_) => Err(error::api_error(answer.status, &answer.body)),
+        }
+    }
+
+    /// `PUT /v1/secrets/{path}`: writes a new version. The answer carries the new version
+    /// and the log index it committed at.
+    pub async fn put_secret(
+        &self,
+        path: &str,
+        req: &PutSecretRequest,
+    ) -> Result<WriteResponse, Error> {
+        let call = Call::new(Method::PUT, secret_route(path)?).json(req)?;
+        let w: WriteResponse = self.call(call).await?;
+        self.note_write_index(w.index);
+        Ok(w)
+    }
+
+    /// `GET /v1/secrets/{path}[?version=N]`: one version of a secret, with its value.
+    pub async fn get_secret(
+        &self,
+        path: &str,
+        opts: &ReadOptions,
+    ) -> Result<SecretResponse, Error> {
+        let mut call = Call::new(Method::GET, secret_route(path)?).read(opts);
+        if let Some(v) = opts.version {
+            call = call.query("version", v);
+        }
+        self.call(call).await
+    }
+
+    /// `GET /v1/secrets[?prefix=…]`: metadata (never values) of the secrets under `prefix`.
+    /// `opts.version` is ignored.
+    pub async fn list_secrets(
+        &self,
+        prefix: Option<&str>,
+        opts: &ReadOptions,
+    ) -> Result<ListResponse, Error> {
+        let mut call = Call::new(Method::GET, "/v1/secrets").read(opts);
+        if let Some(p) = prefix.filter(|p| !p.is_empty()) {
+            call = call.query("prefix", p);
+        }
+        self.call(call).await
+    }
+
+    /// `GET /v1/secrets/{path}/versions`: metadata and every version of a secret.
+    /// `opts.version` is ignored.
+    pub async fn secret_versions(
+        &self,
+        path: &str,
+        opts: &ReadOptions,
+    ) -> Result<VersionsResponse, Error> {
+        let route = format!("{}/versions", secret_route(path)?);
+        self.call(Call::new(Method::GET, route).read(opts)).await
+    }
+
+    /// `DELETE /v1/secrets/{path}`: soft-deletes the latest version (`version: None`), or
+    /// destroys version N for good (`?version=N`).
+    pub async fn delete_secret(
+        &self,
+        path: &str,
+        version: Option<u64>,
+    ) -> Result<DeleteResponse, Error> {
+        let mut call = Call::new(Method::DELETE, secret_route(path)?);
+        if let Some(v) = version {
+            call = call.query("version", v);
+        }
+        let d: DeleteResponse = self.call(call).await?;
+        self.note_write_index(d.index);
+        Ok(d)
+    }
+}
+
+/// `/v1/secrets/<encoded path>`.
+fn secret_route(path: &str) -> Result<String, Error> {
+    Ok(format!("/v1/secrets/{}", encode_secret_path(path)?))
+}
+
+/// Consistency headers of a read.
+fn read_headers(opts: Option<&ReadOptions>) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    if let Some(o) = opts {
+        if o.stale {
+            h.insert(HEADER_CONSISTENCY, HeaderValue::from_static("stale"));
+        }
+        if let Some(i) = o.min_index {
+            h.insert(HEADER_MIN_INDEX, i.into());
+        }
+    }
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_routes_are_encoded() {
+        assert_eq!(secret_route("a/b/C_1").unwrap(), "/v1/secrets/a/b/C_1");
+        assert_eq!(secret_route("a/b c").unwrap(), "/v1/secrets/a/b%20c");
+        assert!(secret_route("../sys/seal").is_err());
+    }
+
+    #[test]
+    fn read_options_become_headers() {
+        assert!(read_headers(None).is_empty());
+        assert!(read_headers(Some(&ReadOptions::default())).is_empty());
+        let h = read_headers(Some(&ReadOptions {
+            version: Some(3),
+            stale: true,
+            min_index: Some(42),
+        }));
+        assert_eq!(h[HEADER_CONSISTENCY], "stale");
+        assert_eq!(h[HEADER_MIN_INDEX], "42");
+        assert_eq!(h.len(), 2, "version goes in the query, not a header");
+    }
+
+    #[test]
+    fn only_mutating_methods_are_writes() {
+        assert!(Call::new(Method::PUT, "/").is_write());
+        assert!(Call::new(Method::POST, "/").is_write());
+        assert!(Call::new(Method::DELETE, "/").is_write());
+        assert!(!Call::new(Method::GET, "/").is_write());
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let b = Duration::from_millis(100);
+        assert_eq!(backoff_for(b, 1), Duration::from_millis(100));
+        assert_eq!(backoff_for(b, 3), Duration::from_millis(300));
+        assert_eq!(backoff_for(b, 50), MAX_BACKOFF);
+    }
+
+    #[test]
+    fn builder_normalises_and_dedups_addresses() {
+        let c = Client::new(["http://a:1/", "http://a:1", "https://b:2"], None).unwrap();
+        assert_eq!(c.addresses(), ["http://a:1", "https://b:2"]);
+        assert_eq!(c.current_address(), "http://a:1");
+        assert_eq!(c.for_node("http://b:9/").addresses(), ["http://b:9"]);
+    }
+
+    #[test]
+    fn builder_refuses_no_address_and_bad_pem() {
+        assert_eq!(
+            Client::new(Vec::<String>::new(), None).unwrap_err().code(),
+            "config"
+        );
+        let e = Client::builder()
+            .addresses(["https://a:1"])
+            .ca_cert_pem(b"not a pem".to_vec())
+            .build()
+            .unwrap_err();
+        assert_eq!(e.code(), "config");
+    }
+
+    #[test]
+    fn debug_never_shows_the_token() {
+        let c = Client::new(["http://a:1"], Some("hvs.supersecret".into())).unwrap();
+        let shown = format!("{c:?} {:?}", Client::builder().token(Some("hvs.x".into())));
+        assert!(
+            !shown.contains("supersecret") && !shown.contains("hvs.x"),
+            "{shown}"
+        );
+        assert!(shown.contains("REDACTED"));
+    }
+
+    #[test]
+    fn empty_token_means_no_token() {
+        let c = Client::new(["http://a:1"], Some(String::new())).unwrap();
+        assert!(c.inner.token.is_none());
+    }
+}

@@ -28,7 +28,7 @@ pub const MAX_PATH_BYTES: usize = 512;
 pub struct ErrorBody {
     pub error: String,
     pub message: String,
-    /// API address of the current leader, when the error is about leadership.
+    /// API base URL of the current leader, when the error is about leadership.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub leader: Option<String>,
 }
@@ -76,7 +76,7 @@ pub struct SealStatus {
     pub shares: u8,
     pub node_id: u64,
     pub leader_id: Option<u64>,
-    /// API address of the leader this node knows of.
+    /// API base URL of the leader this node knows of.
     pub leader_api: Option<String>,
     pub term: u64,
     pub applied_index: u64,

@@ -200,7 +200,11 @@ async fn leader_kill_fails_over_without_losing_acknowledged_writes() {
                 &[(HEADER_MIN_INDEX, &min_index)],
             )
             .await;
-        assert_eq!(&r.body["value"], value, "restarted node misses {path}: {:?}", r.body);
+        assert_eq!(
+            &r.body["value"], value,
+            "restarted node misses {path}: {:?}",
+            r.body
+        );
     }
 }
 
@@ -299,6 +303,25 @@ async fn whole_cluster_restart_keeps_data_and_comes_back_sealed() {
             .await;
         assert_eq!(r.body["value"], format!("r{n}"));
     }
+}
+
+/// `ass-node dev` run again on the same directory reuses the data and unseals every node
+/// with the keys it recorded, keeping the root token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dev_cluster_restarted_on_the_same_dir_reuses_data() {
+    let mut c = Cluster::start(3).await;
+    assert_eq!(c.put(0, "dev/again/K", json!({"value": "kept"})).await.status, 200);
+    let token = c.dev.root_token.clone();
+    let options = c.dev.options.clone();
+    for i in 0..3 {
+        c.dev.stop(i);
+    }
+    c.dev = ass_node::dev::DevCluster::start(options).await.expect("restart on the same dir");
+    assert_eq!(c.dev.root_token, token);
+    for s in c.statuses().await {
+        assert!(s.initialized && !s.sealed, "{s:?}");
+    }
+    assert_eq!(c.get(2, "/v1/secrets/dev/again/K").await.body["value"], "kept");
 }
 
 /// Wrong, mixed or malformed shares never unseal; a bad set resets progress.
@@ -402,6 +425,31 @@ async fn sealed_node_refuses_everything_else() {
     c.dev.unseal(s).await.unwrap();
     let r = c.get(s, "/v1/secrets/dev/s/K2").await;
     assert_eq!(r.body["value"], "during");
+}
+
+/// A sealed leader does not block writes: an unsealed follower that a write reaches takes
+/// over leadership, and the write succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sealed_leader_hands_writes_to_an_unsealed_node() {
+    let c = Cluster::start(3).await;
+    let leader = c.leader_index().await;
+    assert_eq!(
+        c.call(leader, "POST", "/v1/sys/seal", None).await.status,
+        200
+    );
+    let follower = (leader + 1) % 3;
+    let w = c
+        .put(
+            follower,
+            "dev/takeover/K",
+            json!({"value": "still writable"}),
+        )
+        .await;
+    assert_eq!(w.status, 200, "{:?}", w.body);
+    let new_leader = c.leader_index().await;
+    assert_ne!(new_leader, leader, "an unsealed node leads now");
+    let r = c.get((leader + 2) % 3, "/v1/secrets/dev/takeover/K").await;
+    assert_eq!(r.body["value"], "still writable");
 }
 
 /// Every kind of bad input gets a 4xx with a stable code, and changes nothing.

@@ -100,7 +100,7 @@ impl From<SealError> for ApiError {
 impl From<WriteError> for ApiError {
     fn from(e: WriteError) -> Self {
         match e {
-            WriteError::NotLeader { leader } => ApiError::no_leader(leader.map(|l| l.api_addr)),
+            WriteError::NotLeader { leader } => ApiError::no_leader(leader.map(|l| l.api_url())),
             WriteError::Raft(m) => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",

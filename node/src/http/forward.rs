@@ -99,6 +99,7 @@ pub async fn forward_writes(State(node): State<Arc<Node>>, req: Request, next: N
     };
     let started = Instant::now();
     let mut backoff = Duration::from_millis(50);
+    let mut took_over = false;
     loop {
         match node.leader() {
             Some((id, _)) if id == node.id => {
@@ -106,8 +107,22 @@ pub async fn forward_writes(State(node): State<Arc<Node>>, req: Request, next: N
                 return next.run(req).await;
             }
             Some((_, info)) => match send(&node, &info.cluster_addr, &envelope).await {
-                Ok(resp) if !is_leader_change(&resp) => return into_response(resp),
-                Ok(_) | Err(_) => {}
+                Ok(resp) => match error_code(&resp).as_deref() {
+                    // Leadership moved between our look and its answer: look again.
+                    Some("no_leader") => {}
+                    // A sealed leader can't encrypt. This node is unsealed (the sealed gate ran
+                    // first), so it stands for election once; the sealed leader steps down if
+                    // it loses, and every later write goes to an unsealed leader.
+                    Some("sealed") if !took_over => {
+                        took_over = true;
+                        tracing::warn!(
+                            "the leader is sealed: standing for election to take over writes"
+                        );
+                        let _ = node.raft.trigger().elect().await;
+                    }
+                    _ => return into_response(resp),
+                },
+                Err(_) => {}
             },
             None => {}
         }
@@ -119,11 +134,14 @@ pub async fn forward_writes(State(node): State<Arc<Node>>, req: Request, next: N
     }
 }
 
-/// A leader that lost its leadership between our look and its answer says `no_leader`.
-fn is_leader_change(resp: &ForwardedResponse) -> bool {
-    resp.status == 503
-        && serde_json::from_slice::<ass_client::types::ErrorBody>(&resp.body)
-            .is_ok_and(|b| b.error == "no_leader")
+/// The error code of a 503 answer, if it is one of ours.
+fn error_code(resp: &ForwardedResponse) -> Option<String> {
+    if resp.status != 503 {
+        return None;
+    }
+    serde_json::from_slice::<ass_client::types::ErrorBody>(&resp.body)
+        .ok()
+        .map(|b| b.error)
 }
 
 async fn send(

@@ -29,7 +29,7 @@ pub async fn status_of(node: &Node) -> Result<SealStatus, ApiError> {
         m.membership_config
             .membership()
             .get_node(&id)
-            .map(|n| n.api_addr.clone())
+            .map(|n| n.api_url())
     });
     Ok(SealStatus {
         initialized: config.is_some(),

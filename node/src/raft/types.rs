@@ -21,6 +21,13 @@ pub struct NodeInfo {
     pub cluster_addr: String,
 }
 
+impl NodeInfo {
+    /// Base URL of the member's HTTP API, for clients.
+    pub fn api_url(&self) -> String {
+        format!("http://{}", self.api_addr)
+    }
+}
+
 impl fmt::Display for NodeInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "api={} cluster={}", self.api_addr, self.cluster_addr)

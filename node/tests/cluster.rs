@@ -310,18 +310,28 @@ async fn whole_cluster_restart_keeps_data_and_comes_back_sealed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dev_cluster_restarted_on_the_same_dir_reuses_data() {
     let mut c = Cluster::start(3).await;
-    assert_eq!(c.put(0, "dev/again/K", json!({"value": "kept"})).await.status, 200);
+    assert_eq!(
+        c.put(0, "dev/again/K", json!({"value": "kept"}))
+            .await
+            .status,
+        200
+    );
     let token = c.dev.root_token.clone();
     let options = c.dev.options.clone();
     for i in 0..3 {
         c.dev.stop(i);
     }
-    c.dev = ass_node::dev::DevCluster::start(options).await.expect("restart on the same dir");
+    c.dev = ass_node::dev::DevCluster::start(options)
+        .await
+        .expect("restart on the same dir");
     assert_eq!(c.dev.root_token, token);
     for s in c.statuses().await {
         assert!(s.initialized && !s.sealed, "{s:?}");
     }
-    assert_eq!(c.get(2, "/v1/secrets/dev/again/K").await.body["value"], "kept");
+    assert_eq!(
+        c.get(2, "/v1/secrets/dev/again/K").await.body["value"],
+        "kept"
+    );
 }
 
 /// Wrong, mixed or malformed shares never unseal; a bad set resets progress.

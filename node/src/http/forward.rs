@@ -106,24 +106,25 @@ pub async fn forward_writes(State(node): State<Arc<Node>>, req: Request, next: N
                 let req = Request::from_parts(parts, Body::from(body));
                 return next.run(req).await;
             }
-            Some((_, info)) => match send(&node, &info.cluster_addr, &envelope).await {
-                Ok(resp) => match error_code(&resp).as_deref() {
-                    // Leadership moved between our look and its answer: look again.
-                    Some("no_leader") => {}
-                    // A sealed leader can't encrypt. This node is unsealed (the sealed gate ran
-                    // first), so it stands for election once; the sealed leader steps down if
-                    // it loses, and every later write goes to an unsealed leader.
-                    Some("sealed") if !took_over => {
-                        took_over = true;
-                        tracing::warn!(
-                            "the leader is sealed: standing for election to take over writes"
-                        );
-                        let _ = node.raft.trigger().elect().await;
+            Some((_, info)) => {
+                if let Ok(resp) = send(&node, &info.cluster_addr, &envelope).await {
+                    match error_code(&resp).as_deref() {
+                        // Leadership moved between our look and its answer: look again.
+                        Some("no_leader") => {}
+                        // A sealed leader can't encrypt. This node is unsealed (the sealed gate
+                        // ran first), so it stands for election once; the sealed leader steps
+                        // down if it loses, and every later write goes to an unsealed leader.
+                        Some("sealed") if !took_over => {
+                            took_over = true;
+                            tracing::warn!(
+                                "the leader is sealed: standing for election to take over writes"
+                            );
+                            let _ = node.raft.trigger().elect().await;
+                        }
+                        _ => return into_response(resp),
                     }
-                    _ => return into_response(resp),
-                },
-                Err(_) => {}
-            },
+                }
+            }
             None => {}
         }
         if started.elapsed() > FORWARD_DEADLINE {

@@ -88,6 +88,13 @@ impl DevCluster {
                 child: None,
             });
         }
+        for n in &nodes {
+            for port in [n.api_port, n.cluster_port] {
+                if std::net::TcpListener::bind(("127.0.0.1", port)).is_err() {
+                    bail!("port {port} on 127.0.0.1 is in use (another dev cluster?); stop it or pass --base-port");
+                }
+            }
+        }
         let http = crate::server::cluster_http_client()?;
         let mut cluster = DevCluster {
             options,
@@ -201,11 +208,22 @@ impl DevCluster {
             .await?)
     }
 
-    async fn wait_answering(&self, i: usize, timeout: Duration) -> anyhow::Result<()> {
+    async fn wait_answering(&mut self, i: usize, timeout: Duration) -> anyhow::Result<()> {
         let deadline = Instant::now() + timeout;
         loop {
             if self.status(i).await.is_ok() {
                 return Ok(());
+            }
+            if let Some(child) = self.nodes[i].child.as_mut() {
+                if let Ok(Some(exit)) = child.try_wait() {
+                    let log = std::fs::read_to_string(self.log_path(i)).unwrap_or_default();
+                    let tail: Vec<&str> = log.lines().rev().take(5).collect();
+                    bail!(
+                        "node {} exited ({exit}) before answering; last log lines:\n{}",
+                        self.nodes[i].id,
+                        tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                    );
+                }
             }
             if Instant::now() > deadline {
                 bail!(

@@ -116,9 +116,9 @@ impl std::str::FromStr for Tier {
             "standard" => Ok(Tier::Standard),
             "sensitive" => Ok(Tier::Sensitive),
             "critical" => Ok(Tier::Critical),
-            other => Err(format!(
-                "unknown tier `{other}`: expected standard, sensitive or critical"
-            )),
+            other => {
+                Err(format!("unknown tier `{other}`: expected standard, sensitive or critical"))
+            }
         }
     }
 }
@@ -242,4 +242,153 @@ pub struct HealthResponse {
     pub node_id: u64,
     pub version: String,
     pub server_time_utc: String,
+}
+
+/// Prefix of an agent key.
+pub const AGENT_KEY_PREFIX: &str = "ass_";
+/// Prefix of a token.
+pub const TOKEN_PREFIX: &str = "asst_";
+
+/// `POST /v1/agents`: registers one agent (one per service).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateAgentRequest {
+    /// Unique name, `[A-Za-z0-9_.-]`, 1–64 characters.
+    pub name: String,
+    /// The most this agent's tokens may ever hold.
+    pub scopes: Vec<String>,
+    /// CIDR ranges the agent (and every token it gets) may be used from; empty: anywhere.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ip_allowlist: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// An agent as the API shows it: never its key.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AgentInfo {
+    pub id: String,
+    pub name: String,
+    pub scopes: Vec<String>,
+    pub ip_allowlist: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub created_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_rotated_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<String>,
+}
+
+/// Answer to create and rotate-key: the agent key, shown this once.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AgentKeyResponse {
+    pub agent: AgentInfo,
+    pub agent_key: String,
+}
+
+/// `GET /v1/agents`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ListAgentsResponse {
+    pub agents: Vec<AgentInfo>,
+}
+
+/// `POST /v1/tokens`: a short-lived token whose scopes lie within the caller's.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IssueTokenRequest {
+    pub scopes: Vec<String>,
+    /// `90s`, `15m`, `1h`, `8h`, `24h`…; at most the token policy's `max_ttl`.
+    pub ttl: String,
+    /// CIDR ranges; must lie within the agent's allowlist when it has one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ip_allowlist: Vec<String>,
+    /// Why a break-glass TTL above the maximum is needed; recorded with the token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub justification: Option<String>,
+}
+
+/// A token as the API shows it: never the token itself.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TokenInfo {
+    /// The token's public id, for lookup, list and revoke.
+    pub accessor: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_name: Option<String>,
+    pub scopes: Vec<String>,
+    pub ip_allowlist: Vec<String>,
+    pub issued_at: String,
+    pub expires_at: String,
+    /// Seconds left, by the cluster's clock, when this answer was made.
+    pub ttl_remaining_secs: u64,
+    /// Issued above the policy's maximum TTL with a justification.
+    #[serde(default)]
+    pub break_glass: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub justification: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<String>,
+}
+
+/// Answer to issue and refresh: the token, shown this once, and its description.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IssueTokenResponse {
+    pub token: String,
+    #[serde(flatten)]
+    pub info: TokenInfo,
+}
+
+/// `GET /v1/tokens`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ListTokensResponse {
+    pub tokens: Vec<TokenInfo>,
+}
+
+/// `GET/PUT /v1/policy/tokens`: TTL rules for tokens.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct TokenPolicy {
+    /// Longest TTL a token may have (default `24h`).
+    pub max_ttl: String,
+    /// Whether a justification may buy a longer TTL, up to `break_glass_max_ttl`.
+    #[serde(default)]
+    pub break_glass: bool,
+    /// Longest break-glass TTL (default `72h`).
+    #[serde(default = "default_break_glass_max_ttl")]
+    pub break_glass_max_ttl: String,
+}
+
+fn default_break_glass_max_ttl() -> String {
+    "72h".to_string()
+}
+
+impl Default for TokenPolicy {
+    fn default() -> Self {
+        Self {
+            max_ttl: "24h".to_string(),
+            break_glass: false,
+            break_glass_max_ttl: default_break_glass_max_ttl(),
+        }
+    }
+}
+
+/// `POST /v1/sys/generate-root`: one unseal key share towards a new root token, or `reset`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenerateRootRequest {
+    #[serde(default)]
+    pub key: Option<String>,
+    #[serde(default)]
+    pub reset: bool,
+}
+
+/// Answer to generate-root: progress, and the new root token once the threshold is met.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GenerateRootResponse {
+    pub progress: u8,
+    pub threshold: u8,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root_token: Option<String>,
 }

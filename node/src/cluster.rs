@@ -12,7 +12,7 @@ use axum::Router;
 use tower::ServiceExt;
 
 use crate::http::forward::{self, ForwardedRequest, PATH_FORWARD};
-use crate::node::Node;
+use crate::node::{Node, ProposeError, WriteError, PATH_PROPOSE};
 use crate::raft::network::{PATH_APPEND, PATH_SNAPSHOT, PATH_VOTE};
 use crate::raft::read_index::PATH_READ_INDEX;
 use crate::storage::{decode, encode};
@@ -31,6 +31,7 @@ pub fn router(node: Arc<Node>, api: Router) -> Router {
         .route(PATH_SNAPSHOT, post(snapshot))
         .route(PATH_READ_INDEX, post(read_index))
         .route(PATH_FORWARD, post(forwarded))
+        .route(PATH_PROPOSE, post(propose))
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024 * 1024))
         .with_state(ClusterState { node, api })
 }
@@ -43,11 +44,7 @@ fn reply<T: serde::Serialize>(value: &T) -> Response {
 }
 
 fn bad_body(e: impl std::fmt::Display) -> Response {
-    (
-        StatusCode::BAD_REQUEST,
-        format!("undecodable cluster RPC body: {e}"),
-    )
-        .into_response()
+    (StatusCode::BAD_REQUEST, format!("undecodable cluster RPC body: {e}")).into_response()
 }
 
 async fn append(State(s): State<ClusterState>, body: Bytes) -> Response {
@@ -77,7 +74,10 @@ async fn snapshot(State(s): State<ClusterState>, body: Bytes) -> Response {
 }
 
 async fn read_index(State(s): State<ClusterState>) -> Response {
-    let result = if s.node.is_leader() {
+    let result = if s.node.is_sealed() && matches!(s.node.state.seal_config(), Ok(Some(_))) {
+        // A sealed leader confirms nothing: its heartbeats would keep it in office.
+        Err(crate::raft::read_index::ReadIndexError::NotConfirmed("the leader is sealed".into()))
+    } else if s.node.is_leader() {
         s.node.read_index.read_index().await
     } else {
         Err(crate::raft::read_index::ReadIndexError::NoLeader)
@@ -99,4 +99,18 @@ async fn forwarded(State(s): State<ClusterState>, body: Bytes) -> Response {
         Err(never) => match never {},
     };
     reply(&forward::pack(resp).await)
+}
+
+async fn propose(State(s): State<ClusterState>, body: Bytes) -> Response {
+    let req = match decode(&body) {
+        Ok(r) => r,
+        Err(e) => return bad_body(e),
+    };
+    let result = match s.node.write(req).await {
+        Ok(c) => Ok((c.index, c.response, c.replayed)),
+        Err(WriteError::NotLeader { .. }) => Err(ProposeError::NotLeader),
+        Err(WriteError::Raft(m)) => Err(ProposeError::Raft(m)),
+        Err(WriteError::Replayed) => Err(ProposeError::Raft("replayed".into())),
+    };
+    reply(&result)
 }

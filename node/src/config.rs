@@ -44,6 +44,9 @@ pub struct Config {
     /// Read-path settings; all fields have defaults.
     #[serde(default)]
     pub reads: ReadConfig,
+    /// Authentication settings; all fields have defaults.
+    #[serde(default)]
+    pub auth: AuthConfig,
     /// Largest HTTP request body in bytes (default 1 MiB); larger bodies get 413.
     #[serde(default = "default_max_body_bytes")]
     pub max_body_bytes: usize,
@@ -86,6 +89,35 @@ pub struct ReadConfig {
     pub stale_max_ms: u64,
 }
 
+/// Authentication settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// CIDR ranges of load balancers whose `X-Forwarded-For` header is believed (default: none;
+    /// the client address is then always the socket peer).
+    pub trusted_proxies: Vec<String>,
+    /// How far this node's wall clock may run behind leader time before it stops mattering,
+    /// ms (default 5000). Expiry is judged by `max(leader time, wall clock − this)`.
+    pub max_clock_skew_ms: u64,
+    /// Failed authentications allowed per client address per minute (default 20).
+    pub max_failures_per_minute: u32,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            trusted_proxies: Vec::new(),
+            max_clock_skew_ms: DEFAULT_MAX_CLOCK_SKEW_MS,
+            max_failures_per_minute: DEFAULT_MAX_FAILURES_PER_MINUTE,
+        }
+    }
+}
+
+/// Default bound on wall-clock skew, ms.
+pub const DEFAULT_MAX_CLOCK_SKEW_MS: u64 = 5000;
+/// Default failed authentications per client address per minute.
+pub const DEFAULT_MAX_FAILURES_PER_MINUTE: u32 = 20;
+
 fn default_max_body_bytes() -> usize {
     DEFAULT_MAX_BODY_BYTES
 }
@@ -104,9 +136,7 @@ impl Default for RaftConfig {
 
 impl Default for ReadConfig {
     fn default() -> Self {
-        Self {
-            stale_max_ms: DEFAULT_STALE_READ_MAX_MS,
-        }
+        Self { stale_max_ms: DEFAULT_STALE_READ_MAX_MS }
     }
 }
 
@@ -114,48 +144,34 @@ impl Default for ReadConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("config file {path}: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("config field `{field}`: {message}")]
-    Invalid {
-        field: &'static str,
-        message: String,
-    },
+    Invalid { field: &'static str, message: String },
 }
 
 fn invalid(field: &'static str, message: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
-        field,
-        message: message.into(),
-    }
+    ConfigError::Invalid { field, message: message.into() }
 }
 
 impl Config {
     /// Reads, parses and validates a TOML file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
         Self::from_toml(&text).map_err(|e| match e {
-            ConfigError::Parse { message, .. } => ConfigError::Parse {
-                path: path.to_owned(),
-                message,
-            },
+            ConfigError::Parse { message, .. } => {
+                ConfigError::Parse { path: path.to_owned(), message }
+            }
             other => other,
         })
     }
 
     /// Parses and validates TOML text.
     pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
-        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
-            path: PathBuf::new(),
-            message: e.to_string(),
-        })?;
+        let config: Config = toml::from_str(text)
+            .map_err(|e| ConfigError::Parse { path: PathBuf::new(), message: e.to_string() })?;
         config.validate()?;
         Ok(config)
     }
@@ -175,10 +191,7 @@ impl Config {
             return Err(invalid("data_dir", "must not be empty"));
         }
         if self.peers.is_empty() {
-            return Err(invalid(
-                "peers",
-                "must list every member, this node included",
-            ));
+            return Err(invalid("peers", "must list every member, this node included"));
         }
         let mut ids = BTreeSet::new();
         for peer in &self.peers {
@@ -186,27 +199,18 @@ impl Config {
                 return Err(invalid("peers.id", "must be greater than 0"));
             }
             if !ids.insert(peer.id) {
-                return Err(invalid(
-                    "peers.id",
-                    format!("id {} is listed twice", peer.id),
-                ));
+                return Err(invalid("peers.id", format!("id {} is listed twice", peer.id)));
             }
             if peer.api_addr.is_empty() || !peer.api_addr.contains(':') {
                 return Err(invalid(
                     "peers.api_addr",
-                    format!(
-                        "peer {}: expected host:port, got `{}`",
-                        peer.id, peer.api_addr
-                    ),
+                    format!("peer {}: expected host:port, got `{}`", peer.id, peer.api_addr),
                 ));
             }
             if peer.cluster_addr.is_empty() || !peer.cluster_addr.contains(':') {
                 return Err(invalid(
                     "peers.cluster_addr",
-                    format!(
-                        "peer {}: expected host:port, got `{}`",
-                        peer.id, peer.cluster_addr
-                    ),
+                    format!("peer {}: expected host:port, got `{}`", peer.id, peer.cluster_addr),
                 ));
             }
         }
@@ -237,6 +241,17 @@ impl Config {
         }
         if self.reads.stale_max_ms == 0 {
             return Err(invalid("reads.stale_max_ms", "must be greater than 0"));
+        }
+        for (i, cidr) in self.auth.trusted_proxies.iter().enumerate() {
+            if cidr.parse::<ipnet::IpNet>().is_err() && cidr.parse::<std::net::IpAddr>().is_err() {
+                return Err(invalid(
+                    "auth.trusted_proxies",
+                    format!("entry {i} `{cidr}` is not a CIDR range or an IP address"),
+                ));
+            }
+        }
+        if self.auth.max_failures_per_minute == 0 {
+            return Err(invalid("auth.max_failures_per_minute", "must be greater than 0"));
         }
         if self.max_body_bytes < 4096 {
             return Err(invalid("max_body_bytes", "must be at least 4096"));
@@ -293,10 +308,8 @@ mod tests {
         assert!(err_of(&t).contains("raft.election_timeout_min_ms"));
         let t = format!("{GOOD}\n[raft]\nelection_timeout_max_ms = 100\n");
         assert!(err_of(&t).contains("raft.election_timeout_max_ms"));
-        assert!(
-            err_of(&GOOD.replace("8301\"\n        data", "8201\"\n        data"))
-                .contains("cluster_addr")
-        );
+        assert!(err_of(&GOOD.replace("8301\"\n        data", "8201\"\n        data"))
+            .contains("cluster_addr"));
         assert!(err_of(&format!("bogus = 1\n{GOOD}")).contains("bogus"));
         assert!(err_of(&GOOD.replace(
             "api_addr = \"127.0.0.1:8201\"\n        cluster",
@@ -361,32 +374,12 @@ mod tests {
                 "{}: [raft] differs from the defaults",
                 file.display()
             );
-            assert_eq!(
-                config.reads.stale_max_ms,
-                DEFAULT_STALE_READ_MAX_MS,
-                "{}",
-                file.display()
-            );
-            assert_eq!(
-                config.max_body_bytes,
-                DEFAULT_MAX_BODY_BYTES,
-                "{}",
-                file.display()
-            );
+            assert_eq!(config.reads.stale_max_ms, DEFAULT_STALE_READ_MAX_MS, "{}", file.display());
+            assert_eq!(config.max_body_bytes, DEFAULT_MAX_BODY_BYTES, "{}", file.display());
             // This node's listen addresses are the ones the others know it by.
             let me = config.me();
-            assert_eq!(
-                me.api_addr,
-                config.api_addr.to_string(),
-                "{}",
-                file.display()
-            );
-            assert_eq!(
-                me.cluster_addr,
-                config.cluster_addr.to_string(),
-                "{}",
-                file.display()
-            );
+            assert_eq!(me.api_addr, config.api_addr.to_string(), "{}", file.display());
+            assert_eq!(me.cluster_addr, config.cluster_addr.to_string(), "{}", file.display());
             let dir = file.parent().expect("file has a parent").to_path_buf();
             sets.entry(dir).or_default().push((file, config));
         }
@@ -395,22 +388,14 @@ mod tests {
             let set = sets
                 .get(&root.join(name))
                 .unwrap_or_else(|| panic!("cluster-config/{name}/ has no *.toml"));
-            assert_eq!(
-                set.len(),
-                size,
-                "cluster-config/{name}/ must hold {size} files"
-            );
+            assert_eq!(set.len(), size, "cluster-config/{name}/ must hold {size} files");
             let sorted = |c: &Config| {
                 let mut p = c.peers.clone();
                 p.sort_by_key(|p| p.id);
                 p
             };
             let peers = sorted(&set[0].1);
-            assert_eq!(
-                peers.len(),
-                size,
-                "cluster-config/{name}: peers of a {size}-node cluster"
-            );
+            assert_eq!(peers.len(), size, "cluster-config/{name}: peers of a {size}-node cluster");
             for (file, config) in set {
                 assert_eq!(
                     sorted(config),

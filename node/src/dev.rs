@@ -49,6 +49,8 @@ pub struct DevNode {
     pub cluster_port: u16,
     pub config_path: PathBuf,
     pub child: Option<Child>,
+    /// A command the node runs under (e.g. `faketime -f -1h` in clock tests); empty: none.
+    pub wrapper: Vec<String>,
 }
 
 impl DevNode {
@@ -70,6 +72,14 @@ impl DevCluster {
     /// Writes configs, starts every node, initializes the cluster (or reuses `cluster.json`)
     /// and unseals every node.
     pub async fn start(options: DevOptions) -> anyhow::Result<Self> {
+        let highest = u32::from(options.base_port) + 100 + options.nodes as u32;
+        if highest > u32::from(u16::MAX) || options.base_port < 1024 {
+            bail!(
+                "--base-port must lie between 1024 and {} for {} nodes",
+                u32::from(u16::MAX) + 1 - (highest - u32::from(options.base_port)),
+                options.nodes
+            );
+        }
         std::fs::create_dir_all(&options.dir)
             .with_context(|| format!("creating {}", options.dir.display()))?;
         let mut nodes = Vec::new();
@@ -86,6 +96,7 @@ impl DevCluster {
                 cluster_port,
                 config_path,
                 child: None,
+                wrapper: Vec::new(),
             });
         }
         for n in &nodes {
@@ -96,13 +107,8 @@ impl DevCluster {
             }
         }
         let http = crate::server::cluster_http_client()?;
-        let mut cluster = DevCluster {
-            options,
-            nodes,
-            root_token: String::new(),
-            unseal_keys: Vec::new(),
-            http,
-        };
+        let mut cluster =
+            DevCluster { options, nodes, root_token: String::new(), unseal_keys: Vec::new(), http };
         for i in 0..cluster.nodes.len() {
             cluster.spawn(i)?;
         }
@@ -131,19 +137,21 @@ impl DevCluster {
     }
 
     fn log_path(&self, i: usize) -> PathBuf {
-        self.options
-            .dir
-            .join(format!("node{}", self.nodes[i].id))
-            .join("node.log")
+        self.options.dir.join(format!("node{}", self.nodes[i].id)).join("node.log")
     }
 
     /// Starts node `i` (index into `nodes`) as a child process.
     pub fn spawn(&mut self, i: usize) -> anyhow::Result<()> {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.log_path(i))?;
-        let mut cmd = Command::new(&self.options.exe);
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.log_path(i))?;
+        let wrapper = &self.nodes[i].wrapper;
+        let mut cmd = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(&self.options.exe);
+                c
+            }
+            None => Command::new(&self.options.exe),
+        };
         cmd.arg("run")
             .arg("--config")
             .arg(&self.nodes[i].config_path)
@@ -153,9 +161,8 @@ impl DevCluster {
         for (k, v) in &self.options.env {
             cmd.env(k, v);
         }
-        let child = cmd
-            .spawn()
-            .with_context(|| format!("starting {}", self.options.exe.display()))?;
+        let child =
+            cmd.spawn().with_context(|| format!("starting {}", self.options.exe.display()))?;
         self.nodes[i].child = Some(child);
         Ok(())
     }
@@ -198,14 +205,7 @@ impl DevCluster {
 
     async fn status(&self, i: usize) -> anyhow::Result<SealStatus> {
         let url = format!("{}/v1/sys/status", self.nodes[i].api_url());
-        Ok(self
-            .http
-            .get(url)
-            .timeout(Duration::from_secs(3))
-            .send()
-            .await?
-            .json()
-            .await?)
+        Ok(self.http.get(url).timeout(Duration::from_secs(3)).send().await?.json().await?)
     }
 
     async fn wait_answering(&mut self, i: usize, timeout: Duration) -> anyhow::Result<()> {
@@ -239,10 +239,7 @@ impl DevCluster {
 
     async fn init(&self) -> anyhow::Result<InitResponse> {
         let deadline = Instant::now() + Duration::from_secs(60);
-        let req = InitRequest {
-            shares: Some(5),
-            threshold: Some(3),
-        };
+        let req = InitRequest { shares: Some(5), threshold: Some(3) };
         let request_id = uuid::Uuid::new_v4().to_string();
         loop {
             let url = format!("{}/v1/sys/init", self.nodes[0].api_url());
@@ -281,23 +278,12 @@ impl DevCluster {
         let deadline = Instant::now() + Duration::from_secs(60);
         'retry: loop {
             if Instant::now() > deadline {
-                bail!(
-                    "node {} could not be unsealed within 60 s",
-                    self.nodes[i].id
-                );
+                bail!("node {} could not be unsealed within 60 s", self.nodes[i].id);
             }
             for key in &self.unseal_keys {
-                let req = UnsealRequest {
-                    key: Some(key.clone()),
-                    reset: false,
-                };
-                let resp = self
-                    .http
-                    .post(&url)
-                    .json(&req)
-                    .timeout(Duration::from_secs(5))
-                    .send()
-                    .await;
+                let req = UnsealRequest { key: Some(key.clone()), reset: false };
+                let resp =
+                    self.http.post(&url).json(&req).timeout(Duration::from_secs(5)).send().await;
                 let Ok(resp) = resp else {
                     tokio::time::sleep(Duration::from_millis(200)).await;
                     continue 'retry;

@@ -8,11 +8,14 @@
 //!
 //! Arrows point one way. `raft/` never decrypts; `crypto/` never sees HTTP, Raft or sled.
 
+pub mod access;
+pub mod clock;
 pub mod cluster;
 pub mod config;
 pub mod crypto;
 pub mod dev;
 pub mod http;
+pub mod identity;
 pub mod node;
 pub mod raft;
 pub mod seal;

@@ -62,11 +62,7 @@ fn real_main() -> anyhow::Result<()> {
     runtime.block_on(async move {
         match cli.command {
             Cmd::Run { config } => run(config).await,
-            Cmd::Dev {
-                dir,
-                nodes,
-                base_port,
-            } => dev(dir, nodes, base_port).await,
+            Cmd::Dev { dir, nodes, base_port } => dev(dir, nodes, base_port).await,
         }
     })
 }
@@ -134,11 +130,7 @@ async fn dev(dir: PathBuf, nodes: u64, base_port: u16) -> anyhow::Result<()> {
     }
     println!();
     println!("Try:");
-    println!(
-        "  export ASS_ADDR={} ASS_TOKEN={}",
-        urls.join(","),
-        cluster.root_token
-    );
+    println!("  export ASS_ADDR={} ASS_TOKEN={}", urls.join(","), cluster.root_token);
     println!("  ass secrets set production/gemini/GEMINI_API_KEY \"example-value\" --type api_key --tier sensitive");
     println!("  ass secrets get production/gemini/GEMINI_API_KEY --silent");
     println!("  ass operator status");

@@ -4,11 +4,17 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use openraft::error::{ClientWriteError, RaftError};
 use tokio::sync::Mutex;
 
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+use crate::access::limiter::FailureLimiter;
+use crate::clock::LeaderClock;
 use crate::config::Config;
 use crate::crypto::Barrier;
 use crate::raft::read_index::{ReadIndex, ReadIndexError};
@@ -26,12 +32,28 @@ pub enum WriteError {
     NotLeader { leader: Option<NodeInfo> },
     #[error("raft: {0}")]
     Raft(String),
+    #[error("this request id was already applied; the credential it made was in the first answer and is not kept")]
+    Replayed,
 }
 
 /// A committed write: the state machine's response and the log index.
 pub struct Committed {
     pub response: Response,
     pub index: u64,
+    /// The request id was applied before; this is that first answer.
+    pub replayed: bool,
+}
+
+impl Committed {
+    /// Refuses a replayed answer for calls whose first answer carried a fresh secret (a key,
+    /// a token, unseal shares): that secret was never stored, so it can't be shown again.
+    pub fn fresh(self) -> Result<Self, WriteError> {
+        if self.replayed {
+            Err(WriteError::Replayed)
+        } else {
+            Ok(self)
+        }
+    }
 }
 
 /// Consistency a read asks for.
@@ -64,18 +86,48 @@ pub struct Node {
     /// Client for cluster-port calls (forwarding, read index).
     pub http: reqwest::Client,
     barrier: RwLock<Option<Arc<Barrier>>>,
+    /// Cluster time for expiry decisions.
+    pub clock: Arc<LeaderClock>,
+    /// Brute-force protection: failed authentications per client address.
+    pub limiter: FailureLimiter,
+    /// Load balancers whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<IpNet>,
+    /// Unseal shares handed in towards a new root token.
+    pub generate_root: Mutex<UnsealProgress>,
     pub unseal: Mutex<UnsealProgress>,
     started: Instant,
     /// ms since `started` when an AppendEntries from a leader last succeeded here.
     leader_contact_ms: AtomicU64,
     path_locks: Vec<Mutex<()>>,
+    /// Whether this node currently campaigns and heartbeats (see `reconcile_seal_role`).
+    may_lead: std::sync::atomic::AtomicBool,
 }
 
 impl Node {
-    pub fn new(config: Config, raft: Raft, store: Store, http: reqwest::Client) -> Self {
+    pub fn new(
+        config: Config,
+        raft: Raft,
+        store: Store,
+        http: reqwest::Client,
+        clock: Arc<LeaderClock>,
+    ) -> Self {
         let read_index = ReadIndex::new(raft.clone(), http.clone(), Duration::from_secs(5));
         Self {
             id: config.node_id,
+            clock,
+            limiter: FailureLimiter::new(
+                config.auth.max_failures_per_minute,
+                Duration::from_secs(60),
+            ),
+            trusted_proxies: config
+                .auth
+                .trusted_proxies
+                .iter()
+                .filter_map(|c| {
+                    c.parse::<IpNet>().ok().or_else(|| c.parse::<IpAddr>().ok().map(IpNet::from))
+                })
+                .collect(),
+            generate_root: Mutex::new(UnsealProgress::default()),
             state: StateReader::new(&store),
             config,
             raft,
@@ -87,19 +139,19 @@ impl Node {
             started: Instant::now(),
             leader_contact_ms: AtomicU64::new(u64::MAX),
             path_locks: (0..PATH_LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
+            may_lead: std::sync::atomic::AtomicBool::new(true),
         }
     }
 
     /// The barrier, while unsealed.
     pub fn barrier(&self) -> Option<Arc<Barrier>> {
-        self.barrier
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.barrier.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// Installs (unseal) or drops (seal) the barrier, and adjusts the leadership role.
     pub fn set_barrier(&self, barrier: Option<Barrier>) {
         *self.barrier.write().unwrap_or_else(|e| e.into_inner()) = barrier.map(Arc::new);
+        self.reconcile_seal_role();
     }
 
     pub fn is_sealed(&self) -> bool {
@@ -120,11 +172,7 @@ impl Node {
     }
 
     pub fn applied_index(&self) -> u64 {
-        self.raft
-            .metrics()
-            .borrow()
-            .last_applied
-            .map_or(0, |l| l.index)
+        self.raft.metrics().borrow().last_applied.map_or(0, |l| l.index)
     }
 
     /// Records that a leader's AppendEntries was accepted just now.
@@ -175,25 +223,91 @@ impl Node {
             Ok(resp) => Ok(Committed {
                 response: resp.data.response,
                 index: resp.data.index,
+                replayed: resp.data.replayed,
             }),
             Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
-                Err(WriteError::NotLeader {
-                    leader: f.leader_node,
-                })
+                Err(WriteError::NotLeader { leader: f.leader_node })
             }
             Err(e) => Err(WriteError::Raft(e.to_string())),
+        }
+    }
+
+    /// A sealed node must not lead: it can't encrypt, and while it leads every write waits.
+    /// Once the cluster is initialized, a sealed node neither campaigns nor sends heartbeats,
+    /// so the followers' leader lease runs out and an unsealed node takes over; unsealing
+    /// turns both back on. (Before init every node may lead, or init could never commit.)
+    pub fn reconcile_seal_role(&self) {
+        let initialized = matches!(self.state.seal_config(), Ok(Some(_)));
+        let lead = !(initialized && self.is_sealed());
+        if self.may_lead.swap(lead, Ordering::Relaxed) != lead {
+            tracing::info!(may_lead = lead, "seal state changed this node's leadership role");
+        }
+        let rc = self.raft.runtime_config();
+        rc.elect(lead);
+        rc.heartbeat(lead);
+    }
+
+    /// Proposes one request from any node: locally on the leader, else through the leader's
+    /// cluster port. For commands a node makes itself (a new root token), not for API writes,
+    /// which are forwarded whole.
+    pub async fn propose(&self, request: Request) -> Result<Committed, WriteError> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let attempt = match self.leader() {
+                Some((id, _)) if id == self.id => self.write(request.clone()).await,
+                Some((_, info)) => self.propose_remote(&info, &request).await,
+                None => Err(WriteError::NotLeader { leader: None }),
+            };
+            match attempt {
+                Err(WriteError::NotLeader { .. }) if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn propose_remote(
+        &self,
+        leader: &NodeInfo,
+        request: &Request,
+    ) -> Result<Committed, WriteError> {
+        let body = crate::storage::encode(request).map_err(|e| WriteError::Raft(e.to_string()))?;
+        let resp = self
+            .http
+            .post(format!("http://{}{}", leader.cluster_addr, PATH_PROPOSE))
+            .timeout(Duration::from_secs(10))
+            .body(body)
+            .send()
+            .await
+            .map_err(|_| WriteError::NotLeader { leader: Some(leader.clone()) })?;
+        let bytes = resp.bytes().await.map_err(|e| WriteError::Raft(e.to_string()))?;
+        let result: Result<(u64, Response, bool), ProposeError> =
+            crate::storage::decode(&bytes).map_err(|e| WriteError::Raft(e.to_string()))?;
+        match result {
+            Ok((index, response, replayed)) => Ok(Committed { response, index, replayed }),
+            Err(ProposeError::NotLeader) => Err(WriteError::NotLeader { leader: None }),
+            Err(ProposeError::Raft(m)) => Err(WriteError::Raft(m)),
         }
     }
 }
 
 /// Wall-clock time in ms since the Unix epoch; used only by the leader to stamp commands.
 pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
+    crate::clock::wall_ms()
 }
 
 /// RFC 3339 form of a leader-stamped time.
 pub fn rfc3339(ms: u64) -> String {
     humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
+}
+
+/// Cluster-port route where a node proposes a request through the leader.
+pub const PATH_PROPOSE: &str = "/internal/propose";
+
+/// Why a remote proposal failed.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub enum ProposeError {
+    NotLeader,
+    Raft(String),
 }

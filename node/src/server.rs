@@ -11,6 +11,7 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio::net::TcpListener;
 
+use crate::clock::LeaderClock;
 use crate::config::Config;
 use crate::http;
 use crate::node::Node;
@@ -58,21 +59,17 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let store = Store::open(&config.data_dir).context("opening the data directory")?;
     let http_client = cluster_http_client()?;
+    let clock = Arc::new(LeaderClock::new(config.auth.max_clock_skew_ms));
     let raft = Raft::new(
         config.node_id,
         Arc::new(raft_config(&config)?),
         Network::new(http_client.clone()),
         LogStore::new(store.clone()),
-        StateMachine::new(store.clone()),
+        StateMachine::new(store.clone(), clock.clone()),
     )
     .await
     .context("starting raft")?;
-    let node = Arc::new(Node::new(
-        config.clone(),
-        raft.clone(),
-        store.clone(),
-        http_client,
-    ));
+    let node = Arc::new(Node::new(config.clone(), raft.clone(), store.clone(), http_client, clock));
 
     let api = http::router(node.clone());
     let cluster = crate::cluster::router(node.clone(), api.clone());
@@ -80,7 +77,7 @@ pub async fn run(
     let mut stop_api = stop_rx.clone();
     let mut stop_cluster = stop_rx.clone();
     let api_task = tokio::spawn(async move {
-        axum::serve(api_listener, api)
+        axum::serve(api_listener, api.into_make_service_with_connect_info::<std::net::SocketAddr>())
             .with_graceful_shutdown(async move {
                 let _ = stop_api.wait_for(|s| *s).await;
             })
@@ -95,11 +92,15 @@ pub async fn run(
     });
 
     form_cluster(&raft, &config).await?;
+    let ticker = tokio::spawn(tick_when_idle(node.clone()));
+    let role = tokio::spawn(keep_seal_role(node.clone()));
     tracing::info!(node_id = config.node_id, api = %config.api_addr, cluster = %config.cluster_addr, "node running (sealed)");
 
     shutdown.await;
     tracing::info!("shutting down");
     let _ = stop_tx.send(true);
+    ticker.abort();
+    role.abort();
     let _ = raft.shutdown().await;
     let _ = tokio::time::timeout(Duration::from_secs(5), async {
         let _ = api_task.await;
@@ -122,13 +123,7 @@ async fn form_cluster(raft: &Raft, config: &Config) -> anyhow::Result<()> {
         .peers
         .iter()
         .map(|p| {
-            (
-                p.id,
-                NodeInfo {
-                    api_addr: p.api_addr.clone(),
-                    cluster_addr: p.cluster_addr.clone(),
-                },
-            )
+            (p.id, NodeInfo { api_addr: p.api_addr.clone(), cluster_addr: p.cluster_addr.clone() })
         })
         .collect();
     match raft.initialize(members).await {
@@ -136,4 +131,40 @@ async fn form_cluster(raft: &Raft, config: &Config) -> anyhow::Result<()> {
         Err(e) => tracing::info!(error = %e, "cluster already formed elsewhere"),
     }
     Ok(())
+}
+
+/// How long the log may stay idle before the leader writes a `Tick` with its time.
+const TICK_AFTER_IDLE: Duration = Duration::from_secs(3);
+
+/// On the leader: writes a `Tick` when nothing else carried leader time for a while, so every
+/// node's view of cluster time (token expiry) stays fresh.
+async fn tick_when_idle(node: Arc<Node>) {
+    let mut interval = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        interval.tick().await;
+        if !node.is_leader()
+            || node.is_sealed()
+            || node.clock.age().is_some_and(|age| age < TICK_AFTER_IDLE)
+        {
+            continue;
+        }
+        let tick = crate::raft::types::Request {
+            request_id: *uuid::Uuid::new_v4().as_bytes(),
+            time_ms: crate::clock::wall_ms(),
+            cmd: crate::raft::types::Command::Tick,
+        };
+        if let Err(e) = node.write(tick).await {
+            tracing::debug!(error = %e, "tick not written");
+        }
+    }
+}
+
+/// Keeps the leadership role in step with the seal state; the seal and unseal handlers
+/// reconcile at once, this catches the init arriving by replication.
+async fn keep_seal_role(node: Arc<Node>) {
+    let mut interval = tokio::time::interval(Duration::from_millis(250));
+    loop {
+        interval.tick().await;
+        node.reconcile_seal_role();
+    }
 }

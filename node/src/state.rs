@@ -9,10 +9,13 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 
+use crate::identity::{IdentityReader, IdentityTx};
 use crate::raft::types::{Applied, Command, Rejection, Request, Response};
 use crate::seal::SealConfig;
 use crate::secrets;
-use crate::storage::schema::{KEY_KEYRING, KEY_ROOT_TOKEN, KEY_SEAL};
+use crate::storage::schema::{
+    KEY_KEYRING, KEY_LEADER_TIME, KEY_ROOT_TOKEN, KEY_SEAL, KEY_TOKEN_POLICY,
+};
 use crate::storage::{decode, encode, StorageError, Store};
 
 /// A request id is remembered for this long (leader time); a retry within the window is
@@ -45,43 +48,65 @@ pub struct Tx<'a> {
     pub secrets: &'a TransactionalTree,
     pub versions: &'a TransactionalTree,
     pub requests: &'a TransactionalTree,
+    pub identity: IdentityTx<'a>,
+}
+
+impl<'a> Tx<'a> {
+    /// Views over the trees in [`Store::sm_trees`] order.
+    pub fn from_views(v: &'a [TransactionalTree]) -> Option<Self> {
+        let [meta, secrets, versions, requests, agents, agent_names, tokens, credentials] = v
+        else {
+            return None;
+        };
+        Some(Tx {
+            meta,
+            secrets,
+            versions,
+            requests,
+            identity: IdentityTx { agents, agent_names, tokens, credentials },
+        })
+    }
 }
 
 /// Applies one request found at log `index`, at most once per request id.
 pub fn apply(tx: &Tx<'_>, req: &Request, index: u64) -> TxResult<Applied> {
-    if let Some((time_ms, first)) = get_tx::<(u64, Applied)>(tx.requests, &req.request_id)? {
+    let key = req.cmd.dedupe_key();
+    if let Some((time_ms, first_key, first)) =
+        get_tx::<(u64, String, Applied)>(tx.requests, &req.request_id)?
+    {
         if req.time_ms.saturating_sub(time_ms) <= DEDUPE_WINDOW_MS {
-            return Ok(first);
+            if first_key != key {
+                let response = Response::Rejected(Rejection::RequestIdReused);
+                return Ok(Applied { index, response, replayed: false });
+            }
+            return Ok(Applied { replayed: true, ..first });
         }
     }
-    let applied = Applied {
-        index,
-        response: apply_command(tx, req.time_ms, &req.cmd)?,
-    };
-    // A version conflict asks the proposer to retry with the same request id: don't remember it.
-    if !matches!(
-        applied.response,
-        Response::Rejected(Rejection::VersionConflict { .. })
-    ) {
-        put_tx(
-            tx.requests,
-            &req.request_id,
-            &(req.time_ms, applied.clone()),
-        )?;
+    // Leader time only moves forward, whatever the clocks of successive leaders say.
+    let last: u64 = get_tx(tx.meta, KEY_LEADER_TIME)?.unwrap_or(0);
+    if req.time_ms > last {
+        put_tx(tx.meta, KEY_LEADER_TIME, &req.time_ms)?;
+    }
+    let time_ms = req.time_ms.max(last);
+    let applied =
+        Applied { index, response: apply_command(tx, time_ms, &req.cmd)?, replayed: false };
+    // A version conflict asks the proposer to retry with the same request id: don't remember
+    // it. A tick has no caller to answer twice.
+    let remember =
+        !matches!(applied.response, Response::Rejected(Rejection::VersionConflict { .. }))
+            && !matches!(req.cmd, Command::Tick);
+    if remember {
+        put_tx(tx.requests, &req.request_id, &(req.time_ms, key, applied.clone()))?;
     }
     Ok(applied)
 }
 
 fn apply_command(tx: &Tx<'_>, time_ms: u64, cmd: &Command) -> TxResult<Response> {
-    if !matches!(cmd, Command::Init { .. }) && tx.meta.get(KEY_SEAL)?.is_none() {
+    if !matches!(cmd, Command::Init { .. } | Command::Tick) && tx.meta.get(KEY_SEAL)?.is_none() {
         return Ok(Response::Rejected(Rejection::NotInitialized));
     }
     match cmd {
-        Command::Init {
-            seal,
-            sealed_keyring,
-            root_token_hash,
-        } => {
+        Command::Init { seal, sealed_keyring, root_token_hash } => {
             if tx.meta.get(KEY_SEAL)?.is_some() {
                 return Ok(Response::Rejected(Rejection::AlreadyInitialized));
             }
@@ -97,6 +122,27 @@ fn apply_command(tx: &Tx<'_>, time_ms: u64, cmd: &Command) -> TxResult<Response>
         Command::DestroyVersion { path, version } => {
             secrets::apply_destroy(tx.secrets, tx.versions, time_ms, path, *version)
         }
+        Command::CreateAgent(a) => tx.identity.create_agent(time_ms, a),
+        Command::RotateAgentKey { id, key_hash } => {
+            tx.identity.rotate_agent_key(time_ms, id, key_hash)
+        }
+        Command::RevokeAgent { id } => tx.identity.revoke_agent(time_ms, id),
+        Command::IssueToken(t) => tx.identity.issue_token(time_ms, t),
+        Command::RevokeToken { accessor } => tx.identity.revoke_token(time_ms, accessor),
+        Command::SetTokenPolicy(policy) => {
+            put_tx(tx.meta, KEY_TOKEN_POLICY, policy)?;
+            Ok(Response::Ok)
+        }
+        Command::SetRootToken { hash } => {
+            match hash {
+                Some(h) => put_tx(tx.meta, KEY_ROOT_TOKEN, h)?,
+                None => {
+                    tx.meta.remove(KEY_ROOT_TOKEN)?;
+                }
+            }
+            Ok(Response::Ok)
+        }
+        Command::Tick => Ok(Response::Ok),
     }
 }
 
@@ -105,6 +151,7 @@ fn apply_command(tx: &Tx<'_>, time_ms: u64, cmd: &Command) -> TxResult<Response>
 pub struct StateReader {
     meta: sled::Tree,
     pub secrets: secrets::SecretsReader,
+    pub identity: IdentityReader,
 }
 
 impl StateReader {
@@ -112,6 +159,7 @@ impl StateReader {
         Self {
             meta: store.sm_meta.clone(),
             secrets: secrets::SecretsReader::new(store.secrets.clone(), store.versions.clone()),
+            identity: IdentityReader::new(store),
         }
     }
 
@@ -132,5 +180,15 @@ impl StateReader {
     /// SHA-256 of the root token.
     pub fn root_token_hash(&self) -> Result<Option<[u8; 32]>, StorageError> {
         self.get(KEY_ROOT_TOKEN)
+    }
+
+    /// The token TTL policy (the default until one is set).
+    pub fn token_policy(&self) -> Result<crate::identity::TokenPolicyRecord, StorageError> {
+        Ok(self.get(KEY_TOKEN_POLICY)?.unwrap_or_default())
+    }
+
+    /// The latest leader time applied, ms since the Unix epoch.
+    pub fn leader_time_ms(&self) -> Result<u64, StorageError> {
+        Ok(self.get(KEY_LEADER_TIME)?.unwrap_or(0))
     }
 }

@@ -2,6 +2,7 @@
 //! over HTTP exactly as clients drive them. Each test names the property it proves.
 
 mod harness;
+mod identity;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -46,9 +47,7 @@ async fn set_on_leader_get_on_every_follower() {
     assert_eq!(w.status, 200, "{:?}", w.body);
     assert_eq!(w.body["version"], 1);
     for i in 0..3 {
-        let r = c
-            .get(i, "/v1/secrets/production/gemini/GEMINI_API_KEY")
-            .await;
+        let r = c.get(i, "/v1/secrets/production/gemini/GEMINI_API_KEY").await;
         assert_eq!(r.status, 200, "node {i}: {:?}", r.body);
         assert_eq!(r.body["value"], "g-1");
         assert_eq!(r.body["type"], "api_key");
@@ -65,20 +64,10 @@ async fn follower_writes_are_forwarded_and_reads_see_own_writes() {
     let follower = (leader + 1) % 3;
     let other = (leader + 2) % 3;
     for n in 1..=20u64 {
-        let w = c
-            .put(
-                follower,
-                "staging/app/TOKEN",
-                json!({"value": format!("v{n}")}),
-            )
-            .await;
+        let w = c.put(follower, "staging/app/TOKEN", json!({"value": format!("v{n}")})).await;
         assert_eq!(w.status, 200, "{:?}", w.body);
         assert_eq!(w.body["version"], n);
-        let index = w
-            .header(HEADER_INDEX)
-            .expect("x-ass-index")
-            .parse::<u64>()
-            .unwrap();
+        let index = w.header(HEADER_INDEX).expect("x-ass-index").parse::<u64>().unwrap();
         assert_eq!(w.body["index"], index);
         let r = c
             .request(
@@ -89,11 +78,7 @@ async fn follower_writes_are_forwarded_and_reads_see_own_writes() {
                 &[(HEADER_MIN_INDEX, &index.to_string())],
             )
             .await;
-        assert_eq!(
-            r.body["value"],
-            format!("v{n}"),
-            "read-your-writes broke at version {n}"
-        );
+        assert_eq!(r.body["value"], format!("v{n}"), "read-your-writes broke at version {n}");
         let r = c
             .request(
                 other,
@@ -114,22 +99,10 @@ async fn a_retried_write_is_applied_once() {
     let id = "6f1c1a52-1111-4a3b-9c2d-000000000001";
     let body = json!({"value": "once"});
     let a = c
-        .request(
-            0,
-            "PUT",
-            "/v1/secrets/dev/x/ONCE",
-            Some(body.clone()),
-            &[(HEADER_REQUEST_ID, id)],
-        )
+        .request(0, "PUT", "/v1/secrets/dev/x/ONCE", Some(body.clone()), &[(HEADER_REQUEST_ID, id)])
         .await;
     let b = c
-        .request(
-            1,
-            "PUT",
-            "/v1/secrets/dev/x/ONCE",
-            Some(body.clone()),
-            &[(HEADER_REQUEST_ID, id)],
-        )
+        .request(1, "PUT", "/v1/secrets/dev/x/ONCE", Some(body.clone()), &[(HEADER_REQUEST_ID, id)])
         .await;
     assert_eq!(a.status, 200);
     assert_eq!(a.body, b.body, "the retry must get the first answer");
@@ -145,9 +118,7 @@ async fn leader_kill_fails_over_without_losing_acknowledged_writes() {
     let mut acked: BTreeMap<String, String> = BTreeMap::new();
     for n in 0..30 {
         let path = format!("production/db/K{n}");
-        let w = c
-            .put(n % 3, &path, json!({"value": format!("before-{n}")}))
-            .await;
+        let w = c.put(n % 3, &path, json!({"value": format!("before-{n}")})).await;
         assert_eq!(w.status, 200);
         acked.insert(path, format!("before-{n}"));
     }
@@ -160,9 +131,7 @@ async fn leader_kill_fails_over_without_losing_acknowledged_writes() {
     let mut n = 0;
     while n < 30 {
         let path = format!("production/db/A{n}");
-        let w = c
-            .put(survivor, &path, json!({"value": format!("after-{n}")}))
-            .await;
+        let w = c.put(survivor, &path, json!({"value": format!("after-{n}")})).await;
         if w.status == 200 {
             failover.get_or_insert(killed_at.elapsed());
             acked.insert(path, format!("after-{n}"));
@@ -200,11 +169,7 @@ async fn leader_kill_fails_over_without_losing_acknowledged_writes() {
                 &[(HEADER_MIN_INDEX, &min_index)],
             )
             .await;
-        assert_eq!(
-            &r.body["value"], value,
-            "restarted node misses {path}: {:?}",
-            r.body
-        );
+        assert_eq!(&r.body["value"], value, "restarted node misses {path}: {:?}", r.body);
     }
 }
 
@@ -217,13 +182,7 @@ async fn lagging_node_catches_up_from_a_snapshot() {
     c.dev.kill(lagger);
     let before = c.status(leader).await.applied_index;
     for n in 0..120 {
-        let w = c
-            .put(
-                leader,
-                &format!("dev/snap/K{n}"),
-                json!({"value": format!("s{n}")}),
-            )
-            .await;
+        let w = c.put(leader, &format!("dev/snap/K{n}"), json!({"value": format!("s{n}")})).await;
         assert_eq!(w.status, 200, "{:?}", w.body);
     }
     // The leader must have purged past what the lagger has, so logs alone can't catch it up.
@@ -233,20 +192,14 @@ async fn lagging_node_catches_up_from_a_snapshot() {
         if s.purged_index > before + 1 {
             break;
         }
-        assert!(
-            Instant::now() < deadline,
-            "leader never purged its log: {s:?}"
-        );
+        assert!(Instant::now() < deadline, "leader never purged its log: {s:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     c.dev.restart(lagger).await.unwrap();
     let target = c.status(leader).await.applied_index;
     c.wait_applied(lagger, target).await;
     let s = c.status(lagger).await;
-    assert!(
-        s.snapshot_index > before,
-        "lagger shows no installed snapshot: {s:?}"
-    );
+    assert!(s.snapshot_index > before, "lagger shows no installed snapshot: {s:?}");
     for n in [0, 57, 119] {
         let r = c
             .request(
@@ -268,13 +221,9 @@ async fn whole_cluster_restart_keeps_data_and_comes_back_sealed() {
     let mut c = Cluster::start(3).await;
     for n in 0..10 {
         assert_eq!(
-            c.put(
-                n % 3,
-                &format!("production/r/K{n}"),
-                json!({"value": format!("r{n}")})
-            )
-            .await
-            .status,
+            c.put(n % 3, &format!("production/r/K{n}"), json!({"value": format!("r{n}")}))
+                .await
+                .status,
             200
         );
     }
@@ -287,10 +236,7 @@ async fn whole_cluster_restart_keeps_data_and_comes_back_sealed() {
     for i in 0..3 {
         c.wait_answering(i).await;
         let s = c.status(i).await;
-        assert!(
-            s.initialized && s.sealed,
-            "node {i} must come back sealed: {s:?}"
-        );
+        assert!(s.initialized && s.sealed, "node {i} must come back sealed: {s:?}");
         let r = c.get(i, "/v1/secrets/production/r/K1").await;
         assert_eq!((r.status, r.code()), (503, "sealed".into()));
     }
@@ -298,9 +244,7 @@ async fn whole_cluster_restart_keeps_data_and_comes_back_sealed() {
         c.dev.unseal(i).await.unwrap();
     }
     for n in 0..10 {
-        let r = c
-            .get(n % 3, &format!("/v1/secrets/production/r/K{n}"))
-            .await;
+        let r = c.get(n % 3, &format!("/v1/secrets/production/r/K{n}")).await;
         assert_eq!(r.body["value"], format!("r{n}"));
     }
 }
@@ -310,28 +254,18 @@ async fn whole_cluster_restart_keeps_data_and_comes_back_sealed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dev_cluster_restarted_on_the_same_dir_reuses_data() {
     let mut c = Cluster::start(3).await;
-    assert_eq!(
-        c.put(0, "dev/again/K", json!({"value": "kept"}))
-            .await
-            .status,
-        200
-    );
+    assert_eq!(c.put(0, "dev/again/K", json!({"value": "kept"})).await.status, 200);
     let token = c.dev.root_token.clone();
     let options = c.dev.options.clone();
     for i in 0..3 {
         c.dev.stop(i);
     }
-    c.dev = ass_node::dev::DevCluster::start(options)
-        .await
-        .expect("restart on the same dir");
+    c.dev = ass_node::dev::DevCluster::start(options).await.expect("restart on the same dir");
     assert_eq!(c.dev.root_token, token);
     for s in c.statuses().await {
         assert!(s.initialized && !s.sealed, "{s:?}");
     }
-    assert_eq!(
-        c.get(2, "/v1/secrets/dev/again/K").await.body["value"],
-        "kept"
-    );
+    assert_eq!(c.get(2, "/v1/secrets/dev/again/K").await.body["value"], "kept");
 }
 
 /// Wrong, mixed or malformed shares never unseal; a bad set resets progress.
@@ -349,50 +283,29 @@ async fn wrong_shares_are_refused_and_reset_progress() {
     forged.extend((0..32u8).map(|i| i.wrapping_mul(37).wrapping_add(11)));
     let forged = b64.encode(&forged);
     let k = &c.dev.unseal_keys;
-    let r = c
-        .call(f, "POST", "/v1/sys/unseal", Some(json!({"key": k[0]})))
-        .await;
+    let r = c.call(f, "POST", "/v1/sys/unseal", Some(json!({"key": k[0]}))).await;
     assert_eq!(r.body["progress"], 1);
-    let r = c
-        .call(f, "POST", "/v1/sys/unseal", Some(json!({"key": k[0]})))
-        .await;
+    let r = c.call(f, "POST", "/v1/sys/unseal", Some(json!({"key": k[0]}))).await;
     assert_eq!((r.status, r.code()), (400, "duplicate_share".into()));
-    let r = c
-        .call(f, "POST", "/v1/sys/unseal", Some(json!({"key": k[1]})))
-        .await;
+    let r = c.call(f, "POST", "/v1/sys/unseal", Some(json!({"key": k[1]}))).await;
     assert_eq!(r.body["progress"], 2);
-    let r = c
-        .call(f, "POST", "/v1/sys/unseal", Some(json!({"key": forged})))
-        .await;
+    let r = c.call(f, "POST", "/v1/sys/unseal", Some(json!({"key": forged}))).await;
     assert_eq!((r.status, r.code()), (400, "invalid_shares".into()));
     let s = c.status(f).await;
     assert!(s.sealed);
     assert_eq!(s.progress, 0, "a failed set must reset progress");
     for bad in ["", "***", "AAAA", &b64.encode([1u8; 40])] {
-        let r = c
-            .call(f, "POST", "/v1/sys/unseal", Some(json!({"key": bad})))
-            .await;
-        assert_eq!(
-            (r.status, r.code()),
-            (400, "invalid_share".into()),
-            "share {bad:?}"
-        );
+        let r = c.call(f, "POST", "/v1/sys/unseal", Some(json!({"key": bad}))).await;
+        assert_eq!((r.status, r.code()), (400, "invalid_share".into()), "share {bad:?}");
     }
-    let r = c
-        .call(f, "POST", "/v1/sys/unseal", Some(json!({"key": k[3]})))
-        .await;
+    let r = c.call(f, "POST", "/v1/sys/unseal", Some(json!({"key": k[3]}))).await;
     assert_eq!(r.body["progress"], 1);
-    let r = c
-        .call(f, "POST", "/v1/sys/unseal", Some(json!({"reset": true})))
-        .await;
+    let r = c.call(f, "POST", "/v1/sys/unseal", Some(json!({"reset": true}))).await;
     assert_eq!(r.body["progress"], 0);
-    let r = c
-        .call(f, "POST", "/v1/sys/unseal", Some(json!({"nonsense": 1})))
-        .await;
+    let r = c.call(f, "POST", "/v1/sys/unseal", Some(json!({"nonsense": 1}))).await;
     assert_eq!((r.status, r.code()), (400, "invalid_json".into()));
     for key in &k[2..5] {
-        c.call(f, "POST", "/v1/sys/unseal", Some(json!({"key": key})))
-            .await;
+        c.call(f, "POST", "/v1/sys/unseal", Some(json!({"key": key}))).await;
     }
     assert!(!c.status(f).await.sealed, "three good shares unseal");
 }
@@ -415,20 +328,11 @@ async fn sealed_node_refuses_everything_else() {
         ("POST", "/v1/sys/seal", None),
     ] {
         let r = c.call(s, method, path, body).await;
-        assert_eq!(
-            (r.status, r.code()),
-            (503, "sealed".into()),
-            "{method} {path}"
-        );
+        assert_eq!((r.status, r.code()), (503, "sealed".into()), "{method} {path}");
     }
     assert_eq!(c.call(s, "GET", "/v1/sys/status", None).await.status, 200);
     assert_eq!(c.call(s, "GET", "/v1/sys/health", None).await.status, 503);
-    assert_eq!(
-        c.call(s, "GET", "/v1/sys/health?sealedcode=299", None)
-            .await
-            .status,
-        299
-    );
+    assert_eq!(c.call(s, "GET", "/v1/sys/health?sealedcode=299", None).await.status, 299);
     // The sealed node still replicates: after unseal it has writes made meanwhile.
     let w = c.put(leader, "dev/s/K2", json!({"value": "during"})).await;
     assert_eq!(w.status, 200);
@@ -443,18 +347,9 @@ async fn sealed_node_refuses_everything_else() {
 async fn a_sealed_leader_hands_writes_to_an_unsealed_node() {
     let c = Cluster::start(3).await;
     let leader = c.leader_index().await;
-    assert_eq!(
-        c.call(leader, "POST", "/v1/sys/seal", None).await.status,
-        200
-    );
+    assert_eq!(c.call(leader, "POST", "/v1/sys/seal", None).await.status, 200);
     let follower = (leader + 1) % 3;
-    let w = c
-        .put(
-            follower,
-            "dev/takeover/K",
-            json!({"value": "still writable"}),
-        )
-        .await;
+    let w = c.put(follower, "dev/takeover/K", json!({"value": "still writable"})).await;
     assert_eq!(w.status, 200, "{:?}", w.body);
     let new_leader = c.leader_index().await;
     assert_ne!(new_leader, leader, "an unsealed node leads now");
@@ -466,18 +361,9 @@ async fn a_sealed_leader_hands_writes_to_an_unsealed_node() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_is_refused_with_stable_codes_and_changes_nothing() {
     let c = Cluster::start(3).await;
-    assert_eq!(
-        c.put(0, "dev/ok/K", json!({"value": "v1"})).await.status,
-        200
-    );
+    assert_eq!(c.put(0, "dev/ok/K", json!({"value": "v1"})).await.status, 200);
     let cases: Vec<(&str, String, Option<serde_json::Value>, u16, &str)> = vec![
-        (
-            "PUT",
-            "/v1/secrets/dev/a/..".into(),
-            Some(json!({"value": "x"})),
-            400,
-            "invalid_path",
-        ),
+        ("PUT", "/v1/secrets/dev/a/..".into(), Some(json!({"value": "x"})), 400, "invalid_path"),
         (
             "PUT",
             "/v1/secrets/dev/%2E%2E/x".into(),
@@ -485,27 +371,9 @@ async fn bad_input_is_refused_with_stable_codes_and_changes_nothing() {
             400,
             "invalid_path",
         ),
-        (
-            "PUT",
-            "/v1/secrets/dev//x".into(),
-            Some(json!({"value": "x"})),
-            400,
-            "invalid_path",
-        ),
-        (
-            "PUT",
-            "/v1/secrets/dev/a%20b".into(),
-            Some(json!({"value": "x"})),
-            400,
-            "invalid_path",
-        ),
-        (
-            "PUT",
-            "/v1/secrets/onlyone".into(),
-            Some(json!({"value": "x"})),
-            400,
-            "invalid_path",
-        ),
+        ("PUT", "/v1/secrets/dev//x".into(), Some(json!({"value": "x"})), 400, "invalid_path"),
+        ("PUT", "/v1/secrets/dev/a%20b".into(), Some(json!({"value": "x"})), 400, "invalid_path"),
+        ("PUT", "/v1/secrets/onlyone".into(), Some(json!({"value": "x"})), 400, "invalid_path"),
         (
             "PUT",
             format!("/v1/secrets/dev/{}", "a".repeat(600)),
@@ -541,13 +409,7 @@ async fn bad_input_is_refused_with_stable_codes_and_changes_nothing() {
             400,
             "invalid_json",
         ),
-        (
-            "PUT",
-            "/v1/secrets/dev/ok/K".into(),
-            Some(json!({"value": 5})),
-            400,
-            "invalid_json",
-        ),
+        ("PUT", "/v1/secrets/dev/ok/K".into(), Some(json!({"value": 5})), 400, "invalid_json"),
         (
             "PUT",
             "/v1/secrets/dev/ok/K".into(),
@@ -555,41 +417,11 @@ async fn bad_input_is_refused_with_stable_codes_and_changes_nothing() {
             400,
             "bad_request",
         ),
-        (
-            "GET",
-            "/v1/secrets/dev/ok/K?version=zero".into(),
-            None,
-            400,
-            "bad_request",
-        ),
-        (
-            "GET",
-            "/v1/secrets/dev/ok/K?version=99".into(),
-            None,
-            404,
-            "not_found",
-        ),
-        (
-            "GET",
-            "/v1/secrets/dev/ok/NOPE".into(),
-            None,
-            404,
-            "not_found",
-        ),
-        (
-            "GET",
-            "/v1/secrets?prefix=../".into(),
-            None,
-            400,
-            "invalid_path",
-        ),
-        (
-            "DELETE",
-            "/v1/secrets/dev/ok/K?version=42".into(),
-            None,
-            404,
-            "not_found",
-        ),
+        ("GET", "/v1/secrets/dev/ok/K?version=zero".into(), None, 400, "bad_request"),
+        ("GET", "/v1/secrets/dev/ok/K?version=99".into(), None, 404, "not_found"),
+        ("GET", "/v1/secrets/dev/ok/NOPE".into(), None, 404, "not_found"),
+        ("GET", "/v1/secrets?prefix=../".into(), None, 400, "invalid_path"),
+        ("DELETE", "/v1/secrets/dev/ok/K?version=42".into(), None, 404, "not_found"),
         (
             "POST",
             "/v1/sys/init".into(),
@@ -610,37 +442,16 @@ async fn bad_input_is_refused_with_stable_codes_and_changes_nothing() {
         }
     }
     // Malformed JSON and a 10 MB body.
-    let r = c
-        .raw(1, "PUT", "/v1/secrets/dev/ok/K", b"{\"value\": ".to_vec())
-        .await;
+    let r = c.raw(1, "PUT", "/v1/secrets/dev/ok/K", b"{\"value\": ".to_vec()).await;
     assert_eq!((r.status, r.code()), (400, "invalid_json".into()));
-    let r = c
-        .raw(
-            0,
-            "PUT",
-            "/v1/secrets/dev/ok/K",
-            vec![b'x'; 10 * 1024 * 1024],
-        )
-        .await;
+    let r = c.raw(0, "PUT", "/v1/secrets/dev/ok/K", vec![b'x'; 10 * 1024 * 1024]).await;
     assert_eq!(r.status, 413);
     // No token, a wrong token, a malformed header.
-    let r = c
-        .request_with_token(0, "GET", "/v1/secrets/dev/ok/K", None)
-        .await;
+    let r = c.request_with_token(0, "GET", "/v1/secrets/dev/ok/K", None).await;
     assert_eq!((r.status, r.code()), (401, "unauthorized".into()));
-    let r = c
-        .request_with_token(0, "GET", "/v1/secrets/dev/ok/K", Some("assr_wrong"))
-        .await;
+    let r = c.request_with_token(0, "GET", "/v1/secrets/dev/ok/K", Some("assr_wrong")).await;
     assert_eq!((r.status, r.code()), (401, "unauthorized".into()));
-    let r = c
-        .request(
-            0,
-            "GET",
-            "/v1/secrets/dev/ok/K",
-            None,
-            &[(HEADER_MIN_INDEX, "soon")],
-        )
-        .await;
+    let r = c.request(0, "GET", "/v1/secrets/dev/ok/K", None, &[(HEADER_MIN_INDEX, "soon")]).await;
     assert_eq!((r.status, r.code()), (400, "bad_request".into()));
     // Nothing changed.
     let v = c.get(2, "/v1/secrets/dev/ok/K/versions").await;
@@ -665,23 +476,14 @@ async fn versions_delete_destroy_and_cas() {
         200
     );
     assert_eq!(
-        c.put(
-            1,
-            "production/stripe/STRIPE_SECRET_KEY",
-            json!({"value": "sk2", "cas": 1})
-        )
-        .await
-        .body["version"],
+        c.put(1, "production/stripe/STRIPE_SECRET_KEY", json!({"value": "sk2", "cas": 1}))
+            .await
+            .body["version"],
         2
     );
     assert_eq!(
-        c.put(
-            2,
-            "production/stripe/STRIPE_SECRET_KEY",
-            json!({"value": "sk3"})
-        )
-        .await
-        .body["version"],
+        c.put(2, "production/stripe/STRIPE_SECRET_KEY", json!({"value": "sk3"})).await.body
+            ["version"],
         3
     );
     let r = c.get(0, p).await;
@@ -689,30 +491,17 @@ async fn versions_delete_destroy_and_cas() {
         (r.body["value"].as_str(), r.body["tier"].as_str()),
         (Some("sk3"), Some("critical"))
     );
-    assert_eq!(
-        c.get(1, &format!("{p}?version=1")).await.body["value"],
-        "sk1"
-    );
+    assert_eq!(c.get(1, &format!("{p}?version=1")).await.body["value"], "sk1");
     let d = c.call(2, "DELETE", p, None).await;
     assert_eq!(
-        (
-            d.status,
-            d.body["version"].as_u64(),
-            d.body["destroyed"].as_bool()
-        ),
+        (d.status, d.body["version"].as_u64(), d.body["destroyed"].as_bool()),
         (200, Some(3), Some(false))
     );
     assert_eq!(c.get(0, p).await.code(), "secret_deleted");
-    assert_eq!(
-        c.get(0, &format!("{p}?version=2")).await.body["value"],
-        "sk2"
-    );
+    assert_eq!(c.get(0, &format!("{p}?version=2")).await.body["value"], "sk2");
     let d = c.call(0, "DELETE", &format!("{p}?version=2"), None).await;
     assert_eq!(d.body["destroyed"], true);
-    assert_eq!(
-        c.get(1, &format!("{p}?version=2")).await.code(),
-        "version_destroyed"
-    );
+    assert_eq!(c.get(1, &format!("{p}?version=2")).await.code(), "version_destroyed");
     let v = c.get(1, &format!("{p}/versions")).await;
     let versions = v.body["versions"].as_array().unwrap();
     assert_eq!(versions.len(), 3);
@@ -721,13 +510,8 @@ async fn versions_delete_destroy_and_cas() {
     assert_eq!(v.body["deleted"], true);
     // A new version un-deletes the path; the list shows metadata, never values.
     assert_eq!(
-        c.put(
-            1,
-            "production/stripe/STRIPE_SECRET_KEY",
-            json!({"value": "sk4"})
-        )
-        .await
-        .body["version"],
+        c.put(1, "production/stripe/STRIPE_SECRET_KEY", json!({"value": "sk4"})).await.body
+            ["version"],
         4
     );
     assert_eq!(c.get(2, p).await.body["value"], "sk4");
@@ -742,11 +526,7 @@ async fn secret_values_never_reach_disk_in_plaintext() {
     let marker = "PLAINTEXT-MARKER-7f3a9c1e5b";
     for n in 0..25 {
         let w = c
-            .put(
-                n % 3,
-                &format!("production/m/K{n}"),
-                json!({"value": format!("{marker}-{n}")}),
-            )
+            .put(n % 3, &format!("production/m/K{n}"), json!({"value": format!("{marker}-{n}")}))
             .await;
         assert_eq!(w.status, 200);
     }
@@ -757,10 +537,7 @@ async fn secret_values_never_reach_disk_in_plaintext() {
     assert!(hits.is_empty(), "plaintext found on disk in {hits:?}");
     // The search itself works: the marker is found where it was planted.
     std::fs::write(c.dev.options.dir.join("planted"), marker).unwrap();
-    assert_eq!(
-        harness::grep_dir(&c.dev.options.dir, marker.as_bytes()).len(),
-        1
-    );
+    assert_eq!(harness::grep_dir(&c.dev.options.dir, marker.as_bytes()).len(), 1);
 }
 
 impl Reply {

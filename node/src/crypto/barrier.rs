@@ -9,11 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{open, seal, Binding, CryptoError, Key, SecretBytes};
 
-const KEYRING_BINDING: Binding<'static> = Binding {
-    kind: "keyring",
-    path: "",
-    version: 0,
-};
+const KEYRING_BINDING: Binding<'static> = Binding { kind: "keyring", path: "", version: 0 };
 
 /// Data keys by term; the highest term encrypts new values.
 #[derive(Clone, Default)]
@@ -51,11 +47,7 @@ impl Keyring {
     pub fn seal_with(&self, root: &Key) -> Result<Vec<u8>, CryptoError> {
         let mut wire = KeyringWire {
             format: 1,
-            keys: self
-                .keys
-                .iter()
-                .map(|(t, k)| (*t, k.as_bytes().to_vec()))
-                .collect(),
+            keys: self.keys.iter().map(|(t, k)| (*t, k.as_bytes().to_vec())).collect(),
         };
         let bytes = postcard::to_stdvec(&wire).map_err(|_| CryptoError::Seal);
         for (_, k) in wire.keys.iter_mut() {
@@ -99,11 +91,7 @@ impl Barrier {
     /// Encrypts with the current term's key.
     pub fn encrypt(&self, binding: &Binding<'_>, plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
         let term = self.keyring.current_term();
-        let key = self
-            .keyring
-            .keys
-            .get(&term)
-            .ok_or(CryptoError::UnknownTerm(term))?;
+        let key = self.keyring.keys.get(&term).ok_or(CryptoError::UnknownTerm(term))?;
         seal(key, term, binding, plaintext)
     }
 
@@ -114,11 +102,7 @@ impl Barrier {
         envelope: &[u8],
     ) -> Result<SecretBytes, CryptoError> {
         let term = super::envelope_term(envelope)?;
-        let key = self
-            .keyring
-            .keys
-            .get(&term)
-            .ok_or(CryptoError::UnknownTerm(term))?;
+        let key = self.keyring.keys.get(&term).ok_or(CryptoError::UnknownTerm(term))?;
         open(key, binding, envelope)
     }
 }
@@ -141,11 +125,7 @@ mod tests {
     #[test]
     fn old_terms_still_decrypt_after_rotation() {
         let mut ring = Keyring::new_with_first_key();
-        let b = Binding {
-            kind: "secret",
-            path: "p/q",
-            version: 1,
-        };
+        let b = Binding { kind: "secret", path: "p/q", version: 1 };
         let old = Barrier::new(ring.clone()).encrypt(&b, b"v1").unwrap();
         ring.rotate();
         let barrier = Barrier::new(ring);

@@ -123,13 +123,7 @@ pub fn seal(
     rand::rng().fill_bytes(&mut nonce);
     let aad = aad(binding, term);
     let ct = cipher
-        .encrypt(
-            &Nonce::from(nonce),
-            Payload {
-                msg: plaintext,
-                aad: &aad,
-            },
-        )
+        .encrypt(&Nonce::from(nonce), Payload { msg: plaintext, aad: &aad })
         .map_err(|_| CryptoError::Seal)?;
     let mut out = Vec::with_capacity(HEADER_LEN + ct.len());
     out.push(FORMAT_V1);
@@ -144,12 +138,7 @@ pub fn envelope_term(envelope: &[u8]) -> Result<u32, CryptoError> {
     if envelope.len() < HEADER_LEN + TAG_LEN || envelope[0] != FORMAT_V1 {
         return Err(CryptoError::Malformed);
     }
-    Ok(u32::from_be_bytes([
-        envelope[1],
-        envelope[2],
-        envelope[3],
-        envelope[4],
-    ]))
+    Ok(u32::from_be_bytes([envelope[1], envelope[2], envelope[3], envelope[4]]))
 }
 
 /// Decrypts an envelope made by [`seal`] with the same key and binding.
@@ -157,18 +146,11 @@ pub fn open(key: &Key, binding: &Binding<'_>, envelope: &[u8]) -> Result<SecretB
     let term = envelope_term(envelope)?;
     let cipher =
         Aes256GcmSiv::new_from_slice(key.as_bytes()).map_err(|_| CryptoError::BadKeyLength)?;
-    let nonce: [u8; NONCE_LEN] = envelope[5..HEADER_LEN]
-        .try_into()
-        .map_err(|_| CryptoError::Malformed)?;
+    let nonce: [u8; NONCE_LEN] =
+        envelope[5..HEADER_LEN].try_into().map_err(|_| CryptoError::Malformed)?;
     let aad = aad(binding, term);
     cipher
-        .decrypt(
-            &Nonce::from(nonce),
-            Payload {
-                msg: &envelope[HEADER_LEN..],
-                aad: &aad,
-            },
-        )
+        .decrypt(&Nonce::from(nonce), Payload { msg: &envelope[HEADER_LEN..], aad: &aad })
         .map(SecretBytes::new)
         .map_err(|_| CryptoError::Open)
 }
@@ -178,11 +160,7 @@ mod tests {
     use super::*;
 
     fn b(path: &str, version: u64) -> Binding<'_> {
-        Binding {
-            kind: "secret",
-            path,
-            version,
-        }
+        Binding { kind: "secret", path, version }
     }
 
     #[test]
@@ -199,16 +177,9 @@ mod tests {
         let env = seal(&k, 1, &b("a/b", 3), b"hello").unwrap();
         assert_eq!(open(&k, &b("a/c", 3), &env), Err(CryptoError::Open));
         assert_eq!(open(&k, &b("a/b", 4), &env), Err(CryptoError::Open));
-        let other = Binding {
-            kind: "keyring",
-            path: "a/b",
-            version: 3,
-        };
+        let other = Binding { kind: "keyring", path: "a/b", version: 3 };
         assert_eq!(open(&k, &other, &env), Err(CryptoError::Open));
-        assert_eq!(
-            open(&Key::generate(), &b("a/b", 3), &env),
-            Err(CryptoError::Open)
-        );
+        assert_eq!(open(&Key::generate(), &b("a/b", 3), &env), Err(CryptoError::Open));
     }
 
     #[test]
@@ -222,18 +193,12 @@ mod tests {
         let mut env = seal(&k, 1, &b("a/b", 1), b"hello").unwrap();
         env[4] = 2;
         assert_eq!(open(&k, &b("a/b", 1), &env), Err(CryptoError::Open));
-        assert_eq!(
-            open(&k, &b("a/b", 1), &env[..10]),
-            Err(CryptoError::Malformed)
-        );
+        assert_eq!(open(&k, &b("a/b", 1), &env[..10]), Err(CryptoError::Malformed));
     }
 
     #[test]
     fn secrets_do_not_print() {
         assert_eq!(format!("{:?}", Key::generate()), "Key(REDACTED)");
-        assert_eq!(
-            format!("{:?}", SecretBytes::new(b"x".to_vec())),
-            "SecretBytes(REDACTED)"
-        );
+        assert_eq!(format!("{:?}", SecretBytes::new(b"x".to_vec())), "SecretBytes(REDACTED)");
     }
 }

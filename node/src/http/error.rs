@@ -23,12 +23,7 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            code,
-            message: message.into(),
-            leader: None,
-        }
+        Self { status, code, message: message.into(), leader: None }
     }
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, message)
@@ -62,11 +57,8 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = ErrorBody {
-            error: self.code.to_string(),
-            message: self.message,
-            leader: self.leader,
-        };
+        let body =
+            ErrorBody { error: self.code.to_string(), message: self.message, leader: self.leader };
         (self.status, Json(body)).into_response()
     }
 }
@@ -101,11 +93,10 @@ impl From<WriteError> for ApiError {
     fn from(e: WriteError) -> Self {
         match e {
             WriteError::NotLeader { leader } => ApiError::no_leader(leader.map(|l| l.api_url())),
-            WriteError::Raft(m) => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                format!("raft: {m}"),
-            ),
+            WriteError::Raft(m) => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", format!("raft: {m}"))
+            }
+            WriteError::Replayed => ApiError::new(StatusCode::CONFLICT, "replayed", e.to_string()),
         }
     }
 }
@@ -119,11 +110,9 @@ impl From<ReadError> for ApiError {
             ReadError::ReadIndex(_) => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "no_leader", e.to_string())
             }
-            ReadError::StaleTooOld(_) => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "stale_unavailable",
-                e.to_string(),
-            ),
+            ReadError::StaleTooOld(_) => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "stale_unavailable", e.to_string())
+            }
         }
     }
 }
@@ -152,6 +141,22 @@ impl From<Rejection> for ApiError {
             Rejection::VersionNotFound { version } => {
                 ApiError::not_found("not_found", format!("no version {version} at this path"))
             }
+            Rejection::NameTaken => ApiError::new(
+                StatusCode::CONFLICT,
+                "name_taken",
+                "an agent with this name already exists",
+            ),
+            Rejection::AlreadyRevoked => {
+                ApiError::bad_request("already_revoked", "it is already revoked")
+            }
+            Rejection::AgentRevoked => {
+                ApiError::new(StatusCode::FORBIDDEN, "agent_revoked", "the agent is revoked")
+            }
+            Rejection::RequestIdReused => ApiError::new(
+                StatusCode::CONFLICT,
+                "request_id_reused",
+                "this request id was already used for a different call",
+            ),
             Rejection::AlreadyDeleted => {
                 ApiError::bad_request("already_deleted", "that version is already deleted")
             }

@@ -1,8 +1,6 @@
 //! Request-path extractors: JSON bodies with our error codes, the caller's credential, the
 //! write's request id and the read's consistency. Every route goes through these.
 
-use std::sync::Arc;
-
 use ass_client::types::{HEADER_CONSISTENCY, HEADER_MIN_INDEX, HEADER_REQUEST_ID};
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -10,11 +8,9 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
 use super::error::ApiError;
-use crate::node::{Consistency, Node};
-use crate::seal::hash_token;
+use crate::node::Consistency;
 
 /// A JSON body; malformed JSON is 400 `invalid_json`, an oversized body 413 `body_too_large`.
 pub struct ApiJson<T>(pub T);
@@ -41,49 +37,6 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
             )
         })?;
         Ok(ApiJson(value))
-    }
-}
-
-/// An authenticated caller. For now the only credential is the root token.
-#[derive(Debug, Clone)]
-pub struct Caller {
-    pub kind: CallerKind,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CallerKind {
-    Root,
-}
-
-impl FromRequestParts<Arc<Node>> for Caller {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        node: &Arc<Node>,
-    ) -> Result<Self, Self::Rejection> {
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .ok_or_else(|| {
-                ApiError::unauthorized("missing `Authorization: Bearer <token>` header")
-            })?;
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|h| h.strip_prefix("Bearer "))
-            .map(str::trim)
-            .ok_or_else(|| {
-                ApiError::unauthorized("the Authorization header must be `Bearer <token>`")
-            })?;
-        let presented = hash_token(token);
-        let root = node.state.root_token_hash()?;
-        match root {
-            Some(root) if bool::from(root.ct_eq(&presented)) => Ok(Caller {
-                kind: CallerKind::Root,
-            }),
-            _ => Err(ApiError::unauthorized("the token is not valid")),
-        }
     }
 }
 
@@ -115,22 +68,15 @@ pub fn request_id(headers: &HeaderMap) -> Result<[u8; 16], ApiError> {
 /// The consistency a read asks for through its headers.
 pub fn consistency(headers: &HeaderMap) -> Result<Consistency, ApiError> {
     if let Some(v) = headers.get(HEADER_MIN_INDEX) {
-        let n = v
-            .to_str()
-            .ok()
-            .and_then(|s| s.trim().parse::<u64>().ok())
-            .ok_or_else(|| {
-                ApiError::bad_request(
-                    "bad_request",
-                    "x-ass-min-index must be a log index (an unsigned integer)",
-                )
-            })?;
+        let n = v.to_str().ok().and_then(|s| s.trim().parse::<u64>().ok()).ok_or_else(|| {
+            ApiError::bad_request(
+                "bad_request",
+                "x-ass-min-index must be a log index (an unsigned integer)",
+            )
+        })?;
         return Ok(Consistency::MinIndex(n));
     }
-    match headers
-        .get(HEADER_CONSISTENCY)
-        .map(|v| v.to_str().unwrap_or(""))
-    {
+    match headers.get(HEADER_CONSISTENCY).map(|v| v.to_str().unwrap_or("")) {
         None | Some("linearizable") | Some("default") => Ok(Consistency::Linearizable),
         Some("stale") => Ok(Consistency::Stale),
         Some(other) => Err(ApiError::bad_request(

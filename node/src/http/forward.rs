@@ -17,6 +17,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
+use super::auth::ClientIp;
 use super::error::ApiError;
 use crate::node::Node;
 use crate::storage::{decode, encode};
@@ -32,6 +33,8 @@ pub struct Forwarded;
 
 #[derive(Serialize, Deserialize)]
 pub struct ForwardedRequest {
+    /// The client address as the first node worked it out.
+    pub client_ip: Option<std::net::IpAddr>,
     pub method: String,
     pub uri: String,
     pub headers: Vec<(String, Vec<u8>)>,
@@ -45,23 +48,17 @@ pub struct ForwardedResponse {
     pub body: Vec<u8>,
 }
 
+/// Routes that act on the node they reach, never forwarded.
+const PER_NODE: &[&str] = &["/v1/sys/unseal", "/v1/sys/seal", "/v1/sys/generate-root"];
+
+/// Every POST, PUT and DELETE changes replicated state, except the per-node sys routes.
 fn is_write(req: &Request) -> bool {
-    let path = req.uri().path();
-    match *req.method() {
-        Method::PUT | Method::DELETE => path.starts_with("/v1/secrets/"),
-        Method::POST => path == "/v1/sys/init",
-        _ => false,
-    }
+    matches!(*req.method(), Method::POST | Method::PUT | Method::DELETE)
+        && !PER_NODE.contains(&req.uri().path())
 }
 
-const HOP_BY_HOP: &[&str] = &[
-    "host",
-    "connection",
-    "content-length",
-    "transfer-encoding",
-    "keep-alive",
-    "upgrade",
-];
+const HOP_BY_HOP: &[&str] =
+    &["host", "connection", "content-length", "transfer-encoding", "keep-alive", "upgrade"];
 
 /// Middleware: forward a write to the leader when this node isn't it.
 pub async fn forward_writes(State(node): State<Arc<Node>>, req: Request, next: Next) -> Response {
@@ -87,6 +84,7 @@ pub async fn forward_writes(State(node): State<Arc<Node>>, req: Request, next: N
         }
     }
     let envelope = ForwardedRequest {
+        client_ip: parts.extensions.get::<ClientIp>().map(|c| c.0),
         method: parts.method.to_string(),
         uri: parts.uri.to_string(),
         headers: parts
@@ -99,7 +97,6 @@ pub async fn forward_writes(State(node): State<Arc<Node>>, req: Request, next: N
     };
     let started = Instant::now();
     let mut backoff = Duration::from_millis(50);
-    let mut took_over = false;
     loop {
         match node.leader() {
             Some((id, _)) if id == node.id => {
@@ -111,16 +108,9 @@ pub async fn forward_writes(State(node): State<Arc<Node>>, req: Request, next: N
                     match error_code(&resp).as_deref() {
                         // Leadership moved between our look and its answer: look again.
                         Some("no_leader") => {}
-                        // A sealed leader can't encrypt. This node is unsealed (the sealed gate
-                        // ran first), so it stands for election once; the sealed leader steps
-                        // down if it loses, and every later write goes to an unsealed leader.
-                        Some("sealed") if !took_over => {
-                            took_over = true;
-                            tracing::warn!(
-                                "the leader is sealed: standing for election to take over writes"
-                            );
-                            let _ = node.raft.trigger().elect().await;
-                        }
+                        // A sealed leader stops leading (see `Node::reconcile_seal_role`): wait
+                        // for an unsealed node to take over, then hand the write to it.
+                        Some("sealed") => {}
                         _ => return into_response(resp),
                     }
                 }
@@ -140,9 +130,7 @@ fn error_code(resp: &ForwardedResponse) -> Option<String> {
     if resp.status != 503 {
         return None;
     }
-    serde_json::from_slice::<ass_client::types::ErrorBody>(&resp.body)
-        .ok()
-        .map(|b| b.error)
+    serde_json::from_slice::<ass_client::types::ErrorBody>(&resp.body).ok().map(|b| b.error)
 }
 
 async fn send(
@@ -170,10 +158,8 @@ fn into_response(resp: ForwardedResponse) -> Response {
     let mut out = Response::new(Body::from(resp.body));
     *out.status_mut() = StatusCode::from_u16(resp.status).unwrap_or(StatusCode::BAD_GATEWAY);
     for (k, v) in resp.headers {
-        if let (Ok(k), Ok(v)) = (
-            HeaderName::from_bytes(k.as_bytes()),
-            HeaderValue::from_bytes(&v),
-        ) {
+        if let (Ok(k), Ok(v)) = (HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_bytes(&v))
+        {
             if !HOP_BY_HOP.contains(&k.as_str()) {
                 out.headers_mut().append(k, v);
             }
@@ -190,20 +176,18 @@ pub fn rebuild(envelope: ForwardedRequest) -> Result<Request, String> {
     for (k, v) in envelope.headers {
         builder = builder.header(k, v);
     }
-    let mut req = builder
-        .body(Body::from(envelope.body))
-        .map_err(|e| e.to_string())?;
+    let mut req = builder.body(Body::from(envelope.body)).map_err(|e| e.to_string())?;
     req.extensions_mut().insert(Forwarded);
+    if let Some(ip) = envelope.client_ip {
+        req.extensions_mut().insert(ClientIp(ip));
+    }
     Ok(req)
 }
 
 /// On the leader: packs the router's answer for the follower.
 pub async fn pack(resp: Response) -> ForwardedResponse {
     let (parts, body) = resp.into_parts();
-    let body = axum::body::to_bytes(body, usize::MAX)
-        .await
-        .map(|b| b.to_vec())
-        .unwrap_or_default();
+    let body = axum::body::to_bytes(body, usize::MAX).await.map(|b| b.to_vec()).unwrap_or_default();
     ForwardedResponse {
         status: parts.status.as_u16(),
         headers: parts

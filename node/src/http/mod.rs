@@ -8,11 +8,14 @@
 //!                                           └──> write: encrypt → raft.client_write
 //! ```
 
+pub mod agents;
+pub mod auth;
 pub mod error;
 pub mod extract;
 pub mod forward;
 pub mod secrets;
 pub mod sys;
+pub mod tokens;
 
 use std::sync::Arc;
 
@@ -26,12 +29,8 @@ use crate::node::Node;
 use error::ApiError;
 
 /// Routes a sealed node still answers.
-const OPEN_WHEN_SEALED: &[&str] = &[
-    "/v1/sys/status",
-    "/v1/sys/health",
-    "/v1/sys/init",
-    "/v1/sys/unseal",
-];
+const OPEN_WHEN_SEALED: &[&str] =
+    &["/v1/sys/status", "/v1/sys/health", "/v1/sys/init", "/v1/sys/unseal"];
 
 /// The API router of one node.
 pub fn router(node: Arc<Node>) -> Router {
@@ -43,19 +42,35 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1/sys/status", get(sys::status))
         .route("/v1/sys/health", get(sys::health).head(sys::health))
         .route("/v1/sys/members", get(sys::members))
+        .route("/v1/sys/generate-root", post(sys::generate_root))
+        .route("/v1/sys/root/revoke", post(sys::revoke_root))
         .route("/v1/secrets", get(secrets::list))
-        .route(
-            "/v1/secrets/{*path}",
-            get(secrets::get).put(secrets::put).delete(secrets::delete),
-        )
+        .route("/v1/secrets/{*path}", get(secrets::get).put(secrets::put).delete(secrets::delete))
+        .route("/v1/agents", get(agents::list).post(agents::create))
+        .route("/v1/agents/{name}", get(agents::show))
+        .route("/v1/agents/{name}/revoke", post(agents::revoke))
+        .route("/v1/agents/{name}/rotate-key", post(agents::rotate_key))
+        .route("/v1/tokens", get(tokens::list).post(tokens::issue))
+        .route("/v1/tokens/self", get(tokens::lookup_self))
+        .route("/v1/tokens/refresh", post(tokens::refresh))
+        .route("/v1/tokens/{accessor}", get(tokens::show))
+        .route("/v1/tokens/{accessor}/revoke", post(tokens::revoke))
+        .route("/v1/policy/tokens", get(tokens::get_policy).put(tokens::set_policy))
         .fallback(not_found)
-        .layer(middleware::from_fn_with_state(
-            node.clone(),
-            forward::forward_writes,
-        ))
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(node.clone(), forward::forward_writes))
+        .layer(middleware::from_fn_with_state(node.clone(), auth::resolve_client_ip))
         .layer(middleware::from_fn_with_state(node.clone(), sealed_gate))
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(node)
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not take that method",
+    )
 }
 
 async fn not_found() -> ApiError {

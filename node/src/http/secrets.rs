@@ -12,8 +12,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
+use super::auth::Caller;
 use super::error::ApiError;
-use super::extract::{consistency, request_id, ApiJson, ApiPath, ApiQuery, Caller};
+use super::extract::{request_id, ApiJson, ApiPath, ApiQuery};
+use crate::access::scope::Action;
 use crate::crypto::{Barrier, Binding};
 use crate::node::{now_ms, rfc3339, Node};
 use crate::raft::types::{Command, PutSecret, Rejection, Request, Response as SmResponse};
@@ -27,11 +29,7 @@ fn barrier(node: &Node) -> Result<Arc<Barrier>, ApiError> {
 }
 
 fn binding(path: &str, version: u64) -> Binding<'_> {
-    Binding {
-        kind: "secret",
-        path,
-        version,
-    }
+    Binding { kind: "secret", path, version }
 }
 
 fn metadata(path: String, r: &SecretRecord) -> SecretMetadata {
@@ -53,31 +51,25 @@ fn with_index<T: serde::Serialize>(status: StatusCode, index: u64, body: T) -> R
 fn parse_version(q: &std::collections::HashMap<String, String>) -> Result<Option<u64>, ApiError> {
     match q.get("version") {
         None => Ok(None),
-        Some(v) => v
-            .parse::<u64>()
-            .ok()
-            .filter(|n| *n > 0)
-            .map(Some)
-            .ok_or_else(|| {
-                ApiError::bad_request("bad_request", "`version` must be a positive integer")
-            }),
+        Some(v) => v.parse::<u64>().ok().filter(|n| *n > 0).map(Some).ok_or_else(|| {
+            ApiError::bad_request("bad_request", "`version` must be a positive integer")
+        }),
     }
 }
 
 /// `GET /v1/secrets/{*path}`: a value, or with a final `/versions` the version list.
 pub async fn get(
     State(node): State<Arc<Node>>,
-    _caller: Caller,
+    caller: Caller,
     ApiPath(path): ApiPath,
     ApiQuery(q): ApiQuery,
-    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     if let Some(base) = path.strip_suffix("/versions") {
-        return versions(&node, base, &headers).await;
+        return versions(&node, &caller, base).await;
     }
     validate_path(&path)?;
+    caller.require_secret(Action::Read, &path)?;
     let wanted = parse_version(&q)?;
-    node.prepare_read(consistency(&headers)?).await?;
     let (record, number, version) = read_version(&node, &path, wanted).await?;
     if version.destroyed {
         return Err(ApiError::not_found(
@@ -86,14 +78,10 @@ pub async fn get(
         ));
     }
     if version.deleted_ms.is_some() {
-        return Err(ApiError::not_found(
-            "secret_deleted",
-            format!("version {number} is deleted"),
-        ));
+        return Err(ApiError::not_found("secret_deleted", format!("version {number} is deleted")));
     }
-    let plain = barrier(&node)?
-        .decrypt(&binding(&path, number), &version.ciphertext)
-        .map_err(|e| {
+    let plain =
+        barrier(&node)?.decrypt(&binding(&path, number), &version.ciphertext).map_err(|e| {
             tracing::error!(error = %e, "a stored secret failed to decrypt");
             ApiError::internal("stored value failed to decrypt")
         })?;
@@ -151,9 +139,9 @@ async fn read_version(
     }
 }
 
-async fn versions(node: &Node, path: &str, headers: &HeaderMap) -> Result<Response, ApiError> {
+async fn versions(node: &Node, caller: &Caller, path: &str) -> Result<Response, ApiError> {
     validate_path(path)?;
-    node.prepare_read(consistency(headers)?).await?;
+    caller.require_secret(Action::Read, path)?;
     let record = node
         .state
         .secrets
@@ -171,28 +159,25 @@ async fn versions(node: &Node, path: &str, headers: &HeaderMap) -> Result<Respon
             destroyed: v.destroyed,
         })
         .collect();
-    Ok(Json(VersionsResponse {
-        metadata: metadata(path.to_string(), &record),
-        versions,
-    })
-    .into_response())
+    Ok(Json(VersionsResponse { metadata: metadata(path.to_string(), &record), versions })
+        .into_response())
 }
 
 /// `GET /v1/secrets?prefix=…`: metadata only, never values.
 pub async fn list(
     State(node): State<Arc<Node>>,
-    _caller: Caller,
+    caller: Caller,
     ApiQuery(q): ApiQuery,
-    headers: HeaderMap,
 ) -> Result<Json<ListResponse>, ApiError> {
     let prefix = q.get("prefix").map(String::as_str).unwrap_or("");
     validate_prefix(prefix)?;
-    node.prepare_read(consistency(&headers)?).await?;
+    // Filtered, never refused: a caller learns nothing of paths outside its list scopes.
     let secrets = node
         .state
         .secrets
         .list(prefix)?
         .into_iter()
+        .filter(|(p, _)| caller.may_list(p))
         .map(|(p, r)| metadata(p, &r))
         .collect();
     Ok(Json(ListResponse { secrets }))
@@ -201,12 +186,13 @@ pub async fn list(
 /// `PUT /v1/secrets/{*path}`: a new version.
 pub async fn put(
     State(node): State<Arc<Node>>,
-    _caller: Caller,
+    caller: Caller,
     ApiPath(path): ApiPath,
     headers: HeaderMap,
     ApiJson(req): ApiJson<PutSecretRequest>,
 ) -> Result<Response, ApiError> {
     validate_path(&path)?;
+    caller.require_secret(Action::Write, &path)?;
     if req.value.len() > MAX_VALUE_BYTES {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -217,9 +203,7 @@ pub async fn put(
     if let Some(t) = &req.secret_type {
         if t.is_empty()
             || t.len() > 64
-            || !t
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            || !t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
         {
             return Err(ApiError::bad_request(
                 "bad_request",
@@ -231,20 +215,9 @@ pub async fn put(
     let request_id = request_id(&headers)?;
     let _guard = node.path_lock(&path).lock().await;
     for _ in 0..VERSION_RETRIES {
-        let latest = node
-            .state
-            .secrets
-            .record(&path)?
-            .map_or(0, |r| r.latest_version);
-        if let Some(expected) = req.cas {
-            if expected != latest {
-                return Err(Rejection::CasMismatch {
-                    expected,
-                    actual: latest,
-                }
-                .into());
-            }
-        }
+        let latest = node.state.secrets.record(&path)?.map_or(0, |r| r.latest_version);
+        // CAS is judged by the state machine only, after the request-id check, so a retried
+        // CAS write gets its first answer instead of a mismatch.
         let version = latest + 1;
         let ciphertext = barrier
             .encrypt(&binding(&path, version), req.value.as_bytes())
@@ -267,19 +240,13 @@ pub async fn put(
                 return Ok(with_index(
                     StatusCode::OK,
                     committed.index,
-                    WriteResponse {
-                        path,
-                        version,
-                        index: committed.index,
-                    },
+                    WriteResponse { path, version, index: committed.index },
                 ))
             }
             SmResponse::Rejected(Rejection::VersionConflict { .. }) => continue,
             SmResponse::Rejected(r) => return Err(r.into()),
             other => {
-                return Err(ApiError::internal(format!(
-                    "unexpected write response {other:?}"
-                )))
+                return Err(ApiError::internal(format!("unexpected write response {other:?}")))
             }
         }
     }
@@ -293,41 +260,27 @@ pub async fn put(
 /// `DELETE /v1/secrets/{*path}[?version=N]`: soft-delete the latest, or destroy version N.
 pub async fn delete(
     State(node): State<Arc<Node>>,
-    _caller: Caller,
+    caller: Caller,
     ApiPath(path): ApiPath,
     ApiQuery(q): ApiQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     validate_path(&path)?;
+    caller.require_secret(Action::Delete, &path)?;
     let version = parse_version(&q)?;
     let cmd = match version {
         None => Command::DeleteLatest { path: path.clone() },
-        Some(version) => Command::DestroyVersion {
-            path: path.clone(),
-            version,
-        },
+        Some(version) => Command::DestroyVersion { path: path.clone(), version },
     };
-    let committed = node
-        .write(Request {
-            request_id: request_id(&headers)?,
-            time_ms: now_ms(),
-            cmd,
-        })
-        .await?;
+    let committed =
+        node.write(Request { request_id: request_id(&headers)?, time_ms: now_ms(), cmd }).await?;
     match committed.response {
         SmResponse::Deleted { version, destroyed } => Ok(with_index(
             StatusCode::OK,
             committed.index,
-            DeleteResponse {
-                path,
-                version,
-                destroyed,
-                index: committed.index,
-            },
+            DeleteResponse { path, version, destroyed, index: committed.index },
         )),
         SmResponse::Rejected(r) => Err(r.into()),
-        other => Err(ApiError::internal(format!(
-            "unexpected delete response {other:?}"
-        ))),
+        other => Err(ApiError::internal(format!("unexpected delete response {other:?}"))),
     }
 }

@@ -3,16 +3,19 @@
 use std::sync::Arc;
 
 use ass_client::types::{
-    HealthResponse, InitRequest, InitResponse, Member, MembersResponse, SealStatus, UnsealRequest,
-    HEADER_INDEX,
+    GenerateRootRequest, GenerateRootResponse, HealthResponse, InitRequest, InitResponse, Member,
+    MembersResponse, SealStatus, UnsealRequest, HEADER_INDEX,
 };
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
+use super::agents::new_secret_credential;
+use super::auth::Caller;
 use super::error::ApiError;
-use super::extract::{request_id, ApiJson, ApiQuery, Caller};
+use super::extract::{request_id, ApiJson, ApiQuery};
+use crate::access::scope::Admin;
 use crate::crypto::Barrier;
 use crate::node::{now_ms, rfc3339, Node};
 use crate::raft::types::{Command, Request, Response as SmResponse};
@@ -25,12 +28,9 @@ pub async fn status_of(node: &Node) -> Result<SealStatus, ApiError> {
     let config = node.state.seal_config()?;
     let progress = node.unseal.lock().await.count();
     let m = node.raft.metrics().borrow().clone();
-    let leader_api = m.current_leader.and_then(|id| {
-        m.membership_config
-            .membership()
-            .get_node(&id)
-            .map(|n| n.api_url())
-    });
+    let leader_api = m
+        .current_leader
+        .and_then(|id| m.membership_config.membership().get_node(&id).map(|n| n.api_url()));
     Ok(SealStatus {
         initialized: config.is_some(),
         sealed: node.is_sealed(),
@@ -72,15 +72,10 @@ pub async fn init(
             root_token_hash: material.root_token_hash,
         },
     };
-    let committed = node.write(request).await?;
+    let committed = node.write(request).await?.fresh()?;
     match committed.response {
         SmResponse::Ok => {
-            tracing::info!(
-                shares,
-                threshold,
-                index = committed.index,
-                "cluster initialized"
-            );
+            tracing::info!(shares, threshold, index = committed.index, "cluster initialized");
             let body = InitResponse {
                 keys: material.shares.clone(),
                 shares,
@@ -90,9 +85,7 @@ pub async fn init(
             Ok(([(HEADER_INDEX, committed.index.to_string())], Json(body)).into_response())
         }
         SmResponse::Rejected(r) => Err(r.into()),
-        other => Err(ApiError::internal(format!(
-            "unexpected init response {other:?}"
-        ))),
+        other => Err(ApiError::internal(format!("unexpected init response {other:?}"))),
     }
 }
 
@@ -111,26 +104,17 @@ pub async fn unseal(
         return Ok(Json(status_of(&node).await?));
     }
     let key = req.key.ok_or_else(|| {
-        ApiError::bad_request(
-            "bad_request",
-            "give `key` (one unseal key share) or `reset: true`",
-        )
+        ApiError::bad_request("bad_request", "give `key` (one unseal key share) or `reset: true`")
     })?;
     let sealed_keyring = node
         .state
         .sealed_keyring()?
         .ok_or_else(|| ApiError::internal("initialized cluster has no keyring"))?;
-    let outcome = node
-        .unseal
-        .lock()
-        .await
-        .submit(&key, &config, &sealed_keyring);
+    let outcome = node.unseal.lock().await.submit(&key, &config, &sealed_keyring);
     match outcome? {
-        Submitted::Progress(n) => tracing::info!(
-            progress = n,
-            threshold = config.threshold,
-            "unseal share accepted"
-        ),
+        Submitted::Progress(n) => {
+            tracing::info!(progress = n, threshold = config.threshold, "unseal share accepted")
+        }
         Submitted::Unsealed(keyring) => {
             node.set_barrier(Some(Barrier::new(keyring)));
             tracing::info!("node unsealed");
@@ -141,8 +125,9 @@ pub async fn unseal(
 
 pub async fn seal(
     State(node): State<Arc<Node>>,
-    _caller: Caller,
+    caller: Caller,
 ) -> Result<Json<SealStatus>, ApiError> {
+    caller.require_admin(Admin::SysOperator)?;
     node.set_barrier(None);
     node.unseal.lock().await.reset();
     tracing::warn!("node sealed by request");
@@ -151,8 +136,9 @@ pub async fn seal(
 
 pub async fn members(
     State(node): State<Arc<Node>>,
-    _caller: Caller,
+    caller: Caller,
 ) -> Result<Json<MembersResponse>, ApiError> {
+    caller.require_admin(Admin::SysOperator)?;
     let m = node.raft.metrics().borrow().clone();
     let membership = m.membership_config.membership();
     let voters: Vec<u64> = membership.voter_ids().collect();
@@ -184,21 +170,15 @@ pub async fn health(
     let code = |name: &str, default: u16| -> Result<u16, ApiError> {
         match q.get(name) {
             None => Ok(default),
-            Some(v) => v
-                .parse::<u16>()
-                .ok()
-                .filter(|c| (100..600).contains(c))
-                .ok_or_else(|| {
-                    ApiError::bad_request(
-                        "bad_request",
-                        format!("`{name}` must be an HTTP status code"),
-                    )
-                }),
+            Some(v) => v.parse::<u16>().ok().filter(|c| (100..600).contains(c)).ok_or_else(|| {
+                ApiError::bad_request(
+                    "bad_request",
+                    format!("`{name}` must be an HTTP status code"),
+                )
+            }),
         }
     };
-    let standby_ok = q
-        .get("standbyok")
-        .is_some_and(|v| v.is_empty() || v == "true");
+    let standby_ok = q.get("standbyok").is_some_and(|v| v.is_empty() || v == "true");
     let status = if !initialized {
         code("uninitcode", 501)?
     } else if sealed {
@@ -218,4 +198,81 @@ pub async fn health(
     };
     let status = StatusCode::from_u16(status).map_err(|_| ApiError::internal("bad status code"))?;
     Ok((status, Json(body)).into_response())
+}
+
+/// `POST /v1/sys/generate-root`: hands in unseal key shares on this node; at the threshold,
+/// if they open the root key, a new root token replaces the old one (break-glass after the
+/// root token was revoked). Unauthenticated, like unseal: the shares are the credential.
+pub async fn generate_root(
+    State(node): State<Arc<Node>>,
+    ApiJson(req): ApiJson<GenerateRootRequest>,
+) -> Result<Json<GenerateRootResponse>, ApiError> {
+    let config = node.state.seal_config()?.ok_or_else(|| {
+        ApiError::bad_request("not_initialized", "the cluster is not initialized")
+    })?;
+    if req.reset {
+        node.generate_root.lock().await.reset();
+        return Ok(Json(GenerateRootResponse {
+            progress: 0,
+            threshold: config.threshold,
+            root_token: None,
+        }));
+    }
+    let key = req.key.ok_or_else(|| {
+        ApiError::bad_request("bad_request", "give `key` (one unseal key share) or `reset: true`")
+    })?;
+    let sealed_keyring = node
+        .state
+        .sealed_keyring()?
+        .ok_or_else(|| ApiError::internal("initialized cluster has no keyring"))?;
+    let outcome = node.generate_root.lock().await.submit(&key, &config, &sealed_keyring)?;
+    match outcome {
+        Submitted::Progress(n) => Ok(Json(GenerateRootResponse {
+            progress: n,
+            threshold: config.threshold,
+            root_token: None,
+        })),
+        Submitted::Unsealed(_keyring) => {
+            let token = new_secret_credential(seal::ROOT_TOKEN_PREFIX);
+            let request = Request {
+                request_id: *uuid::Uuid::new_v4().as_bytes(),
+                time_ms: now_ms(),
+                cmd: Command::SetRootToken { hash: Some(seal::hash_token(&token)) },
+            };
+            let committed = node.propose(request).await?.fresh()?;
+            match committed.response {
+                SmResponse::Ok => {
+                    tracing::warn!("a new root token was generated from unseal key shares");
+                    Ok(Json(GenerateRootResponse {
+                        progress: 0,
+                        threshold: config.threshold,
+                        root_token: Some(token),
+                    }))
+                }
+                SmResponse::Rejected(r) => Err(r.into()),
+                other => Err(ApiError::internal(format!("unexpected response {other:?}"))),
+            }
+        }
+    }
+}
+
+/// `POST /v1/sys/root/revoke`: revokes the root token (needs `sys:operator`). A new one can
+/// only be made with unseal key shares (`generate-root`).
+pub async fn revoke_root(
+    State(node): State<Arc<Node>>,
+    caller: Caller,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    caller.require_admin(Admin::SysOperator)?;
+    let cmd = Command::SetRootToken { hash: None };
+    let committed =
+        node.write(Request { request_id: request_id(&headers)?, time_ms: now_ms(), cmd }).await?;
+    match committed.response {
+        SmResponse::Ok => {
+            tracing::warn!("the root token was revoked");
+            Ok(Json(serde_json::json!({ "revoked": true, "index": committed.index })))
+        }
+        SmResponse::Rejected(r) => Err(r.into()),
+        other => Err(ApiError::internal(format!("unexpected response {other:?}"))),
+    }
 }

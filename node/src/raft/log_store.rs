@@ -90,10 +90,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             Some((_, v)) => Some(decode::<Entry>(&v).map_err(read_err)?.log_id),
             None => last_purged,
         };
-        Ok(LogState {
-            last_purged_log_id: last_purged,
-            last_log_id: last,
-        })
+        Ok(LogState { last_purged_log_id: last_purged, last_log_id: last })
     }
 
     async fn get_log_reader(&mut self) -> Self::LogReader {
@@ -129,10 +126,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     {
         let mut batch = sled::Batch::default();
         for entry in entries {
-            batch.insert(
-                &index_key(entry.log_id.index),
-                encode(&entry).map_err(write_err)?,
-            );
+            batch.insert(&index_key(entry.log_id.index), encode(&entry).map_err(write_err)?);
         }
         self.store.raft_log.apply_batch(batch).map_err(write_err)?;
         match self.store.flush().await {

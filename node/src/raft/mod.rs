@@ -26,7 +26,8 @@ mod conformance {
         async fn build(&self) -> Result<(tempfile::TempDir, LogStore, StateMachine), StorageError> {
             let dir = tempfile::tempdir().expect("temp dir");
             let store = Store::open(dir.path()).expect("open sled");
-            Ok((dir, LogStore::new(store.clone()), StateMachine::new(store)))
+            let clock = std::sync::Arc::new(crate::clock::LeaderClock::default());
+            Ok((dir, LogStore::new(store.clone()), StateMachine::new(store, clock)))
         }
     }
 

@@ -86,10 +86,7 @@ impl PeerClient {
             let msg = format!("peer {} answered HTTP {}", self.target, resp.status());
             return Err(RPCError::Network(NetworkError::new(&AnyError::error(msg))));
         }
-        let bytes = resp
-            .bytes()
-            .await
-            .map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        let bytes = resp.bytes().await.map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
         let result: Result<Resp, E> =
             decode(&bytes).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
         result.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))

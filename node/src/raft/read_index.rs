@@ -19,7 +19,7 @@ use crate::storage::decode;
 /// Cluster-port route answering the leader's read index.
 pub const PATH_READ_INDEX: &str = "/internal/read_index";
 
-#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ReadIndexError {
     #[error("no leader is known right now")]
     NoLeader,
@@ -50,12 +50,7 @@ pub struct ReadIndex {
 
 impl ReadIndex {
     pub fn new(raft: Raft, http: reqwest::Client, timeout: Duration) -> Self {
-        Self {
-            raft,
-            http,
-            queue: Arc::default(),
-            timeout,
-        }
+        Self { raft, http, queue: Arc::default(), timeout }
     }
 
     /// Waits until this node's state machine reflects every write acknowledged before the call.
@@ -67,14 +62,7 @@ impl ReadIndex {
 
     /// Waits until the local state machine has applied `index`.
     pub async fn wait_applied(&self, index: u64) -> Result<(), ReadIndexError> {
-        if self
-            .raft
-            .metrics()
-            .borrow()
-            .last_applied
-            .map_or(0, |l| l.index)
-            >= index
-        {
+        if self.raft.metrics().borrow().last_applied.map_or(0, |l| l.index) >= index {
             return Ok(());
         }
         self.raft
@@ -127,11 +115,8 @@ impl ReadIndex {
             let m = self.raft.metrics();
             let m = m.borrow();
             let leader = m.current_leader.ok_or(ReadIndexError::NoLeader)?;
-            let addr = m
-                .membership_config
-                .membership()
-                .get_node(&leader)
-                .map(|n| n.cluster_addr.clone());
+            let addr =
+                m.membership_config.membership().get_node(&leader).map(|n| n.cluster_addr.clone());
             (leader, addr)
         };
         if leader == self.raft_id() {
@@ -145,10 +130,7 @@ impl ReadIndex {
             .send()
             .await
             .map_err(|e| ReadIndexError::Unreachable(e.to_string()))?;
-        let bytes = resp
-            .bytes()
-            .await
-            .map_err(|e| ReadIndexError::Unreachable(e.to_string()))?;
+        let bytes = resp.bytes().await.map_err(|e| ReadIndexError::Unreachable(e.to_string()))?;
         decode::<Result<u64, ReadIndexError>>(&bytes)
             .map_err(|e| ReadIndexError::Unreachable(e.to_string()))?
     }
@@ -165,18 +147,5 @@ impl ReadIndex {
 
     fn raft_id(&self) -> NodeId {
         self.raft.metrics().borrow().id
-    }
-}
-
-impl serde::Serialize for ReadIndexError {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.to_string())
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for ReadIndexError {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        Ok(ReadIndexError::NotConfirmed(s))
     }
 }

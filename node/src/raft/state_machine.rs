@@ -17,6 +17,7 @@ use openraft::{AnyError, EntryPayload, RaftSnapshotBuilder, StorageIOError};
 use serde::{Deserialize, Serialize};
 use sled::Transactional;
 
+use crate::clock::LeaderClock;
 use crate::raft::types::{
     Applied, Entry, LogId, Snapshot, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
 };
@@ -52,14 +53,13 @@ type TreeCopy = (String, Vec<(Vec<u8>, Vec<u8>)>);
 pub struct StateMachine {
     store: Store,
     snapshot_counter: Arc<AtomicU64>,
+    /// Told the latest leader time applied; an observer, not replicated state.
+    clock: Arc<LeaderClock>,
 }
 
 impl StateMachine {
-    pub fn new(store: Store) -> Self {
-        Self {
-            store,
-            snapshot_counter: Arc::new(AtomicU64::new(0)),
-        }
+    pub fn new(store: Store, clock: Arc<LeaderClock>) -> Self {
+        Self { store, snapshot_counter: Arc::new(AtomicU64::new(0)), clock }
     }
 
     fn read_meta<T: serde::de::DeserializeOwned>(
@@ -123,10 +123,7 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
         };
         self.sm.save_current_snapshot(&meta, &data)?;
         self.sm.store.flush().await.map_err(snap_err)?;
-        Ok(Snapshot {
-            meta,
-            snapshot: Box::new(Cursor::new(data)),
-        })
+        Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(data)) })
     }
 }
 
@@ -148,43 +145,45 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         if entries.is_empty() {
             return Ok(Vec::new());
         }
-        let s = &self.store;
-        let result = (&s.sm_meta, &s.secrets, &s.versions, &s.requests).transaction(
-            |(meta, secrets, versions, requests)| {
-                let tx = Tx {
-                    meta,
-                    secrets,
-                    versions,
-                    requests,
+        let trees = self.store.sm_trees();
+        let trees: Vec<&sled::Tree> = trees.iter().map(|(_, t)| *t).collect();
+        let result = trees.as_slice().transaction(|views| {
+            let tx = Tx::from_views(views).ok_or_else(|| {
+                sled::transaction::ConflictableTransactionError::Abort(
+                    crate::storage::StorageError::Codec("state machine tree set mismatch".into()),
+                )
+            })?;
+            let mut responses = Vec::with_capacity(entries.len());
+            let mut membership = None;
+            for entry in &entries {
+                let index = entry.log_id.index;
+                let response = match &entry.payload {
+                    EntryPayload::Blank => Applied { index, ..Default::default() },
+                    EntryPayload::Normal(req) => state::apply(&tx, req, index)?,
+                    EntryPayload::Membership(m) => {
+                        membership = Some(StoredMembership::new(Some(entry.log_id), m.clone()));
+                        Applied { index, ..Default::default() }
+                    }
                 };
-                let mut responses = Vec::with_capacity(entries.len());
-                let mut membership = None;
-                for entry in &entries {
-                    let index = entry.log_id.index;
-                    let response = match &entry.payload {
-                        EntryPayload::Blank => Applied {
-                            index,
-                            ..Default::default()
-                        },
-                        EntryPayload::Normal(req) => state::apply(&tx, req, index)?,
-                        EntryPayload::Membership(m) => {
-                            membership = Some(StoredMembership::new(Some(entry.log_id), m.clone()));
-                            Applied {
-                                index,
-                                ..Default::default()
-                            }
-                        }
-                    };
-                    responses.push(response);
-                }
-                let last = entries.last().map(|e| e.log_id);
-                put_tx(meta, KEY_LAST_APPLIED, &last)?;
-                if let Some(m) = &membership {
-                    put_tx(meta, KEY_MEMBERSHIP, m)?;
-                }
-                Ok(responses)
-            },
-        );
+                responses.push(response);
+            }
+            let last = entries.last().map(|e| e.log_id);
+            put_tx(tx.meta, KEY_LAST_APPLIED, &last)?;
+            if let Some(m) = &membership {
+                put_tx(tx.meta, KEY_MEMBERSHIP, m)?;
+            }
+            Ok(responses)
+        });
+        if let Some(t) = entries
+            .iter()
+            .filter_map(|e| match &e.payload {
+                EntryPayload::Normal(req) => Some(req.time_ms),
+                _ => None,
+            })
+            .max()
+        {
+            self.clock.observe(t);
+        }
         result.map_err(|e| match e {
             sled::transaction::TransactionError::Abort(e) => sm_write_err(e),
             sled::transaction::TransactionError::Storage(e) => sm_write_err(e),
@@ -203,12 +202,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 }
             }
         };
-        SnapshotBuilder {
-            sm: self.clone(),
-            last_applied,
-            membership,
-            content: self.copy_trees(),
-        }
+        SnapshotBuilder { sm: self.clone(), last_applied, membership, content: self.copy_trees() }
     }
 
     async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
@@ -222,42 +216,46 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     ) -> Result<(), StorageError> {
         let data = snapshot.into_inner();
         let content: SnapshotContent = decode(&data).map_err(snap_err)?;
-        for (name, tree) in self.store.sm_trees() {
-            tree.clear().map_err(sm_write_err)?;
-            if let Some((_, items)) = content.trees.iter().find(|(n, _)| n == name) {
-                let mut batch = sled::Batch::default();
-                for (k, v) in items {
-                    batch.insert(k.as_slice(), v.as_slice());
-                }
-                tree.apply_batch(batch).map_err(sm_write_err)?;
-            }
+        // Replace every state-machine tree in one transaction, so a crash leaves either the
+        // old state or the snapshot's, never a mix marked as applied.
+        let trees = self.store.sm_trees();
+        let mut old_keys = Vec::with_capacity(trees.len());
+        for (_, tree) in &trees {
+            let keys: Result<Vec<sled::IVec>, _> = tree.iter().keys().collect();
+            old_keys.push(keys.map_err(sm_read_err)?);
         }
-        // The snapshot's own position wins over whatever the copied meta tree said.
-        let meta_tree = &self.store.sm_meta;
-        meta_tree
-            .insert(
-                KEY_LAST_APPLIED,
-                encode(&meta.last_log_id).map_err(sm_write_err)?,
-            )
-            .map_err(sm_write_err)?;
-        meta_tree
-            .insert(
-                KEY_MEMBERSHIP,
-                encode(&meta.last_membership).map_err(sm_write_err)?,
-            )
-            .map_err(sm_write_err)?;
+        let last_applied = encode(&meta.last_log_id).map_err(sm_write_err)?;
+        let membership = encode(&meta.last_membership).map_err(sm_write_err)?;
+        let refs: Vec<&sled::Tree> = trees.iter().map(|(_, t)| *t).collect();
+        refs.as_slice()
+            .transaction(|views| {
+                for (i, view) in views.iter().enumerate() {
+                    for k in &old_keys[i] {
+                        view.remove(k.as_ref())?;
+                    }
+                    let name = trees[i].0;
+                    if let Some((_, items)) = content.trees.iter().find(|(n, _)| n == name) {
+                        for (k, v) in items {
+                            view.insert(k.as_slice(), v.as_slice())?;
+                        }
+                    }
+                }
+                // The snapshot's own position wins over whatever its copied meta tree said.
+                let meta_view = &views[0]; // sm_trees() puts sm_meta first
+                meta_view.insert(KEY_LAST_APPLIED, last_applied.as_slice())?;
+                meta_view.insert(KEY_MEMBERSHIP, membership.as_slice())?;
+                Ok::<_, sled::transaction::ConflictableTransactionError<()>>(())
+            })
+            .map_err(|e| {
+                sm_write_err(std::io::Error::other(format!("installing snapshot: {e:?}")))
+            })?;
         self.save_current_snapshot(meta, &data)?;
         self.store.flush().await.map_err(sm_write_err)?;
         Ok(())
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, StorageError> {
-        let meta = match self
-            .store
-            .snapshot
-            .get(KEY_SNAPSHOT_META)
-            .map_err(sm_read_err)?
-        {
+        let meta = match self.store.snapshot.get(KEY_SNAPSHOT_META).map_err(sm_read_err)? {
             Some(m) => decode::<SnapshotMeta>(&m).map_err(sm_read_err)?,
             None => return Ok(None),
         };
@@ -268,9 +266,6 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             .map_err(sm_read_err)?
             .map(|d| d.to_vec())
             .unwrap_or_default();
-        Ok(Some(Snapshot {
-            meta,
-            snapshot: Box::new(Cursor::new(data)),
-        }))
+        Ok(Some(Snapshot { meta, snapshot: Box::new(Cursor::new(data)) }))
     }
 }

@@ -10,6 +10,7 @@ use std::io::Cursor;
 use ass_client::types::Tier;
 use serde::{Deserialize, Serialize};
 
+use crate::identity::TokenPolicyRecord;
 use crate::seal::SealConfig;
 
 /// Where a member can be reached.
@@ -81,26 +82,93 @@ impl fmt::Debug for Request {
 #[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub enum Command {
     /// Initializes the cluster once: seal config, sealed keyring and root token hash.
-    Init {
-        seal: SealConfig,
-        sealed_keyring: Vec<u8>,
-        root_token_hash: [u8; 32],
-    },
+    Init { seal: SealConfig, sealed_keyring: Vec<u8>, root_token_hash: [u8; 32] },
     /// Writes `version` of `path` (it must be the latest version + 1).
     PutSecret(PutSecret),
     /// Soft-deletes the latest version of `path`.
     DeleteLatest { path: String },
     /// Destroys the ciphertext of one version of `path`.
     DestroyVersion { path: String, version: u64 },
+    /// Registers an agent with the hash of its key.
+    CreateAgent(NewAgent),
+    /// Replaces an agent's key hash; the old key stops working.
+    RotateAgentKey { id: [u8; 16], key_hash: [u8; 32] },
+    /// Revokes an agent: its key and every token derived from it stop working.
+    RevokeAgent { id: [u8; 16] },
+    /// Records a token (only its hash) with its scopes and leader-stamped expiry.
+    IssueToken(NewToken),
+    /// Revokes one token by accessor.
+    RevokeToken { accessor: [u8; 16] },
+    /// Sets the TTL rules for tokens.
+    SetTokenPolicy(TokenPolicyRecord),
+    /// Replaces the root token's hash (`None` revokes the root token).
+    SetRootToken { hash: Option<[u8; 32]> },
+    /// Carries the leader's clock when nothing else is written, so followers judge expiry
+    /// against leader time.
+    Tick,
+}
+
+/// A new agent, validated by the proposer and checked again (name taken) at apply.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct NewAgent {
+    pub id: [u8; 16],
+    pub name: String,
+    pub scopes: Vec<String>,
+    pub ip_allowlist: Vec<String>,
+    pub description: Option<String>,
+    pub key_hash: [u8; 32],
+}
+
+/// A new token, validated by the proposer against its parent's scopes, allowlist and the policy.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct NewToken {
+    pub accessor: [u8; 16],
+    pub token_hash: [u8; 32],
+    pub agent_id: Option<[u8; 16]>,
+    /// The token that issued this one (expiry and revocation follow it).
+    pub parent: Option<[u8; 16]>,
+    pub scopes: Vec<String>,
+    pub ip_allowlist: Vec<String>,
+    pub expires_ms: u64,
+    pub break_glass: bool,
+    pub justification: Option<String>,
 }
 
 impl Command {
+    /// What a request id is bound to: the kind of command and its target. A retry of the
+    /// same call matches (even re-encrypted, or with a fresh token); another call reusing the
+    /// id does not.
+    pub fn dedupe_key(&self) -> String {
+        let target = match self {
+            Command::PutSecret(p) => p.path.clone(),
+            Command::DeleteLatest { path } => path.clone(),
+            Command::DestroyVersion { path, version } => format!("{path}@{version}"),
+            Command::CreateAgent(a) => a.name.clone(),
+            Command::RotateAgentKey { id, .. } | Command::RevokeAgent { id } => hex::encode(id),
+            Command::RevokeToken { accessor } => hex::encode(accessor),
+            Command::Init { .. }
+            | Command::IssueToken(_)
+            | Command::SetTokenPolicy(_)
+            | Command::SetRootToken { .. }
+            | Command::Tick => String::new(),
+        };
+        format!("{}:{target}", self.name())
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             Command::Init { .. } => "init",
             Command::PutSecret(_) => "put_secret",
             Command::DeleteLatest { .. } => "delete_latest",
             Command::DestroyVersion { .. } => "destroy_version",
+            Command::CreateAgent(_) => "create_agent",
+            Command::RotateAgentKey { .. } => "rotate_agent_key",
+            Command::RevokeAgent { .. } => "revoke_agent",
+            Command::IssueToken(_) => "issue_token",
+            Command::RevokeToken { .. } => "revoke_token",
+            Command::SetTokenPolicy(_) => "set_token_policy",
+            Command::SetRootToken { .. } => "set_root_token",
+            Command::Tick => "tick",
         }
     }
 }
@@ -123,6 +191,9 @@ pub struct PutSecret {
 pub struct Applied {
     pub index: u64,
     pub response: Response,
+    /// This is the remembered answer to an earlier entry with the same request id.
+    #[serde(default)]
+    pub replayed: bool,
 }
 
 /// The state machine's answer to one command. Rejections are deterministic outcomes, the same
@@ -161,4 +232,12 @@ pub enum Rejection {
         version: u64,
     },
     AlreadyDeleted,
+    /// An agent with this name exists.
+    NameTaken,
+    /// The agent or token is already revoked.
+    AlreadyRevoked,
+    /// The agent a token would derive from is revoked.
+    AgentRevoked,
+    /// The request id was used before for a different call.
+    RequestIdReused,
 }

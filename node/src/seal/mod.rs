@@ -27,11 +27,7 @@ pub const DEFAULT_THRESHOLD: u8 = 3;
 /// Prefix of the root token.
 pub const ROOT_TOKEN_PREFIX: &str = "assr_";
 
-const ROOT_KEY_BINDING: Binding<'static> = Binding {
-    kind: "root-key",
-    path: "",
-    version: 0,
-};
+const ROOT_KEY_BINDING: Binding<'static> = Binding { kind: "root-key", path: "", version: 0 };
 const SHARE_LEN: usize = 1 + crypto::KEY_LEN;
 
 /// Replicated description of how the cluster is sealed. Holds no usable key by itself.
@@ -89,17 +85,9 @@ pub fn init(shares: u8, threshold: u8) -> Result<InitMaterial, SealError> {
     let shares_b64 = raw.iter().map(|s| STANDARD.encode(s.as_slice())).collect();
     let mut token_bytes = Zeroizing::new([0u8; 32]);
     rand::rng().fill_bytes(token_bytes.as_mut());
-    let root_token = format!(
-        "{ROOT_TOKEN_PREFIX}{}",
-        URL_SAFE_NO_PAD.encode(token_bytes.as_ref())
-    );
+    let root_token = format!("{ROOT_TOKEN_PREFIX}{}", URL_SAFE_NO_PAD.encode(token_bytes.as_ref()));
     Ok(InitMaterial {
-        config: SealConfig {
-            format: 1,
-            shares,
-            threshold,
-            sealed_root_key,
-        },
+        config: SealConfig { format: 1, shares, threshold, sealed_root_key },
         sealed_keyring,
         root_token_hash: hash_token(&root_token),
         shares: shares_b64,
@@ -119,13 +107,8 @@ fn split(key: &Key, shares: u8, threshold: u8) -> Result<Vec<Zeroizing<Vec<u8>>>
             })
             .collect());
     }
-    let raw = Gf256::split_bytes(
-        threshold as usize,
-        shares as usize,
-        key.as_bytes(),
-        rand::rng(),
-    )
-    .map_err(|_| SealError::BadParameters { shares, threshold })?;
+    let raw = Gf256::split_bytes(threshold as usize, shares as usize, key.as_bytes(), rand::rng())
+        .map_err(|_| SealError::BadParameters { shares, threshold })?;
     Ok(raw.into_iter().map(Zeroizing::new).collect())
 }
 
@@ -174,9 +157,7 @@ impl UnsealProgress {
         sealed_keyring: &[u8],
     ) -> Result<Submitted, SealError> {
         let share = Zeroizing::new(
-            STANDARD
-                .decode(share_b64.trim())
-                .map_err(|_| SealError::MalformedShare)?,
+            STANDARD.decode(share_b64.trim()).map_err(|_| SealError::MalformedShare)?,
         );
         if share.len() != SHARE_LEN || share[0] == 0 {
             return Err(SealError::MalformedShare);
@@ -225,15 +206,9 @@ mod tests {
     fn any_threshold_subset_unseals() {
         let m = init(5, 3).unwrap();
         for picks in [[0, 1, 2], [4, 2, 0], [1, 3, 4]] {
-            assert!(matches!(
-                unseal_with(&m, &picks),
-                Ok(Submitted::Unsealed(_))
-            ));
+            assert!(matches!(unseal_with(&m, &picks), Ok(Submitted::Unsealed(_))));
         }
-        assert!(matches!(
-            unseal_with(&m, &[0, 1]),
-            Ok(Submitted::Progress(2))
-        ));
+        assert!(matches!(unseal_with(&m, &[0, 1]), Ok(Submitted::Progress(2))));
     }
 
     #[test]
@@ -249,16 +224,13 @@ mod tests {
         let a = init(5, 3).unwrap();
         let b = init(5, 3).unwrap();
         let mut p = UnsealProgress::default();
-        p.submit(&a.shares[0], &a.config, &a.sealed_keyring)
-            .unwrap();
-        p.submit(&b.shares[1], &a.config, &a.sealed_keyring)
-            .unwrap();
+        p.submit(&a.shares[0], &a.config, &a.sealed_keyring).unwrap();
+        p.submit(&b.shares[1], &a.config, &a.sealed_keyring).unwrap();
         let r = p.submit(&a.shares[2], &a.config, &a.sealed_keyring);
         assert_eq!(r.err(), Some(SealError::WrongShares));
         assert_eq!(p.count(), 0);
         // A share with an id already given, from another init, is caught at once.
-        p.submit(&a.shares[0], &a.config, &a.sealed_keyring)
-            .unwrap();
+        p.submit(&a.shares[0], &a.config, &a.sealed_keyring).unwrap();
         let r = p.submit(&b.shares[0], &a.config, &a.sealed_keyring);
         assert_eq!(r.err(), Some(SealError::WrongShares));
         assert_eq!(p.count(), 0);
@@ -270,8 +242,7 @@ mod tests {
         let b = init(5, 3).unwrap();
         let mut p = UnsealProgress::default();
         for i in 0..2 {
-            p.submit(&b.shares[i], &a.config, &a.sealed_keyring)
-                .unwrap();
+            p.submit(&b.shares[i], &a.config, &a.sealed_keyring).unwrap();
         }
         let r = p.submit(&b.shares[2], &a.config, &a.sealed_keyring);
         assert_eq!(r.err(), Some(SealError::WrongShares));
@@ -281,20 +252,14 @@ mod tests {
     fn bad_input_is_refused_without_progress() {
         let m = init(5, 3).unwrap();
         let mut p = UnsealProgress::default();
-        for bad in [
-            "",
-            "not base64!",
-            "AAAA",
-            &STANDARD.encode([0u8; SHARE_LEN]),
-        ] {
+        for bad in ["", "not base64!", "AAAA", &STANDARD.encode([0u8; SHARE_LEN])] {
             assert_eq!(
                 p.submit(bad, &m.config, &m.sealed_keyring).err(),
                 Some(SealError::MalformedShare)
             );
         }
         assert_eq!(p.count(), 0);
-        p.submit(&m.shares[0], &m.config, &m.sealed_keyring)
-            .unwrap();
+        p.submit(&m.shares[0], &m.config, &m.sealed_keyring).unwrap();
         let r = p.submit(&m.shares[0], &m.config, &m.sealed_keyring);
         assert_eq!(r.err(), Some(SealError::DuplicateShare));
         assert_eq!(p.count(), 1);

@@ -52,10 +52,7 @@ pub fn apply_put(
     let latest = current.as_ref().map_or(0, |r| r.latest_version);
     if let Some(expected) = put.cas {
         if expected != latest {
-            return Ok(Response::Rejected(Rejection::CasMismatch {
-                expected,
-                actual: latest,
-            }));
+            return Ok(Response::Rejected(Rejection::CasMismatch { expected, actual: latest }));
         }
     }
     if put.version != latest + 1 {
@@ -67,10 +64,7 @@ pub fn apply_put(
             .clone()
             .or_else(|| current.as_ref().map(|r| r.secret_type.clone()))
             .unwrap_or_else(|| DEFAULT_TYPE.to_string()),
-        tier: put
-            .tier
-            .or(current.as_ref().map(|r| r.tier))
-            .unwrap_or_default(),
+        tier: put.tier.or(current.as_ref().map(|r| r.tier)).unwrap_or_default(),
         latest_version: put.version,
         created_ms: current.as_ref().map_or(time_ms, |r| r.created_ms),
         updated_ms: time_ms,
@@ -84,9 +78,7 @@ pub fn apply_put(
     };
     put_tx(versions, &version_key(&put.path, put.version), &version)?;
     put_tx(secrets, put.path.as_bytes(), &record)?;
-    Ok(Response::Written {
-        version: put.version,
-    })
+    Ok(Response::Written { version: put.version })
 }
 
 /// Soft-deletes the latest version.
@@ -111,10 +103,7 @@ pub fn apply_delete_latest(
     record.updated_ms = time_ms;
     put_tx(versions, &key, &version)?;
     put_tx(secrets, path.as_bytes(), &record)?;
-    Ok(Response::Deleted {
-        version: record.latest_version,
-        destroyed: false,
-    })
+    Ok(Response::Deleted { version: record.latest_version, destroyed: false })
 }
 
 /// Destroys one version's ciphertext for good.
@@ -130,9 +119,7 @@ pub fn apply_destroy(
     };
     let key = version_key(path, number);
     let Some(mut version): Option<VersionRecord> = get_tx(versions, &key)? else {
-        return Ok(Response::Rejected(Rejection::VersionNotFound {
-            version: number,
-        }));
+        return Ok(Response::Rejected(Rejection::VersionNotFound { version: number }));
     };
     if version.destroyed {
         return Ok(Response::Rejected(Rejection::AlreadyDeleted));
@@ -146,10 +133,7 @@ pub fn apply_destroy(
     record.updated_ms = time_ms;
     put_tx(versions, &key, &version)?;
     put_tx(secrets, path.as_bytes(), &record)?;
-    Ok(Response::Deleted {
-        version: number,
-        destroyed: true,
-    })
+    Ok(Response::Deleted { version: number, destroyed: true })
 }
 
 /// Read access to applied secret state, on any node.
@@ -165,17 +149,11 @@ impl SecretsReader {
     }
 
     pub fn record(&self, path: &str) -> Result<Option<SecretRecord>, StorageError> {
-        self.secrets
-            .get(path.as_bytes())?
-            .map(|v| decode(&v))
-            .transpose()
+        self.secrets.get(path.as_bytes())?.map(|v| decode(&v)).transpose()
     }
 
     pub fn version(&self, path: &str, version: u64) -> Result<Option<VersionRecord>, StorageError> {
-        self.versions
-            .get(version_key(path, version))?
-            .map(|v| decode(&v))
-            .transpose()
+        self.versions.get(version_key(path, version))?.map(|v| decode(&v)).transpose()
     }
 
     /// Every version of `path`, oldest first.

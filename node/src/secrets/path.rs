@@ -29,10 +29,7 @@ fn segment_ok(seg: &str) -> Result<(), PathError> {
     if seg == "." || seg == ".." {
         return Err(PathError::DotSegment(seg.to_string()));
     }
-    if !seg
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
-    {
+    if !seg.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-')) {
         return Err(PathError::BadCharacter(seg.chars().take(64).collect()));
     }
     Ok(())
@@ -92,30 +89,12 @@ mod tests {
         assert_eq!(validate_path("/a/b"), Err(PathError::EmptySegment));
         assert_eq!(validate_path("a//b"), Err(PathError::EmptySegment));
         assert_eq!(validate_path("a/b/"), Err(PathError::EmptySegment));
-        assert_eq!(
-            validate_path("a/../b"),
-            Err(PathError::DotSegment("..".into()))
-        );
-        assert_eq!(
-            validate_path("a/./b"),
-            Err(PathError::DotSegment(".".into()))
-        );
-        assert!(matches!(
-            validate_path("a/b c"),
-            Err(PathError::BadCharacter(_))
-        ));
-        assert!(matches!(
-            validate_path("a/b\0c"),
-            Err(PathError::BadCharacter(_))
-        ));
-        assert!(matches!(
-            validate_path("a/é"),
-            Err(PathError::BadCharacter(_))
-        ));
-        assert!(matches!(
-            validate_path("a/%2e%2e"),
-            Err(PathError::BadCharacter(_))
-        ));
+        assert_eq!(validate_path("a/../b"), Err(PathError::DotSegment("..".into())));
+        assert_eq!(validate_path("a/./b"), Err(PathError::DotSegment(".".into())));
+        assert!(matches!(validate_path("a/b c"), Err(PathError::BadCharacter(_))));
+        assert!(matches!(validate_path("a/b\0c"), Err(PathError::BadCharacter(_))));
+        assert!(matches!(validate_path("a/é"), Err(PathError::BadCharacter(_))));
+        assert!(matches!(validate_path("a/%2e%2e"), Err(PathError::BadCharacter(_))));
         assert_eq!(validate_path(&"a/".repeat(300)), Err(PathError::TooLong));
         assert_eq!(validate_path("a/versions"), Err(PathError::Reserved));
     }

@@ -59,6 +59,14 @@ pub struct Store {
     pub requests: sled::Tree,
     /// The current snapshot (meta and data).
     pub snapshot: sled::Tree,
+    /// State machine: agents by id.
+    pub agents: sled::Tree,
+    /// State machine: agent id by name.
+    pub agent_names: sled::Tree,
+    /// State machine: tokens by accessor.
+    pub tokens: sled::Tree,
+    /// State machine: what a credential hash belongs to.
+    pub credentials: sled::Tree,
 }
 
 impl Store {
@@ -78,17 +86,25 @@ impl Store {
             versions: db.open_tree(schema::VERSIONS)?,
             requests: db.open_tree(schema::REQUESTS)?,
             snapshot: db.open_tree(schema::SNAPSHOT)?,
+            agents: db.open_tree(schema::AGENTS)?,
+            agent_names: db.open_tree(schema::AGENT_NAMES)?,
+            tokens: db.open_tree(schema::TOKENS)?,
+            credentials: db.open_tree(schema::CREDENTIALS)?,
             db,
         })
     }
 
     /// The state machine's trees, in the fixed order snapshots use.
-    pub fn sm_trees(&self) -> [(&'static str, &sled::Tree); 4] {
+    pub fn sm_trees(&self) -> [(&'static str, &sled::Tree); 8] {
         [
             (schema::SM_META, &self.sm_meta),
             (schema::SECRETS, &self.secrets),
             (schema::VERSIONS, &self.versions),
             (schema::REQUESTS, &self.requests),
+            (schema::AGENTS, &self.agents),
+            (schema::AGENT_NAMES, &self.agent_names),
+            (schema::TOKENS, &self.tokens),
+            (schema::CREDENTIALS, &self.credentials),
         ]
     }
 

@@ -4,10 +4,14 @@
 //! |-------------------|-----------------------------|------------------------------------|
 //! | `raft_log`        | index (u64 BE)              | `Entry<TypeConfig>`                |
 //! | `raft_meta`       | `vote`, `last_purged`, `committed` | `Vote`, `LogId`, `LogId`    |
-//! | `sm_meta`         | `last_applied`, `membership`, `seal`, `keyring`, `root_token` | see below |
+//! | `sm_meta`         | `last_applied`, `membership`, `seal`, `keyring`, `root_token`, `token_policy`, `leader_time` | see below |
 //! | `secrets`         | path                        | `SecretRecord`                     |
 //! | `secret_versions` | path ‖ 0x00 ‖ version (u64 BE) | `VersionRecord` (ciphertext)    |
-//! | `requests`        | request id (16 bytes)       | `(time_ms, Response)`              |
+//! | `requests`        | request id (16 bytes)       | `(time_ms, Applied)`               |
+//! | `agents`          | agent id (16 bytes)         | `AgentRecord`                      |
+//! | `agent_names`     | agent name                  | agent id (16 bytes, raw)           |
+//! | `tokens`          | accessor (16 bytes)         | `TokenRecord`                      |
+//! | `credentials`     | SHA-256 of a key or token   | `CredentialRef`                    |
 //! | `snapshot`        | `meta`, `data`              | `SnapshotMeta`, snapshot bytes     |
 //!
 //! Every value is written with [`super::encode`] (format byte + postcard).
@@ -19,6 +23,10 @@ pub const SECRETS: &str = "secrets";
 pub const VERSIONS: &str = "secret_versions";
 pub const REQUESTS: &str = "requests";
 pub const SNAPSHOT: &str = "snapshot";
+pub const AGENTS: &str = "agents";
+pub const AGENT_NAMES: &str = "agent_names";
+pub const TOKENS: &str = "tokens";
+pub const CREDENTIALS: &str = "credentials";
 
 pub const KEY_VOTE: &[u8] = b"vote";
 pub const KEY_LAST_PURGED: &[u8] = b"last_purged";
@@ -29,6 +37,8 @@ pub const KEY_MEMBERSHIP: &[u8] = b"membership";
 pub const KEY_SEAL: &[u8] = b"seal";
 pub const KEY_KEYRING: &[u8] = b"keyring";
 pub const KEY_ROOT_TOKEN: &[u8] = b"root_token";
+pub const KEY_TOKEN_POLICY: &[u8] = b"token_policy";
+pub const KEY_LEADER_TIME: &[u8] = b"leader_time";
 
 pub const KEY_SNAPSHOT_META: &[u8] = b"meta";
 pub const KEY_SNAPSHOT_DATA: &[u8] = b"data";

@@ -68,18 +68,9 @@ impl Cluster {
             extra_config: extra_config.to_string(),
             env: vec![("RUST_LOG".into(), "info,openraft=info".into())],
         };
-        let dev = DevCluster::start(options)
-            .await
-            .expect("dev cluster starts");
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .unwrap();
-        Cluster {
-            dev,
-            http,
-            _dir: dir,
-        }
+        let dev = DevCluster::start(options).await.expect("dev cluster starts");
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+        Cluster { dev, http, _dir: dir }
     }
 
     fn url(&self, node: usize, path: &str) -> String {
@@ -118,6 +109,29 @@ impl Cluster {
         self.request(node, method, path, body, &[]).await
     }
 
+    /// A request with the given bearer (or none), body and extra headers.
+    pub async fn send_as(
+        &self,
+        node: usize,
+        token: Option<&str>,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let mut req = self.http.request(method.parse().unwrap(), self.url(node, path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        reply(req.send().await.expect("request sent")).await
+    }
+
     /// A request with the given token (or none).
     pub async fn request_with_token(
         &self,
@@ -126,9 +140,7 @@ impl Cluster {
         path: &str,
         token: Option<&str>,
     ) -> Reply {
-        let mut req = self
-            .http
-            .request(method.parse().unwrap(), self.url(node, path));
+        let mut req = self.http.request(method.parse().unwrap(), self.url(node, path));
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
@@ -156,8 +168,7 @@ impl Cluster {
     }
 
     pub async fn put(&self, node: usize, path: &str, body: serde_json::Value) -> Reply {
-        self.call(node, "PUT", &format!("/v1/secrets/{path}"), Some(body))
-            .await
+        self.call(node, "PUT", &format!("/v1/secrets/{path}"), Some(body)).await
     }
 
     pub async fn get(&self, node: usize, path: &str) -> Reply {
@@ -165,12 +176,7 @@ impl Cluster {
     }
 
     pub async fn status(&self, node: usize) -> SealStatus {
-        let r = self
-            .http
-            .get(self.url(node, "/v1/sys/status"))
-            .send()
-            .await
-            .expect("status");
+        let r = self.http.get(self.url(node, "/v1/sys/status")).send().await.expect("status");
         r.json().await.expect("status body")
     }
 
@@ -214,24 +220,14 @@ impl Cluster {
             if s.applied_index >= index {
                 return;
             }
-            assert!(
-                Instant::now() < deadline,
-                "node {i} stuck at {} < {index}",
-                s.applied_index
-            );
+            assert!(Instant::now() < deadline, "node {i} stuck at {} < {index}", s.applied_index);
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
     pub async fn wait_answering(&self, i: usize) {
         let deadline = Instant::now() + Duration::from_secs(30);
-        while self
-            .http
-            .get(self.url(i, "/v1/sys/status"))
-            .send()
-            .await
-            .is_err()
-        {
+        while self.http.get(self.url(i, "/v1/sys/status")).send().await.is_err() {
             assert!(Instant::now() < deadline, "node {i} did not come up");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -247,12 +243,7 @@ async fn reply(r: reqwest::Response) -> Reply {
         .collect();
     let text = r.text().await.unwrap_or_default();
     let body = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
-    Reply {
-        status,
-        headers,
-        text,
-        body,
-    }
+    Reply { status, headers, text, body }
 }
 
 /// Every file under `dir` whose bytes contain `needle`.

@@ -1,0 +1,189 @@
+//! `/v1/agents`: one identity per service. Needs `agents:manage`. An agent key is made on the
+//! leader, shown once in the answer, and stored only as its SHA-256 hash.
+
+use std::sync::Arc;
+
+use ass_client::types::{
+    AgentInfo, AgentKeyResponse, CreateAgentRequest, ListAgentsResponse, AGENT_KEY_PREFIX,
+};
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::Json;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use rand::Rng;
+
+use super::auth::Caller;
+use super::error::ApiError;
+use super::extract::{request_id, ApiJson, ApiPath};
+use crate::access::allowlist::Allowlist;
+use crate::access::scope::{Admin, ScopeSet};
+use crate::identity::{format_id, AgentRecord};
+use crate::node::{now_ms, rfc3339, Node};
+use crate::raft::types::{Command, NewAgent, Request, Response as SmResponse};
+use crate::seal::hash_token;
+
+/// Longest agent description, in bytes.
+const MAX_DESCRIPTION: usize = 1024;
+
+/// A fresh credential: `prefix` + 256 random bits, base64url.
+pub fn new_secret_credential(prefix: &str) -> String {
+    let mut bytes = zeroize::Zeroizing::new([0u8; 32]);
+    rand::rng().fill_bytes(bytes.as_mut());
+    format!("{prefix}{}", URL_SAFE_NO_PAD.encode(bytes.as_ref()))
+}
+
+pub fn agent_info(id: &[u8; 16], a: &AgentRecord) -> AgentInfo {
+    AgentInfo {
+        id: format_id(id),
+        name: a.name.clone(),
+        scopes: a.scopes.clone(),
+        ip_allowlist: a.ip_allowlist.clone(),
+        description: a.description.clone(),
+        created_at: rfc3339(a.created_ms),
+        key_rotated_at: a.key_rotated_ms.map(rfc3339),
+        revoked_at: a.revoked_ms.map(rfc3339),
+    }
+}
+
+fn validate_name(name: &str) -> Result<(), ApiError> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(
+            "invalid_name",
+            "an agent name is 1 to 64 characters of [A-Za-z0-9_.-]",
+        ))
+    }
+}
+
+pub async fn create(
+    State(node): State<Arc<Node>>,
+    caller: Caller,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<CreateAgentRequest>,
+) -> Result<Json<AgentKeyResponse>, ApiError> {
+    caller.require_admin(Admin::AgentsManage)?;
+    validate_name(&req.name)?;
+    let scopes = ScopeSet::parse(&req.scopes)
+        .map_err(|e| ApiError::bad_request("invalid_scope", e.to_string()))?;
+    let allowlist = Allowlist::parse(&req.ip_allowlist)
+        .map_err(|e| ApiError::bad_request("invalid_allowlist", e.to_string()))?;
+    if req.description.as_ref().is_some_and(|d| d.len() > MAX_DESCRIPTION) {
+        return Err(ApiError::bad_request(
+            "bad_request",
+            format!("description is limited to {MAX_DESCRIPTION} bytes"),
+        ));
+    }
+    let key = new_secret_credential(AGENT_KEY_PREFIX);
+    let id = *uuid::Uuid::new_v4().as_bytes();
+    let agent = NewAgent {
+        id,
+        name: req.name.clone(),
+        scopes: scopes.to_strings(),
+        ip_allowlist: allowlist.to_strings(),
+        description: req.description.clone(),
+        key_hash: hash_token(&key),
+    };
+    let committed = node
+        .write(Request {
+            request_id: request_id(&headers)?,
+            time_ms: now_ms(),
+            cmd: Command::CreateAgent(agent),
+        })
+        .await?
+        .fresh()?;
+    match committed.response {
+        SmResponse::Ok => {
+            let record = node
+                .state
+                .identity
+                .agent(&id)?
+                .ok_or_else(|| ApiError::internal("agent vanished"))?;
+            Ok(Json(AgentKeyResponse { agent: agent_info(&id, &record), agent_key: key }))
+        }
+        SmResponse::Rejected(r) => Err(r.into()),
+        other => Err(ApiError::internal(format!("unexpected response {other:?}"))),
+    }
+}
+
+pub async fn list(
+    State(node): State<Arc<Node>>,
+    caller: Caller,
+) -> Result<Json<ListAgentsResponse>, ApiError> {
+    caller.require_admin(Admin::AgentsManage)?;
+    let agents = node.state.identity.agents()?.iter().map(|(id, a)| agent_info(id, a)).collect();
+    Ok(Json(ListAgentsResponse { agents }))
+}
+
+fn find(node: &Node, name: &str) -> Result<([u8; 16], AgentRecord), ApiError> {
+    node.state.identity.find_agent(name)?.ok_or_else(|| {
+        ApiError::not_found(
+            "not_found",
+            format!("no agent named `{}`", name.chars().take(64).collect::<String>()),
+        )
+    })
+}
+
+pub async fn show(
+    State(node): State<Arc<Node>>,
+    caller: Caller,
+    ApiPath(name): ApiPath,
+) -> Result<Json<AgentInfo>, ApiError> {
+    caller.require_admin(Admin::AgentsManage)?;
+    let (id, a) = find(&node, &name)?;
+    Ok(Json(agent_info(&id, &a)))
+}
+
+pub async fn revoke(
+    State(node): State<Arc<Node>>,
+    caller: Caller,
+    headers: HeaderMap,
+    ApiPath(name): ApiPath,
+) -> Result<Json<AgentInfo>, ApiError> {
+    caller.require_admin(Admin::AgentsManage)?;
+    let (id, _) = find(&node, &name)?;
+    let committed = node
+        .write(Request {
+            request_id: request_id(&headers)?,
+            time_ms: now_ms(),
+            cmd: Command::RevokeAgent { id },
+        })
+        .await?;
+    match committed.response {
+        SmResponse::Ok => {
+            let (id, a) = find(&node, &name)?;
+            tracing::info!(agent = %a.name, "agent revoked");
+            Ok(Json(agent_info(&id, &a)))
+        }
+        SmResponse::Rejected(r) => Err(r.into()),
+        other => Err(ApiError::internal(format!("unexpected response {other:?}"))),
+    }
+}
+
+pub async fn rotate_key(
+    State(node): State<Arc<Node>>,
+    caller: Caller,
+    headers: HeaderMap,
+    ApiPath(name): ApiPath,
+) -> Result<Json<AgentKeyResponse>, ApiError> {
+    caller.require_admin(Admin::AgentsManage)?;
+    let (id, _) = find(&node, &name)?;
+    let key = new_secret_credential(AGENT_KEY_PREFIX);
+    let cmd = Command::RotateAgentKey { id, key_hash: hash_token(&key) };
+    let committed = node
+        .write(Request { request_id: request_id(&headers)?, time_ms: now_ms(), cmd })
+        .await?
+        .fresh()?;
+    match committed.response {
+        SmResponse::Ok => {
+            let (id, a) = find(&node, &name)?;
+            Ok(Json(AgentKeyResponse { agent: agent_info(&id, &a), agent_key: key }))
+        }
+        SmResponse::Rejected(r) => Err(r.into()),
+        other => Err(ApiError::internal(format!("unexpected response {other:?}"))),
+    }
+}

@@ -1,0 +1,282 @@
+//! Who is calling: the one place a request's credential is checked.
+//!
+//! ```text
+//!  client IP (peer, or X-Forwarded-For from a trusted proxy, or the forwarding node's word)
+//!    ──> brute-force limiter ──> consistency (read index) ──> Bearer credential
+//!    ──> root | agent key | token (expiry by cluster time, revocation, parent chain)
+//!    ──> IP allowlists ──> Caller { principal, scopes }
+//! ```
+//!
+//! The state is made current *before* the credential is checked (a linearizable request waits
+//! for the read index), so a revoke that was acknowledged anywhere is seen here. Unknown,
+//! revoked and expired credentials all get the same 401.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::Response;
+use subtle::ConstantTimeEq;
+
+use super::error::ApiError;
+use super::extract::consistency;
+use super::forward::Forwarded;
+use crate::access::allowlist::{client_ip, Allowlist};
+use crate::access::scope::{needed_secret_scope, Action, Admin, ScopeSet};
+use crate::identity::{CredentialRef, TokenRecord, MAX_TOKEN_DEPTH};
+use crate::node::{Consistency, Node};
+use crate::seal::hash_token;
+
+/// The client's address as this cluster judges it; set once per request.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIp(pub IpAddr);
+
+/// Middleware: works out the client address. A request forwarded by another node keeps the
+/// address that node worked out (the cluster port is trusted); otherwise the socket peer, or
+/// the `X-Forwarded-For` entry when the peer is a trusted proxy.
+pub async fn resolve_client_ip(
+    State(node): State<Arc<Node>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    if req.extensions().get::<Forwarded>().is_none() || req.extensions().get::<ClientIp>().is_none()
+    {
+        let peer = req
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0)
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
+        let xff = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
+        let ip = client_ip(peer, xff, &node.trusted_proxies);
+        req.extensions_mut().insert(ClientIp(ip));
+    }
+    next.run(req).await
+}
+
+/// Who a credential belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    Root,
+    /// An agent key: good only for `POST /v1/tokens`.
+    Agent {
+        id: [u8; 16],
+        name: String,
+    },
+    Token {
+        accessor: [u8; 16],
+        agent_id: Option<[u8; 16]>,
+        agent_name: Option<String>,
+        expires_ms: u64,
+    },
+}
+
+/// An authenticated caller and what it may do.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub principal: Principal,
+    /// `None` for the root token, which may do everything.
+    pub scopes: Option<ScopeSet>,
+    pub client_ip: IpAddr,
+}
+
+impl Caller {
+    fn refuse_agent_key(&self) -> Result<(), ApiError> {
+        if matches!(self.principal, Principal::Agent { .. }) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "agent_key_not_allowed",
+                "an agent key only buys tokens: exchange it with POST /v1/tokens and call with the token",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Requires an admin scope.
+    pub fn require_admin(&self, admin: Admin) -> Result<(), ApiError> {
+        self.refuse_agent_key()?;
+        match &self.scopes {
+            None => Ok(()),
+            Some(s) if s.allows_admin(admin) => Ok(()),
+            Some(_) => Err(scope_denied(&admin.to_string())),
+        }
+    }
+
+    /// Requires a secrets scope for `action` on `path`.
+    pub fn require_secret(&self, action: Action, path: &str) -> Result<(), ApiError> {
+        self.refuse_agent_key()?;
+        match &self.scopes {
+            None => Ok(()),
+            Some(s) if s.allows_secret(action, path) => Ok(()),
+            Some(_) => Err(scope_denied(&needed_secret_scope(action, path))),
+        }
+    }
+
+    /// Whether a list may show `path` (list results are filtered, never refused).
+    pub fn may_list(&self, path: &str) -> bool {
+        self.scopes.as_ref().is_none_or(|s| s.may_list(path))
+    }
+
+    pub fn is_root(&self) -> bool {
+        self.principal == Principal::Root
+    }
+}
+
+fn scope_denied(needed: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "scope_denied",
+        format!("this call needs the scope `{needed}`"),
+    )
+}
+
+fn invalid_credential() -> ApiError {
+    ApiError::unauthorized("the credential is unknown, expired or revoked")
+}
+
+fn ip_not_allowed(ip: IpAddr) -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "ip_not_allowed",
+        format!("requests from {ip} are not allowed for this credential"),
+    )
+}
+
+impl FromRequestParts<Arc<Node>> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        node: &Arc<Node>,
+    ) -> Result<Self, Self::Rejection> {
+        let ip = parts.extensions.get::<ClientIp>().map_or(IpAddr::from([127, 0, 0, 1]), |c| c.0);
+        if let Err(wait) = node.limiter.check(ip, Instant::now()) {
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!(
+                    "too many failed authentications from {ip}; retry in {} s",
+                    wait.as_secs().max(1)
+                ),
+            ));
+        }
+        // Make local state current first, so the credential is judged on it.
+        let wanted = if parts.method == Method::GET || parts.method == Method::HEAD {
+            consistency(&parts.headers)?
+        } else {
+            Consistency::Linearizable
+        };
+        node.prepare_read(wanted).await?;
+        let token = bearer(parts)?;
+        match authenticate(node, token, ip) {
+            Ok(caller) => Ok(caller),
+            Err(e) => {
+                if e.status == StatusCode::UNAUTHORIZED {
+                    node.limiter.record_failure(ip, Instant::now());
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
+fn bearer(parts: &Parts) -> Result<&str, ApiError> {
+    let header = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)
+        .ok_or_else(|| ApiError::unauthorized("missing `Authorization: Bearer <token>` header"))?;
+    header
+        .to_str()
+        .ok()
+        .and_then(|h| h.get(..7).filter(|p| p.eq_ignore_ascii_case("bearer ")).map(|_| &h[7..]))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| ApiError::unauthorized("the Authorization header must be `Bearer <token>`"))
+}
+
+/// Checks a bearer credential against applied state.
+fn authenticate(node: &Node, credential: &str, ip: IpAddr) -> Result<Caller, ApiError> {
+    let hash = hash_token(credential);
+    if let Some(root) = node.state.root_token_hash()? {
+        if bool::from(root.ct_eq(&hash)) {
+            return Ok(Caller { principal: Principal::Root, scopes: None, client_ip: ip });
+        }
+    }
+    let identity = &node.state.identity;
+    match identity.credential(&hash)?.ok_or_else(invalid_credential)? {
+        CredentialRef::Agent(id) => {
+            let agent = identity
+                .agent(&id)?
+                .filter(|a| a.revoked_ms.is_none())
+                .ok_or_else(invalid_credential)?;
+            check_allowlist(&agent.ip_allowlist, ip)?;
+            Ok(Caller {
+                principal: Principal::Agent { id, name: agent.name.clone() },
+                scopes: Some(stored_scopes(&agent.scopes)?),
+                client_ip: ip,
+            })
+        }
+        CredentialRef::Token(accessor) => {
+            let now = node.clock.now_ms();
+            let token = identity.token(&accessor)?.ok_or_else(invalid_credential)?;
+            live_chain(node, &token, now)?;
+            let agent = match &token.agent_id {
+                Some(id) => Some(
+                    identity
+                        .agent(id)?
+                        .filter(|a| a.revoked_ms.is_none())
+                        .ok_or_else(invalid_credential)?,
+                ),
+                None => None,
+            };
+            check_allowlist(&token.ip_allowlist, ip)?;
+            if let Some(a) = &agent {
+                check_allowlist(&a.ip_allowlist, ip)?;
+            }
+            Ok(Caller {
+                principal: Principal::Token {
+                    accessor,
+                    agent_id: token.agent_id,
+                    agent_name: agent.map(|a| a.name),
+                    expires_ms: token.expires_ms,
+                },
+                scopes: Some(stored_scopes(&token.scopes)?),
+                client_ip: ip,
+            })
+        }
+    }
+}
+
+/// The token and every token above it must be unrevoked and unexpired.
+fn live_chain(node: &Node, token: &TokenRecord, now_ms: u64) -> Result<(), ApiError> {
+    let mut current = token.clone();
+    for _ in 0..=MAX_TOKEN_DEPTH {
+        if current.revoked_ms.is_some() || now_ms >= current.expires_ms {
+            return Err(invalid_credential());
+        }
+        match current.parent {
+            None => return Ok(()),
+            Some(parent) => {
+                current = node.state.identity.token(&parent)?.ok_or_else(invalid_credential)?
+            }
+        }
+    }
+    Err(invalid_credential())
+}
+
+fn check_allowlist(list: &[String], ip: IpAddr) -> Result<(), ApiError> {
+    let allowlist =
+        Allowlist::parse(list).map_err(|e| ApiError::internal(format!("stored allowlist: {e}")))?;
+    if allowlist.allows(ip) {
+        Ok(())
+    } else {
+        Err(ip_not_allowed(ip))
+    }
+}
+
+fn stored_scopes(scopes: &[String]) -> Result<ScopeSet, ApiError> {
+    ScopeSet::parse(scopes).map_err(|e| ApiError::internal(format!("stored scopes: {e}")))
+}

@@ -31,6 +31,10 @@ pub struct ErrorBody {
     /// API base URL of the current leader, when the error is about leadership.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub leader: Option<String>,
+    /// The approval request a gated read opened or re-used (`approval_required`,
+    /// `approval_denied`, `approval_expired`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval_id: Option<String>,
 }
 
 /// `POST /v1/sys/init`.
@@ -391,4 +395,89 @@ pub struct GenerateRootResponse {
     pub threshold: u8,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub root_token: Option<String>,
+}
+
+/// Header carrying the reason a caller gives for reading an approval-gated secret.
+pub const HEADER_REASON: &str = "x-ass-reason";
+
+/// `GET/PUT /v1/policy/approvals`, in the format users already write.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalPolicyDocument {
+    pub approval_policy: ApprovalPolicy,
+}
+
+/// How many approvals each tier needs, who may give them, and how long access lasts.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalPolicy {
+    /// Rules for `standard`, `sensitive` and `critical` (a missing tier needs no approval).
+    pub tiers: std::collections::BTreeMap<String, TierRule>,
+    /// Named human identities (e-mail form) whose credentials may decide.
+    #[serde(default)]
+    pub approvers: Vec<String>,
+    /// How long an approved access lasts, hours (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant_hours: Option<u32>,
+}
+
+/// One tier's rule.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct TierRule {
+    pub required_approvals: u32,
+    /// How long a request waits for its approvals before it expires (default 24).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_hours: Option<u32>,
+}
+
+/// One approval request.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ApprovalInfo {
+    pub id: String,
+    /// `pending`, `approved`, `denied` or `expired`.
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_accessor: Option<String>,
+    pub path: String,
+    pub tier: Tier,
+    pub version: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub required_approvals: u32,
+    pub approvals: Vec<Decision>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub denial: Option<Decision>,
+    pub requested_at: String,
+    pub expires_at: String,
+    /// Until when the granted access lasts, once approved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant_expires_at: Option<String>,
+}
+
+/// One approver's decision.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Decision {
+    pub approver: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    pub at: String,
+}
+
+/// `GET /v1/approvals`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ListApprovalsResponse {
+    pub approvals: Vec<ApprovalInfo>,
+}
+
+/// `POST /v1/approvals/{id}/approve|deny`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecideRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
 }

@@ -9,6 +9,7 @@
 //! Arrows point one way. `raft/` never decrypts; `crypto/` never sees HTTP, Raft or sled.
 
 pub mod access;
+pub mod approvals;
 pub mod clock;
 pub mod cluster;
 pub mod config;

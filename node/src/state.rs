@@ -9,12 +9,13 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 
+use crate::approvals::{ApprovalPolicyRecord, ApprovalsReader, ApprovalsTx};
 use crate::identity::{IdentityReader, IdentityTx};
 use crate::raft::types::{Applied, Command, Rejection, Request, Response};
 use crate::seal::SealConfig;
 use crate::secrets;
 use crate::storage::schema::{
-    KEY_KEYRING, KEY_LEADER_TIME, KEY_ROOT_TOKEN, KEY_SEAL, KEY_TOKEN_POLICY,
+    KEY_APPROVAL_POLICY, KEY_KEYRING, KEY_LEADER_TIME, KEY_ROOT_TOKEN, KEY_SEAL, KEY_TOKEN_POLICY,
 };
 use crate::storage::{decode, encode, StorageError, Store};
 
@@ -49,12 +50,14 @@ pub struct Tx<'a> {
     pub versions: &'a TransactionalTree,
     pub requests: &'a TransactionalTree,
     pub identity: IdentityTx<'a>,
+    pub approvals: ApprovalsTx<'a>,
 }
 
 impl<'a> Tx<'a> {
     /// Views over the trees in [`Store::sm_trees`] order.
     pub fn from_views(v: &'a [TransactionalTree]) -> Option<Self> {
-        let [meta, secrets, versions, requests, agents, agent_names, tokens, credentials] = v
+        let [meta, secrets, versions, requests, agents, agent_names, tokens, credentials, approvals, approval_open, grants] =
+            v
         else {
             return None;
         };
@@ -64,6 +67,7 @@ impl<'a> Tx<'a> {
             versions,
             requests,
             identity: IdentityTx { agents, agent_names, tokens, credentials },
+            approvals: ApprovalsTx { approvals, approval_open, grants },
         })
     }
 }
@@ -143,6 +147,20 @@ fn apply_command(tx: &Tx<'_>, time_ms: u64, cmd: &Command) -> TxResult<Response>
             Ok(Response::Ok)
         }
         Command::Tick => Ok(Response::Ok),
+        Command::SetApprovalPolicy(policy) => {
+            put_tx(tx.meta, KEY_APPROVAL_POLICY, policy)?;
+            Ok(Response::Ok)
+        }
+        Command::OpenApproval(a) => {
+            let policy: ApprovalPolicyRecord =
+                get_tx(tx.meta, KEY_APPROVAL_POLICY)?.unwrap_or_default();
+            tx.approvals.open(time_ms, &policy, a)
+        }
+        Command::DecideApproval(d) => {
+            let policy: ApprovalPolicyRecord =
+                get_tx(tx.meta, KEY_APPROVAL_POLICY)?.unwrap_or_default();
+            tx.approvals.decide(time_ms, &policy, d)
+        }
     }
 }
 
@@ -152,6 +170,7 @@ pub struct StateReader {
     meta: sled::Tree,
     pub secrets: secrets::SecretsReader,
     pub identity: IdentityReader,
+    pub approvals: ApprovalsReader,
 }
 
 impl StateReader {
@@ -160,6 +179,7 @@ impl StateReader {
             meta: store.sm_meta.clone(),
             secrets: secrets::SecretsReader::new(store.secrets.clone(), store.versions.clone()),
             identity: IdentityReader::new(store),
+            approvals: ApprovalsReader::new(store),
         }
     }
 
@@ -185,6 +205,11 @@ impl StateReader {
     /// The token TTL policy (the default until one is set).
     pub fn token_policy(&self) -> Result<crate::identity::TokenPolicyRecord, StorageError> {
         Ok(self.get(KEY_TOKEN_POLICY)?.unwrap_or_default())
+    }
+
+    /// The approval policy (the default until one is set).
+    pub fn approval_policy(&self) -> Result<ApprovalPolicyRecord, StorageError> {
+        Ok(self.get(KEY_APPROVAL_POLICY)?.unwrap_or_default())
     }
 
     /// The latest leader time applied, ms since the Unix epoch.

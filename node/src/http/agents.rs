@@ -49,13 +49,15 @@ pub fn agent_info(id: &[u8; 16], a: &AgentRecord) -> AgentInfo {
 fn validate_name(name: &str) -> Result<(), ApiError> {
     let ok = !name.is_empty()
         && name.len() <= 64
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-' | b'@' | b'+'));
     if ok {
         Ok(())
     } else {
         Err(ApiError::bad_request(
             "invalid_name",
-            "an agent name is 1 to 64 characters of [A-Za-z0-9_.-]",
+            "an agent name is 1 to 64 characters of [A-Za-z0-9_.-@+] (approvers are named by e-mail)",
         ))
     }
 }

@@ -19,11 +19,13 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub leader: Option<String>,
+    /// The approval request an `approval_*` error is about.
+    pub approval_id: Option<String>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), leader: None }
+        Self { status, code, message: message.into(), leader: None, approval_id: None }
     }
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, message)
@@ -57,8 +59,12 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body =
-            ErrorBody { error: self.code.to_string(), message: self.message, leader: self.leader };
+        let body = ErrorBody {
+            error: self.code.to_string(),
+            message: self.message,
+            leader: self.leader,
+            approval_id: self.approval_id,
+        };
         (self.status, Json(body)).into_response()
     }
 }
@@ -156,6 +162,31 @@ impl From<Rejection> for ApiError {
                 StatusCode::CONFLICT,
                 "request_id_reused",
                 "this request id was already used for a different call",
+            ),
+            Rejection::NotAnApprover => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "not_an_approver",
+                "only identities named in the approval policy's approvers may decide",
+            ),
+            Rejection::SelfApproval => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "self_approval",
+                "no one approves a request they made",
+            ),
+            Rejection::ApprovalExpired => ApiError::new(
+                StatusCode::CONFLICT,
+                "approval_expired",
+                "the request timed out; a new read opens a new one",
+            ),
+            Rejection::ApprovalClosed => ApiError::new(
+                StatusCode::CONFLICT,
+                "approval_closed",
+                "the request was already approved or denied",
+            ),
+            Rejection::AlreadyDecided => ApiError::new(
+                StatusCode::CONFLICT,
+                "already_decided",
+                "this approver already decided on this request",
             ),
             Rejection::AlreadyDeleted => {
                 ApiError::bad_request("already_deleted", "that version is already deleted")

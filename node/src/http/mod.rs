@@ -9,6 +9,7 @@
 //! ```
 
 pub mod agents;
+pub mod approvals;
 pub mod auth;
 pub mod error;
 pub mod extract;
@@ -56,6 +57,11 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1/tokens/{accessor}", get(tokens::show))
         .route("/v1/tokens/{accessor}/revoke", post(tokens::revoke))
         .route("/v1/policy/tokens", get(tokens::get_policy).put(tokens::set_policy))
+        .route("/v1/policy/approvals", get(approvals::get_policy).put(approvals::set_policy))
+        .route("/v1/approvals", get(approvals::list))
+        .route("/v1/approvals/{id}", get(approvals::show))
+        .route("/v1/approvals/{id}/approve", post(approvals::approve))
+        .route("/v1/approvals/{id}/deny", post(approvals::deny))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(node.clone(), forward::forward_writes))

@@ -63,6 +63,7 @@ pub async fn get(
     caller: Caller,
     ApiPath(path): ApiPath,
     ApiQuery(q): ApiQuery,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     if let Some(base) = path.strip_suffix("/versions") {
         return versions(&node, &caller, base).await;
@@ -71,6 +72,7 @@ pub async fn get(
     caller.require_secret(Action::Read, &path)?;
     let wanted = parse_version(&q)?;
     let (record, number, version) = read_version(&node, &path, wanted).await?;
+    super::approvals::gate(&node, &caller, &path, &record, number, &headers).await?;
     if version.destroyed {
         return Err(ApiError::not_found(
             "version_destroyed",

@@ -10,6 +10,7 @@ use std::io::Cursor;
 use ass_client::types::Tier;
 use serde::{Deserialize, Serialize};
 
+use crate::approvals::{ApprovalPolicyRecord, NewApproval, NewDecision};
 use crate::identity::TokenPolicyRecord;
 use crate::seal::SealConfig;
 
@@ -106,6 +107,12 @@ pub enum Command {
     /// Carries the leader's clock when nothing else is written, so followers judge expiry
     /// against leader time.
     Tick,
+    /// Sets the approval policy.
+    SetApprovalPolicy(ApprovalPolicyRecord),
+    /// Opens (or re-uses) an approval request for a gated read.
+    OpenApproval(NewApproval),
+    /// One approver's decision on a request.
+    DecideApproval(NewDecision),
 }
 
 /// A new agent, validated by the proposer and checked again (name taken) at apply.
@@ -150,7 +157,10 @@ impl Command {
             | Command::IssueToken(_)
             | Command::SetTokenPolicy(_)
             | Command::SetRootToken { .. }
-            | Command::Tick => String::new(),
+            | Command::Tick
+            | Command::SetApprovalPolicy(_) => String::new(),
+            Command::OpenApproval(a) => a.path.clone(),
+            Command::DecideApproval(d) => hex::encode(d.id),
         };
         format!("{}:{target}", self.name())
     }
@@ -169,6 +179,9 @@ impl Command {
             Command::SetTokenPolicy(_) => "set_token_policy",
             Command::SetRootToken { .. } => "set_root_token",
             Command::Tick => "tick",
+            Command::SetApprovalPolicy(_) => "set_approval_policy",
+            Command::OpenApproval(_) => "open_approval",
+            Command::DecideApproval(_) => "decide_approval",
         }
     }
 }
@@ -209,6 +222,10 @@ pub enum Response {
         version: u64,
         destroyed: bool,
     },
+    /// The approval request a gated read opened or re-used.
+    Approval {
+        id: [u8; 16],
+    },
     Rejected(Rejection),
 }
 
@@ -240,4 +257,14 @@ pub enum Rejection {
     AgentRevoked,
     /// The request id was used before for a different call.
     RequestIdReused,
+    /// The decider is not in the policy's approver list.
+    NotAnApprover,
+    /// The decider made the request.
+    SelfApproval,
+    /// The request timed out.
+    ApprovalExpired,
+    /// The request was already approved or denied.
+    ApprovalClosed,
+    /// This approver already decided on this request.
+    AlreadyDecided,
 }

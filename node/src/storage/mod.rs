@@ -67,6 +67,12 @@ pub struct Store {
     pub tokens: sled::Tree,
     /// State machine: what a credential hash belongs to.
     pub credentials: sled::Tree,
+    /// State machine: approval requests by id.
+    pub approvals: sled::Tree,
+    /// State machine: the latest request per requester and path.
+    pub approval_open: sled::Tree,
+    /// State machine: approved access per requester and path.
+    pub grants: sled::Tree,
 }
 
 impl Store {
@@ -90,12 +96,15 @@ impl Store {
             agent_names: db.open_tree(schema::AGENT_NAMES)?,
             tokens: db.open_tree(schema::TOKENS)?,
             credentials: db.open_tree(schema::CREDENTIALS)?,
+            approvals: db.open_tree(schema::APPROVALS)?,
+            approval_open: db.open_tree(schema::APPROVAL_OPEN)?,
+            grants: db.open_tree(schema::GRANTS)?,
             db,
         })
     }
 
     /// The state machine's trees, in the fixed order snapshots use.
-    pub fn sm_trees(&self) -> [(&'static str, &sled::Tree); 8] {
+    pub fn sm_trees(&self) -> [(&'static str, &sled::Tree); 11] {
         [
             (schema::SM_META, &self.sm_meta),
             (schema::SECRETS, &self.secrets),
@@ -105,6 +114,9 @@ impl Store {
             (schema::AGENT_NAMES, &self.agent_names),
             (schema::TOKENS, &self.tokens),
             (schema::CREDENTIALS, &self.credentials),
+            (schema::APPROVALS, &self.approvals),
+            (schema::APPROVAL_OPEN, &self.approval_open),
+            (schema::GRANTS, &self.grants),
         ]
     }
 

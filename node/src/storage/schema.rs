@@ -12,6 +12,9 @@
 //! | `agent_names`     | agent name                  | agent id (16 bytes, raw)           |
 //! | `tokens`          | accessor (16 bytes)         | `TokenRecord`                      |
 //! | `credentials`     | SHA-256 of a key or token   | `CredentialRef`                    |
+//! | `approvals`       | approval id (16 bytes)      | `ApprovalRecord`                   |
+//! | `approval_open`   | requester ‖ 0 ‖ path        | latest approval id (16 bytes, raw) |
+//! | `grants`          | requester ‖ 0 ‖ path        | `GrantRecord`                      |
 //! | `snapshot`        | `meta`, `data`              | `SnapshotMeta`, snapshot bytes     |
 //!
 //! Every value is written with [`super::encode`] (format byte + postcard).
@@ -27,6 +30,9 @@ pub const AGENTS: &str = "agents";
 pub const AGENT_NAMES: &str = "agent_names";
 pub const TOKENS: &str = "tokens";
 pub const CREDENTIALS: &str = "credentials";
+pub const APPROVALS: &str = "approvals";
+pub const APPROVAL_OPEN: &str = "approval_open";
+pub const GRANTS: &str = "grants";
 
 pub const KEY_VOTE: &[u8] = b"vote";
 pub const KEY_LAST_PURGED: &[u8] = b"last_purged";
@@ -39,6 +45,7 @@ pub const KEY_KEYRING: &[u8] = b"keyring";
 pub const KEY_ROOT_TOKEN: &[u8] = b"root_token";
 pub const KEY_TOKEN_POLICY: &[u8] = b"token_policy";
 pub const KEY_LEADER_TIME: &[u8] = b"leader_time";
+pub const KEY_APPROVAL_POLICY: &[u8] = b"approval_policy";
 
 pub const KEY_SNAPSHOT_META: &[u8] = b"meta";
 pub const KEY_SNAPSHOT_DATA: &[u8] = b"data";

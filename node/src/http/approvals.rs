@@ -1,0 +1,330 @@
+//! `/v1/approvals` and `/v1/policy/approvals`, and the gate every read of a `sensitive` or
+//! `critical` secret passes (see [`gate`]).
+
+use std::sync::Arc;
+
+use ass_client::types::{
+    ApprovalInfo, ApprovalPolicyDocument, DecideRequest, Decision, ListApprovalsResponse,
+    HEADER_REASON,
+};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+
+use super::auth::{Caller, Principal};
+use super::error::ApiError;
+use super::extract::{request_id, ApiJson, ApiPath, ApiQuery};
+use crate::access::scope::Admin;
+use crate::approvals::{
+    policy_from_document, tier_rank, ApprovalRecord, DecisionRecord, NewApproval, NewDecision,
+    Requester, Status,
+};
+use crate::identity::{format_id, parse_id};
+use crate::node::{now_ms, rfc3339, Node};
+use crate::raft::types::{Command, Request, Response as SmResponse};
+use crate::secrets::SecretRecord;
+
+/// Longest reason or comment, in bytes.
+const MAX_TEXT: usize = 1024;
+
+/// The requester a caller reads as, or `None` for the root token (which is not gated).
+pub fn requester_of(caller: &Caller) -> Option<Requester> {
+    match &caller.principal {
+        Principal::Root => None,
+        Principal::Agent { id, .. } => Some(Requester::Agent(*id)),
+        Principal::Token { agent_id: Some(id), .. } => Some(Requester::Agent(*id)),
+        Principal::Token { accessor, agent_id: None, .. } => Some(Requester::Token(*accessor)),
+    }
+}
+
+fn approval_error(code: &'static str, id: &[u8; 16], message: String) -> ApiError {
+    let mut e = ApiError::new(StatusCode::FORBIDDEN, code, message);
+    e.approval_id = Some(format_id(id));
+    e
+}
+
+/// Lets a read of `path` through if its tier needs no approval, the caller is root, or the
+/// caller holds a live grant made under this tier or a higher one. Otherwise answers 403 with
+/// the approval request the read opened or re-used.
+pub async fn gate(
+    node: &Node,
+    caller: &Caller,
+    path: &str,
+    record: &SecretRecord,
+    version: u64,
+    headers: &HeaderMap,
+) -> Result<(), ApiError> {
+    let policy = node.state.approval_policy()?;
+    if policy.rule(record.tier).required == 0 {
+        return Ok(());
+    }
+    let Some(requester) = requester_of(caller) else { return Ok(()) };
+    let now = node.clock.now_ms();
+    if let Some(g) = node.state.approvals.grant(&requester, path)? {
+        if g.expires_ms > now && tier_rank(g.tier) >= tier_rank(record.tier) {
+            return Ok(());
+        }
+    }
+    let mut expired = None;
+    if let Some((id, r)) = node.state.approvals.latest(&requester, path)? {
+        if r.tier == record.tier && now < r.expires_ms {
+            match r.status {
+                Status::Pending => {
+                    return Err(approval_error(
+                        "approval_required",
+                        &id,
+                        format!(
+                            "reading this {} secret needs approval; request {} is pending",
+                            record.tier,
+                            format_id(&id)
+                        ),
+                    ))
+                }
+                Status::Denied => {
+                    return Err(approval_error(
+                        "approval_denied",
+                        &id,
+                        format!("request {} to read this secret was denied", format_id(&id)),
+                    ))
+                }
+                Status::Approved => {}
+            }
+        } else if r.status == Status::Pending && now >= r.expires_ms {
+            expired = Some(id);
+        }
+    }
+    let reason = match headers.get(HEADER_REASON) {
+        Some(v) => {
+            let s = v
+                .to_str()
+                .map_err(|_| ApiError::bad_request("bad_request", "x-ass-reason must be text"))?;
+            if s.len() > MAX_TEXT {
+                return Err(ApiError::bad_request(
+                    "bad_request",
+                    format!("x-ass-reason is limited to {MAX_TEXT} bytes"),
+                ));
+            }
+            Some(s.to_string())
+        }
+        None => None,
+    };
+    let agent_name = match &caller.principal {
+        Principal::Token { agent_name, .. } => agent_name.clone(),
+        _ => None,
+    };
+    let new = NewApproval {
+        id: *uuid::Uuid::new_v4().as_bytes(),
+        requester,
+        agent_name,
+        path: path.to_string(),
+        tier: record.tier,
+        version,
+        reason,
+    };
+    let committed = node
+        .propose(Request {
+            request_id: *uuid::Uuid::new_v4().as_bytes(),
+            time_ms: now_ms(),
+            cmd: Command::OpenApproval(new),
+        })
+        .await?;
+    match (committed.response, expired) {
+        (SmResponse::Approval { id }, Some(old)) => Err(approval_error(
+            "approval_expired",
+            &id,
+            format!(
+                "request {} timed out; opened request {} in its place",
+                format_id(&old),
+                format_id(&id)
+            ),
+        )),
+        (SmResponse::Approval { id }, None) => Err(approval_error(
+            "approval_required",
+            &id,
+            format!(
+                "reading this {} secret needs approval; opened request {}",
+                record.tier,
+                format_id(&id)
+            ),
+        )),
+        (SmResponse::Rejected(r), _) => Err(r.into()),
+        (other, _) => Err(ApiError::internal(format!("unexpected response {other:?}"))),
+    }
+}
+
+fn decision(d: &DecisionRecord) -> Decision {
+    Decision { approver: d.approver.clone(), comment: d.comment.clone(), at: rfc3339(d.at_ms) }
+}
+
+fn info(id: &[u8; 16], r: &ApprovalRecord, now: u64) -> ApprovalInfo {
+    let (agent_id, token_accessor) = match r.requester {
+        Requester::Agent(a) => (Some(format_id(&a)), None),
+        Requester::Token(t) => (None, Some(format_id(&t))),
+    };
+    ApprovalInfo {
+        id: format_id(id),
+        status: r.status_at(now).to_string(),
+        agent_id,
+        agent_name: r.agent_name.clone(),
+        token_accessor,
+        path: r.path.clone(),
+        tier: r.tier,
+        version: r.version,
+        reason: r.reason.clone(),
+        required_approvals: r.required,
+        approvals: r.approvals.iter().map(decision).collect(),
+        denial: r.denial.as_ref().map(decision),
+        requested_at: rfc3339(r.requested_ms),
+        expires_at: rfc3339(r.expires_ms),
+        grant_expires_at: r.grant_expires_ms.map(rfc3339),
+    }
+}
+
+fn approval_id(s: &str) -> Result<[u8; 16], ApiError> {
+    parse_id(s).ok_or_else(|| ApiError::bad_request("bad_request", "an approval id is a UUID"))
+}
+
+/// `GET /v1/approvals[?status=pending|all]`: needs `approvals:decide`.
+pub async fn list(
+    State(node): State<Arc<Node>>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery,
+) -> Result<Json<ListApprovalsResponse>, ApiError> {
+    caller.require_admin(Admin::ApprovalsDecide)?;
+    let wanted = q.get("status").map_or("pending", String::as_str);
+    if !matches!(wanted, "pending" | "approved" | "denied" | "expired" | "all") {
+        return Err(ApiError::bad_request(
+            "bad_request",
+            "status is pending, approved, denied, expired or all",
+        ));
+    }
+    let now = node.clock.now_ms();
+    let approvals = node
+        .state
+        .approvals
+        .all()?
+        .iter()
+        .map(|(id, r)| info(id, r, now))
+        .filter(|a| wanted == "all" || a.status == wanted)
+        .collect();
+    Ok(Json(ListApprovalsResponse { approvals }))
+}
+
+/// `GET /v1/approvals/{id}`: for approvers, and for the requester itself.
+pub async fn show(
+    State(node): State<Arc<Node>>,
+    caller: Caller,
+    ApiPath(id): ApiPath,
+) -> Result<Json<ApprovalInfo>, ApiError> {
+    let id = approval_id(&id)?;
+    let r = node
+        .state
+        .approvals
+        .get(&id)?
+        .ok_or_else(|| ApiError::not_found("not_found", "no such approval request"))?;
+    let is_requester = requester_of(&caller) == Some(r.requester);
+    if !is_requester {
+        caller.require_admin(Admin::ApprovalsDecide)?;
+    }
+    Ok(Json(info(&id, &r, node.clock.now_ms())))
+}
+
+async fn decide(
+    node: &Node,
+    caller: &Caller,
+    headers: &HeaderMap,
+    id: &str,
+    comment: Option<String>,
+    approve: bool,
+) -> Result<Json<ApprovalInfo>, ApiError> {
+    caller.require_admin(Admin::ApprovalsDecide)?;
+    let id = approval_id(id)?;
+    if comment.as_ref().is_some_and(|c| c.len() > MAX_TEXT) {
+        return Err(ApiError::bad_request(
+            "bad_request",
+            format!("comment is limited to {MAX_TEXT} bytes"),
+        ));
+    }
+    let (approver, approver_agent) = match &caller.principal {
+        Principal::Token { agent_id: Some(a), agent_name: Some(n), .. } => (n.clone(), *a),
+        _ => {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "not_an_approver",
+                "decisions are made by named approvers: a token of an agent named as in the policy's approvers",
+            ))
+        }
+    };
+    if node.state.approvals.get(&id)?.is_none() {
+        return Err(ApiError::not_found("not_found", "no such approval request"));
+    }
+    let cmd =
+        Command::DecideApproval(NewDecision { id, approver, approver_agent, approve, comment });
+    let committed =
+        node.write(Request { request_id: request_id(headers)?, time_ms: now_ms(), cmd }).await?;
+    match committed.response {
+        SmResponse::Ok => {
+            let r = node
+                .state
+                .approvals
+                .get(&id)?
+                .ok_or_else(|| ApiError::internal("approval vanished"))?;
+            Ok(Json(info(&id, &r, node.clock.now_ms())))
+        }
+        SmResponse::Rejected(r) => Err(r.into()),
+        other => Err(ApiError::internal(format!("unexpected response {other:?}"))),
+    }
+}
+
+/// `POST /v1/approvals/{id}/approve`.
+pub async fn approve(
+    State(node): State<Arc<Node>>,
+    caller: Caller,
+    headers: HeaderMap,
+    ApiPath(id): ApiPath,
+    ApiJson(req): ApiJson<DecideRequest>,
+) -> Result<Json<ApprovalInfo>, ApiError> {
+    decide(&node, &caller, &headers, &id, req.comment, true).await
+}
+
+/// `POST /v1/approvals/{id}/deny`.
+pub async fn deny(
+    State(node): State<Arc<Node>>,
+    caller: Caller,
+    headers: HeaderMap,
+    ApiPath(id): ApiPath,
+    ApiJson(req): ApiJson<DecideRequest>,
+) -> Result<Json<ApprovalInfo>, ApiError> {
+    decide(&node, &caller, &headers, &id, req.comment, false).await
+}
+
+/// `GET /v1/policy/approvals`.
+pub async fn get_policy(
+    State(node): State<Arc<Node>>,
+    caller: Caller,
+) -> Result<Json<ApprovalPolicyDocument>, ApiError> {
+    if matches!(caller.principal, Principal::Agent { .. }) {
+        caller.require_admin(Admin::PolicyManage)?;
+    }
+    Ok(Json(node.state.approval_policy()?.to_document()))
+}
+
+/// `PUT /v1/policy/approvals`: needs `policy:manage`.
+pub async fn set_policy(
+    State(node): State<Arc<Node>>,
+    caller: Caller,
+    headers: HeaderMap,
+    ApiJson(doc): ApiJson<ApprovalPolicyDocument>,
+) -> Result<Json<ApprovalPolicyDocument>, ApiError> {
+    caller.require_admin(Admin::PolicyManage)?;
+    let record = policy_from_document(&doc)
+        .map_err(|e| ApiError::bad_request("invalid_policy", e.to_string()))?;
+    let cmd = Command::SetApprovalPolicy(record.clone());
+    let committed =
+        node.write(Request { request_id: request_id(&headers)?, time_ms: now_ms(), cmd }).await?;
+    match committed.response {
+        SmResponse::Ok => Ok(Json(record.to_document())),
+        SmResponse::Rejected(r) => Err(r.into()),
+        other => Err(ApiError::internal(format!("unexpected response {other:?}"))),
+    }
+}

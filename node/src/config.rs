@@ -376,6 +376,15 @@ mod tests {
             );
             assert_eq!(config.reads.stale_max_ms, DEFAULT_STALE_READ_MAX_MS, "{}", file.display());
             assert_eq!(config.max_body_bytes, DEFAULT_MAX_BODY_BYTES, "{}", file.display());
+            let a = &config.auth;
+            assert!(a.trusted_proxies.is_empty(), "{}: [auth] trusted_proxies", file.display());
+            assert_eq!(a.max_clock_skew_ms, DEFAULT_MAX_CLOCK_SKEW_MS, "{}", file.display());
+            assert_eq!(
+                a.max_failures_per_minute,
+                DEFAULT_MAX_FAILURES_PER_MINUTE,
+                "{}",
+                file.display()
+            );
             // This node's listen addresses are the ones the others know it by.
             let me = config.me();
             assert_eq!(me.api_addr, config.api_addr.to_string(), "{}", file.display());

@@ -94,6 +94,7 @@ pub async fn run(
     form_cluster(&raft, &config).await?;
     let ticker = tokio::spawn(tick_when_idle(node.clone()));
     let role = tokio::spawn(keep_seal_role(node.clone()));
+    let pruner = tokio::spawn(prune_request_ids(node.clone()));
     tracing::info!(node_id = config.node_id, api = %config.api_addr, cluster = %config.cluster_addr, "node running (sealed)");
 
     shutdown.await;
@@ -101,6 +102,7 @@ pub async fn run(
     let _ = stop_tx.send(true);
     ticker.abort();
     role.abort();
+    pruner.abort();
     let _ = raft.shutdown().await;
     let _ = tokio::time::timeout(Duration::from_secs(5), async {
         let _ = api_task.await;
@@ -166,5 +168,21 @@ async fn keep_seal_role(node: Arc<Node>) {
     loop {
         interval.tick().await;
         node.reconcile_seal_role();
+    }
+}
+
+/// Drops remembered request ids older than the dedupe window. Local housekeeping, not a
+/// replicated change: apply already ignores entries outside the window, so pruning them at
+/// any moment on any node changes no answer.
+async fn prune_request_ids(node: Arc<Node>) {
+    let mut interval = tokio::time::interval(Duration::from_secs(300));
+    loop {
+        interval.tick().await;
+        let cutoff = node.clock.now_ms().saturating_sub(crate::state::DEDUPE_WINDOW_MS);
+        match crate::state::prune_requests(&node.store, cutoff) {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(pruned = n, "old request ids pruned"),
+            Err(e) => tracing::warn!(error = %e, "pruning request ids failed"),
+        }
     }
 }

@@ -164,6 +164,20 @@ fn apply_command(tx: &Tx<'_>, time_ms: u64, cmd: &Command) -> TxResult<Response>
     }
 }
 
+/// Removes remembered request ids applied before `cutoff_ms`; returns how many.
+pub fn prune_requests(store: &Store, cutoff_ms: u64) -> Result<usize, StorageError> {
+    let mut pruned = 0;
+    for item in store.requests.iter() {
+        let (k, v) = item?;
+        let (time_ms, _, _): (u64, String, Applied) = decode(&v)?;
+        if time_ms < cutoff_ms {
+            store.requests.remove(k)?;
+            pruned += 1;
+        }
+    }
+    Ok(pruned)
+}
+
 /// Read access to the applied cluster-wide settings.
 #[derive(Clone)]
 pub struct StateReader {
@@ -215,5 +229,24 @@ impl StateReader {
     /// The latest leader time applied, ms since the Unix epoch.
     pub fn leader_time_ms(&self) -> Result<u64, StorageError> {
         Ok(self.get(KEY_LEADER_TIME)?.unwrap_or(0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pruning_drops_only_request_ids_older_than_the_cutoff() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        for (id, time) in [(1u8, 100u64), (2, 200), (3, 300)] {
+            let v = encode(&(time, "put_secret:a/b".to_string(), Applied::default())).unwrap();
+            store.requests.insert([id; 16], v).unwrap();
+        }
+        assert_eq!(prune_requests(&store, 250).unwrap(), 2);
+        assert!(store.requests.get([3u8; 16]).unwrap().is_some());
+        assert!(store.requests.get([1u8; 16]).unwrap().is_none());
+        assert_eq!(prune_requests(&store, 250).unwrap(), 0);
     }
 }

@@ -54,18 +54,37 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
 }
 
 /// The stderr text for an error: `error: <message> (<code>)`, plus a hint where one helps.
-pub fn error_text(err: &anyhow::Error, token_given: bool) -> String {
+/// `credential_given`: a token or an agent key was given.
+pub fn error_text(err: &anyhow::Error, credential_given: bool) -> String {
     match err.downcast_ref::<ass_client::Error>() {
         Some(e) => {
             let mut s = format!("error: {e} ({})", e.code());
-            if e.code() == "unauthorized" && !token_given {
-                s.push_str("\nhint: no token given; set ASS_TOKEN or pass --token");
+            match e.code() {
+                "unauthorized" if !credential_given => s.push_str(
+                    "\nhint: no token given; set ASS_TOKEN or pass --token (in CI: ASS_AGENT_KEY)",
+                ),
+                "replayed" => s.push_str(REPLAYED_HINT),
+                "not_a_token" => s.push_str(
+                    "\nhint: the root token is not a token (asst_…); describe a token with \
+                     `ass tokens lookup ACCESSOR`",
+                ),
+                "agent_key_not_allowed" => s.push_str(
+                    "\nhint: an agent key only buys tokens; unset ASS_TOKEN and set ASS_AGENT_KEY \
+                     to let the CLI buy one, or use `ass tokens issue`",
+                ),
+                _ => {}
             }
             s
         }
         None => format!("error: {err:#}"),
     }
 }
+
+/// What a `replayed` answer means for the user.
+const REPLAYED_HINT: &str = "\nhint: an earlier attempt of this call reached the cluster and \
+    was applied, but its answer was lost on the way back; the key or token it made is kept only \
+    as a hash and can't be shown again. Check with `ass agents show NAME` / `ass tokens list`, \
+    then run the command again (for an agent: `ass agents rotate-key NAME`).";
 
 /// Whether the error is stdout closing under us (`ass … | head`): not worth a message.
 fn is_broken_pipe(err: &anyhow::Error) -> bool {
@@ -81,18 +100,11 @@ fn main() -> ExitCode {
         Err(e) => {
             let _ = e.print();
             // Help and version are successes; every other parse failure is a usage error.
-            return if e.use_stderr() {
-                ExitCode::from(1)
-            } else {
-                ExitCode::SUCCESS
-            };
+            return if e.use_stderr() { ExitCode::from(1) } else { ExitCode::SUCCESS };
         }
     };
-    let token_given = cli.global.token.as_deref().is_some_and(|t| !t.is_empty());
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let credential_given = cli.global.has_credential();
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -103,7 +115,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("{}", error_text(&e, token_given));
+            eprintln!("{}", error_text(&e, credential_given));
             ExitCode::from(exit_code(&e))
         }
     }
@@ -115,13 +127,7 @@ mod tests {
     use ass_client::Error;
 
     fn api(code: &str) -> anyhow::Error {
-        Error::Api {
-            status: 403,
-            code: code.into(),
-            message: "nope".into(),
-            leader: None,
-        }
-        .into()
+        Error::Api { status: 403, code: code.into(), message: "nope".into(), leader: None }.into()
     }
 
     #[test]
@@ -141,21 +147,14 @@ mod tests {
 
     #[test]
     fn reported_failures_keep_their_code() {
-        let e: anyhow::Error = Failed {
-            exit: 2,
-            message: "1 of 3 nodes failed".into(),
-        }
-        .into();
+        let e: anyhow::Error = Failed { exit: 2, message: "1 of 3 nodes failed".into() }.into();
         assert_eq!(exit_code(&e), 2);
         assert_eq!(error_text(&e, true), "error: 1 of 3 nodes failed");
     }
 
     #[test]
     fn client_errors_print_message_and_code() {
-        assert_eq!(
-            error_text(&api("cas_mismatch"), true),
-            "error: nope (cas_mismatch)"
-        );
+        assert_eq!(error_text(&api("cas_mismatch"), true), "error: nope (cas_mismatch)");
         assert_eq!(
             error_text(&Error::Transport("no node answered".into()).into(), true),
             "error: no node answered (transport)"
@@ -167,6 +166,44 @@ mod tests {
         let t = error_text(&api("unauthorized"), false);
         assert!(t.starts_with("error: nope (unauthorized)\nhint:"), "{t}");
         assert!(!error_text(&api("unauthorized"), true).contains("hint"));
+    }
+
+    #[test]
+    fn replayed_says_the_credential_is_lost() {
+        let t = error_text(&api("replayed"), true);
+        assert!(t.starts_with("error: nope (replayed)\nhint: an earlier attempt"), "{t}");
+        assert!(t.contains("can't be shown again"), "{t}");
+        assert_eq!(exit_code(&api("replayed")), 2);
+    }
+
+    #[test]
+    fn global_args_debug_hides_token_and_agent_key() {
+        let cli = Cli::try_parse_from([
+            "ass",
+            "--token",
+            "asst_SECRET1",
+            "--agent-key",
+            "ass_SECRET2",
+            "secrets",
+            "list",
+        ])
+        .unwrap();
+        let shown = format!("{cli:?}");
+        assert!(!shown.contains("SECRET1") && !shown.contains("SECRET2"), "{shown}");
+        assert!(shown.contains("REDACTED"), "{shown}");
+    }
+
+    #[test]
+    fn a_token_wins_over_an_agent_key() {
+        let both =
+            Cli::try_parse_from(["ass", "--token", "t", "--agent-key", "ass_k", "secrets", "list"])
+                .unwrap();
+        assert_eq!((both.global.token(), both.global.agent_key()), (Some("t"), None));
+        let key =
+            Cli::try_parse_from(["ass", "--agent-key", "ass_k", "--token", "", "secrets", "list"])
+                .unwrap();
+        assert_eq!((key.global.token(), key.global.agent_key()), (None, Some("ass_k")));
+        assert!(key.global.has_credential());
     }
 
     #[test]

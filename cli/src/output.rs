@@ -112,10 +112,7 @@ mod tests {
 
     #[test]
     fn table_counts_chars_not_bytes_and_tolerates_short_rows() {
-        let t = table(
-            &["K", "V"],
-            &[vec!["é".into(), "1".into()], vec!["xy".into()]],
-        );
+        let t = table(&["K", "V"], &[vec!["é".into(), "1".into()], vec!["xy".into()]]);
         assert_eq!(t, "K   V\né   1\nxy\n");
     }
 

@@ -78,12 +78,20 @@ struct Run {
 
 /// Runs `ass args…` with a clean environment and `stdin` as standard input.
 async fn ass(args: &[&str], stdin: &str) -> Run {
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_ass"))
+    ass_env(args, &[], stdin).await
+}
+
+/// Runs `ass args…` with only `env` of the `ASS_*` variables set.
+async fn ass_env(args: &[&str], env: &[(&str, &str)], stdin: &str) -> Run {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_ass"));
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("ASS_") {
+            cmd.env_remove(k);
+        }
+    }
+    let mut child = cmd
         .args(args)
-        .env_remove("ASS_ADDR")
-        .env_remove("ASS_TOKEN")
-        .env_remove("ASS_CACERT")
-        .env_remove("ASS_TIMEOUT")
+        .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -126,12 +134,7 @@ async fn get_silent_prints_the_bare_value() {
         "",
     )
     .await;
-    assert_eq!(
-        (r.code, r.stdout.as_str()),
-        (0, "AIza-xyz\n"),
-        "{}",
-        r.stderr
-    );
+    assert_eq!((r.code, r.stdout.as_str()), (0, "AIza-xyz\n"), "{}", r.stderr);
     let seen = n.seen();
     assert_eq!(seen[0].uri, "/v1/secrets/production/gemini/GEMINI_API_KEY");
     assert_eq!(seen[0].headers["authorization"], "Bearer tok-123");
@@ -153,10 +156,7 @@ async fn set_reads_stdin_and_reports_version_and_index() {
     assert_eq!(r.stdout, "Set a/b version 2 (index 17)\n");
     let s = &n.seen()[0];
     assert_eq!(s.method, Method::PUT);
-    assert_eq!(
-        s.body,
-        r#"{"value":"s3cret","type":"api_key","tier":"critical","cas":1}"#
-    );
+    assert_eq!(s.body, r#"{"value":"s3cret","type":"api_key","tier":"critical","cas":1}"#);
     assert!(s.headers.contains_key("x-ass-request-id"));
 }
 
@@ -164,19 +164,10 @@ async fn set_reads_stdin_and_reports_version_and_index() {
 #[tokio::test]
 async fn server_error_exits_2_with_message_and_code() {
     let n = FakeNode::start(|_| {
-        (
-            404,
-            r#"{"error":"not_found","message":"no secret at this path"}"#.into(),
-        )
+        (404, r#"{"error":"not_found","message":"no secret at this path"}"#.into())
     })
     .await;
-    let r = ass(
-        &[
-            "--addr", &n.addr, "--token", "tok-zzz", "secrets", "get", "a/b",
-        ],
-        "",
-    )
-    .await;
+    let r = ass(&["--addr", &n.addr, "--token", "tok-zzz", "secrets", "get", "a/b"], "").await;
     assert_eq!(r.code, 2);
     assert_eq!(r.stderr, "error: no secret at this path (not_found)\n");
     assert!(r.stdout.is_empty());
@@ -198,19 +189,9 @@ async fn unreachable_cluster_exits_2() {
 async fn usage_and_local_errors_exit_1_help_exits_0() {
     assert_eq!(ass(&["secrets", "get"], "").await.code, 1);
     assert_eq!(ass(&["secrets", "frob"], "").await.code, 1);
-    assert_eq!(
-        ass(&["--addr", "nope", "secrets", "list"], "").await.code,
-        1
-    );
+    assert_eq!(ass(&["--addr", "nope", "secrets", "list"], "").await.code, 1);
     let r = ass(
-        &[
-            "--addr",
-            "http://127.0.0.1:1",
-            "operator",
-            "unseal",
-            "--key-file",
-            "/nonexistent",
-        ],
+        &["--addr", "http://127.0.0.1:1", "operator", "unseal", "--key-file", "/nonexistent"],
         "",
     )
     .await;
@@ -232,23 +213,12 @@ async fn unseal_all_reaches_every_node() {
     std::fs::write(&key, "c2hhcmU=\n").unwrap();
     let addrs = format!("{},{}", a.addr, b.addr);
     let r = ass(
-        &[
-            "--addr",
-            &addrs,
-            "operator",
-            "unseal",
-            "--all",
-            "--key-file",
-            key.to_str().unwrap(),
-        ],
+        &["--addr", &addrs, "operator", "unseal", "--all", "--key-file", key.to_str().unwrap()],
         "",
     )
     .await;
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert_eq!(
-        r.stdout,
-        "node 1: sealed, progress 2 of 3\nnode 2: unsealed\n"
-    );
+    assert_eq!(r.stdout, "node 1: sealed, progress 2 of 3\nnode 2: unsealed\n");
     for n in [&a, &b] {
         let s = &n.seen()[0];
         assert_eq!(s.uri, "/v1/sys/unseal");
@@ -262,19 +232,9 @@ async fn unseal_all_with_a_dead_node_exits_2() {
     let a = FakeNode::start(|_| (200, status(1, false, 0))).await;
     let d = dead_addr().await;
     let addrs = format!("{},{d}", a.addr);
-    let r = ass(
-        &[
-            "--addr",
-            &addrs,
-            "operator",
-            "unseal",
-            "--all",
-            "--key-file",
-            "-",
-        ],
-        "c2hhcmU=\n",
-    )
-    .await;
+    let r =
+        ass(&["--addr", &addrs, "operator", "unseal", "--all", "--key-file", "-"], "c2hhcmU=\n")
+            .await;
     assert_eq!(r.code, 2);
     assert_eq!(r.stdout, "node 1: unsealed\n");
     assert!(r.stderr.contains(&d), "{}", r.stderr);
@@ -310,4 +270,109 @@ async fn json_output_is_the_answer() {
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(v["value"], "AIza-xyz");
     assert_eq!(v["tier"], "sensitive");
+}
+
+const ISSUED: &str = r#"{"token":"asst_short","accessor":"0b9e6c1e-3d7f-4c61-9f0e-1a2b3c4d5e6f","scopes":["secrets:read:production/gemini/GEMINI_API_KEY"],"ip_allowlist":[],"issued_at":"2026-01-01T10:00:00.000Z","expires_at":"2026-01-01T10:15:00.000Z","ttl_remaining_secs":900}"#;
+
+/// With only ASS_AGENT_KEY (and ASS_ADDR), `secrets get --silent` buys a token holding just
+/// `secrets:read:PATH` for ASS_TOKEN_TTL, then reads with it and prints the bare value.
+#[tokio::test]
+async fn agent_key_alone_buys_a_minimum_scope_token() {
+    let n = FakeNode::start(|s| match s.uri.as_str() {
+        "/v1/tokens" => (200, ISSUED.into()),
+        _ => (200, SECRET.into()),
+    })
+    .await;
+    let r = ass_env(
+        &["secrets", "get", "production/gemini/GEMINI_API_KEY", "--silent"],
+        &[("ASS_ADDR", &n.addr), ("ASS_AGENT_KEY", "ass_k3y"), ("ASS_TOKEN_TTL", "5m")],
+        "",
+    )
+    .await;
+    assert_eq!((r.code, r.stdout.as_str(), r.stderr.as_str()), (0, "AIza-xyz\n", ""));
+    let seen = n.seen();
+    assert_eq!(seen.len(), 2);
+    assert_eq!((seen[0].method.as_str(), seen[0].uri.as_str()), ("POST", "/v1/tokens"));
+    assert_eq!(seen[0].headers["authorization"], "Bearer ass_k3y");
+    assert_eq!(
+        seen[0].body,
+        r#"{"scopes":["secrets:read:production/gemini/GEMINI_API_KEY"],"ttl":"5m"}"#
+    );
+    assert_eq!(seen[1].uri, "/v1/secrets/production/gemini/GEMINI_API_KEY");
+    assert_eq!(seen[1].headers["authorization"], "Bearer asst_short");
+}
+
+/// ASS_TOKEN wins over ASS_AGENT_KEY: no exchange.
+#[tokio::test]
+async fn token_wins_over_agent_key() {
+    let n = FakeNode::start(|_| (200, SECRET.into())).await;
+    let r = ass_env(
+        &["secrets", "get", "a/b", "--silent"],
+        &[("ASS_ADDR", &n.addr), ("ASS_AGENT_KEY", "ass_k3y"), ("ASS_TOKEN", "tok")],
+        "",
+    )
+    .await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let seen = n.seen();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].headers["authorization"], "Bearer tok");
+}
+
+/// `tokens issue` with only the agent key sends the key itself; scopes split on commas.
+#[tokio::test]
+async fn tokens_issue_with_the_agent_key_sends_the_key() {
+    let n = FakeNode::start(|_| (200, ISSUED.into())).await;
+    let r = ass_env(
+        &[
+            "tokens",
+            "issue",
+            "--scopes",
+            "secrets:read:production/gemini/*, secrets:read:production/bedrock/*",
+            "--ttl",
+            "1h",
+            "--silent",
+        ],
+        &[("ASS_ADDR", &n.addr), ("ASS_AGENT_KEY", "ass_k3y")],
+        "",
+    )
+    .await;
+    assert_eq!((r.code, r.stdout.as_str()), (0, "asst_short\n"), "{}", r.stderr);
+    let seen = n.seen();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].headers["authorization"], "Bearer ass_k3y");
+    assert_eq!(
+        seen[0].body,
+        r#"{"scopes":["secrets:read:production/gemini/*","secrets:read:production/bedrock/*"],"ttl":"1h"}"#
+    );
+}
+
+/// A write retried after its answer was lost comes back `replayed`: exit 2 with a hint.
+#[tokio::test]
+async fn replayed_credential_is_explained() {
+    let n = FakeNode::start(|_| {
+        (409, r#"{"error":"replayed","message":"this request id was already applied"}"#.into())
+    })
+    .await;
+    let r = ass(
+        &["--addr", &n.addr, "--token", "t", "agents", "create", "--name", "x", "--scopes", "a"],
+        "",
+    )
+    .await;
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.starts_with("error: this request id was already applied (replayed)\nhint:"));
+    assert!(r.stderr.contains("rotate-key"), "{}", r.stderr);
+}
+
+/// `tokens list --json` prints the API answer.
+#[tokio::test]
+async fn tokens_list_json_is_the_answer() {
+    let n = FakeNode::start(|_| {
+        (200, format!(r#"{{"tokens":[{}]}}"#, ISSUED.replace(r#""token":"asst_short","#, "")))
+    })
+    .await;
+    let r = ass(&["--addr", &n.addr, "--token", "t", "tokens", "list", "--json"], "").await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["tokens"][0]["accessor"], "0b9e6c1e-3d7f-4c61-9f0e-1a2b3c4d5e6f");
+    assert_eq!(n.seen()[0].uri, "/v1/tokens");
 }

@@ -157,11 +157,12 @@ fn clear_ass_env(cmd: &mut Command) {
     }
 }
 
-/// One `ass` invocation being prepared: ASS_ADDR, ASS_TOKEN, stdin.
+/// One `ass` invocation being prepared: ASS_ADDR, ASS_TOKEN or ASS_AGENT_KEY, stdin.
 struct Ass<'a> {
     cluster: &'a Cluster,
     addr: String,
     token: Option<String>,
+    agent_key: Option<String>,
     stdin: Option<Vec<u8>>,
 }
 
@@ -173,6 +174,14 @@ impl Ass<'_> {
 
     fn token(mut self, token: Option<&str>) -> Self {
         self.token = token.map(str::to_owned);
+        self
+    }
+
+    /// The environment holds ONLY ASS_ADDR and ASS_AGENT_KEY (no ASS_TOKEN): the CI setup of
+    /// hardening practice 9.
+    fn agent_key(mut self, key: &str) -> Self {
+        self.token = None;
+        self.agent_key = Some(key.to_owned());
         self
     }
 
@@ -188,11 +197,24 @@ impl Ass<'_> {
         if let Some(t) = &self.token {
             cmd.env("ASS_TOKEN", t);
         }
+        if let Some(k) = &self.agent_key {
+            cmd.env("ASS_AGENT_KEY", k);
+        }
         let mut what = format!("ASS_ADDR={} ass {}", self.addr, args.join(" "));
-        if self.token.as_deref() != Some(self.cluster.root_token.as_str()) {
+        if let Some(k) = &self.agent_key {
+            what = format!("ASS_AGENT_KEY={k} {what}");
+        } else if self.token.as_deref() != Some(self.cluster.root_token.as_str()) {
             what = format!("ASS_TOKEN={:?} {what}", self.token);
         }
         let run = run_to_end(cmd, self.stdin.as_deref(), what);
+        // Nor is the agent key it runs with.
+        if let Some(k) = &self.agent_key {
+            assert!(
+                !run.stdout.contains(k.as_str()) && !run.stderr.contains(k.as_str()),
+                "`{}` printed the agent key",
+                run.what
+            );
+        }
         // The token is never printed, whatever the command and outcome.
         let root = &self.cluster.root_token;
         assert!(
@@ -236,7 +258,13 @@ impl Cluster {
 
     /// An `ass` invocation with ASS_ADDR = every node and ASS_TOKEN = the root token.
     fn cli(&self) -> Ass<'_> {
-        Ass { cluster: self, addr: self.addrs(), token: Some(self.root_token.clone()), stdin: None }
+        Ass {
+            cluster: self,
+            addr: self.addrs(),
+            token: Some(self.root_token.clone()),
+            agent_key: None,
+            stdin: None,
+        }
     }
 
     fn ass(&self, args: &[&str]) -> Run {
@@ -897,7 +925,305 @@ fn real_cluster_end_to_end() {
         }
     });
 
-    step(t0, 9, "SIGTERM stops the dev process and every node");
+    step(t0, 9, "agents create; CI with only ASS_AGENT_KEY buys minimum-scope tokens");
+    let agent = unique("inference-service");
+    let run = c.ass(&[
+        "agents",
+        "create",
+        "--name",
+        &agent,
+        "--scopes",
+        "secrets:read:production/gemini/*, secrets:read:production/bedrock/*",
+        "--description",
+        "e2e",
+    ]);
+    run.ok().stdout_has("!!! STORE THIS KEY NOW.").stdout_has("ASS_AGENT_KEY");
+    let key = run
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("Agent key: "))
+        .unwrap_or_else(|| panic!("no `Agent key:` line:\n{}", run.stdout))
+        .to_owned();
+    assert!(key.starts_with("ass_") && key.len() > 20, "{key}");
+    // The key is never shown again.
+    for args in
+        [&["agents", "list"][..], &["agents", "list", "--json"], &["agents", "show", &agent]]
+    {
+        let run = c.ass(args);
+        run.ok().stdout_has(&agent);
+        assert!(!run.stdout.contains(&key), "`{}` printed the agent key", run.what);
+    }
+    let j = c.ass(&["agents", "show", &agent, "--json"]).ok().json();
+    assert_eq!(
+        j["scopes"],
+        serde_json::json!([
+            "secrets:read:production/gemini/*",
+            "secrets:read:production/bedrock/*"
+        ]),
+        "{j}"
+    );
+    // GEMINI's latest version was deleted in step 5: write a fresh one.
+    let v3 = unique("AIza-e2e-v3");
+    c.ass(&["secrets", "set", GEMINI, &v3]).ok();
+    let ci = || c.cli().agent_key(&key);
+    let run = ci().run(&["secrets", "get", GEMINI, "--silent"]);
+    assert_eq!(run.ok().stdout, format!("{v3}\n"), "the agent key alone reads the secret");
+    assert_eq!(run.stderr, "");
+    let j = ci().run(&["secrets", "versions", GEMINI, "--json"]).ok().json();
+    assert_eq!(j["latest_version"], 3, "{j}");
+    // Only what the agent holds: not another service's secret, not writes, not listing.
+    ci().run(&["secrets", "get", STRIPE, "--silent"])
+        .server_error("scope_denied")
+        .stderr_has(&format!("secrets:read:{STRIPE}"));
+    ci().run(&["secrets", "set", GEMINI, "x"]).server_error("scope_denied");
+    ci().run(&["secrets", "list", "production/gemini/"]).server_error("scope_denied");
+    ci().run(&["agents", "list"]).server_error("scope_denied");
+    // Local checks still come first; commands on one's own token need a token.
+    ci().addr("http://127.0.0.1:1")
+        .run(&["secrets", "get", "production/../x"])
+        .expect(1)
+        .stderr_has("(config)");
+    ci().run(&["tokens", "refresh"]).expect(1).stderr_has("ASS_TOKEN");
+    // An agent with every action on staging/: set, get, list, versions, delete.
+    let rotator = unique("rotation-job");
+    let run = c.ass(&[
+        "agents",
+        "create",
+        "--name",
+        &rotator,
+        "--scopes",
+        "secrets:*:staging/*",
+        "--json",
+    ]);
+    let rotator_key = run.ok().json()["agent_key"].as_str().expect("agent_key").to_owned();
+    let rot = |k: &str| c.cli().agent_key(k);
+    let staging = "staging/gemini/GEMINI_API_KEY";
+    let sv = unique("AIza-staging");
+    rot(&rotator_key)
+        .run(&["secrets", "set", staging, &sv, "--type", "api_key"])
+        .ok()
+        .stdout_has(&format!("Set {staging} version 1 "));
+    let run = rot(&rotator_key).run(&["secrets", "get", staging, "--silent"]);
+    assert_eq!(run.ok().stdout, format!("{sv}\n"));
+    rot(&rotator_key).run(&["secrets", "list", "staging/"]).ok().stdout_has(staging);
+    rot(&rotator_key).run(&["secrets", "list", "staging/gem"]).ok().stdout_has(staging);
+    rot(&rotator_key).run(&["secrets", "list"]).server_error("scope_denied");
+    rot(&rotator_key).run(&["secrets", "versions", staging]).ok().stdout_has("latest_version  1");
+    rot(&rotator_key)
+        .run(&["secrets", "delete", staging])
+        .ok()
+        .stdout_has(&format!("Deleted {staging} version 1 "));
+
+    step(t0, 10, "tokens issue with the agent key, its limits; list, lookup, refresh, revoke");
+    let gemini_scope = "secrets:read:production/gemini/*";
+    let j = ci()
+        .run(&["tokens", "issue", "--scopes", gemini_scope, "--ttl", "1h", "--json"])
+        .ok()
+        .json();
+    let tok = j["token"].as_str().expect("token").to_owned();
+    let accessor = j["accessor"].as_str().expect("accessor").to_owned();
+    assert!(tok.starts_with("asst_"), "{j}");
+    assert_eq!(j["agent_name"], agent.as_str(), "{j}");
+    assert_eq!(j["scopes"], serde_json::json!([gemini_scope]), "{j}");
+    let left = j["ttl_remaining_secs"].as_u64().expect("ttl_remaining_secs");
+    assert!((3500..=3600).contains(&left), "{j}");
+    let with_tok = |t: &str| c.cli().token(Some(t));
+    let run = with_tok(&tok).run(&["secrets", "get", GEMINI, "--silent"]);
+    assert_eq!(run.ok().stdout, format!("{v3}\n"));
+    with_tok(&tok).run(&["secrets", "get", STRIPE]).server_error("scope_denied");
+    // Human and --silent forms.
+    ci().run(&["tokens", "issue", "--scopes", &format!("secrets:read:{GEMINI}"), "--ttl", "15m"])
+        .ok()
+        .stdout_has("token         asst_")
+        .stdout_has(&format!("agent         {agent}\n"))
+        .stdout_has("expires_at")
+        .stdout_has("shown this once");
+    let run = ci().run(&[
+        "tokens",
+        "issue",
+        "--scopes",
+        "secrets:read:production/bedrock/*",
+        "--ttl",
+        "90s",
+        "-s",
+    ]);
+    assert!(
+        run.ok().stdout.starts_with("asst_") && run.stdout.lines().count() == 1,
+        "{}",
+        run.stdout
+    );
+    // Wider than the agent, too long, malformed.
+    ci().run(&["tokens", "issue", "--scopes", "secrets:read:production/*", "--ttl", "1h"])
+        .server_error("scope_denied");
+    ci().run(&["tokens", "issue", "--scopes", gemini_scope, "--ttl", "25h"])
+        .server_error("ttl_too_long");
+    ci().run(&["tokens", "issue", "--scopes", gemini_scope, "--ttl", "soon"])
+        .server_error("invalid_ttl");
+    ci().run(&["tokens", "issue", "--scopes", "secrets:peek:production/*", "--ttl", "1h"])
+        .server_error("invalid_scope");
+    ci().run(&["tokens", "issue", "--scopes", gemini_scope, "--ip-allowlist", "10.0.0.0/33"])
+        .server_error("invalid_allowlist");
+    // An IP allowlist that leaves this host out makes the token useless here.
+    let j = ci()
+        .run(&[
+            "tokens",
+            "issue",
+            "--scopes",
+            gemini_scope,
+            "--ttl",
+            "15m",
+            "--ip-allowlist",
+            "10.0.1.100/32, 172.16.0.0/12",
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(j["ip_allowlist"], serde_json::json!(["10.0.1.100/32", "172.16.0.0/12"]), "{j}");
+    with_tok(j["token"].as_str().unwrap())
+        .run(&["secrets", "get", GEMINI])
+        .server_error("ip_not_allowed");
+    // Listing shows accessors, never a token.
+    for args in [
+        &["tokens", "list"][..],
+        &["tokens", "list", "--all"],
+        &["tokens", "list", "--json"],
+        &["tokens", "list", "--all", "--json"],
+    ] {
+        let run = c.ass(args);
+        run.ok().stdout_has(&accessor);
+        assert!(!run.stdout.contains("asst_"), "`{}` printed a token:\n{}", run.what, run.stdout);
+    }
+    let run = c.ass(&["tokens", "lookup", &accessor]);
+    run.ok().stdout_has(&agent).stdout_has(gemini_scope);
+    assert!(!run.stdout.contains("asst_"), "{}", run.stdout);
+    let j = with_tok(&tok).run(&["tokens", "lookup", "--json"]).ok().json();
+    assert_eq!(j["accessor"], accessor.as_str(), "lookup-self: {j}");
+    // Refresh: a new token, same scopes; the old one is separate.
+    let j = with_tok(&tok).run(&["tokens", "refresh", "--json"]).ok().json();
+    let refreshed = j["token"].as_str().expect("token").to_owned();
+    assert!(refreshed.starts_with("asst_") && refreshed != tok, "{j}");
+    assert_ne!(j["accessor"], accessor.as_str(), "{j}");
+    assert_eq!(j["scopes"], serde_json::json!([gemini_scope]), "{j}");
+    let run = with_tok(&refreshed).run(&["secrets", "get", GEMINI, "--silent"]);
+    assert_eq!(run.ok().stdout, format!("{v3}\n"));
+    // Revoke one token.
+    c.ass(&["tokens", "revoke", &accessor]).ok().stdout_has(&format!("Revoked token {accessor}"));
+    with_tok(&tok).run(&["secrets", "get", GEMINI]).server_error("unauthorized");
+    let j = c.ass(&["tokens", "list", "--all", "--json"]).ok().json();
+    let mine = j["tokens"]
+        .as_array()
+        .unwrap_or_else(|| panic!("tokens array: {j}"))
+        .iter()
+        .find(|t| t["accessor"] == accessor.as_str())
+        .unwrap_or_else(|| panic!("revoked token missing from --all: {j}"))
+        .clone();
+    assert!(mine["revoked_at"].is_string(), "{mine}");
+    // Revoke the agent: its key and the tokens it bought stop working.
+    c.ass(&["agents", "revoke", &agent]).ok().stdout_has(&format!("Revoked agent {agent}"));
+    ci().run(&["secrets", "get", GEMINI, "--silent"]).server_error("unauthorized");
+    ci().run(&["tokens", "issue", "--scopes", gemini_scope]).server_error("unauthorized");
+    with_tok(&refreshed).run(&["secrets", "get", GEMINI]).server_error("unauthorized");
+    let j = c.ass(&["agents", "show", &agent, "--json"]).ok().json();
+    assert!(j["revoked_at"].is_string(), "{j}");
+    // Rotate a key: the old one stops, the new one works.
+    let run = c.ass(&["agents", "rotate-key", &rotator]);
+    run.ok().stdout_has("!!! STORE THIS KEY NOW.").stdout_has("no longer works");
+    let new_key = run
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("New agent key: "))
+        .unwrap_or_else(|| panic!("no `New agent key:` line:\n{}", run.stdout))
+        .to_owned();
+    assert_ne!(new_key, rotator_key);
+    rot(&rotator_key).run(&["secrets", "list", "staging/"]).server_error("unauthorized");
+    rot(&new_key).run(&["secrets", "list", "staging/"]).ok().stdout_has(staging);
+
+    step(t0, 11, "token policy: show, set, break-glass, --file");
+    let j = c.ass(&["policy", "tokens", "show", "--json"]).ok().json();
+    assert_eq!(j["break_glass"], false, "{j}");
+    c.ass(&["policy", "tokens", "show"]).ok().stdout_has("max_ttl").stdout_has("break_glass");
+    c.ass(&["policy", "tokens", "set", "--max-ttl", "8h"])
+        .ok()
+        .stdout_has("max_ttl              8h\n");
+    c.ass(&["tokens", "issue", "--scopes", gemini_scope, "--ttl", "9h"])
+        .server_error("ttl_too_long");
+    c.ass(&[
+        "policy",
+        "tokens",
+        "set",
+        "--max-ttl",
+        "8h",
+        "--break-glass",
+        "--break-glass-max-ttl",
+        "48h",
+    ])
+    .ok()
+    .stdout_has("break_glass          yes\n");
+    let j = c
+        .ass(&[
+            "tokens",
+            "issue",
+            "--scopes",
+            gemini_scope,
+            "--ttl",
+            "30h",
+            "--justification",
+            "e2e break-glass",
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(j["break_glass"], true, "{j}");
+    assert_eq!(j["justification"], "e2e break-glass", "{j}");
+    c.ass(&["tokens", "issue", "--scopes", gemini_scope, "--ttl", "30h"])
+        .server_error("ttl_too_long");
+    c.ass(&["tokens", "issue", "--scopes", gemini_scope, "--ttl", "49h", "--justification", "x"])
+        .server_error("ttl_too_long");
+    c.ass(&["policy", "tokens", "set", "--max-ttl", "25h"]).server_error("ttl_too_long");
+    let policy = c.key_file(
+        "policy.json",
+        r#"{"max_ttl":"24h","break_glass":false,"break_glass_max_ttl":"72h"}"#,
+    );
+    c.ass(&["policy", "tokens", "set", "--file", &policy]).ok();
+    let j = c.ass(&["policy", "tokens", "show", "--json"]).ok().json();
+    assert_eq!(j["break_glass"], false, "{j}");
+
+    step(t0, 12, "generate-root from unseal shares replaces the root token; revoke-root");
+    let n1 = c.nodes[0].api.clone();
+    let generate = |c: &Cluster, args: &[&str]| {
+        let mut argv = vec!["operator", "generate-root"];
+        argv.extend_from_slice(args);
+        c.cli().addr(&n1).token(None).run(&argv)
+    };
+    generate(&c, &["--key-file", &keys[0]]).ok().stdout_has("progress 1 of 3");
+    generate(&c, &["--reset"]).ok().stdout_has("(0 of 3)");
+    generate(&c, &["--key-file", &keys[0]]).ok().stdout_has("progress 1 of 3");
+    generate(&c, &["--key-file", &keys[0]]).server_error("duplicate_share");
+    generate(&c, &["--key-file", &keys[1]]).ok().stdout_has("progress 2 of 3");
+    let run = generate(&c, &["--key-file", &keys[2]]);
+    run.ok().stdout_has("!!! STORE IT NOW.");
+    let new_root = run
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("New Root Token: "))
+        .unwrap_or_else(|| panic!("no `New Root Token:` line:\n{}", run.stdout))
+        .to_owned();
+    // The old root token is replaced.
+    c.ass(&["operator", "members"]).server_error("unauthorized");
+    c.root_token = new_root;
+    c.ass(&["operator", "members"]).ok().stdout_has("LEADER");
+    c.ass(&["operator", "revoke-root"]).ok().stdout_has("Root token revoked (index ");
+    c.ass(&["operator", "members"]).server_error("unauthorized");
+    // Shares make another, leaving the cluster administrable.
+    let mut root = None;
+    for k in &keys {
+        let run = generate(&c, &["--key-file", k, "--json"]);
+        root = run.ok().json()["root_token"].as_str().map(str::to_owned);
+    }
+    c.root_token = root.expect("root_token after three shares");
+    c.ass(&["operator", "members"]).ok();
+
+    step(t0, 13, "SIGTERM stops the dev process and every node");
     let node_pids: Vec<u32> = c.nodes.iter().map(|n| n.pid).collect();
     let status = c.guard.terminate(Duration::from_secs(60)).expect("dev process");
     assert!(status.success(), "ass-node dev exited with {status} on SIGTERM");

@@ -53,9 +53,7 @@ pub fn normalize_address(addr: &str) -> Result<String, Error> {
         return Err(bad("no query or fragment allowed"));
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(bad(
-            "credentials do not belong in the address; use the token",
-        ));
+        return Err(bad("credentials do not belong in the address; use the token"));
     }
     Ok(url.as_str().trim_end_matches('/').to_owned())
 }
@@ -90,6 +88,23 @@ pub fn encode_secret_path(path: &str) -> Result<String, Error> {
     Ok(out)
 }
 
+/// Encodes one URL path segment (an agent name or id, a token accessor): allowed bytes as-is,
+/// any other byte (`/` included) as `%XX`. The empty string and `.` / `..` are refused.
+pub fn encode_path_segment(what: &str, seg: &str) -> Result<String, Error> {
+    if seg.is_empty() || seg == "." || seg == ".." {
+        return Err(Error::Config(format!("invalid {what} `{seg}`")));
+    }
+    let mut out = String::with_capacity(seg.len());
+    for &b in seg.as_bytes() {
+        if is_path_byte(b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,14 +114,7 @@ mod tests {
         let got =
             parse_addresses(" http://127.0.0.1:8201, https://n2.example:8201/ ,,http://n3:1/")
                 .unwrap();
-        assert_eq!(
-            got,
-            vec![
-                "http://127.0.0.1:8201",
-                "https://n2.example:8201",
-                "http://n3:1"
-            ]
-        );
+        assert_eq!(got, vec!["http://127.0.0.1:8201", "https://n2.example:8201", "http://n3:1"]);
     }
 
     #[test]
@@ -139,10 +147,7 @@ mod tests {
 
     #[test]
     fn path_prefix_is_kept() {
-        assert_eq!(
-            normalize_address("https://lb.example/ass/").unwrap(),
-            "https://lb.example/ass"
-        );
+        assert_eq!(normalize_address("https://lb.example/ass/").unwrap(), "https://lb.example/ass");
     }
 
     #[test]
@@ -166,11 +171,7 @@ mod tests {
     #[test]
     fn dot_segments_cannot_escape_the_route() {
         for bad in ["..", ".", "../sys/seal", "a/../../sys", "a/./b", "a/.."] {
-            assert_eq!(
-                encode_secret_path(bad).unwrap_err().code(),
-                "config",
-                "{bad}"
-            );
+            assert_eq!(encode_secret_path(bad).unwrap_err().code(), "config", "{bad}");
         }
         // Dots inside a segment are ordinary characters.
         assert_eq!(encode_secret_path("a/..b/c..").unwrap(), "a/..b/c..");
@@ -183,5 +184,14 @@ mod tests {
         let enc = encode_secret_path("%2e%2e/sys").unwrap();
         let url = reqwest::Url::parse(&format!("http://h/v1/secrets/{enc}")).unwrap();
         assert!(url.path().starts_with("/v1/secrets/"), "{}", url.path());
+    }
+
+    #[test]
+    fn segments_are_encoded_whole() {
+        assert_eq!(encode_path_segment("agent", "inference-service").unwrap(), "inference-service");
+        assert_eq!(encode_path_segment("agent", "a/b c").unwrap(), "a%2Fb%20c");
+        for bad in ["", ".", ".."] {
+            assert_eq!(encode_path_segment("agent", bad).unwrap_err().code(), "config");
+        }
     }
 }

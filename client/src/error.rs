@@ -86,12 +86,7 @@ pub const FAILOVER_CODES: &[&str] = &["sealed", "no_leader", "unavailable", "sta
 /// one, else code `http_<status>` with (the start of) the body as message.
 pub(crate) fn api_error(status: u16, body: &[u8]) -> Error {
     if let Ok(e) = serde_json::from_slice::<ErrorBody>(body) {
-        return Error::Api {
-            status,
-            code: e.error,
-            message: e.message,
-            leader: e.leader,
-        };
+        return Error::Api { status, code: e.error, message: e.message, leader: e.leader };
     }
     let text = String::from_utf8_lossy(body);
     let text = text.trim();
@@ -105,12 +100,7 @@ pub(crate) fn api_error(status: u16, body: &[u8]) -> Error {
         let ellipsis = if cut < text.len() { "…" } else { "" };
         format!("server answered HTTP {status}: {}{ellipsis}", &text[..cut])
     };
-    Error::Api {
-        status,
-        code: format!("http_{status}"),
-        message,
-        leader: None,
-    }
+    Error::Api { status, code: format!("http_{status}"), message, leader: None }
 }
 
 #[cfg(test)]
@@ -142,10 +132,7 @@ mod tests {
         let e = api_error(502, b"<html>Bad Gateway</html>\n");
         assert_eq!(e.code(), "http_502");
         assert_eq!(e.status(), Some(502));
-        assert_eq!(
-            e.to_string(),
-            "server answered HTTP 502: <html>Bad Gateway</html>"
-        );
+        assert_eq!(e.to_string(), "server answered HTTP 502: <html>Bad Gateway</html>");
         assert!(!e.is_failover(), "only our own 503 codes fail over");
     }
 

@@ -15,6 +15,22 @@
 //!                            └──backoff──> addr[cur+1] ──> … (each address once)
 //! ```
 //!
+//! The credential is a token (`ASS_TOKEN`) or an agent key (`ASS_AGENT_KEY`). With an agent
+//! key the client buys a short-lived token holding only the scopes it is given (see
+//! [`scope`] for the least each call needs) before its first call, and refreshes tokens whose
+//! expiry it knows before they run out ([`should_refresh`]); see `session.rs`.
+//!
+//! ```no_run
+//! # async fn agent() -> Result<(), ass_client::Error> {
+//! use std::time::Duration;
+//! use ass_client::{scope, Client, ReadOptions};
+//! let path = "production/gemini/GEMINI_API_KEY";
+//! let client = Client::from_env()? // ASS_ADDR
+//!     .with_agent_key("ass_…", vec![scope::secret_read(path)], Duration::from_secs(900));
+//! let s = client.get_secret(path, &ReadOptions::default()).await?;
+//! # Ok(()) }
+//! ```
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), ass_client::Error> {
 //! use ass_client::{Client, PutSecretRequest, ReadOptions};
@@ -29,11 +45,20 @@
 
 pub mod addr;
 pub mod error;
+mod identity;
+pub mod scope;
+mod session;
 pub mod types;
 
-pub use addr::{encode_secret_path, normalize_address, parse_addresses, DEFAULT_ADDR};
+pub use addr::{
+    encode_path_segment, encode_secret_path, normalize_address, parse_addresses, DEFAULT_ADDR,
+};
 pub use error::{Error, FAILOVER_CODES};
+pub use identity::RevokeRootResponse;
+pub use session::{format_ttl, refresh_margin, should_refresh, Lease, DEFAULT_AGENT_TOKEN_TTL};
 pub use types::*;
+
+use session::{AgentGrant, Session};
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -48,6 +73,13 @@ use serde::Serialize;
 pub const ENV_ADDR: &str = "ASS_ADDR";
 /// Environment variable with the bearer token.
 pub const ENV_TOKEN: &str = "ASS_TOKEN";
+/// Environment variable with an agent key (`ass_…`), used when `ASS_TOKEN` is absent: the
+/// client exchanges it for a short-lived token before its first call.
+pub const ENV_AGENT_KEY: &str = "ASS_AGENT_KEY";
+/// Environment variable with the comma-separated scopes to request with the agent key.
+pub const ENV_TOKEN_SCOPES: &str = "ASS_TOKEN_SCOPES";
+/// Environment variable with the TTL of tokens bought with the agent key (`15m`, `1h`).
+pub const ENV_TOKEN_TTL: &str = "ASS_TOKEN_TTL";
 /// Environment variable with the path of a PEM file of CA certificates to trust (instead of
 /// the system roots) for `https://` addresses.
 pub const ENV_CACERT: &str = "ASS_CACERT";
@@ -83,6 +115,7 @@ pub struct ReadOptions {
 pub struct ClientBuilder {
     addrs: Vec<String>,
     token: Option<String>,
+    agent: Option<AgentGrant>,
     connect_timeout: Duration,
     timeout: Duration,
     backoff: Duration,
@@ -94,6 +127,8 @@ impl std::fmt::Debug for ClientBuilder {
         f.debug_struct("ClientBuilder")
             .field("addrs", &self.addrs)
             .field("token", &self.token.as_ref().map(|_| "REDACTED"))
+            .field("agent_key", &self.agent.as_ref().map(|_| "REDACTED"))
+            .field("agent_scopes", &self.agent.as_ref().map(|g| &g.scopes))
             .field("connect_timeout", &self.connect_timeout)
             .field("timeout", &self.timeout)
             .field("backoff", &self.backoff)
@@ -107,6 +142,7 @@ impl Default for ClientBuilder {
         Self {
             addrs: Vec::new(),
             token: None,
+            agent: None,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             timeout: DEFAULT_REQUEST_TIMEOUT,
             backoff: DEFAULT_BACKOFF,
@@ -123,14 +159,28 @@ impl ClientBuilder {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        self.addrs
-            .extend(addrs.into_iter().map(|a| a.as_ref().to_owned()));
+        self.addrs.extend(addrs.into_iter().map(|a| a.as_ref().to_owned()));
         self
     }
 
     /// Bearer token sent on calls that need one. `None` or an empty string: no token.
     pub fn token(mut self, token: Option<String>) -> Self {
         self.token = token.filter(|t| !t.is_empty());
+        self
+    }
+
+    /// Agent-key mode: before its first authenticated call the client exchanges `agent_key`
+    /// (`POST /v1/tokens`) for a token holding `scopes` (within the agent's own) for `ttl`,
+    /// and uses that token, refreshing it before it expires. [`Client::issue_token`] sends the
+    /// agent key itself. A token given with [`ClientBuilder::token`] takes precedence.
+    pub fn agent_key(
+        mut self,
+        agent_key: impl Into<String>,
+        scopes: Vec<String>,
+        ttl: Duration,
+    ) -> Self {
+        let key = agent_key.into();
+        self.agent = (!key.is_empty()).then_some(AgentGrant { key, scopes, ttl });
         self
     }
 
@@ -187,20 +237,23 @@ impl ClientBuilder {
             let certs = reqwest::Certificate::from_pem_bundle(pem)
                 .map_err(|e| Error::Config(format!("invalid CA certificate PEM: {e}")))?;
             if certs.is_empty() {
-                return Err(Error::Config(
-                    "CA certificate PEM holds no certificate".into(),
-                ));
+                return Err(Error::Config("CA certificate PEM holds no certificate".into()));
             }
             http = http.tls_certs_only(certs);
         }
         let http = http
             .build()
             .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
+        let session = match (self.token, self.agent) {
+            (Some(t), _) => Session::with_token(Some(t)),
+            (None, Some(g)) => Session::with_agent(g),
+            (None, None) => Session::with_token(None),
+        };
         Ok(Client {
             inner: Arc::new(Inner {
                 http,
                 addrs,
-                token: self.token,
+                session: Arc::new(session),
                 backoff: self.backoff,
                 current: AtomicUsize::new(0),
                 last_write_index: Arc::new(AtomicU64::new(0)),
@@ -210,8 +263,9 @@ impl ClientBuilder {
     }
 }
 
-/// Typed async client of one cluster. Cheap to clone: clones share the connection pool and
-/// the notion of the current node.
+/// Typed async client of one cluster. Cheap to clone: clones share the connection pool, the
+/// notion of the current node and the credential (a token bought or refreshed by one is used
+/// by all).
 #[derive(Clone)]
 pub struct Client {
     inner: Arc<Inner>,
@@ -220,7 +274,8 @@ pub struct Client {
 struct Inner {
     http: reqwest::Client,
     addrs: Vec<String>,
-    token: Option<String>,
+    /// The credential: a token, or an agent key and the token it bought.
+    session: Arc<Session>,
     backoff: Duration,
     /// Index into `addrs` of the node that answered last.
     current: AtomicUsize,
@@ -234,7 +289,7 @@ impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client")
             .field("addrs", &self.inner.addrs)
-            .field("token", &self.inner.token.as_ref().map(|_| "REDACTED"))
+            .field("credential", &self.inner.session)
             .finish_non_exhaustive()
     }
 }
@@ -254,7 +309,7 @@ struct Call<'a> {
     path: String,
     query: Vec<(&'static str, String)>,
     body: Option<Vec<u8>>,
-    /// Send the bearer token.
+    /// Send the session's bearer token (buying or refreshing it first when due).
     auth: bool,
     read: Option<&'a ReadOptions>,
     failover: Failover,
@@ -323,8 +378,7 @@ impl Answer {
 
 /// Pause before attempt number `attempt` (1 for the first retry).
 fn backoff_for(base: Duration, attempt: usize) -> Duration {
-    base.saturating_mul(u32::try_from(attempt).unwrap_or(u32::MAX))
-        .min(MAX_BACKOFF)
+    base.saturating_mul(u32::try_from(attempt).unwrap_or(u32::MAX)).min(MAX_BACKOFF)
 }
 
 /// Describes a reqwest error by its address and root cause (`Connection refused`, `operation
@@ -369,13 +423,31 @@ impl Client {
     /// A client from the environment: `ASS_ADDR` (comma-separated URLs, default
     /// [`DEFAULT_ADDR`]), `ASS_TOKEN` (optional) and `ASS_CACERT` (optional PEM file of the
     /// CA to trust for `https://`).
+    ///
+    /// Without `ASS_TOKEN`, `ASS_AGENT_KEY` puts the client in agent-key mode (see
+    /// [`ClientBuilder::agent_key`]) with the scopes in `ASS_TOKEN_SCOPES` (comma-separated;
+    /// the agent's own scopes can't be read with its key, so name the least the job needs)
+    /// and the TTL in `ASS_TOKEN_TTL` (default [`DEFAULT_AGENT_TOKEN_TTL`]).
     pub fn from_env() -> Result<Self, Error> {
         let addrs = match std::env::var(ENV_ADDR) {
             Ok(v) if !v.trim().is_empty() => parse_addresses(&v)?,
             _ => vec![DEFAULT_ADDR.to_owned()],
         };
-        let token = std::env::var(ENV_TOKEN).ok();
-        let mut b = Self::builder().addresses(addrs).token(token);
+        let token = std::env::var(ENV_TOKEN).ok().filter(|t| !t.is_empty());
+        let mut b = Self::builder().addresses(addrs);
+        match (token, std::env::var(ENV_AGENT_KEY).ok().filter(|k| !k.is_empty())) {
+            (Some(t), _) => b = b.token(Some(t)),
+            (None, Some(key)) => {
+                let scopes =
+                    scope::split_list(&std::env::var(ENV_TOKEN_SCOPES).unwrap_or_default());
+                let ttl = match std::env::var(ENV_TOKEN_TTL) {
+                    Ok(v) if !v.trim().is_empty() => parse_ttl_env(&v)?,
+                    _ => DEFAULT_AGENT_TOKEN_TTL,
+                };
+                b = b.agent_key(key, scopes, ttl);
+            }
+            (None, None) => {}
+        }
         if let Some(path) = std::env::var_os(ENV_CACERT).filter(|p| !p.is_empty()) {
             let pem = std::fs::read(&path).map_err(|e| {
                 Error::Config(format!("cannot read {ENV_CACERT} {}: {e}", path.display()))
@@ -402,7 +474,7 @@ impl Client {
             inner: Arc::new(Inner {
                 http: self.inner.http.clone(),
                 addrs: vec![addr],
-                token: self.inner.token.clone(),
+                session: Arc::clone(&self.inner.session),
                 backoff: self.inner.backoff,
                 current: AtomicUsize::new(0),
                 last_write_index: Arc::clone(&self.inner.last_write_index),
@@ -413,17 +485,43 @@ impl Client {
 
     /// The same cluster and pool with another bearer token (`None`: no token).
     pub fn with_token(&self, token: Option<String>) -> Client {
+        self.with_session(Session::with_token(token))
+    }
+
+    /// The same cluster and pool in agent-key mode: before its first authenticated call the
+    /// client buys a token holding `scopes` for `ttl` with `agent_key`, then uses and
+    /// refreshes it (see [`ClientBuilder::agent_key`]). Ask for the least the job needs, e.g.
+    /// `secrets:read:production/gemini/*` (hardening practice 1).
+    pub fn with_agent_key(
+        &self,
+        agent_key: impl Into<String>,
+        scopes: Vec<String>,
+        ttl: Duration,
+    ) -> Client {
+        let key = agent_key.into();
+        if key.is_empty() {
+            return self.with_token(None);
+        }
+        self.with_session(Session::with_agent(AgentGrant { key, scopes, ttl }))
+    }
+
+    fn with_session(&self, session: Session) -> Client {
         Client {
             inner: Arc::new(Inner {
                 http: self.inner.http.clone(),
                 addrs: self.inner.addrs.clone(),
-                token: token.filter(|t| !t.is_empty()),
+                session: Arc::new(session),
                 backoff: self.inner.backoff,
                 current: AtomicUsize::new(self.inner.current.load(Ordering::Relaxed)),
                 last_write_index: Arc::clone(&self.inner.last_write_index),
                 invalid: self.inner.invalid.clone(),
             }),
         }
+    }
+
+    /// Whether this client holds an agent key (and sends it only to buy tokens).
+    pub fn has_agent_key(&self) -> bool {
+        self.inner.session.agent().is_some()
     }
 
     /// The address calls go to first: the last one that answered.
@@ -439,14 +537,22 @@ impl Client {
     }
 
     fn note_write_index(&self, index: u64) {
-        self.inner
-            .last_write_index
-            .fetch_max(index, Ordering::Relaxed);
+        self.inner.last_write_index.fetch_max(index, Ordering::Relaxed);
     }
 
-    /// Sends `call` to the current node, failing over as the crate doc says, and returns the
-    /// first answer that is not a reason to fail over (or the last error).
+    /// Sends `call` with the session's bearer token (bought or refreshed first when due).
     async fn execute(&self, call: Call<'_>) -> Result<Answer, Error> {
+        if let Some(e) = &self.inner.invalid {
+            return Err(e.clone());
+        }
+        let bearer = if call.auth { self.session_token().await? } else { None };
+        self.send(call, bearer.as_deref()).await
+    }
+
+    /// Sends `call` with `bearer` (if `call.auth`) to the current node, failing over as the
+    /// crate doc says, and returns the first answer that is not a reason to fail over (or the
+    /// last error).
+    async fn send(&self, call: Call<'_>, bearer: Option<&str>) -> Result<Answer, Error> {
         let inner = &*self.inner;
         if let Some(e) = &inner.invalid {
             return Err(e.clone());
@@ -470,7 +576,7 @@ impl Client {
                 req = req.query(&call.query);
             }
             if call.auth {
-                if let Some(t) = &inner.token {
+                if let Some(t) = bearer {
                     req = req.bearer_auth(t);
                 }
             }
@@ -479,19 +585,14 @@ impl Client {
             }
             req = req.headers(read_headers(call.read));
             if let Some(body) = &call.body {
-                req = req
-                    .header(CONTENT_TYPE, "application/json")
-                    .body(body.clone());
+                req = req.header(CONTENT_TYPE, "application/json").body(body.clone());
             }
             let result = match req.send().await {
                 Ok(resp) => {
                     let status = resp.status().as_u16();
                     resp.bytes()
                         .await
-                        .map(|b| Answer {
-                            status,
-                            body: b.to_vec(),
-                        })
+                        .map(|b| Answer { status, body: b.to_vec() })
                         .map_err(|e| transport_error(addr, &e))
                 }
                 Err(e) => Err(transport_error(addr, &e)),
@@ -536,42 +637,25 @@ impl Client {
     /// `POST /v1/sys/init`: initializes a new cluster and returns the unseal key shares and
     /// the root token, which the cluster never shows again. Needs no token.
     pub async fn sys_init(&self, req: &InitRequest) -> Result<InitResponse, Error> {
-        self.call(
-            Call::new(Method::POST, "/v1/sys/init")
-                .no_auth()
-                .json(req)?,
-        )
-        .await
+        self.call(Call::new(Method::POST, "/v1/sys/init").no_auth().json(req)?).await
     }
 
     /// `POST /v1/sys/unseal`: hands one key share (or `reset: true`) to the current node
     /// only — unsealing is per node: use [`Client::for_node`] for each. Needs no token.
     pub async fn sys_unseal(&self, req: &UnsealRequest) -> Result<SealStatus, Error> {
-        self.call(
-            Call::new(Method::POST, "/v1/sys/unseal")
-                .no_auth()
-                .per_node()
-                .json(req)?,
-        )
-        .await
+        self.call(Call::new(Method::POST, "/v1/sys/unseal").no_auth().per_node().json(req)?).await
     }
 
     /// `POST /v1/sys/seal`: seals the current node only (per node, no failover). Needs a
     /// token with `sys:operator`.
     pub async fn sys_seal(&self) -> Result<SealStatus, Error> {
-        self.call(Call::new(Method::POST, "/v1/sys/seal").per_node())
-            .await
+        self.call(Call::new(Method::POST, "/v1/sys/seal").per_node()).await
     }
 
     /// `GET /v1/sys/status`: seal and Raft status of the current node (per node, no
     /// failover). Needs no token.
     pub async fn sys_status(&self) -> Result<SealStatus, Error> {
-        self.call(
-            Call::new(Method::GET, "/v1/sys/status")
-                .no_auth()
-                .per_node(),
-        )
-        .await
+        self.call(Call::new(Method::GET, "/v1/sys/status").no_auth().per_node()).await
     }
 
     /// `GET /v1/sys/members`: the cluster's members as this node knows them.
@@ -583,13 +667,8 @@ impl Client {
     /// (200 leader, 429 unsealed standby, 501 not initialized, 503 sealed, or an override)
     /// with the body, which every one of them carries. Needs no token.
     pub async fn sys_health(&self) -> Result<(u16, HealthResponse), Error> {
-        let answer = self
-            .execute(
-                Call::new(Method::GET, "/v1/sys/health")
-                    .no_auth()
-                    .per_node(),
-            )
-            .await?;
+        let answer =
+            self.execute(Call::new(Method::GET, "/v1/sys/health").no_auth().per_node()).await?;
         match serde_json::from_slice::<HealthResponse>(&answer.body) {
             Ok(h) => Ok((answer.status, h)),
             Err(e) if (200..300).contains(&answer.status) => Err(Error::Decode(e.to_string())),
@@ -665,6 +744,16 @@ impl Client {
     }
 }
 
+/// Parses an `ASS_TOKEN_TTL` value (`15m`, `1h`, `1h30m`): at least one second.
+fn parse_ttl_env(v: &str) -> Result<Duration, Error> {
+    let bad = |why: String| Error::Config(format!("invalid {ENV_TOKEN_TTL} `{}`: {why}", v.trim()));
+    let d = humantime::parse_duration(v.trim()).map_err(|e| bad(e.to_string()))?;
+    if d < Duration::from_secs(1) {
+        return Err(bad("a token lives at least one second (try 15m or 1h)".into()));
+    }
+    Ok(d)
+}
+
 /// `/v1/secrets/<encoded path>`.
 fn secret_route(path: &str) -> Result<String, Error> {
     Ok(format!("/v1/secrets/{}", encode_secret_path(path)?))
@@ -699,11 +788,8 @@ mod tests {
     fn read_options_become_headers() {
         assert!(read_headers(None).is_empty());
         assert!(read_headers(Some(&ReadOptions::default())).is_empty());
-        let h = read_headers(Some(&ReadOptions {
-            version: Some(3),
-            stale: true,
-            min_index: Some(42),
-        }));
+        let h =
+            read_headers(Some(&ReadOptions { version: Some(3), stale: true, min_index: Some(42) }));
         assert_eq!(h[HEADER_CONSISTENCY], "stale");
         assert_eq!(h[HEADER_MIN_INDEX], "42");
         assert_eq!(h.len(), 2, "version goes in the query, not a header");
@@ -735,10 +821,7 @@ mod tests {
 
     #[test]
     fn builder_refuses_no_address_and_bad_pem() {
-        assert_eq!(
-            Client::new(Vec::<String>::new(), None).unwrap_err().code(),
-            "config"
-        );
+        assert_eq!(Client::new(Vec::<String>::new(), None).unwrap_err().code(), "config");
         let e = Client::builder()
             .addresses(["https://a:1"])
             .ca_cert_pem(b"not a pem".to_vec())
@@ -751,16 +834,51 @@ mod tests {
     fn debug_never_shows_the_token() {
         let c = Client::new(["http://a:1"], Some("hvs.supersecret".into())).unwrap();
         let shown = format!("{c:?} {:?}", Client::builder().token(Some("hvs.x".into())));
-        assert!(
-            !shown.contains("supersecret") && !shown.contains("hvs.x"),
-            "{shown}"
-        );
+        assert!(!shown.contains("supersecret") && !shown.contains("hvs.x"), "{shown}");
         assert!(shown.contains("REDACTED"));
     }
 
     #[test]
     fn empty_token_means_no_token() {
         let c = Client::new(["http://a:1"], Some(String::new())).unwrap();
-        assert!(c.inner.token.is_none());
+        assert!(c.inner.session.current().0.is_none());
+        assert!(!c.with_agent_key("", vec![], Duration::from_secs(60)).has_agent_key());
+    }
+
+    #[test]
+    fn debug_never_shows_the_agent_key() {
+        let scopes = vec!["secrets:read:production/gemini/*".to_owned()];
+        let b = Client::builder().addresses(["http://a:1"]).agent_key(
+            "ass_TOPSECRETKEY",
+            scopes.clone(),
+            Duration::from_secs(900),
+        );
+        let c = b.clone().build().unwrap();
+        let derived = c.with_agent_key("ass_OTHERSECRET", scopes, Duration::from_secs(60));
+        let shown = format!("{b:?} {c:?} {derived:?} {:?}", c.for_node("http://b:2"));
+        assert!(!shown.contains("TOPSECRETKEY") && !shown.contains("OTHERSECRET"), "{shown}");
+        assert!(shown.contains("REDACTED") && shown.contains("production/gemini"), "{shown}");
+        assert!(c.has_agent_key() && derived.has_agent_key());
+    }
+
+    #[test]
+    fn a_token_wins_over_an_agent_key() {
+        let c = Client::builder()
+            .addresses(["http://a:1"])
+            .agent_key("ass_k", vec!["secrets:read:a/b".into()], Duration::from_secs(60))
+            .token(Some("asst_t".into()))
+            .build()
+            .unwrap();
+        assert!(!c.has_agent_key());
+        assert_eq!(c.inner.session.current().0.as_deref(), Some("asst_t"));
+    }
+
+    #[test]
+    fn ttl_env_values_parse() {
+        assert_eq!(parse_ttl_env("15m").unwrap(), Duration::from_secs(900));
+        assert_eq!(parse_ttl_env(" 1h30m ").unwrap(), Duration::from_secs(5400));
+        assert_eq!(parse_ttl_env("soon").unwrap_err().code(), "config");
+        assert_eq!(parse_ttl_env("0s").unwrap_err().code(), "config");
+        assert_eq!(parse_ttl_env("500ms").unwrap_err().code(), "config");
     }
 }

@@ -129,10 +129,7 @@ async fn write_fails_over_on_sealed_with_one_request_id() {
     assert_eq!(b[0].method, Method::PUT);
     assert_eq!(b[0].uri, "/v1/secrets/a/b");
     assert_eq!(b[0].header("authorization"), Some("Bearer tok"));
-    assert_eq!(
-        b[0].body,
-        r#"{"value":"v","type":"api_key","tier":"sensitive"}"#
-    );
+    assert_eq!(b[0].body, r#"{"value":"v","type":"api_key","tier":"sensitive"}"#);
     // The node that answered becomes the current one.
     assert_eq!(c.current_address(), ok.addr);
 }
@@ -149,10 +146,7 @@ async fn each_logical_write_gets_its_own_request_id() {
     c.put_secret("a/b", &put("1")).await.unwrap();
     c.put_secret("a/b", &put("2")).await.unwrap();
     let seen = ok.seen();
-    assert_ne!(
-        seen[0].header(HEADER_REQUEST_ID),
-        seen[1].header(HEADER_REQUEST_ID)
-    );
+    assert_ne!(seen[0].header(HEADER_REQUEST_ID), seen[1].header(HEADER_REQUEST_ID));
 }
 
 /// A refused connection moves the call to the next address; reads carry no request id.
@@ -161,11 +155,7 @@ async fn read_fails_over_on_connection_refused() {
     let dead = dead_addr().await;
     let ok = FakeNode::start(|_| (200, SECRET.into())).await;
     let c = client(&[&dead, &ok.addr], Some("tok"));
-    let opts = ReadOptions {
-        version: Some(2),
-        stale: true,
-        min_index: Some(9),
-    };
+    let opts = ReadOptions { version: Some(2), stale: true, min_index: Some(9) };
     let s = c.get_secret("a/b", &opts).await.unwrap();
     assert_eq!((s.value.as_str(), s.tier), ("v", Tier::Sensitive));
     let seen = ok.seen();
@@ -181,10 +171,7 @@ async fn not_found_does_not_fail_over() {
     let a = FakeNode::start(|_| (404, err_body("not_found"))).await;
     let b = FakeNode::start(|_| (200, SECRET.into())).await;
     let c = client(&[&a.addr, &b.addr], None);
-    let e = c
-        .get_secret("a/b", &ReadOptions::default())
-        .await
-        .unwrap_err();
+    let e = c.get_secret("a/b", &ReadOptions::default()).await.unwrap_err();
     assert_eq!(e.code(), "not_found");
     assert_eq!(e.status(), Some(404));
     assert!(b.seen().is_empty());
@@ -195,10 +182,7 @@ async fn not_found_does_not_fail_over() {
 async fn non_json_error_becomes_http_code() {
     let a = FakeNode::start(|_| (502, "<h1>bad gateway</h1>".into())).await;
     let c = client(&[&a.addr], None);
-    let e = c
-        .list_secrets(None, &ReadOptions::default())
-        .await
-        .unwrap_err();
+    let e = c.list_secrets(None, &ReadOptions::default()).await.unwrap_err();
     assert_eq!(e.code(), "http_502");
 }
 
@@ -231,14 +215,8 @@ async fn unseal_is_per_node_and_tokenless() {
     let dead = dead_addr().await;
     let ok = FakeNode::start(|_| (200, STATUS.into())).await;
     let c = client(&[&dead, &ok.addr], Some("root"));
-    let req = UnsealRequest {
-        key: Some("share".into()),
-        reset: false,
-    };
-    assert!(matches!(
-        c.sys_unseal(&req).await.unwrap_err(),
-        Error::Transport(_)
-    ));
+    let req = UnsealRequest { key: Some("share".into()), reset: false };
+    assert!(matches!(c.sys_unseal(&req).await.unwrap_err(), Error::Transport(_)));
     assert!(ok.seen().is_empty());
 
     let st = c.for_node(&ok.addr).sys_unseal(&req).await.unwrap();
@@ -277,16 +255,11 @@ async fn paths_and_prefixes_are_encoded() {
     .await;
     let c = client(&[&a.addr], None);
     let _ = c.get_secret("a b/c?d", &ReadOptions::default()).await;
-    c.list_secrets(Some("prod/x y&z"), &ReadOptions::default())
-        .await
-        .unwrap();
+    c.list_secrets(Some("prod/x y&z"), &ReadOptions::default()).await.unwrap();
     let seen = a.seen();
     assert_eq!(seen[0].uri, "/v1/secrets/a%20b/c%3Fd");
     assert_eq!(seen[1].uri, "/v1/secrets?prefix=prod%2Fx+y%26z");
-    let e = c
-        .secret_versions("a/../../sys", &ReadOptions::default())
-        .await
-        .unwrap_err();
+    let e = c.secret_versions("a/../../sys", &ReadOptions::default()).await.unwrap_err();
     assert_eq!(e.code(), "config");
     assert_eq!(a.seen().len(), 2, "a refused path is never sent");
 }
@@ -295,20 +268,11 @@ async fn paths_and_prefixes_are_encoded() {
 #[tokio::test]
 async fn init_sends_shares_and_threshold() {
     let a = FakeNode::start(|_| {
-        (
-            200,
-            r#"{"keys":["k1","k2"],"shares":2,"threshold":2,"root_token":"r"}"#.into(),
-        )
+        (200, r#"{"keys":["k1","k2"],"shares":2,"threshold":2,"root_token":"r"}"#.into())
     })
     .await;
     let c = client(&[&a.addr], Some("old"));
-    let r = c
-        .sys_init(&InitRequest {
-            shares: Some(2),
-            threshold: Some(2),
-        })
-        .await
-        .unwrap();
+    let r = c.sys_init(&InitRequest { shares: Some(2), threshold: Some(2) }).await.unwrap();
     assert_eq!(r.keys.len(), 2);
     let s = &a.seen()[0];
     assert_eq!(s.body, r#"{"shares":2,"threshold":2}"#);
@@ -332,4 +296,319 @@ async fn for_node_with_a_bad_address_is_a_config_error() {
         let e = c.for_node(bad).sys_status().await.unwrap_err();
         assert_eq!(e.code(), "config", "{bad}");
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Agent-key mode and token refresh
+// ---------------------------------------------------------------------------------------------
+
+/// An issue/refresh answer for `token`, with `remaining` seconds left of a 15-minute life.
+fn issued(token: &str, remaining: u64) -> String {
+    serde_json::json!({
+        "token": token, "accessor": "0b9e6c1e-3d7f-4c61-9f0e-1a2b3c4d5e6f",
+        "agent_name": "ci", "scopes": ["secrets:read:a/b"], "ip_allowlist": [],
+        "issued_at": "2026-01-01T10:00:00.000Z", "expires_at": "2026-01-01T10:15:00.000Z",
+        "ttl_remaining_secs": remaining
+    })
+    .to_string()
+}
+
+fn agent_client(addr: &str, scopes: &[&str]) -> Client {
+    client(&[addr], None).with_agent_key(
+        "ass_KEY",
+        scopes.iter().map(|s| (*s).to_owned()).collect(),
+        Duration::from_secs(15 * 60),
+    )
+}
+
+/// With an agent key the client buys a minimum-scope token (agent key as bearer) before its
+/// first call, then uses that token, and buys no second one while it is fresh.
+#[tokio::test]
+async fn agent_key_is_exchanged_once_then_the_token_is_the_bearer() {
+    let n = FakeNode::start(|s| match (s.method.as_str(), s.uri.as_str()) {
+        ("POST", "/v1/tokens") => (200, issued("asst_ONE", 900)),
+        _ => (200, SECRET.into()),
+    })
+    .await;
+    let c = agent_client(&n.addr, &["secrets:read:a/b"]);
+    c.get_secret("a/b", &ReadOptions::default()).await.unwrap();
+    c.clone().get_secret("a/b", &ReadOptions::default()).await.unwrap();
+    let seen = n.seen();
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    assert_eq!((seen[0].method.as_str(), seen[0].uri.as_str()), ("POST", "/v1/tokens"));
+    assert_eq!(seen[0].header("authorization"), Some("Bearer ass_KEY"));
+    assert_eq!(seen[0].body, r#"{"scopes":["secrets:read:a/b"],"ttl":"15m"}"#);
+    assert!(seen[0].header(HEADER_REQUEST_ID).is_some(), "the exchange is a write");
+    for s in &seen[1..] {
+        assert_eq!(s.uri, "/v1/secrets/a/b");
+        assert_eq!(s.header("authorization"), Some("Bearer asst_ONE"));
+    }
+    assert!(!format!("{c:?}").contains("asst_ONE"));
+}
+
+/// Concurrent first calls share one exchange.
+#[tokio::test]
+async fn concurrent_calls_exchange_once() {
+    let n = FakeNode::start(|s| match s.uri.as_str() {
+        "/v1/tokens" => (200, issued("asst_ONE", 900)),
+        _ => (200, SECRET.into()),
+    })
+    .await;
+    let c = agent_client(&n.addr, &["secrets:read:a/b"]);
+    let mut calls = tokio::task::JoinSet::new();
+    for _ in 0..5 {
+        let c = c.clone();
+        calls.spawn(async move { c.get_secret("a/b", &ReadOptions::default()).await });
+    }
+    while let Some(r) = calls.join_next().await {
+        r.unwrap().unwrap();
+    }
+    assert_eq!(n.seen().iter().filter(|s| s.uri == "/v1/tokens").count(), 1);
+}
+
+/// A token near its expiry is refreshed before the next call, and the new one is used.
+#[tokio::test]
+async fn a_token_near_expiry_is_refreshed_before_the_next_call() {
+    let n = FakeNode::start(|s| match s.uri.as_str() {
+        // 30 s left of 15 min: inside the 3-minute margin at once.
+        "/v1/tokens" => (200, issued("asst_ONE", 30)),
+        "/v1/tokens/refresh" => (200, issued("asst_TWO", 900)),
+        _ => (200, SECRET.into()),
+    })
+    .await;
+    let c = agent_client(&n.addr, &["secrets:read:a/b"]);
+    c.get_secret("a/b", &ReadOptions::default()).await.unwrap();
+    c.get_secret("a/b", &ReadOptions::default()).await.unwrap();
+    c.get_secret("a/b", &ReadOptions::default()).await.unwrap();
+    let seen = n.seen();
+    let uris: Vec<&str> = seen.iter().map(|s| s.uri.as_str()).collect();
+    assert_eq!(
+        uris,
+        [
+            "/v1/tokens",
+            "/v1/secrets/a/b",
+            "/v1/tokens/refresh",
+            "/v1/secrets/a/b",
+            "/v1/secrets/a/b"
+        ]
+    );
+    assert_eq!(seen[1].header("authorization"), Some("Bearer asst_ONE"));
+    assert_eq!(seen[2].header("authorization"), Some("Bearer asst_ONE"));
+    assert_eq!(seen[2].body, "", "refresh has an empty body");
+    assert!(seen[2].header(HEADER_REQUEST_ID).is_some(), "refresh is a write");
+    assert_eq!(seen[3].header("authorization"), Some("Bearer asst_TWO"));
+    assert_eq!(seen[4].header("authorization"), Some("Bearer asst_TWO"));
+}
+
+/// A refresh refused with 401 falls back to a new exchange with the agent key.
+#[tokio::test]
+async fn refresh_401_exchanges_the_agent_key_again() {
+    let exchanges = Arc::new(Mutex::new(0u32));
+    let count = Arc::clone(&exchanges);
+    let n = FakeNode::start(move |s| match s.uri.as_str() {
+        "/v1/tokens" => {
+            let mut c = count.lock().unwrap();
+            *c += 1;
+            (200, issued(&format!("asst_{c}"), if *c == 1 { 10 } else { 900 }))
+        }
+        "/v1/tokens/refresh" => (401, err_body("unauthorized")),
+        _ => (200, SECRET.into()),
+    })
+    .await;
+    let c = agent_client(&n.addr, &["secrets:read:a/b"]);
+    c.get_secret("a/b", &ReadOptions::default()).await.unwrap();
+    c.get_secret("a/b", &ReadOptions::default()).await.unwrap();
+    let seen = n.seen();
+    let uris: Vec<&str> = seen.iter().map(|s| s.uri.as_str()).collect();
+    assert_eq!(
+        uris,
+        ["/v1/tokens", "/v1/secrets/a/b", "/v1/tokens/refresh", "/v1/tokens", "/v1/secrets/a/b"]
+    );
+    assert_eq!(seen[3].header("authorization"), Some("Bearer ass_KEY"));
+    assert_eq!(seen[4].header("authorization"), Some("Bearer asst_2"));
+}
+
+/// A refresh that fails for another reason keeps the still-valid token.
+#[tokio::test]
+async fn refresh_failure_keeps_a_token_that_still_works() {
+    let n = FakeNode::start(|s| match s.uri.as_str() {
+        "/v1/tokens" => (200, issued("asst_ONE", 30)),
+        "/v1/tokens/refresh" => (500, err_body("internal")),
+        _ => (200, SECRET.into()),
+    })
+    .await;
+    let c = agent_client(&n.addr, &["secrets:read:a/b"]);
+    c.get_secret("a/b", &ReadOptions::default()).await.unwrap();
+    c.get_secret("a/b", &ReadOptions::default()).await.unwrap();
+    let seen = n.seen();
+    assert_eq!(seen[2].uri, "/v1/tokens/refresh");
+    assert_eq!(seen[3].header("authorization"), Some("Bearer asst_ONE"));
+}
+
+/// A refused exchange keeps the server's code and says what was asked for.
+#[tokio::test]
+async fn refused_exchange_names_the_scopes() {
+    let n = FakeNode::start(|_| (403, err_body("scope_denied"))).await;
+    let c = agent_client(&n.addr, &["secrets:read:production/stripe/KEY"]);
+    let e = c.get_secret("production/stripe/KEY", &ReadOptions::default()).await.unwrap_err();
+    assert_eq!((e.code(), e.status()), ("scope_denied", Some(403)));
+    assert!(e.to_string().contains("secrets:read:production/stripe/KEY"), "{e}");
+    assert!(!e.to_string().contains("ass_KEY"), "{e}");
+    assert_eq!(n.seen().len(), 1, "the secret was never asked for");
+}
+
+/// A `replayed` exchange (first answer lost) is retried once as a new request.
+#[tokio::test]
+async fn replayed_exchange_is_retried_with_a_new_request_id() {
+    let first = Arc::new(Mutex::new(true));
+    let f = Arc::clone(&first);
+    let n = FakeNode::start(move |s| match s.uri.as_str() {
+        "/v1/tokens" if std::mem::replace(&mut *f.lock().unwrap(), false) => {
+            (409, err_body("replayed"))
+        }
+        "/v1/tokens" => (200, issued("asst_ONE", 900)),
+        _ => (200, SECRET.into()),
+    })
+    .await;
+    let c = agent_client(&n.addr, &["secrets:read:a/b"]);
+    c.get_secret("a/b", &ReadOptions::default()).await.unwrap();
+    let seen = n.seen();
+    assert_eq!(seen.len(), 3);
+    assert_ne!(seen[0].header(HEADER_REQUEST_ID), seen[1].header(HEADER_REQUEST_ID));
+}
+
+/// An explicit issue surfaces `replayed`: the token it made can't be shown again.
+#[tokio::test]
+async fn replayed_issue_is_reported() {
+    let n = FakeNode::start(|_| (409, err_body("replayed"))).await;
+    let c = client(&[&n.addr], Some("asst_admin"));
+    let req = ass_client::IssueTokenRequest {
+        scopes: vec!["secrets:read:a/*".into()],
+        ttl: "1h".into(),
+        ip_allowlist: vec![],
+        justification: None,
+    };
+    assert_eq!(c.issue_token(&req).await.unwrap_err().code(), "replayed");
+}
+
+/// `issue_token` with an agent key sends the key itself, buying no session token.
+#[tokio::test]
+async fn issue_with_an_agent_key_sends_the_key() {
+    let n = FakeNode::start(|_| (200, issued("asst_NEW", 3600))).await;
+    let c = agent_client(&n.addr, &[]);
+    let req = ass_client::IssueTokenRequest {
+        scopes: vec!["secrets:read:production/gemini/*".into()],
+        ttl: "1h".into(),
+        ip_allowlist: vec!["10.0.1.100/32".into()],
+        justification: None,
+    };
+    let t = c.issue_token(&req).await.unwrap();
+    assert_eq!(t.token, "asst_NEW");
+    let seen = n.seen();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].header("authorization"), Some("Bearer ass_KEY"));
+    assert_eq!(
+        seen[0].body,
+        r#"{"scopes":["secrets:read:production/gemini/*"],"ttl":"1h","ip_allowlist":["10.0.1.100/32"]}"#
+    );
+}
+
+/// An agent key without scopes can't buy a session token: a local error, nothing sent.
+#[tokio::test]
+async fn agent_key_without_scopes_is_a_config_error() {
+    let n = FakeNode::start(|_| (200, SECRET.into())).await;
+    let c = agent_client(&n.addr, &[]);
+    let e = c.get_secret("a/b", &ReadOptions::default()).await.unwrap_err();
+    assert_eq!(e.code(), "config");
+    assert!(n.seen().is_empty());
+}
+
+/// `lookup_self` teaches the client its token's expiry, so the next call refreshes it;
+/// `refresh_token` makes the new token the bearer.
+#[tokio::test]
+async fn lookup_self_enables_refresh_and_refresh_switches_the_bearer() {
+    let n = FakeNode::start(|s| match s.uri.as_str() {
+        "/v1/tokens/self" => {
+            let v: serde_json::Value = serde_json::from_str(&issued("x", 20)).unwrap();
+            let mut info = v.as_object().unwrap().clone();
+            info.remove("token");
+            (200, serde_json::Value::Object(info).to_string())
+        }
+        "/v1/tokens/refresh" if s.header("authorization") == Some("Bearer asst_OLD") => {
+            (200, issued("asst_NEW", 900))
+        }
+        "/v1/tokens/refresh" => (200, issued("asst_NEWER", 900)),
+        _ => (200, SECRET.into()),
+    })
+    .await;
+    let c = client(&[&n.addr], Some("asst_OLD"));
+    c.get_secret("a/b", &ReadOptions::default()).await.unwrap();
+    let info = c.lookup_self().await.unwrap();
+    assert_eq!(info.ttl_remaining_secs, 20);
+    c.get_secret("a/b", &ReadOptions::default()).await.unwrap();
+    let r = c.refresh_token().await.unwrap();
+    assert_eq!(r.token, "asst_NEWER");
+    c.get_secret("a/b", &ReadOptions::default()).await.unwrap();
+    let seen: Vec<(String, String)> = n
+        .seen()
+        .iter()
+        .map(|s| (s.uri.clone(), s.header("authorization").unwrap_or("").to_owned()))
+        .collect();
+    let want = [
+        ("/v1/secrets/a/b", "Bearer asst_OLD"),
+        ("/v1/tokens/self", "Bearer asst_OLD"),
+        ("/v1/tokens/refresh", "Bearer asst_OLD"),
+        ("/v1/secrets/a/b", "Bearer asst_NEW"),
+        ("/v1/tokens/refresh", "Bearer asst_NEW"),
+        ("/v1/secrets/a/b", "Bearer asst_NEWER"),
+    ];
+    let got: Vec<(&str, &str)> = seen.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    assert_eq!(got, want);
+}
+
+/// Agent and token routes, methods and the generate-root share.
+#[tokio::test]
+async fn identity_routes_and_methods() {
+    let n = FakeNode::start(|s| match s.uri.as_str() {
+        "/v1/agents/ci/revoke" => (
+            200,
+            r#"{"id":"i","name":"ci","scopes":["secrets:read:a/*"],"ip_allowlist":[],"created_at":"t","revoked_at":"t2"}"#.into(),
+        ),
+        "/v1/tokens?all=true" => (200, r#"{"tokens":[]}"#.into()),
+        "/v1/sys/generate-root" => (200, r#"{"progress":1,"threshold":3}"#.into()),
+        "/v1/sys/root/revoke" => (200, r#"{"revoked":true,"index":42}"#.into()),
+        "/v1/policy/tokens" => (200, r#"{"max_ttl":"12h","break_glass":false,"break_glass_max_ttl":"72h"}"#.into()),
+        _ => (404, err_body("no_route")),
+    })
+    .await;
+    let c = client(&[&n.addr], Some("root"));
+    assert!(c.revoke_agent("ci").await.unwrap().revoked_at.is_some());
+    assert!(c.list_tokens(true).await.unwrap().tokens.is_empty());
+    let g = c
+        .generate_root(&ass_client::GenerateRootRequest {
+            key: Some("c2hhcmU=".into()),
+            reset: false,
+        })
+        .await
+        .unwrap();
+    assert_eq!((g.progress, g.threshold, g.root_token), (1, 3, None));
+    assert_eq!(c.revoke_root().await.unwrap().index, 42);
+    assert_eq!(c.last_write_index(), 42);
+    let p = ass_client::TokenPolicy { max_ttl: "12h".into(), ..Default::default() };
+    assert_eq!(c.set_token_policy(&p).await.unwrap(), p);
+    let seen = n.seen();
+    let m: Vec<(&str, &str)> = seen.iter().map(|s| (s.method.as_str(), s.uri.as_str())).collect();
+    assert_eq!(
+        m,
+        [
+            ("POST", "/v1/agents/ci/revoke"),
+            ("GET", "/v1/tokens?all=true"),
+            ("POST", "/v1/sys/generate-root"),
+            ("POST", "/v1/sys/root/revoke"),
+            ("PUT", "/v1/policy/tokens"),
+        ]
+    );
+    assert_eq!(seen[2].header("authorization"), None, "generate-root is unauthenticated");
+    assert_eq!(seen[2].body, r#"{"key":"c2hhcmU=","reset":false}"#);
+    assert_eq!(seen[3].header("authorization"), Some("Bearer root"));
 }

@@ -24,6 +24,8 @@ use crate::state::StateReader;
 use crate::storage::Store;
 
 const PATH_LOCK_STRIPES: usize = 64;
+/// A write that has not committed by then is answered 503 (it may still commit later).
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Why a write did not commit.
 #[derive(Debug, thiserror::Error)]
@@ -219,7 +221,14 @@ impl Node {
 
     /// Proposes one request on this node, which must be the leader.
     pub async fn write(&self, request: Request) -> Result<Committed, WriteError> {
-        match self.raft.client_write(request).await {
+        let result = tokio::time::timeout(WRITE_TIMEOUT, self.raft.client_write(request))
+            .await
+            .map_err(|_| {
+                WriteError::Raft(
+                    "the write did not commit within 30 s (it may still commit)".into(),
+                )
+            })?;
+        match result {
             Ok(resp) => Ok(Committed {
                 response: resp.data.response,
                 index: resp.data.index,

@@ -171,14 +171,17 @@ async fn keep_seal_role(node: Arc<Node>) {
     }
 }
 
-/// Drops remembered request ids older than the dedupe window. Local housekeeping, not a
-/// replicated change: apply already ignores entries outside the window, so pruning them at
-/// any moment on any node changes no answer.
+/// Drops remembered request ids older than the dedupe window, measured in applied leader
+/// time. Local housekeeping, not a replicated change: apply ignores entries outside the
+/// window, and every later entry carries a later leader time, so pruning changes no answer.
 async fn prune_request_ids(node: Arc<Node>) {
     let mut interval = tokio::time::interval(Duration::from_secs(300));
     loop {
         interval.tick().await;
-        let cutoff = node.clock.now_ms().saturating_sub(crate::state::DEDUPE_WINDOW_MS);
+        // Applied leader time, never this node's clock: a retry applied later carries a later
+        // time, so whatever is pruned here is already outside its window.
+        let applied = node.state.leader_time_ms().unwrap_or(0);
+        let cutoff = applied.saturating_sub(crate::state::DEDUPE_WINDOW_MS);
         match crate::state::prune_requests(&node.store, cutoff) {
             Ok(0) => {}
             Ok(n) => tracing::debug!(pruned = n, "old request ids pruned"),

@@ -14,34 +14,56 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::output;
 
+pub mod agents_create;
+pub mod agents_list;
+pub mod agents_revoke;
+pub mod agents_rotate_key;
+pub mod agents_show;
+pub mod operator_generate_root;
 pub mod operator_init;
 pub mod operator_members;
+pub mod operator_revoke_root;
 pub mod operator_seal;
 pub mod operator_status;
 pub mod operator_unseal;
+pub mod policy_tokens_set;
+pub mod policy_tokens_show;
 pub mod secrets_delete;
 pub mod secrets_get;
 pub mod secrets_list;
 pub mod secrets_set;
 pub mod secrets_versions;
+pub mod tokens_issue;
+pub mod tokens_list;
+pub mod tokens_lookup;
+pub mod tokens_refresh;
+pub mod tokens_revoke;
 
 const LONG_ABOUT: &str = "\
 Command-line interface of Agent Secret Store, a replicated, encrypted secret vault.
 
-Operators initialize and unseal the cluster with `ass operator …`; agents, services and CI
-jobs read and write secrets with `ass secrets …`.
+Operators initialize and unseal the cluster with `ass operator …`, register one agent per
+service with `ass agents …`, hand out short-lived tokens with `ass tokens …` and set TTL rules
+with `ass policy …`; agents, services and CI jobs read and write secrets with `ass secrets …`.
 
 Point the CLI at the cluster with ASS_ADDR (or --addr): a comma-separated list of node URLs.
 Calls go to the first node that answers; a node that is down, sealed or without a leader is
 skipped. Authenticate with ASS_TOKEN (or --token; the environment keeps it out of `ps` and
 shell history).
 
+Or, in CI, with only an agent key in ASS_AGENT_KEY: each command then first exchanges the key
+for a token holding just the scope it needs (`secrets get P` asks for `secrets:read:P`) that
+lives ASS_TOKEN_TTL (default 15m). ASS_TOKEN, when set, wins over ASS_AGENT_KEY.
+
 Exit codes: 0 success, 1 usage or local error, 2 the server refused or could not be reached.
 
 Example:
   export ASS_ADDR=https://n1:8201,https://n2:8201,https://n3:8201
   export ASS_TOKEN=…
-  ass secrets get production/gemini/GEMINI_API_KEY --silent";
+  ass secrets get production/gemini/GEMINI_API_KEY --silent
+
+  # CI: only the agent key is stored
+  ASS_AGENT_KEY=ass_… ass secrets get production/gemini/GEMINI_API_KEY --silent";
 
 /// The `ass` command line.
 #[derive(Debug, Parser)]
@@ -61,7 +83,7 @@ pub struct Cli {
 }
 
 /// Options every command takes: where the cluster is and who we are.
-#[derive(Debug, Args)]
+#[derive(Args)]
 pub struct GlobalArgs {
     /// Node URLs, comma-separated; calls fail over between them
     #[arg(
@@ -74,14 +96,24 @@ pub struct GlobalArgs {
     pub addr: String,
 
     /// Bearer token (prefer the ASS_TOKEN environment variable: it stays out of `ps`)
+    #[arg(long, env = "ASS_TOKEN", global = true, value_name = "TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+
+    /// Agent key (ass_…) used when no token is given: each command buys a token with just
+    /// the scope it needs (prefer the ASS_AGENT_KEY environment variable)
+    #[arg(long, env = "ASS_AGENT_KEY", global = true, value_name = "KEY", hide_env_values = true)]
+    pub agent_key: Option<String>,
+
+    /// Lifetime of the token bought with the agent key, e.g. 15m, 1h
     #[arg(
         long,
-        env = "ASS_TOKEN",
+        env = "ASS_TOKEN_TTL",
         global = true,
-        value_name = "TOKEN",
-        hide_env_values = true
+        value_name = "DURATION",
+        default_value = "15m",
+        value_parser = parse_duration
     )]
-    pub token: Option<String>,
+    pub token_ttl: Duration,
 
     /// PEM file of the CA certificates to trust for https:// nodes (the cluster's own CA)
     #[arg(long, env = "ASS_CACERT", global = true, value_name = "FILE")]
@@ -99,6 +131,39 @@ pub struct GlobalArgs {
     pub timeout: Duration,
 }
 
+impl std::fmt::Debug for GlobalArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GlobalArgs")
+            .field("addr", &self.addr)
+            .field("token", &self.token.as_ref().map(|_| "REDACTED"))
+            .field("agent_key", &self.agent_key.as_ref().map(|_| "REDACTED"))
+            .field("token_ttl", &self.token_ttl)
+            .field("ca_cert", &self.ca_cert)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+impl GlobalArgs {
+    /// The token, when one is given (an empty one is none).
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref().filter(|t| !t.is_empty())
+    }
+
+    /// The agent key, when one is given and no token is.
+    pub fn agent_key(&self) -> Option<&str> {
+        match self.token() {
+            Some(_) => None,
+            None => self.agent_key.as_deref().filter(|k| !k.is_empty()),
+        }
+    }
+
+    /// Whether any credential is given.
+    pub fn has_credential(&self) -> bool {
+        self.token().is_some() || self.agent_key().is_some()
+    }
+}
+
 fn parse_duration(s: &str) -> Result<Duration, String> {
     let d = humantime::parse_duration(s).map_err(|e| format!("{e} (try 10s, 500ms, 1m)"))?;
     if d.is_zero() {
@@ -110,12 +175,56 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 /// Top-level nouns.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Cluster operations: init, unseal, seal, status, members
+    /// Cluster operations: init, unseal, seal, status, members, root token
     #[command(subcommand)]
     Operator(OperatorCommand),
     /// Read and write secrets
     #[command(subcommand)]
     Secrets(SecretsCommand),
+    /// Register agents (one per service) and manage their keys
+    #[command(subcommand)]
+    Agents(AgentsCommand),
+    /// Issue, inspect, refresh and revoke short-lived scoped tokens
+    #[command(subcommand)]
+    Tokens(TokensCommand),
+    /// Show and set policies
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+/// `ass agents …`.
+#[derive(Debug, Subcommand)]
+pub enum AgentsCommand {
+    Create(agents_create::CreateArgs),
+    List(agents_list::ListArgs),
+    Show(agents_show::ShowArgs),
+    Revoke(agents_revoke::RevokeArgs),
+    RotateKey(agents_rotate_key::RotateKeyArgs),
+}
+
+/// `ass tokens …`.
+#[derive(Debug, Subcommand)]
+pub enum TokensCommand {
+    Issue(tokens_issue::IssueArgs),
+    List(tokens_list::ListArgs),
+    Lookup(tokens_lookup::LookupArgs),
+    Revoke(tokens_revoke::RevokeArgs),
+    Refresh(tokens_refresh::RefreshArgs),
+}
+
+/// `ass policy …`.
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// The token policy: longest TTL, break-glass
+    #[command(subcommand)]
+    Tokens(PolicyTokensCommand),
+}
+
+/// `ass policy tokens …`.
+#[derive(Debug, Subcommand)]
+pub enum PolicyTokensCommand {
+    Show(policy_tokens_show::ShowArgs),
+    Set(policy_tokens_set::SetArgs),
 }
 
 /// `ass operator …`.
@@ -126,6 +235,8 @@ pub enum OperatorCommand {
     Seal(operator_seal::SealArgs),
     Status(operator_status::StatusArgs),
     Members(operator_members::MembersArgs),
+    GenerateRoot(operator_generate_root::GenerateRootArgs),
+    RevokeRoot(operator_revoke_root::RevokeRootArgs),
 }
 
 /// `ass secrets …`.
@@ -155,46 +266,121 @@ pub struct ReadArgs {
 impl ReadArgs {
     /// The client's read options, with an optional version.
     pub fn options(&self, version: Option<u64>) -> ass_client::ReadOptions {
-        ass_client::ReadOptions {
-            version,
-            stale: self.stale,
-            min_index: self.min_index,
-        }
+        ass_client::ReadOptions { version, stale: self.stale, min_index: self.min_index }
     }
 }
 
 /// What every command runs with.
 pub struct Ctx {
-    /// Client over every address given, with failover.
+    /// Client over every address given, with failover, holding the token if one was given
+    /// (no credential at all in agent-key mode: use [`Ctx::scoped`]).
     pub client: Client,
+    /// The agent key, when it is the credential (no token given).
+    agent_key: Option<String>,
+    /// Lifetime of the tokens bought with the agent key.
+    token_ttl: Duration,
 }
 
 impl Ctx {
     /// Builds the client from the global options. Bad options are local errors (exit 1).
     pub fn new(g: &GlobalArgs) -> anyhow::Result<Self> {
         let addrs = ass_client::parse_addresses(&g.addr)?;
-        let mut b = Client::builder()
-            .addresses(addrs)
-            .token(g.token.clone())
-            .timeout(g.timeout);
+        let token = g.token().map(str::to_owned);
+        let mut b = Client::builder().addresses(addrs).token(token).timeout(g.timeout);
         if let Some(path) = &g.ca_cert {
             let pem = std::fs::read(path)
                 .with_context(|| format!("cannot read CA file {}", path.display()))?;
             b = b.ca_cert_pem(pem);
         }
-        Ok(Ctx { client: b.build()? })
+        Ok(Ctx {
+            client: b.build()?,
+            agent_key: g.agent_key().map(str::to_owned),
+            token_ttl: g.token_ttl,
+        })
+    }
+
+    /// The client for a call that needs `scope`: with a token, the client as it is; with
+    /// only an agent key, one that first buys a token holding just `scope` (hardening
+    /// practice 1: minimum-scope tokens).
+    pub fn scoped(&self, scope: impl Into<String>) -> Client {
+        match &self.agent_key {
+            Some(key) => {
+                self.client.with_agent_key(key.clone(), vec![scope.into()], self.token_ttl)
+            }
+            None => self.client.clone(),
+        }
+    }
+
+    /// The client for `POST /v1/tokens`: with only an agent key, the key itself is the
+    /// bearer; otherwise the token.
+    pub fn issuer(&self) -> Client {
+        match &self.agent_key {
+            Some(key) => self.client.with_agent_key(key.clone(), Vec::new(), self.token_ttl),
+            None => self.client.clone(),
+        }
+    }
+
+    /// Refuses a command that acts on the caller's own token when the credential is an agent
+    /// key (a local error, exit 1).
+    pub fn require_token(&self, command: &str) -> anyhow::Result<()> {
+        if self.agent_key.is_some() {
+            anyhow::bail!(
+                "`{command}` acts on your own token: set ASS_TOKEN (an agent key only buys \
+                 tokens; get one with `ass tokens issue`)"
+            );
+        }
+        Ok(())
     }
 
     /// Clients for the nodes a per-node command talks to: every address with `all`, else
     /// the first one.
     pub fn nodes(&self, all: bool) -> Vec<(String, Client)> {
-        let addrs = self.client.addresses();
-        let take = if all { addrs.len() } else { 1 };
-        addrs
-            .iter()
-            .take(take)
-            .map(|a| (a.clone(), self.client.for_node(a)))
-            .collect()
+        nodes_of(&self.client, all)
+    }
+}
+
+/// Per-node children of `client` (sharing its credential): every address with `all`, else
+/// the first one.
+pub fn nodes_of(client: &Client, all: bool) -> Vec<(String, Client)> {
+    let addrs = client.addresses();
+    let take = if all { addrs.len() } else { 1 };
+    addrs.iter().take(take).map(|a| (a.clone(), client.for_node(a))).collect()
+}
+
+/// A comma-separated list flag (given once or repeated): items trimmed, empty ones dropped.
+pub fn csv(values: &[String]) -> Vec<String> {
+    values.iter().flat_map(|v| ass_client::scope::split_list(v)).collect()
+}
+
+/// Like [`csv`], refusing an empty result (a local error naming `flag`).
+pub fn csv_required(flag: &str, values: &[String]) -> anyhow::Result<Vec<String>> {
+    let list = csv(values);
+    if list.is_empty() {
+        anyhow::bail!(
+            "{flag} needs at least one item, e.g. {flag} \"secrets:read:production/gemini/*\""
+        );
+    }
+    Ok(list)
+}
+
+/// A time as the API gives it, with a compact remaining time: `2026-… (14m59s left)`.
+pub fn expiry(expires_at: &str, remaining_secs: u64) -> String {
+    if remaining_secs == 0 {
+        format!("{expires_at} (expired)")
+    } else {
+        format!(
+            "{expires_at} ({} left)",
+            ass_client::format_ttl(Duration::from_secs(remaining_secs))
+        )
+    }
+}
+
+/// Scopes or CIDR ranges for a key/value block: comma-separated, `empty` when there are none.
+pub fn joined(items: &[String], empty: &str) -> String {
+    if items.is_empty() {
+        empty.to_owned()
+    } else {
+        items.join(", ")
     }
 }
 
@@ -208,6 +394,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             OperatorCommand::Seal(a) => operator_seal::exec(&ctx, a).await,
             OperatorCommand::Status(a) => operator_status::exec(&ctx, a).await,
             OperatorCommand::Members(a) => operator_members::exec(&ctx, a).await,
+            OperatorCommand::GenerateRoot(a) => operator_generate_root::exec(&ctx, a).await,
+            OperatorCommand::RevokeRoot(a) => operator_revoke_root::exec(&ctx, a).await,
         },
         Command::Secrets(s) => match s {
             SecretsCommand::Set(a) => secrets_set::exec(&ctx, a).await,
@@ -215,6 +403,24 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             SecretsCommand::List(a) => secrets_list::exec(&ctx, a).await,
             SecretsCommand::Versions(a) => secrets_versions::exec(&ctx, a).await,
             SecretsCommand::Delete(a) => secrets_delete::exec(&ctx, a).await,
+        },
+        Command::Agents(c) => match c {
+            AgentsCommand::Create(a) => agents_create::exec(&ctx, a).await,
+            AgentsCommand::List(a) => agents_list::exec(&ctx, a).await,
+            AgentsCommand::Show(a) => agents_show::exec(&ctx, a).await,
+            AgentsCommand::Revoke(a) => agents_revoke::exec(&ctx, a).await,
+            AgentsCommand::RotateKey(a) => agents_rotate_key::exec(&ctx, a).await,
+        },
+        Command::Tokens(c) => match c {
+            TokensCommand::Issue(a) => tokens_issue::exec(&ctx, a).await,
+            TokensCommand::List(a) => tokens_list::exec(&ctx, a).await,
+            TokensCommand::Lookup(a) => tokens_lookup::exec(&ctx, a).await,
+            TokensCommand::Revoke(a) => tokens_revoke::exec(&ctx, a).await,
+            TokensCommand::Refresh(a) => tokens_refresh::exec(&ctx, a).await,
+        },
+        Command::Policy(PolicyCommand::Tokens(c)) => match c {
+            PolicyTokensCommand::Show(a) => policy_tokens_show::exec(&ctx, a).await,
+            PolicyTokensCommand::Set(a) => policy_tokens_set::exec(&ctx, a).await,
         },
     }
 }
@@ -241,8 +447,7 @@ pub struct NodeError {
 impl NodeError {
     /// The client error this was made from.
     pub fn into_client_error(self) -> ass_client::Error {
-        self.source
-            .unwrap_or(ass_client::Error::Transport(self.message))
+        self.source.unwrap_or(ass_client::Error::Transport(self.message))
     }
 }
 
@@ -250,11 +455,7 @@ impl<T> NodeResult<T> {
     /// Wraps one node's outcome.
     pub fn new(address: String, r: Result<T, ass_client::Error>) -> Self {
         match r {
-            Ok(v) => NodeResult {
-                address,
-                status: Some(v),
-                error: None,
-            },
+            Ok(v) => NodeResult { address, status: Some(v), error: None },
             Err(e) => NodeResult {
                 address,
                 status: None,
@@ -393,6 +594,92 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn with_only_an_agent_key_each_command_buys_its_own_scope() {
+        let cli = parse(&[
+            "--addr",
+            "http://a:1",
+            "--agent-key",
+            "ass_k",
+            "--token",
+            "",
+            "secrets",
+            "list",
+        ])
+        .unwrap();
+        let ctx = Ctx::new(&cli.global).unwrap();
+        assert!(!ctx.client.has_agent_key(), "the base client holds no credential");
+        let scoped = ctx.scoped("secrets:read:a/b");
+        assert!(scoped.has_agent_key());
+        assert!(format!("{scoped:?}").contains("secrets:read:a/b"));
+        assert!(ctx.issuer().has_agent_key());
+        let e = ctx.require_token("ass tokens refresh").unwrap_err();
+        assert_eq!(crate::exit_code(&e), 1);
+        assert!(e.to_string().contains("ASS_TOKEN"), "{e}");
+    }
+
+    #[test]
+    fn with_a_token_the_scope_is_not_needed() {
+        let cli = parse(&[
+            "--addr",
+            "http://a:1",
+            "--token",
+            "t",
+            "--agent-key",
+            "ass_k",
+            "secrets",
+            "list",
+        ])
+        .unwrap();
+        let ctx = Ctx::new(&cli.global).unwrap();
+        assert!(!ctx.scoped("secrets:read:a/b").has_agent_key());
+        assert!(!ctx.issuer().has_agent_key());
+        assert!(ctx.require_token("x").is_ok());
+    }
+
+    #[test]
+    fn token_ttl_defaults_to_15m_and_parses() {
+        if std::env::var_os("ASS_TOKEN_TTL").is_none() {
+            let cli = parse(&["secrets", "list"]).unwrap();
+            assert_eq!(cli.global.token_ttl, Duration::from_secs(900));
+        }
+        let cli = parse(&["--token-ttl", "1h", "secrets", "list"]).unwrap();
+        assert_eq!(cli.global.token_ttl, Duration::from_secs(3600));
+        assert!(parse(&["--token-ttl", "0s", "secrets", "list"]).is_err());
+    }
+
+    #[test]
+    fn comma_lists_split_trim_and_repeat() {
+        let v = |xs: &[&str]| xs.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert_eq!(csv(&v(&["a, b", " c ", ""])), ["a", "b", "c"]);
+        assert!(csv(&v(&[" , "])).is_empty());
+        assert_eq!(crate::exit_code(&csv_required("--scopes", &v(&[","])).unwrap_err()), 1);
+        assert_eq!(csv_required("--scopes", &v(&["x"])).unwrap(), ["x"]);
+    }
+
+    #[test]
+    fn expiry_and_joined_helpers() {
+        assert_eq!(expiry("T", 90), "T (1m30s left)");
+        assert_eq!(expiry("T", 0), "T (expired)");
+        assert_eq!(joined(&[], "any"), "any");
+        assert_eq!(joined(&["a".into(), "b".into()], "-"), "a, b");
+    }
+
+    #[test]
+    fn every_command_has_an_example_in_its_help() {
+        fn walk(cmd: &clap::Command, path: &str) {
+            let subs: Vec<_> = cmd.get_subcommands().filter(|c| c.get_name() != "help").collect();
+            if subs.is_empty() {
+                let help = cmd.clone().render_long_help().to_string();
+                assert!(help.contains("Example"), "`{path}` --help has no example:\n{help}");
+            }
+            for c in subs {
+                walk(c, &format!("{path} {}", c.get_name()));
+            }
+        }
+        walk(&Cli::command(), "ass");
+    }
+
+    #[test]
     fn ctx_nodes_takes_first_or_all() {
         let cli = parse(&["--addr", "http://a:1, http://b:2", "operator", "status"]).unwrap();
         let ctx = Ctx::new(&cli.global).unwrap();
@@ -404,11 +691,7 @@ pub(crate) mod tests {
 
     #[test]
     fn node_error_line_names_the_address_once() {
-        let e = |m: &str| NodeError {
-            code: "transport".into(),
-            message: m.into(),
-            source: None,
-        };
+        let e = |m: &str| NodeError { code: "transport".into(), message: m.into(), source: None };
         assert_eq!(
             node_error_line("http://a:1", &e("http://a:1: timed out: x")),
             "error: http://a:1: timed out: x (transport)"
@@ -426,10 +709,7 @@ pub(crate) mod tests {
             "http://b:2".into(),
             Err(ass_client::Error::Transport("refused".into())),
         );
-        assert_eq!(
-            serde_json::to_string(&ok).unwrap(),
-            r#"{"address":"http://a:1","status":1}"#
-        );
+        assert_eq!(serde_json::to_string(&ok).unwrap(), r#"{"address":"http://a:1","status":1}"#);
         assert_eq!(
             serde_json::to_string(&bad).unwrap(),
             r#"{"address":"http://b:2","error":{"code":"transport","message":"refused"}}"#

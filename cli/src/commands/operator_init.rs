@@ -46,10 +46,7 @@ pub async fn exec(ctx: &Ctx, args: &InitArgs) -> anyhow::Result<()> {
             args.shares
         );
     }
-    let req = InitRequest {
-        shares: Some(args.shares),
-        threshold: Some(args.threshold),
-    };
+    let req = InitRequest { shares: Some(args.shares), threshold: Some(args.threshold) };
     let resp = ctx.client.sys_init(&req).await?;
     if args.json {
         output::print_json(&resp)
@@ -97,15 +94,7 @@ mod tests {
     fn defaults_are_five_shares_threshold_three() {
         let a = args(&["operator", "init"]);
         assert_eq!((a.shares, a.threshold, a.json), (5, 3, false));
-        let a = args(&[
-            "operator",
-            "init",
-            "--shares",
-            "1",
-            "--threshold",
-            "1",
-            "--json",
-        ]);
+        let a = args(&["operator", "init", "--shares", "1", "--threshold", "1", "--json"]);
         assert_eq!((a.shares, a.threshold, a.json), (1, 1, true));
     }
 

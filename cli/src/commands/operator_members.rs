@@ -26,7 +26,7 @@ pub struct MembersArgs {
 
 /// Runs `ass operator members`.
 pub async fn exec(ctx: &Ctx, args: &MembersArgs) -> anyhow::Result<()> {
-    let resp = ctx.client.sys_members().await?;
+    let resp = ctx.scoped(ass_client::scope::SYS_OPERATOR).sys_members().await?;
     if args.json {
         output::print_json(&resp)
     } else {
@@ -50,10 +50,7 @@ pub fn render(resp: &MembersResponse) -> String {
             ]
         })
         .collect();
-    output::table(
-        &["ID", "API", "CLUSTER", "VOTER", "LEADER", "MATCHED"],
-        &rows,
-    )
+    output::table(&["ID", "API", "CLUSTER", "VOTER", "LEADER", "MATCHED"], &rows)
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 use ass_client::SealStatus;
 use clap::Args;
 
-use super::{report_nodes, Ctx, NodeResult};
+use super::{nodes_of, report_nodes, Ctx, NodeResult};
 
 const LONG_ABOUT: &str = "\
 Seal a node: it forgets its keys at once and serves nothing but status and unseal until
@@ -34,7 +34,7 @@ pub struct SealArgs {
 /// Runs `ass operator seal`.
 pub async fn exec(ctx: &Ctx, args: &SealArgs) -> anyhow::Result<()> {
     let results = futures::future::join_all(
-        ctx.nodes(args.all)
+        nodes_of(&ctx.scoped(ass_client::scope::SYS_OPERATOR), args.all)
             .into_iter()
             .map(|(addr, client)| async move { NodeResult::new(addr, client.sys_seal().await) }),
     )

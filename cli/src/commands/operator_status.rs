@@ -45,11 +45,7 @@ pub async fn exec(ctx: &Ctx, args: &StatusArgs) -> anyhow::Result<()> {
         }
     }
     if results.iter().all(|r| r.error.is_some()) {
-        return Err(crate::Failed {
-            exit: 2,
-            message: "no node answered".into(),
-        }
-        .into());
+        return Err(crate::Failed { exit: 2, message: "no node answered".into() }.into());
     }
     Ok(())
 }
@@ -77,9 +73,7 @@ pub fn render(results: &[NodeResult<SealStatus>]) -> String {
         })
         .collect();
     output::table(
-        &[
-            "ADDRESS", "NODE", "INIT", "SEALED", "PROGRESS", "LEADER", "TERM", "APPLIED",
-        ],
+        &["ADDRESS", "NODE", "INIT", "SEALED", "PROGRESS", "LEADER", "TERM", "APPLIED"],
         &rows,
     )
 }

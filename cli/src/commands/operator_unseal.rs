@@ -50,15 +50,9 @@ pub struct UnsealArgs {
 /// Runs `ass operator unseal`.
 pub async fn exec(ctx: &Ctx, args: &UnsealArgs) -> anyhow::Result<()> {
     let req = if args.reset {
-        UnsealRequest {
-            key: None,
-            reset: true,
-        }
+        UnsealRequest { key: None, reset: true }
     } else {
-        UnsealRequest {
-            key: Some(read_share(args.key_file.as_deref())?),
-            reset: false,
-        }
+        UnsealRequest { key: Some(read_share(args.key_file.as_deref())?), reset: false }
     };
     let results =
         futures::future::join_all(ctx.nodes(args.all).into_iter().map(|(addr, client)| {
@@ -74,17 +68,14 @@ pub fn describe(s: &SealStatus) -> String {
     if !s.initialized {
         format!("node {}: not initialized", s.node_id)
     } else if s.sealed {
-        format!(
-            "node {}: sealed, progress {} of {}",
-            s.node_id, s.progress, s.threshold
-        )
+        format!("node {}: sealed, progress {} of {}", s.node_id, s.progress, s.threshold)
     } else {
         format!("node {}: unsealed", s.node_id)
     }
 }
 
 /// Reads one share from `file` (`-`: stdin) or a hidden prompt, trimmed; empty is an error.
-fn read_share(file: Option<&Path>) -> anyhow::Result<String> {
+pub fn read_share(file: Option<&Path>) -> anyhow::Result<String> {
     let raw = match file {
         Some(p) if p == Path::new("-") => {
             let mut s = String::new();
@@ -130,14 +121,7 @@ mod tests {
 
     #[test]
     fn flags_parse() {
-        let a = args(&[
-            "operator",
-            "unseal",
-            "--key-file",
-            "k.txt",
-            "--all",
-            "--json",
-        ]);
+        let a = args(&["operator", "unseal", "--key-file", "k.txt", "--all", "--json"]);
         assert_eq!(a.key_file.as_deref(), Some(Path::new("k.txt")));
         assert!(a.all && a.json && !a.reset);
         assert!(args(&["operator", "unseal", "--reset"]).reset);
@@ -150,10 +134,7 @@ mod tests {
 
     #[test]
     fn describe_sealed_and_unsealed() {
-        assert_eq!(
-            describe(&status(true, 2)),
-            "node 2: sealed, progress 2 of 3"
-        );
+        assert_eq!(describe(&status(true, 2)), "node 2: sealed, progress 2 of 3");
         assert_eq!(describe(&status(false, 0)), "node 2: unsealed");
         let mut s = status(true, 0);
         s.initialized = false;

@@ -35,7 +35,7 @@ pub struct DeleteArgs {
 
 /// Runs `ass secrets delete`.
 pub async fn exec(ctx: &Ctx, args: &DeleteArgs) -> anyhow::Result<()> {
-    let d = ctx.client.delete_secret(&args.path, args.version).await?;
+    let d = ctx.scoped(scope(args)).delete_secret(&args.path, args.version).await?;
     if args.json {
         output::print_json(&d)
     } else {
@@ -43,13 +43,15 @@ pub async fn exec(ctx: &Ctx, args: &DeleteArgs) -> anyhow::Result<()> {
     }
 }
 
+/// The least scope this delete needs (asked for when only an agent key is given).
+pub fn scope(args: &DeleteArgs) -> String {
+    ass_client::scope::secret_delete(&args.path)
+}
+
 /// `Deleted PATH version N (index I)` or `Destroyed …`.
 pub fn render(d: &DeleteResponse) -> String {
     let verb = if d.destroyed { "Destroyed" } else { "Deleted" };
-    format!(
-        "{verb} {} version {} (index {})\n",
-        d.path, d.version, d.index
-    )
+    format!("{verb} {} version {} (index {})\n", d.path, d.version, d.index)
 }
 
 #[cfg(test)]
@@ -60,16 +62,23 @@ mod tests {
 
     #[test]
     fn version_is_optional() {
-        match parse(&["secrets", "delete", "a/b", "--version", "3"])
-            .unwrap()
-            .command
-        {
+        match parse(&["secrets", "delete", "a/b", "--version", "3"]).unwrap().command {
             Command::Secrets(SecretsCommand::Delete(a)) => {
                 assert_eq!((a.path.as_str(), a.version), ("a/b", Some(3)))
             }
             other => panic!("{other:?}"),
         }
         assert!(parse(&["secrets", "delete"]).is_err());
+    }
+
+    #[test]
+    fn agent_key_token_holds_only_delete_on_the_path() {
+        match parse(&["secrets", "delete", "staging/a/B", "--version", "3"]).unwrap().command {
+            Command::Secrets(SecretsCommand::Delete(a)) => {
+                assert_eq!(scope(&a), "secrets:delete:staging/a/B")
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -44,10 +44,8 @@ pub struct GetArgs {
 
 /// Runs `ass secrets get`.
 pub async fn exec(ctx: &Ctx, args: &GetArgs) -> anyhow::Result<()> {
-    let s = ctx
-        .client
-        .get_secret(&args.path, &args.read.options(args.version))
-        .await?;
+    let client = ctx.scoped(scope(args));
+    let s = client.get_secret(&args.path, &args.read.options(args.version)).await?;
     if args.json {
         output::print_json(&s)
     } else if args.silent {
@@ -55,6 +53,11 @@ pub async fn exec(ctx: &Ctx, args: &GetArgs) -> anyhow::Result<()> {
     } else {
         output::print(&render(&s))
     }
+}
+
+/// The least scope this read needs (asked for when only an agent key is given).
+pub fn scope(args: &GetArgs) -> String {
+    ass_client::scope::secret_read(&args.path)
 }
 
 /// The bare value and a newline.
@@ -98,24 +101,18 @@ mod tests {
     fn ci_form_parses() {
         let a = args(&["secrets", "get", "production/stripe/KEY", "--silent"]);
         assert!(a.silent && !a.json);
-        assert_eq!(
-            a.read.options(a.version),
-            ass_client::ReadOptions::default()
-        );
+        assert_eq!(a.read.options(a.version), ass_client::ReadOptions::default());
+    }
+
+    #[test]
+    fn agent_key_token_holds_only_read_on_the_path() {
+        let a = args(&["secrets", "get", "production/gemini/GEMINI_API_KEY", "--version", "2"]);
+        assert_eq!(scope(&a), "secrets:read:production/gemini/GEMINI_API_KEY");
     }
 
     #[test]
     fn read_options_parse() {
-        let a = args(&[
-            "secrets",
-            "get",
-            "a/b",
-            "--version",
-            "2",
-            "--stale",
-            "--min-index",
-            "77",
-        ]);
+        let a = args(&["secrets", "get", "a/b", "--version", "2", "--stale", "--min-index", "77"]);
         let o = a.read.options(a.version);
         assert_eq!((o.version, o.stale, o.min_index), (Some(2), true, Some(77)));
     }

@@ -32,15 +32,19 @@ pub struct ListArgs {
 
 /// Runs `ass secrets list`.
 pub async fn exec(ctx: &Ctx, args: &ListArgs) -> anyhow::Result<()> {
-    let resp = ctx
-        .client
-        .list_secrets(args.prefix.as_deref(), &args.read.options(None))
-        .await?;
+    let client = ctx.scoped(scope(args));
+    let resp = client.list_secrets(args.prefix.as_deref(), &args.read.options(None)).await?;
     if args.json {
         output::print_json(&resp)
     } else {
         output::print(&render(&resp, args.prefix.as_deref()))
     }
+}
+
+/// The least scope this listing needs: a `secrets:list:` glob covering every path the prefix
+/// can match (see [`ass_client::scope::secret_list`]).
+pub fn scope(args: &ListArgs) -> String {
+    ass_client::scope::secret_list(args.prefix.as_deref())
 }
 
 /// The metadata table, or a sentence when there is nothing.
@@ -65,10 +69,7 @@ pub fn render(resp: &ListResponse, prefix: Option<&str>) -> String {
             ]
         })
         .collect();
-    output::table(
-        &["PATH", "VERSION", "TYPE", "TIER", "UPDATED", "DELETED"],
-        &rows,
-    )
+    output::table(&["PATH", "VERSION", "TYPE", "TIER", "UPDATED", "DELETED"], &rows)
 }
 
 #[cfg(test)]
@@ -83,16 +84,29 @@ mod tests {
             Command::Secrets(SecretsCommand::List(a)) => assert_eq!(a.prefix, None),
             other => panic!("{other:?}"),
         }
-        match parse(&["secrets", "list", "production/", "--json", "--stale"])
-            .unwrap()
-            .command
-        {
+        match parse(&["secrets", "list", "production/", "--json", "--stale"]).unwrap().command {
             Command::Secrets(SecretsCommand::List(a)) => {
                 assert_eq!(a.prefix.as_deref(), Some("production/"));
                 assert!(a.json && a.read.stale);
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn agent_key_token_holds_only_list_on_the_prefix() {
+        let scope_of = |argv: &[&str]| match parse(argv).unwrap().command {
+            Command::Secrets(SecretsCommand::List(a)) => scope(&a),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(scope_of(&["secrets", "list"]), "secrets:list:*");
+        assert_eq!(scope_of(&["secrets", "list", "production/"]), "secrets:list:production/*");
+        assert_eq!(
+            scope_of(&["secrets", "list", "production/stripe/"]),
+            "secrets:list:production/stripe/*"
+        );
+        assert_eq!(scope_of(&["secrets", "list", "production/str"]), "secrets:list:production/*");
+        assert_eq!(scope_of(&["secrets", "list", "prod"]), "secrets:list:*");
     }
 
     #[test]

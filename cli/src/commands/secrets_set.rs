@@ -70,12 +70,17 @@ pub async fn exec(ctx: &Ctx, args: &SetArgs) -> anyhow::Result<()> {
         tier: args.tier,
         cas: args.cas,
     };
-    let w = ctx.client.put_secret(&args.path, &req).await?;
+    let w = ctx.scoped(scope(args)).put_secret(&args.path, &req).await?;
     if args.json {
         output::print_json(&w)
     } else {
         output::print(&render(&w))
     }
+}
+
+/// The least scope this write needs (asked for when only an agent key is given).
+pub fn scope(args: &SetArgs) -> String {
+    ass_client::scope::secret_write(&args.path)
 }
 
 /// The value argument itself, or all of `stdin` for `-` with ONE trailing newline (`\n` or
@@ -133,6 +138,12 @@ mod tests {
         assert_eq!(a.secret_type.as_deref(), Some("api_key"));
         assert_eq!(a.tier, Some(Tier::Sensitive));
         assert_eq!((a.cas, a.json), (None, false));
+    }
+
+    #[test]
+    fn agent_key_token_holds_only_write_on_the_path() {
+        let a = args(&["secrets", "set", "production/gemini/GEMINI_API_KEY", "v"]);
+        assert_eq!(scope(&a), "secrets:write:production/gemini/GEMINI_API_KEY");
     }
 
     #[test]

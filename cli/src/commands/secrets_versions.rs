@@ -30,15 +30,18 @@ pub struct VersionsArgs {
 
 /// Runs `ass secrets versions`.
 pub async fn exec(ctx: &Ctx, args: &VersionsArgs) -> anyhow::Result<()> {
-    let resp = ctx
-        .client
-        .secret_versions(&args.path, &args.read.options(None))
-        .await?;
+    let resp =
+        ctx.scoped(scope(args)).secret_versions(&args.path, &args.read.options(None)).await?;
     if args.json {
         output::print_json(&resp)
     } else {
         output::print(&render(&resp))
     }
+}
+
+/// The least scope this read needs: versions are read with `secrets:read`.
+pub fn scope(args: &VersionsArgs) -> String {
+    ass_client::scope::secret_read(&args.path)
 }
 
 /// Metadata block, a blank line, then the versions table.
@@ -66,17 +69,25 @@ pub fn render(r: &VersionsResponse) -> String {
             ]
         })
         .collect();
-    out.push_str(&output::table(
-        &["VERSION", "CREATED", "DELETED", "DESTROYED"],
-        &rows,
-    ));
+    out.push_str(&output::table(&["VERSION", "CREATED", "DELETED", "DESTROYED"], &rows));
     out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::commands::tests::fixture;
+    use crate::commands::tests::{fixture, parse};
+    use crate::commands::{Command, SecretsCommand};
+
+    #[test]
+    fn agent_key_token_holds_only_read_on_the_path() {
+        match parse(&["secrets", "versions", "production/x/K", "--json"]).unwrap().command {
+            Command::Secrets(SecretsCommand::Versions(a)) => {
+                assert_eq!(scope(&a), "secrets:read:production/x/K")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 
     #[test]
     fn render_block_and_table() {

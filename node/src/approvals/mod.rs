@@ -537,8 +537,10 @@ mod tests {
         let db = sled::Config::new().path(dir.path()).temporary(true).open().unwrap();
         let (a, o, g) =
             (db.open_tree("a").unwrap(), db.open_tree("o").unwrap(), db.open_tree("g").unwrap());
-        let mut policy = ApprovalPolicyRecord::default();
-        policy.approvers = vec!["you@company.com".into(), "sec@company.com".into()];
+        let policy = ApprovalPolicyRecord {
+            approvers: vec!["you@company.com".into(), "sec@company.com".into()],
+            ..Default::default()
+        };
         let id = [7u8; 16];
         let new = NewApproval {
             id,

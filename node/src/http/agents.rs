@@ -46,6 +46,21 @@ pub fn agent_info(id: &[u8; 16], a: &AgentRecord) -> AgentInfo {
     }
 }
 
+/// An `agents:manage` token may hand an agent (or take its new key) only scopes it holds
+/// itself; otherwise managing agents would be a way past one's own scopes. Root may do all.
+fn within_caller(caller: &Caller, scopes: &ScopeSet) -> Result<(), ApiError> {
+    match &caller.scopes {
+        None => Ok(()),
+        Some(held) => held.contains_all(scopes).map_err(|s| {
+            ApiError::new(
+                axum::http::StatusCode::FORBIDDEN,
+                "scope_denied",
+                format!("scope `{s}` is not within the calling token's scopes"),
+            )
+        }),
+    }
+}
+
 fn validate_name(name: &str) -> Result<(), ApiError> {
     let ok = !name.is_empty()
         && name.len() <= 64
@@ -67,11 +82,12 @@ pub async fn create(
     caller: Caller,
     headers: HeaderMap,
     ApiJson(req): ApiJson<CreateAgentRequest>,
-) -> Result<Json<AgentKeyResponse>, ApiError> {
+) -> Result<axum::response::Response, ApiError> {
     caller.require_admin(Admin::AgentsManage)?;
     validate_name(&req.name)?;
     let scopes = ScopeSet::parse(&req.scopes)
         .map_err(|e| ApiError::bad_request("invalid_scope", e.to_string()))?;
+    within_caller(&caller, &scopes)?;
     let allowlist = Allowlist::parse(&req.ip_allowlist)
         .map_err(|e| ApiError::bad_request("invalid_allowlist", e.to_string()))?;
     if req.description.as_ref().is_some_and(|d| d.len() > MAX_DESCRIPTION) {
@@ -105,7 +121,11 @@ pub async fn create(
                 .identity
                 .agent(&id)?
                 .ok_or_else(|| ApiError::internal("agent vanished"))?;
-            Ok(Json(AgentKeyResponse { agent: agent_info(&id, &record), agent_key: key }))
+            Ok(super::with_index(
+                axum::http::StatusCode::OK,
+                committed.index,
+                AgentKeyResponse { agent: agent_info(&id, &record), agent_key: key },
+            ))
         }
         SmResponse::Rejected(r) => Err(r.into()),
         other => Err(ApiError::internal(format!("unexpected response {other:?}"))),
@@ -171,9 +191,12 @@ pub async fn rotate_key(
     caller: Caller,
     headers: HeaderMap,
     ApiPath(name): ApiPath,
-) -> Result<Json<AgentKeyResponse>, ApiError> {
+) -> Result<axum::response::Response, ApiError> {
     caller.require_admin(Admin::AgentsManage)?;
-    let (id, _) = find(&node, &name)?;
+    let (id, agent) = find(&node, &name)?;
+    let held = ScopeSet::parse(&agent.scopes)
+        .map_err(|e| ApiError::internal(format!("stored scopes: {e}")))?;
+    within_caller(&caller, &held)?;
     let key = new_secret_credential(AGENT_KEY_PREFIX);
     let cmd = Command::RotateAgentKey { id, key_hash: hash_token(&key) };
     let committed = node
@@ -183,7 +206,11 @@ pub async fn rotate_key(
     match committed.response {
         SmResponse::Ok => {
             let (id, a) = find(&node, &name)?;
-            Ok(Json(AgentKeyResponse { agent: agent_info(&id, &a), agent_key: key }))
+            Ok(super::with_index(
+                axum::http::StatusCode::OK,
+                committed.index,
+                AgentKeyResponse { agent: agent_info(&id, &a), agent_key: key },
+            ))
         }
         SmResponse::Rejected(r) => Err(r.into()),
         other => Err(ApiError::internal(format!("unexpected response {other:?}"))),

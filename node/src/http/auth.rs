@@ -84,7 +84,8 @@ pub struct Caller {
 }
 
 impl Caller {
-    fn refuse_agent_key(&self) -> Result<(), ApiError> {
+    /// Agent keys only buy tokens; every other route refuses them.
+    pub fn refuse_agent_key(&self) -> Result<(), ApiError> {
         if matches!(self.principal, Principal::Agent { .. }) {
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,

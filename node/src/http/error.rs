@@ -143,7 +143,7 @@ impl From<Rejection> for ApiError {
                 "conflict",
                 format!("a concurrent write made version {latest}; retry"),
             ),
-            Rejection::NotFound => ApiError::not_found("not_found", "no secret at this path"),
+            Rejection::NotFound => ApiError::not_found("not_found", "not found"),
             Rejection::VersionNotFound { version } => {
                 ApiError::not_found("not_found", format!("no version {version} at this path"))
             }

@@ -2,10 +2,11 @@
 //! become status codes.
 //!
 //! ```text
-//!  request ──body limit──> sealed gate ──> forward writes to the leader ──> handler
-//!                                              (cluster port /internal/forward)
-//!  handler: Caller (token check) ──> validate ──> read: prepare_read → state → decrypt
-//!                                           └──> write: encrypt → raft.client_write
+//!  request ──body limit──> sealed gate ──> client IP ──> writes: forward to the leader
+//!                                                        (cluster port /internal/forward)
+//!  handler: Caller (limiter → read index → credential → allowlists) ──> scope check
+//!     read:  state ──> approval gate ──> barrier.decrypt ──> reply
+//!     write: encrypt for version N+1 ──> raft.client_write ──> reply + X-Ass-Index
 //! ```
 
 pub mod agents;
@@ -69,6 +70,17 @@ pub fn router(node: Arc<Node>) -> Router {
         .layer(middleware::from_fn_with_state(node.clone(), sealed_gate))
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(node)
+}
+
+/// A JSON answer carrying the log index its write committed at (`X-Ass-Index`), so the
+/// caller can read its own write anywhere with `X-Ass-Min-Index`.
+pub(crate) fn with_index<T: serde::Serialize>(
+    status: axum::http::StatusCode,
+    index: u64,
+    body: T,
+) -> Response {
+    (status, [(ass_client::types::HEADER_INDEX, index.to_string())], axum::Json(body))
+        .into_response()
 }
 
 async fn method_not_allowed() -> ApiError {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use ass_client::types::{
     DeleteResponse, ListResponse, PutSecretRequest, SecretMetadata, SecretResponse, VersionInfo,
-    VersionsResponse, WriteResponse, HEADER_INDEX, MAX_VALUE_BYTES,
+    VersionsResponse, WriteResponse, MAX_VALUE_BYTES,
 };
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -15,6 +15,7 @@ use axum::Json;
 use super::auth::Caller;
 use super::error::ApiError;
 use super::extract::{request_id, ApiJson, ApiPath, ApiQuery};
+use super::with_index;
 use crate::access::scope::Action;
 use crate::crypto::{Barrier, Binding};
 use crate::node::{now_ms, rfc3339, Node};
@@ -42,10 +43,6 @@ fn metadata(path: String, r: &SecretRecord) -> SecretMetadata {
         updated_at: rfc3339(r.updated_ms),
         deleted: r.latest_deleted,
     }
-}
-
-fn with_index<T: serde::Serialize>(status: StatusCode, index: u64, body: T) -> Response {
-    (status, [(HEADER_INDEX, index.to_string())], Json(body)).into_response()
 }
 
 fn parse_version(q: &std::collections::HashMap<String, String>) -> Result<Option<u64>, ApiError> {
@@ -171,6 +168,7 @@ pub async fn list(
     caller: Caller,
     ApiQuery(q): ApiQuery,
 ) -> Result<Json<ListResponse>, ApiError> {
+    caller.refuse_agent_key()?;
     let prefix = q.get("prefix").map(String::as_str).unwrap_or("");
     validate_prefix(prefix)?;
     // Filtered, never refused: a caller learns nothing of paths outside its list scopes.

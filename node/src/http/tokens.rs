@@ -20,11 +20,21 @@ use super::error::ApiError;
 use super::extract::{request_id, ApiJson, ApiPath, ApiQuery};
 use crate::access::allowlist::Allowlist;
 use crate::access::scope::{Admin, ScopeSet};
-use crate::access::ttl::{format_ttl, parse_ttl};
-use crate::identity::{format_id, parse_id, TokenPolicyRecord, TokenRecord};
+use crate::access::ttl::parse_ttl;
+use crate::identity::{format_id, parse_id, TokenPolicyRecord, TokenRecord, MAX_TOKEN_DEPTH};
 use crate::node::{now_ms, rfc3339, Node};
 use crate::raft::types::{Command, NewToken, Request, Response as SmResponse};
 use crate::seal::hash_token;
+
+/// A TTL as people write them here: whole hours as `24h`, else the compact form (`1h30m`).
+fn format_ttl(d: Duration) -> String {
+    let secs = d.as_secs();
+    if secs > 0 && secs.is_multiple_of(3600) {
+        format!("{}h", secs / 3600)
+    } else {
+        crate::access::ttl::format_ttl(d)
+    }
+}
 
 /// The longest `max_ttl` a token policy may set: the product's 24-hour rule.
 pub const POLICY_MAX_TTL: Duration = Duration::from_secs(24 * 3600);
@@ -131,6 +141,8 @@ fn within_allowlist(requested: &Allowlist, outer: &[String], whose: &str) -> Res
 struct Grant {
     agent_id: Option<[u8; 16]>,
     parent: Option<[u8; 16]>,
+    /// The allowlist a token asked without one inherits (its issuing token's).
+    inherited_allowlist: Option<Vec<String>>,
     /// A cap on expiry (the parent token's).
     expires_cap: Option<u64>,
 }
@@ -143,7 +155,9 @@ fn grant_for(
     allowlist: &Allowlist,
 ) -> Result<Grant, ApiError> {
     match &caller.principal {
-        Principal::Root => Ok(Grant { agent_id: None, parent: None, expires_cap: None }),
+        Principal::Root => {
+            Ok(Grant { agent_id: None, parent: None, inherited_allowlist: None, expires_cap: None })
+        }
         Principal::Agent { id, .. } => {
             let agent = node
                 .state
@@ -153,7 +167,12 @@ fn grant_for(
             let held = ScopeSet::parse(&agent.scopes).map_err(bad_scope)?;
             held.contains_all(scopes).map_err(|s| not_within(s, "agent"))?;
             within_allowlist(allowlist, &agent.ip_allowlist, "agent")?;
-            Ok(Grant { agent_id: Some(*id), parent: None, expires_cap: None })
+            Ok(Grant {
+                agent_id: Some(*id),
+                parent: None,
+                inherited_allowlist: None,
+                expires_cap: None,
+            })
         }
         Principal::Token { accessor, agent_id, expires_ms, .. } => {
             caller.require_admin(Admin::TokensManage)?;
@@ -171,9 +190,17 @@ fn grant_for(
             {
                 within_allowlist(allowlist, &agent.ip_allowlist, "agent")?;
             }
+            if chain_depth(node, &me)? + 1 > MAX_TOKEN_DEPTH {
+                return Err(ApiError::bad_request(
+                    "token_chain_too_deep",
+                    format!("tokens may issue tokens at most {MAX_TOKEN_DEPTH} levels deep"),
+                ));
+            }
+            let inherited_allowlist = allowlist.is_unrestricted().then(|| me.ip_allowlist.clone());
             Ok(Grant {
                 agent_id: *agent_id,
                 parent: Some(*accessor),
+                inherited_allowlist,
                 expires_cap: Some(*expires_ms),
             })
         }
@@ -186,7 +213,7 @@ pub async fn issue(
     caller: Caller,
     headers: HeaderMap,
     ApiJson(req): ApiJson<IssueTokenRequest>,
-) -> Result<Json<IssueTokenResponse>, ApiError> {
+) -> Result<axum::response::Response, ApiError> {
     let scopes = ScopeSet::parse(&req.scopes).map_err(bad_scope)?;
     let ttl =
         parse_ttl(&req.ttl).map_err(|e| ApiError::bad_request("invalid_ttl", e.to_string()))?;
@@ -219,12 +246,13 @@ async fn mint(
     ttl: Duration,
     break_glass: bool,
     justification: Option<String>,
-) -> Result<Json<IssueTokenResponse>, ApiError> {
+) -> Result<axum::response::Response, ApiError> {
     let time_ms = now_ms().max(node.state.leader_time_ms()?);
     let mut expires_ms = time_ms.saturating_add(ttl.as_millis() as u64);
     if let Some(cap) = grant.expires_cap {
         expires_ms = expires_ms.min(cap);
     }
+    let ip_allowlist = grant.inherited_allowlist.unwrap_or(ip_allowlist);
     let token = new_secret_credential(TOKEN_PREFIX);
     let accessor = *uuid::Uuid::new_v4().as_bytes();
     let new = NewToken {
@@ -252,11 +280,29 @@ async fn mint(
             if break_glass {
                 tracing::warn!(accessor = %format_id(&accessor), "break-glass token issued above the policy's maximum TTL");
             }
-            Ok(Json(IssueTokenResponse { token, info: token_info(node, &accessor, &record)? }))
+            Ok(super::with_index(
+                StatusCode::OK,
+                committed.index,
+                IssueTokenResponse { token, info: token_info(node, &accessor, &record)? },
+            ))
         }
         SmResponse::Rejected(r) => Err(r.into()),
         other => Err(ApiError::internal(format!("unexpected response {other:?}"))),
     }
+}
+
+/// How many tokens stand above `token`.
+fn chain_depth(node: &Node, token: &TokenRecord) -> Result<usize, ApiError> {
+    let mut depth = 0;
+    let mut parent = token.parent;
+    while let Some(p) = parent {
+        depth += 1;
+        if depth > MAX_TOKEN_DEPTH {
+            break;
+        }
+        parent = node.state.identity.token(&p)?.and_then(|t| t.parent);
+    }
+    Ok(depth)
 }
 
 fn own_token(caller: &Caller) -> Result<[u8; 16], ApiError> {
@@ -274,7 +320,7 @@ pub async fn refresh(
     State(node): State<Arc<Node>>,
     caller: Caller,
     headers: HeaderMap,
-) -> Result<Json<IssueTokenResponse>, ApiError> {
+) -> Result<axum::response::Response, ApiError> {
     let accessor = own_token(&caller)?;
     let me = node
         .state
@@ -289,7 +335,8 @@ pub async fn refresh(
         Some(p) => node.state.identity.token(p)?.map(|t| t.expires_ms),
         None => None,
     };
-    let grant = Grant { agent_id: me.agent_id, parent: me.parent, expires_cap };
+    let grant =
+        Grant { agent_id: me.agent_id, parent: me.parent, inherited_allowlist: None, expires_cap };
     mint(&node, &headers, grant, me.scopes, me.ip_allowlist, ttl, me.break_glass, me.justification)
         .await
 }

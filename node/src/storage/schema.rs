@@ -7,7 +7,7 @@
 //! | `sm_meta`         | `last_applied`, `membership`, `seal`, `keyring`, `root_token`, `token_policy`, `leader_time` | see below |
 //! | `secrets`         | path                        | `SecretRecord`                     |
 //! | `secret_versions` | path ‖ 0x00 ‖ version (u64 BE) | `VersionRecord` (ciphertext)    |
-//! | `requests`        | request id (16 bytes)       | `(time_ms, Applied)`               |
+//! | `requests`        | request id (16 bytes)       | `(time_ms, dedupe key, Applied)`   |
 //! | `agents`          | agent id (16 bytes)         | `AgentRecord`                      |
 //! | `agent_names`     | agent name                  | agent id (16 bytes, raw)           |
 //! | `tokens`          | accessor (16 bytes)         | `TokenRecord`                      |

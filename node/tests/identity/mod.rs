@@ -493,3 +493,63 @@ async fn child_tokens_stay_within_their_parent() {
     assert_eq!(c.call(0, "POST", &format!("/v1/tokens/{accessor}/revoke"), None).await.status, 200);
     assert_eq!(get_as(&c, 2, &child, "/v1/tokens/self").await.status, 401);
 }
+
+/// Managing agents grants no power beyond one's own scopes; a child token asked without an
+/// allowlist inherits its issuing token's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delegation_never_widens_power() {
+    let c = Cluster::start(3).await;
+    let manager =
+        token_for(&c, &c.dev.root_token, &["agents:manage", "secrets:read:staging/*"], "1h").await;
+    let r = c
+        .send_as(
+            1,
+            Some(&manager),
+            "POST",
+            "/v1/agents",
+            Some(json!({"name": "wide", "scopes": ["secrets:read:production/*"]})),
+            &[],
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (403, "scope_denied".into()), "{:?}", r.body);
+    let r = c
+        .send_as(
+            1,
+            Some(&manager),
+            "POST",
+            "/v1/agents",
+            Some(json!({"name": "narrow", "scopes": ["secrets:read:staging/app/*"]})),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert!(r.headers.contains_key("x-ass-index"), "credential answers carry the commit index");
+    create_agent(&c, "prod-reader", &["secrets:read:production/*"], &[]).await;
+    let r =
+        c.send_as(2, Some(&manager), "POST", "/v1/agents/prod-reader/rotate-key", None, &[]).await;
+    assert_eq!(r.code(), "scope_denied", "no taking the key of a wider agent");
+    // Inherited allowlist.
+    let r = issue(&c, 0, &c.dev.root_token, json!({"scopes": ["tokens:manage", "secrets:read:dev/*"], "ttl": "1h", "ip_allowlist": ["127.0.0.0/8"]})).await;
+    let parent = r.body["token"].as_str().unwrap().to_string();
+    let r = issue(&c, 0, &parent, json!({"scopes": ["secrets:read:dev/*"], "ttl": "1h"})).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["ip_allowlist"], json!(["127.0.0.0/8"]));
+}
+
+/// The token policy reads back in hours, as users write it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_token_policy_reads_in_hours() {
+    let c = Cluster::start(3).await;
+    let p = c.call(0, "GET", "/v1/policy/tokens", None).await;
+    assert_eq!(
+        (p.body["max_ttl"].as_str(), p.body["break_glass_max_ttl"].as_str()),
+        (Some("24h"), Some("72h"))
+    );
+    let key = create_agent(&c, "x", &["secrets:read:dev/*"], &[]).await;
+    let r = issue(&c, 0, &key, json!({"scopes": ["secrets:read:dev/*"], "ttl": "25h"})).await;
+    assert!(
+        r.body["message"].as_str().unwrap().contains("25h") && r.text.contains("24h"),
+        "{}",
+        r.text
+    );
+}

@@ -95,6 +95,7 @@ pub async fn run(
     let ticker = tokio::spawn(tick_when_idle(node.clone()));
     let role = tokio::spawn(keep_seal_role(node.clone()));
     let pruner = tokio::spawn(prune_request_ids(node.clone()));
+    let fatal_watch = tokio::spawn(stop_on_fatal(raft.clone()));
     tracing::info!(node_id = config.node_id, api = %config.api_addr, cluster = %config.cluster_addr, "node running (sealed)");
 
     shutdown.await;
@@ -103,6 +104,7 @@ pub async fn run(
     ticker.abort();
     role.abort();
     pruner.abort();
+    fatal_watch.abort();
     let _ = raft.shutdown().await;
     let _ = tokio::time::timeout(Duration::from_secs(5), async {
         let _ = api_task.await;
@@ -186,6 +188,22 @@ async fn prune_request_ids(node: Arc<Node>) {
             Ok(0) => {}
             Ok(n) => tracing::debug!(pruned = n, "old request ids pruned"),
             Err(e) => tracing::warn!(error = %e, "pruning request ids failed"),
+        }
+    }
+}
+
+/// A fatal Raft error (storage failure, a broken invariant) stops the node loudly instead of
+/// leaving it up and answering 503 forever; the supervisor restarts it and Raft recovers from
+/// the durable log.
+async fn stop_on_fatal(raft: Raft) {
+    let mut metrics = raft.metrics();
+    loop {
+        if let Err(fatal) = &metrics.borrow().running_state {
+            tracing::error!(error = %fatal, "raft stopped with a fatal error; exiting");
+            std::process::exit(70);
+        }
+        if metrics.changed().await.is_err() {
+            return;
         }
     }
 }

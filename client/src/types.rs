@@ -198,6 +198,9 @@ pub struct VersionInfo {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deleted_at: Option<String>,
     pub destroyed: bool,
+    /// Data-key term this version is encrypted with (absent once destroyed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_term: Option<u32>,
 }
 
 /// `GET /v1/secrets/{path}/versions`.
@@ -480,4 +483,36 @@ pub struct ListApprovalsResponse {
 pub struct DecideRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
+}
+
+/// Answer to `POST /v1/sys/rotate`: the data-key term new writes now use.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RotateResponse {
+    pub term: u32,
+    pub index: u64,
+}
+
+/// `POST /v1/sys/rekey`: one current unseal share towards new shares, or `reset`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RekeyRequest {
+    #[serde(default)]
+    pub key: Option<String>,
+    #[serde(default)]
+    pub reset: bool,
+    /// Shares to make (default 5), read from the call that completes the threshold.
+    #[serde(default)]
+    pub shares: Option<u8>,
+    /// Shares needed to unseal afterwards (default 3).
+    #[serde(default)]
+    pub threshold: Option<u8>,
+}
+
+/// Answer to rekey: progress, and the new shares (shown once) when done.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RekeyResponse {
+    pub progress: u8,
+    pub threshold: u8,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keys: Option<Vec<String>>,
 }

@@ -12,6 +12,7 @@ use tokio::sync::Mutex;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
+use sha2::Digest;
 
 use crate::access::limiter::FailureLimiter;
 use crate::clock::LeaderClock;
@@ -96,11 +97,17 @@ pub struct Node {
     pub trusted_proxies: Vec<IpNet>,
     /// Unseal shares handed in towards a new root token.
     pub generate_root: Mutex<UnsealProgress>,
+    /// Current unseal shares handed in towards new ones (rekey).
+    pub rekey_progress: Mutex<UnsealProgress>,
+    /// One keyring rotation at a time on this node.
+    pub rotate_lock: Mutex<()>,
     pub unseal: Mutex<UnsealProgress>,
     started: Instant,
     /// ms since `started` when an AppendEntries from a leader last succeeded here.
     leader_contact_ms: AtomicU64,
     path_locks: Vec<Mutex<()>>,
+    /// SHA-256 of the sealed keyring the barrier was loaded from.
+    loaded_keyring: std::sync::Mutex<Option<[u8; 32]>>,
     /// Whether this node currently campaigns and heartbeats (see `reconcile_seal_role`).
     may_lead: std::sync::atomic::AtomicBool,
 }
@@ -130,6 +137,8 @@ impl Node {
                 })
                 .collect(),
             generate_root: Mutex::new(UnsealProgress::default()),
+            rekey_progress: Mutex::new(UnsealProgress::default()),
+            rotate_lock: Mutex::new(()),
             state: StateReader::new(&store),
             config,
             raft,
@@ -142,6 +151,7 @@ impl Node {
             leader_contact_ms: AtomicU64::new(u64::MAX),
             path_locks: (0..PATH_LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
             may_lead: std::sync::atomic::AtomicBool::new(true),
+            loaded_keyring: std::sync::Mutex::new(None),
         }
     }
 
@@ -152,7 +162,12 @@ impl Node {
 
     /// Installs (unseal) or drops (seal) the barrier, and adjusts the leadership role.
     pub fn set_barrier(&self, barrier: Option<Barrier>) {
+        let unsealed = barrier.is_some();
         *self.barrier.write().unwrap_or_else(|e| e.into_inner()) = barrier.map(Arc::new);
+        *self.loaded_keyring.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        if unsealed {
+            self.refresh_keyring();
+        }
         self.reconcile_seal_role();
     }
 
@@ -238,6 +253,27 @@ impl Node {
                 Err(WriteError::NotLeader { leader: f.leader_node })
             }
             Err(e) => Err(WriteError::Raft(e.to_string())),
+        }
+    }
+
+    /// Reloads the keyring if a rotation replaced the replicated one (a rotation on another
+    /// node, or before this node became leader). Cheap when nothing changed.
+    pub fn refresh_keyring(&self) {
+        let Some(barrier) = self.barrier() else { return };
+        let Ok(Some(sealed)) = self.state.sealed_keyring() else { return };
+        let digest: [u8; 32] = sha2::Sha256::digest(&sealed).into();
+        let mut loaded = self.loaded_keyring.lock().unwrap_or_else(|e| e.into_inner());
+        if loaded.as_ref() == Some(&digest) {
+            return;
+        }
+        match barrier.reload(&sealed) {
+            Ok(fresh) => {
+                *self.barrier.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(fresh));
+                *loaded = Some(digest);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "the replicated keyring does not open with this node's root key")
+            }
         }
     }
 

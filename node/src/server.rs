@@ -170,6 +170,7 @@ async fn keep_seal_role(node: Arc<Node>) {
     loop {
         interval.tick().await;
         node.reconcile_seal_role();
+        node.refresh_keyring();
     }
 }
 

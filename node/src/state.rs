@@ -15,7 +15,8 @@ use crate::raft::types::{Applied, Command, Rejection, Request, Response};
 use crate::seal::SealConfig;
 use crate::secrets;
 use crate::storage::schema::{
-    KEY_APPROVAL_POLICY, KEY_KEYRING, KEY_LEADER_TIME, KEY_ROOT_TOKEN, KEY_SEAL, KEY_TOKEN_POLICY,
+    KEY_APPROVAL_POLICY, KEY_KEYRING, KEY_KEYRING_TERM, KEY_LEADER_TIME, KEY_ROOT_TOKEN, KEY_SEAL,
+    KEY_TOKEN_POLICY,
 };
 use crate::storage::{decode, encode, StorageError, Store};
 
@@ -155,6 +156,21 @@ fn apply_command(tx: &Tx<'_>, time_ms: u64, cmd: &Command) -> TxResult<Response>
             let policy: ApprovalPolicyRecord =
                 get_tx(tx.meta, KEY_APPROVAL_POLICY)?.unwrap_or_default();
             tx.approvals.open(time_ms, &policy, a)
+        }
+        Command::RotateKeyring { term, sealed_keyring } => {
+            // Two rotations made from the same keyring must not both land: the second would
+            // drop the first's new key and every value encrypted with it.
+            let current: u32 = get_tx(tx.meta, KEY_KEYRING_TERM)?.unwrap_or(1);
+            if *term != current + 1 {
+                return Ok(Response::Rejected(Rejection::KeyringChanged));
+            }
+            put_tx(tx.meta, KEY_KEYRING, sealed_keyring)?;
+            put_tx(tx.meta, KEY_KEYRING_TERM, term)?;
+            Ok(Response::Ok)
+        }
+        Command::Rekey { seal } => {
+            put_tx(tx.meta, KEY_SEAL, seal)?;
+            Ok(Response::Ok)
         }
         Command::DecideApproval(d) => {
             let policy: ApprovalPolicyRecord =

@@ -4,6 +4,7 @@
 mod approvals;
 mod harness;
 mod identity;
+mod keys;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};

@@ -77,11 +77,33 @@ impl Keyring {
 /// Encrypts and decrypts values with the keyring. Exists only while the node is unsealed.
 pub struct Barrier {
     keyring: Keyring,
+    /// Kept while unsealed to seal a rotated keyring and to reload one rotated elsewhere.
+    root: Key,
 }
 
 impl Barrier {
-    pub fn new(keyring: Keyring) -> Self {
-        Self { keyring }
+    pub fn new(root: Key, keyring: Keyring) -> Self {
+        Self { keyring, root }
+    }
+
+    /// A keyring with one more term, sealed under the root key, for the leader to propose.
+    pub fn rotated(&self) -> Result<(u32, Vec<u8>), CryptoError> {
+        let mut next = self.keyring.clone();
+        let term = next.rotate();
+        Ok((term, next.seal_with(&self.root)?))
+    }
+
+    /// A barrier over a keyring sealed under this barrier's root key (after a rotation).
+    pub fn reload(&self, sealed_keyring: &[u8]) -> Result<Barrier, CryptoError> {
+        Ok(Barrier {
+            keyring: Keyring::open_with(&self.root, sealed_keyring)?,
+            root: self.root.clone(),
+        })
+    }
+
+    /// The root key, to seal it under new unseal shares (rekey).
+    pub fn root(&self) -> &Key {
+        &self.root
     }
 
     pub fn current_term(&self) -> u32 {
@@ -126,9 +148,9 @@ mod tests {
     fn old_terms_still_decrypt_after_rotation() {
         let mut ring = Keyring::new_with_first_key();
         let b = Binding { kind: "secret", path: "p/q", version: 1 };
-        let old = Barrier::new(ring.clone()).encrypt(&b, b"v1").unwrap();
+        let old = Barrier::new(Key::generate(), ring.clone()).encrypt(&b, b"v1").unwrap();
         ring.rotate();
-        let barrier = Barrier::new(ring);
+        let barrier = Barrier::new(Key::generate(), ring);
         let new = barrier.encrypt(&b, b"v2").unwrap();
         assert_eq!(super::super::envelope_term(&new).unwrap(), 2);
         assert_eq!(barrier.decrypt(&b, &old).unwrap().expose(), b"v1");

@@ -188,6 +188,11 @@ impl From<Rejection> for ApiError {
                 "already_decided",
                 "this approver already decided on this request",
             ),
+            Rejection::KeyringChanged => ApiError::new(
+                StatusCode::CONFLICT,
+                "keyring_changed",
+                "another rotation changed the keyring first; retry",
+            ),
             Rejection::AlreadyDeleted => {
                 ApiError::bad_request("already_deleted", "that version is already deleted")
             }

@@ -49,7 +49,8 @@ pub struct ForwardedResponse {
 }
 
 /// Routes that act on the node they reach, never forwarded.
-const PER_NODE: &[&str] = &["/v1/sys/unseal", "/v1/sys/seal", "/v1/sys/generate-root"];
+const PER_NODE: &[&str] =
+    &["/v1/sys/unseal", "/v1/sys/seal", "/v1/sys/generate-root", "/v1/sys/rekey"];
 
 /// Every POST, PUT and DELETE changes replicated state, except the per-node sys routes.
 fn is_write(req: &Request) -> bool {

@@ -46,6 +46,8 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1/sys/members", get(sys::members))
         .route("/v1/sys/generate-root", post(sys::generate_root))
         .route("/v1/sys/root/revoke", post(sys::revoke_root))
+        .route("/v1/sys/rotate", post(sys::rotate))
+        .route("/v1/sys/rekey", post(sys::rekey))
         .route("/v1/secrets", get(secrets::list))
         .route("/v1/secrets/{*path}", get(secrets::get).put(secrets::put).delete(secrets::delete))
         .route("/v1/agents", get(agents::list).post(agents::create))

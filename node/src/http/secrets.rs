@@ -79,11 +79,19 @@ pub async fn get(
     if version.deleted_ms.is_some() {
         return Err(ApiError::not_found("secret_deleted", format!("version {number} is deleted")));
     }
-    let plain =
-        barrier(&node)?.decrypt(&binding(&path, number), &version.ciphertext).map_err(|e| {
-            tracing::error!(error = %e, "a stored secret failed to decrypt");
-            ApiError::internal("stored value failed to decrypt")
-        })?;
+    let b = binding(&path, number);
+    let plain = match barrier(&node)?.decrypt(&b, &version.ciphertext) {
+        // A term this node hasn't loaded yet: a rotation elsewhere. Reload and try once more.
+        Err(crate::crypto::CryptoError::UnknownTerm(_)) => {
+            node.refresh_keyring();
+            barrier(&node)?.decrypt(&b, &version.ciphertext)
+        }
+        other => other,
+    }
+    .map_err(|e| {
+        tracing::error!(error = %e, "a stored secret failed to decrypt");
+        ApiError::internal("stored value failed to decrypt")
+    })?;
     let value = String::from_utf8(plain.expose().to_vec())
         .map_err(|_| ApiError::internal("stored value is not UTF-8"))?;
     Ok(Json(SecretResponse {
@@ -156,6 +164,7 @@ async fn versions(node: &Node, caller: &Caller, path: &str) -> Result<Response, 
             created_at: rfc3339(v.created_ms),
             deleted_at: v.deleted_ms.map(rfc3339),
             destroyed: v.destroyed,
+            key_term: crate::crypto::envelope_term(&v.ciphertext).ok(),
         })
         .collect();
     Ok(Json(VersionsResponse { metadata: metadata(path.to_string(), &record), versions })

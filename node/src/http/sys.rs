@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use ass_client::types::{
     GenerateRootRequest, GenerateRootResponse, HealthResponse, InitRequest, InitResponse, Member,
-    MembersResponse, SealStatus, UnsealRequest, HEADER_INDEX,
+    MembersResponse, RekeyRequest, RekeyResponse, RotateResponse, SealStatus, UnsealRequest,
+    HEADER_INDEX,
 };
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -115,8 +116,8 @@ pub async fn unseal(
         Submitted::Progress(n) => {
             tracing::info!(progress = n, threshold = config.threshold, "unseal share accepted")
         }
-        Submitted::Unsealed(keyring) => {
-            node.set_barrier(Some(Barrier::new(keyring)));
+        Submitted::Unsealed(unlocked) => {
+            node.set_barrier(Some(Barrier::new(unlocked.root, unlocked.keyring)));
             tracing::info!("node unsealed");
         }
     }
@@ -232,7 +233,7 @@ pub async fn generate_root(
             threshold: config.threshold,
             root_token: None,
         })),
-        Submitted::Unsealed(_keyring) => {
+        Submitted::Unsealed(_unlocked) => {
             let token = new_secret_credential(seal::ROOT_TOKEN_PREFIX);
             let request = Request {
                 request_id: *uuid::Uuid::new_v4().as_bytes(),
@@ -274,5 +275,95 @@ pub async fn revoke_root(
         }
         SmResponse::Rejected(r) => Err(r.into()),
         other => Err(ApiError::internal(format!("unexpected response {other:?}"))),
+    }
+}
+
+/// `POST /v1/sys/rotate` (needs `sys:operator`): adds a data-key term. New writes use it; old
+/// versions keep decrypting with their own term. Runs on the leader (forwarded).
+pub async fn rotate(
+    State(node): State<Arc<Node>>,
+    caller: Caller,
+    headers: HeaderMap,
+) -> Result<Json<RotateResponse>, ApiError> {
+    caller.require_admin(Admin::SysOperator)?;
+    let _one_at_a_time = node.rotate_lock.lock().await;
+    node.refresh_keyring();
+    let barrier = node.barrier().ok_or_else(ApiError::sealed)?;
+    let (term, sealed_keyring) =
+        barrier.rotated().map_err(|e| ApiError::internal(format!("keyring: {e}")))?;
+    let cmd = Command::RotateKeyring { term, sealed_keyring };
+    let committed =
+        node.write(Request { request_id: request_id(&headers)?, time_ms: now_ms(), cmd }).await?;
+    match committed.response {
+        SmResponse::Ok => {
+            node.refresh_keyring();
+            tracing::info!(term, "keyring rotated");
+            Ok(Json(RotateResponse { term, index: committed.index }))
+        }
+        SmResponse::Rejected(r) => Err(r.into()),
+        other => Err(ApiError::internal(format!("unexpected response {other:?}"))),
+    }
+}
+
+/// `POST /v1/sys/rekey` (needs `sys:operator` and a threshold of current unseal shares, handed
+/// in one per call on this node): new unseal shares for the same root key. The old shares
+/// stop working; no data is re-encrypted.
+pub async fn rekey(
+    State(node): State<Arc<Node>>,
+    caller: Caller,
+    ApiJson(req): ApiJson<RekeyRequest>,
+) -> Result<Json<RekeyResponse>, ApiError> {
+    caller.require_admin(Admin::SysOperator)?;
+    let config = node.state.seal_config()?.ok_or_else(|| {
+        ApiError::bad_request("not_initialized", "the cluster is not initialized")
+    })?;
+    if req.reset {
+        node.rekey_progress.lock().await.reset();
+        return Ok(Json(RekeyResponse { progress: 0, threshold: config.threshold, keys: None }));
+    }
+    let shares = req.shares.unwrap_or(DEFAULT_SHARES);
+    let threshold = req.threshold.unwrap_or(DEFAULT_THRESHOLD);
+    if shares == 0 || threshold == 0 || threshold > shares {
+        return Err(ApiError::bad_request(
+            "bad_request",
+            "shares must be 1 to 255 and threshold 1 to shares",
+        ));
+    }
+    let key = req.key.ok_or_else(|| {
+        ApiError::bad_request(
+            "bad_request",
+            "give `key` (one current unseal key share) or `reset: true`",
+        )
+    })?;
+    let sealed_keyring = node
+        .state
+        .sealed_keyring()?
+        .ok_or_else(|| ApiError::internal("initialized cluster has no keyring"))?;
+    let outcome = node.rekey_progress.lock().await.submit(&key, &config, &sealed_keyring)?;
+    match outcome {
+        Submitted::Progress(n) => {
+            Ok(Json(RekeyResponse { progress: n, threshold: config.threshold, keys: None }))
+        }
+        Submitted::Unsealed(unlocked) => {
+            let (seal_config, keys) = seal::rekey(&unlocked.root, shares, threshold)?;
+            let request = Request {
+                request_id: *uuid::Uuid::new_v4().as_bytes(),
+                time_ms: now_ms(),
+                cmd: Command::Rekey { seal: seal_config },
+            };
+            let committed = node.propose(request).await?.fresh()?;
+            match committed.response {
+                SmResponse::Ok => {
+                    tracing::warn!(
+                        shares,
+                        threshold,
+                        "the cluster was rekeyed: the old unseal shares no longer work"
+                    );
+                    Ok(Json(RekeyResponse { progress: 0, threshold, keys: Some(keys) }))
+                }
+                SmResponse::Rejected(r) => Err(r.into()),
+                other => Err(ApiError::internal(format!("unexpected response {other:?}"))),
+            }
+        }
     }
 }

@@ -113,6 +113,11 @@ pub enum Command {
     OpenApproval(NewApproval),
     /// One approver's decision on a request.
     DecideApproval(NewDecision),
+    /// Adds a data-key term: the whole keyring, re-sealed under the root key. Old terms stay
+    /// to decrypt old versions.
+    RotateKeyring { term: u32, sealed_keyring: Vec<u8> },
+    /// Replaces the seal config: the same root key under a new unseal key (new shares).
+    Rekey { seal: SealConfig },
 }
 
 /// A new agent, validated by the proposer and checked again (name taken) at apply.
@@ -160,6 +165,8 @@ impl Command {
             | Command::Tick
             | Command::SetApprovalPolicy(_) => String::new(),
             Command::OpenApproval(a) => a.path.clone(),
+            Command::RotateKeyring { term, .. } => term.to_string(),
+            Command::Rekey { .. } => String::new(),
             Command::DecideApproval(d) => hex::encode(d.id),
         };
         format!("{}:{target}", self.name())
@@ -182,6 +189,8 @@ impl Command {
             Command::SetApprovalPolicy(_) => "set_approval_policy",
             Command::OpenApproval(_) => "open_approval",
             Command::DecideApproval(_) => "decide_approval",
+            Command::RotateKeyring { .. } => "rotate_keyring",
+            Command::Rekey { .. } => "rekey",
         }
     }
 }
@@ -267,4 +276,6 @@ pub enum Rejection {
     ApprovalClosed,
     /// This approver already decided on this request.
     AlreadyDecided,
+    /// Another rotation changed the keyring first.
+    KeyringChanged,
 }

@@ -95,6 +95,24 @@ pub fn init(shares: u8, threshold: u8) -> Result<InitMaterial, SealError> {
     })
 }
 
+/// New unseal shares for the same root key: the root key is sealed under a fresh unseal key,
+/// so the old shares stop opening it. Nothing else is re-encrypted.
+pub fn rekey(
+    root: &Key,
+    shares: u8,
+    threshold: u8,
+) -> Result<(SealConfig, Vec<String>), SealError> {
+    if shares == 0 || threshold == 0 || threshold > shares {
+        return Err(SealError::BadParameters { shares, threshold });
+    }
+    let unseal_key = Key::generate();
+    let sealed_root_key = crypto::seal(&unseal_key, 0, &ROOT_KEY_BINDING, root.as_bytes())
+        .map_err(SealError::Crypto)?;
+    let raw = split(&unseal_key, shares, threshold)?;
+    let encoded = raw.iter().map(|s| STANDARD.encode(s.as_slice())).collect();
+    Ok((SealConfig { format: 1, shares, threshold, sealed_root_key }, encoded))
+}
+
 fn split(key: &Key, shares: u8, threshold: u8) -> Result<Vec<Zeroizing<Vec<u8>>>, SealError> {
     if threshold == 1 {
         // Shamir needs a threshold of at least 2; with 1 every share is the key itself.
@@ -130,12 +148,18 @@ pub struct UnsealProgress {
     shares: Vec<Zeroizing<Vec<u8>>>,
 }
 
+/// What the shares opened: the root key and the keyring. Lives only in the unsealed barrier.
+pub struct Unlocked {
+    pub root: Key,
+    pub keyring: Keyring,
+}
+
 /// The result of handing in one share.
 pub enum Submitted {
     /// More shares are needed; this many are held.
     Progress(u8),
     /// The threshold was reached and the shares opened the root key and keyring.
-    Unsealed(Keyring),
+    Unsealed(Unlocked),
 }
 
 impl UnsealProgress {
@@ -179,13 +203,14 @@ impl UnsealProgress {
         result.map(Submitted::Unsealed)
     }
 
-    fn open(&self, config: &SealConfig, sealed_keyring: &[u8]) -> Result<Keyring, SealError> {
+    fn open(&self, config: &SealConfig, sealed_keyring: &[u8]) -> Result<Unlocked, SealError> {
         let unseal_bytes = combine(&self.shares, config.threshold).ok_or(SealError::WrongShares)?;
         let unseal_key = Key::from_slice(&unseal_bytes).map_err(|_| SealError::WrongShares)?;
         let root_bytes = crypto::open(&unseal_key, &ROOT_KEY_BINDING, &config.sealed_root_key)
             .map_err(|_| SealError::WrongShares)?;
         let root_key = Key::from_slice(root_bytes.expose()).map_err(|_| SealError::WrongShares)?;
-        Keyring::open_with(&root_key, sealed_keyring).map_err(SealError::Crypto)
+        let keyring = Keyring::open_with(&root_key, sealed_keyring).map_err(SealError::Crypto)?;
+        Ok(Unlocked { root: root_key, keyring })
     }
 }
 
@@ -263,6 +288,25 @@ mod tests {
         let r = p.submit(&m.shares[0], &m.config, &m.sealed_keyring);
         assert_eq!(r.err(), Some(SealError::DuplicateShare));
         assert_eq!(p.count(), 1);
+    }
+
+    #[test]
+    fn rekeyed_shares_open_the_same_root_and_old_ones_stop() {
+        let m = init(5, 3).unwrap();
+        let Ok(Submitted::Unsealed(u)) = unseal_with(&m, &[0, 1, 2]) else { panic!("unseal") };
+        let (config, shares) = rekey(&u.root, 3, 2).unwrap();
+        let mut p = UnsealProgress::default();
+        p.submit(&shares[0], &config, &m.sealed_keyring).unwrap();
+        assert!(matches!(
+            p.submit(&shares[2], &config, &m.sealed_keyring),
+            Ok(Submitted::Unsealed(_))
+        ));
+        let mut p = UnsealProgress::default();
+        p.submit(&m.shares[0], &config, &m.sealed_keyring).unwrap();
+        assert_eq!(
+            p.submit(&m.shares[1], &config, &m.sealed_keyring).err(),
+            Some(SealError::WrongShares)
+        );
     }
 
     #[test]

@@ -46,6 +46,7 @@ pub const KEY_ROOT_TOKEN: &[u8] = b"root_token";
 pub const KEY_TOKEN_POLICY: &[u8] = b"token_policy";
 pub const KEY_LEADER_TIME: &[u8] = b"leader_time";
 pub const KEY_APPROVAL_POLICY: &[u8] = b"approval_policy";
+pub const KEY_KEYRING_TERM: &[u8] = b"keyring_term";
 
 pub const KEY_SNAPSHOT_META: &[u8] = b"meta";
 pub const KEY_SNAPSHOT_DATA: &[u8] = b"data";

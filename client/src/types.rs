@@ -516,3 +516,14 @@ pub struct RekeyResponse {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keys: Option<Vec<String>>,
 }
+
+/// `POST /v1/sys/members`: a node to add as a learner.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddMemberRequest {
+    pub id: u64,
+    /// `host:port` of its HTTP API.
+    pub api_addr: String,
+    /// `host:port` of its cluster port.
+    pub cluster_addr: String,
+}

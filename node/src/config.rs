@@ -38,6 +38,11 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Every member of the initial cluster, this node included. Required.
     pub peers: Vec<Peer>,
+    /// Whether this node, on its very first start with an empty log, forms the cluster from
+    /// `peers` (default true). Set false on a node that joins a running cluster through
+    /// `POST /v1/sys/members` (`ass operator raft add-node`).
+    #[serde(default = "default_bootstrap")]
+    pub bootstrap: bool,
     /// Raft timing; all fields have defaults.
     #[serde(default)]
     pub raft: RaftConfig,
@@ -117,6 +122,10 @@ impl Default for AuthConfig {
 pub const DEFAULT_MAX_CLOCK_SKEW_MS: u64 = 5000;
 /// Default failed authentications per client address per minute.
 pub const DEFAULT_MAX_FAILURES_PER_MINUTE: u32 = 20;
+
+fn default_bootstrap() -> bool {
+    true
+}
 
 fn default_max_body_bytes() -> usize {
     DEFAULT_MAX_BODY_BYTES

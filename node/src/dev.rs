@@ -326,6 +326,29 @@ impl DevCluster {
         Ok(())
     }
 
+    /// Starts one more node process that joins later (it does not bootstrap): the caller adds
+    /// it with `POST /v1/sys/members`, promotes it, and unseals it. Returns its index.
+    pub fn add_node(&mut self) -> anyhow::Result<usize> {
+        let id = self.nodes.iter().map(|n| n.id).max().unwrap_or(0) + 1;
+        let api_port = self.options.base_port + (id - 1) as u16;
+        let cluster_port = self.options.base_port + 100 + (id - 1) as u16;
+        let node_dir = self.options.dir.join(format!("node{id}"));
+        std::fs::create_dir_all(&node_dir)?;
+        let config_path = node_dir.join("config.toml");
+        std::fs::write(&config_path, node_config_with(&self.options, id, &node_dir, id, false))?;
+        self.nodes.push(DevNode {
+            id,
+            api_port,
+            cluster_port,
+            config_path,
+            child: None,
+            wrapper: Vec::new(),
+        });
+        let i = self.nodes.len() - 1;
+        self.spawn(i)?;
+        Ok(i)
+    }
+
     /// Every node's API URL.
     pub fn api_urls(&self) -> Vec<String> {
         self.nodes.iter().map(DevNode::api_url).collect()
@@ -341,8 +364,19 @@ impl Drop for DevCluster {
 }
 
 fn node_config(options: &DevOptions, id: u64, node_dir: &Path) -> String {
+    node_config_with(options, id, node_dir, options.nodes, true)
+}
+
+/// A node's config listing peers `1..=peer_count`; `bootstrap = false` for a joining node.
+fn node_config_with(
+    options: &DevOptions,
+    id: u64,
+    node_dir: &Path,
+    peer_count: u64,
+    bootstrap: bool,
+) -> String {
     let mut peers = String::new();
-    for p in 1..=options.nodes {
+    for p in 1..=peer_count {
         peers.push_str(&format!(
             "\n[[peers]]\nid = {p}\napi_addr = \"127.0.0.1:{}\"\ncluster_addr = \"127.0.0.1:{}\"\n",
             options.base_port + (p - 1) as u16,
@@ -350,7 +384,7 @@ fn node_config(options: &DevOptions, id: u64, node_dir: &Path) -> String {
         ));
     }
     format!(
-        "# Written by `ass-node dev`; local development only.\nnode_id = {id}\napi_addr = \"127.0.0.1:{}\"\ncluster_addr = \"127.0.0.1:{}\"\ndata_dir = \"{}\"\nmax_body_bytes = 1048576\n{}\n{peers}",
+        "# Written by `ass-node dev`; local development only.\nnode_id = {id}\napi_addr = \"127.0.0.1:{}\"\ncluster_addr = \"127.0.0.1:{}\"\ndata_dir = \"{}\"\nmax_body_bytes = 1048576\nbootstrap = {bootstrap}\n{}\n{peers}",
         options.base_port + (id - 1) as u16,
         options.base_port + 100 + (id - 1) as u16,
         node_dir.join("data").display(),

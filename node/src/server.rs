@@ -123,6 +123,10 @@ async fn form_cluster(raft: &Raft, config: &Config) -> anyhow::Result<()> {
         tracing::info!("raft state found: rejoining the cluster");
         return Ok(());
     }
+    if !config.bootstrap {
+        tracing::info!("bootstrap = false: waiting to be added to a running cluster");
+        return Ok(());
+    }
     let members: BTreeMap<u64, NodeInfo> = config
         .peers
         .iter()

@@ -5,6 +5,7 @@ mod approvals;
 mod harness;
 mod identity;
 mod keys;
+mod membership;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};

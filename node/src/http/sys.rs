@@ -3,9 +3,9 @@
 use std::sync::Arc;
 
 use ass_client::types::{
-    GenerateRootRequest, GenerateRootResponse, HealthResponse, InitRequest, InitResponse, Member,
-    MembersResponse, RekeyRequest, RekeyResponse, RotateResponse, SealStatus, UnsealRequest,
-    HEADER_INDEX,
+    AddMemberRequest, GenerateRootRequest, GenerateRootResponse, HealthResponse, InitRequest,
+    InitResponse, Member, MembersResponse, RekeyRequest, RekeyResponse, RotateResponse, SealStatus,
+    UnsealRequest, HEADER_INDEX,
 };
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -15,7 +15,7 @@ use axum::Json;
 use super::agents::new_secret_credential;
 use super::auth::Caller;
 use super::error::ApiError;
-use super::extract::{request_id, ApiJson, ApiQuery};
+use super::extract::{request_id, ApiJson, ApiPath, ApiQuery};
 use crate::access::scope::Admin;
 use crate::crypto::Barrier;
 use crate::node::{now_ms, rfc3339, Node};
@@ -366,4 +366,86 @@ pub async fn rekey(
             }
         }
     }
+}
+
+/// How long adding a learner may take to catch it up before the call answers.
+const ADD_NODE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+fn membership_error(e: impl std::fmt::Display) -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "membership_change_failed",
+        format!("membership change failed: {e}"),
+    )
+}
+
+/// `POST /v1/sys/members` (needs `sys:operator`): adds a node as a learner and waits until it
+/// has caught up. Promote it to a voter afterwards.
+pub async fn add_member(
+    State(node): State<Arc<Node>>,
+    caller: Caller,
+    ApiJson(req): ApiJson<AddMemberRequest>,
+) -> Result<Json<MembersResponse>, ApiError> {
+    caller.require_admin(Admin::SysOperator)?;
+    if req.id == 0 || !req.api_addr.contains(':') || !req.cluster_addr.contains(':') {
+        return Err(ApiError::bad_request(
+            "bad_request",
+            "give id > 0, api_addr and cluster_addr as host:port",
+        ));
+    }
+    let info =
+        crate::raft::types::NodeInfo { api_addr: req.api_addr, cluster_addr: req.cluster_addr };
+    tokio::time::timeout(ADD_NODE_TIMEOUT, node.raft.add_learner(req.id, info, true))
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "timeout",
+                "the new node did not catch up within 60 s",
+            )
+        })?
+        .map_err(membership_error)?;
+    tracing::info!(id = req.id, "learner added");
+    members(State(node), caller).await
+}
+
+/// `POST /v1/sys/members/{id}/promote` (needs `sys:operator`): makes a learner a voter.
+pub async fn promote_member(
+    State(node): State<Arc<Node>>,
+    caller: Caller,
+    ApiPath(id): ApiPath,
+) -> Result<Json<MembersResponse>, ApiError> {
+    caller.require_admin(Admin::SysOperator)?;
+    let id = member_id(&id)?;
+    let change = openraft::ChangeMembers::AddVoterIds([id].into_iter().collect());
+    node.raft.change_membership(change, false).await.map_err(membership_error)?;
+    tracing::info!(id, "member promoted to voter");
+    members(State(node), caller).await
+}
+
+/// `DELETE /v1/sys/members/{id}` (needs `sys:operator`): removes a voter or a learner.
+pub async fn remove_member(
+    State(node): State<Arc<Node>>,
+    caller: Caller,
+    ApiPath(id): ApiPath,
+) -> Result<Json<MembersResponse>, ApiError> {
+    caller.require_admin(Admin::SysOperator)?;
+    let id = member_id(&id)?;
+    let is_voter =
+        node.raft.metrics().borrow().membership_config.membership().voter_ids().any(|v| v == id);
+    let change = if is_voter {
+        openraft::ChangeMembers::RemoveVoters([id].into_iter().collect())
+    } else {
+        openraft::ChangeMembers::RemoveNodes([id].into_iter().collect())
+    };
+    node.raft.change_membership(change, false).await.map_err(membership_error)?;
+    tracing::info!(id, "member removed");
+    members(State(node), caller).await
+}
+
+fn member_id(s: &str) -> Result<u64, ApiError> {
+    s.parse::<u64>()
+        .ok()
+        .filter(|i| *i > 0)
+        .ok_or_else(|| ApiError::bad_request("bad_request", "a member id is a positive integer"))
 }

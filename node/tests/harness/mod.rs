@@ -63,7 +63,7 @@ impl Cluster {
         let options = DevOptions {
             dir: dir.path().to_path_buf(),
             nodes,
-            base_port: free_base_port(nodes as u16),
+            base_port: free_base_port(5),
             exe: PathBuf::from(env!("CARGO_BIN_EXE_ass-node")),
             extra_config: extra_config.to_string(),
             env: vec![("RUST_LOG".into(), "info,openraft=info".into())],
@@ -223,6 +223,10 @@ impl Cluster {
             assert!(Instant::now() < deadline, "node {i} stuck at {} < {index}", s.applied_index);
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
     }
 
     pub async fn wait_answering(&self, i: usize) {

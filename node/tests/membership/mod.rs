@@ -1,0 +1,110 @@
+//! Membership changes on a live cluster: grow 3 → 5 and shrink back to 3 while a client keeps
+//! reading and writing.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ass_client::types::{PutSecretRequest, SealStatus};
+use ass_client::{Client, ReadOptions};
+use serde_json::json;
+
+use crate::harness::Cluster;
+
+/// A client that writes then reads its write, over and over, until told to stop.
+fn start_load(
+    client: Client,
+    stop: Arc<AtomicBool>,
+    ok: Arc<AtomicU64>,
+) -> tokio::task::JoinHandle<Vec<String>> {
+    tokio::spawn(async move {
+        let mut errors = Vec::new();
+        let mut n = 0u64;
+        while !stop.load(Ordering::Relaxed) {
+            let path = format!("dev/load/K{}", n % 50);
+            let value = format!("v{n}");
+            let put =
+                PutSecretRequest { value: value.clone(), secret_type: None, tier: None, cas: None };
+            match client.put_secret(&path, &put).await {
+                Ok(w) => {
+                    let opts = ReadOptions { min_index: Some(w.index), ..Default::default() };
+                    match client.get_secret(&path, &opts).await {
+                        Ok(s) if s.value == value => {
+                            ok.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Ok(s) => {
+                            errors.push(format!("read {path}: {} instead of {value}", s.value))
+                        }
+                        Err(e) => errors.push(format!("get {path}: {e}")),
+                    }
+                }
+                Err(e) => errors.push(format!("put {path}: {e}")),
+            }
+            n += 1;
+        }
+        errors
+    })
+}
+
+async fn voters(c: &Cluster, node: usize) -> Vec<u64> {
+    let r = c.call(node, "GET", "/v1/sys/members", None).await;
+    let mut v: Vec<u64> = r.body["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["voter"] == true)
+        .map(|m| m["id"].as_u64().unwrap())
+        .collect();
+    v.sort();
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grow_to_five_and_shrink_back_under_load() {
+    let mut c = Cluster::start(3).await;
+    let base = c.dev.options.base_port;
+    let urls: Vec<String> = (0..5).map(|i| format!("http://127.0.0.1:{}", base + i)).collect();
+    let client = Client::builder()
+        .addresses(urls.clone())
+        .token(Some(c.dev.root_token.clone()))
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let ok = Arc::new(AtomicU64::new(0));
+    let load = start_load(client, stop.clone(), ok.clone());
+
+    for _ in 0..2 {
+        let i = c.dev.add_node().unwrap();
+        c.wait_answering(i).await;
+        let n = &c.dev.nodes[i];
+        let body = json!({"id": n.id, "api_addr": format!("127.0.0.1:{}", n.api_port), "cluster_addr": format!("127.0.0.1:{}", n.cluster_port)});
+        let r = c.call(0, "POST", "/v1/sys/members", Some(body)).await;
+        assert_eq!(r.status, 200, "add node {}: {:?}", n.id, r.body);
+        c.dev.unseal(i).await.unwrap();
+        let r = c
+            .call(1, "POST", &format!("/v1/sys/members/{}/promote", c.dev.nodes[i].id), None)
+            .await;
+        assert_eq!(r.status, 200, "promote: {:?}", r.body);
+    }
+    assert_eq!(voters(&c, 4).await, vec![1, 2, 3, 4, 5]);
+    let s: SealStatus = c.status(4).await;
+    assert!(!s.sealed && s.leader_id.is_some());
+    let grown = ok.load(Ordering::Relaxed);
+
+    for id in [5u64, 4] {
+        let r = c.call(0, "DELETE", &format!("/v1/sys/members/{id}"), None).await;
+        assert_eq!(r.status, 200, "remove {id}: {:?}", r.body);
+        c.dev.stop((id - 1) as usize);
+    }
+    assert_eq!(voters(&c, 0).await, vec![1, 2, 3]);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, Ordering::Relaxed);
+    let errors = load.await.unwrap();
+    let total = ok.load(Ordering::Relaxed);
+    eprintln!("membership under load: {total} write+read pairs ({grown} by the time 5 voters stood), {} errors", errors.len());
+    assert!(errors.is_empty(), "the client saw errors: {errors:?}");
+    assert!(total > grown && grown > 0, "load kept going: {grown} then {total}");
+    let r = c.call(0, "POST", "/v1/sys/members/9/promote", None).await;
+    assert_eq!(r.code(), "membership_change_failed");
+}

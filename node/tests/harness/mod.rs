@@ -225,10 +225,6 @@ impl Cluster {
         }
     }
 
-    pub fn http(&self) -> &reqwest::Client {
-        &self.http
-    }
-
     pub async fn wait_answering(&self, i: usize) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while self.http.get(self.url(i, "/v1/sys/status")).send().await.is_err() {

@@ -7,8 +7,15 @@
 //! | 0 | success |
 //! | 1 | usage or local error (bad flag, unreadable file, bad address) |
 //! | 2 | server error: the cluster refused, answered nonsense, or could not be reached |
+//! | 3 | approval required: the secret's tier needs approvals; a request is pending (its id on stderr) |
+//! | 4 | approval denied, or the request expired while `secrets get --wait` waited |
 //!
-//! Errors print as `error: <message> (<code>)` on stderr. The token is never printed.
+//! Errors print as `error: <message> (<code>)` on stderr. The token is never printed. A read
+//! held by an approval prints `approval required: request <id> (…); ask an approver: …` (or
+//! `approval denied: …`, `approval expired: …`) and then the request id alone on its own
+//! line, all on stderr, so `--silent` output stays the value or nothing. Codes 3 and 4 come
+//! only from reads (`secrets get`); an approver's refused decision (`already_decided`,
+//! `approval_expired`, …) is a server error, 2.
 
 mod commands;
 mod output;
@@ -37,11 +44,121 @@ impl std::fmt::Display for Failed {
 
 impl std::error::Error for Failed {}
 
-/// Exit code for an error: 2 when the server refused, answered nonsense or was unreachable,
+/// Exit code of a read that needs an approval it doesn't hold: a request is pending.
+pub const EXIT_APPROVAL_PENDING: u8 = 3;
+/// Exit code of a read whose approval request was denied, or expired while waited for.
+pub const EXIT_APPROVAL_DENIED: u8 = 4;
+
+/// Where the approval request holding a read back stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Held {
+    /// Pending: approvers haven't decided (yet). Also a read answered `approval_expired`,
+    /// which opened a new pending request in place of the timed-out one.
+    Pending,
+    /// Denied by an approver.
+    Denied,
+    /// Timed out before enough approvals, while `--wait` waited.
+    Expired,
+}
+
+impl Held {
+    /// `pending`, `denied` or `expired`, as in the approval's status.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Held::Pending => "pending",
+            Held::Denied => "denied",
+            Held::Expired => "expired",
+        }
+    }
+}
+
+/// A secret read held back by its approval request: exit 3 while it is pending, 4 when it
+/// was denied or expired.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApprovalHeld {
+    pub held: Held,
+    pub approval_id: String,
+    /// What the server (or the wait) said, shown in parentheses.
+    pub detail: String,
+}
+
+impl ApprovalHeld {
+    /// The read refusal `e` as a held read: `approval_required` and `approval_expired` (with
+    /// the new request's id) are pending, `approval_denied` is denied. `None` for any other
+    /// error, decisions' refusals included (they carry no approval id).
+    pub fn from_error(e: &ass_client::Error) -> Option<Self> {
+        let id = e.approval_id()?.to_owned();
+        let held = if e.is_approval_required() {
+            Held::Pending
+        } else if e.code() == "approval_denied" {
+            Held::Denied
+        } else {
+            return None;
+        };
+        Some(ApprovalHeld { held, approval_id: id, detail: e.to_string() })
+    }
+
+    /// 3 pending, 4 denied or expired.
+    pub fn exit(&self) -> u8 {
+        match self.held {
+            Held::Pending => EXIT_APPROVAL_PENDING,
+            Held::Denied | Held::Expired => EXIT_APPROVAL_DENIED,
+        }
+    }
+
+    /// `pending`, `denied` or `expired`, as in the approval's status.
+    pub fn status(&self) -> &'static str {
+        self.held.as_str()
+    }
+
+    /// The stderr text: one sentence saying what to do, then the id alone on its own line
+    /// (for scripts: `2>&1 >/dev/null | tail -n1`).
+    pub fn text(&self) -> String {
+        let id = &self.approval_id;
+        let what = match self.held {
+            Held::Pending => format!(
+                "approval required: request {id} ({}); ask an approver: ass approvals approve {id}",
+                self.detail
+            ),
+            Held::Denied => format!(
+                "approval denied: request {id} ({}); see who and why: ass approvals show {id}; \
+                 reading again opens a new request once this one times out",
+                self.detail
+            ),
+            Held::Expired => format!(
+                "approval expired: request {id} ({}); read again to open a new request",
+                self.detail
+            ),
+        };
+        format!("{what}\n{id}")
+    }
+}
+
+impl std::fmt::Display for ApprovalHeld {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text())
+    }
+}
+
+impl std::error::Error for ApprovalHeld {}
+
+/// The read refusal held back by an approval that `err` is, if it is one.
+pub fn approval_held(err: &anyhow::Error) -> Option<ApprovalHeld> {
+    if let Some(h) = err.downcast_ref::<ApprovalHeld>() {
+        return Some(h.clone());
+    }
+    err.downcast_ref::<ass_client::Error>().and_then(ApprovalHeld::from_error)
+}
+
+/// Exit code for an error: 3 or 4 for a read held back by an approval (see
+/// [`ApprovalHeld::exit`]), 2 when the server refused, answered nonsense or was unreachable,
 /// 1 for everything local.
 pub fn exit_code(err: &anyhow::Error) -> u8 {
     if let Some(f) = err.downcast_ref::<Failed>() {
         return f.exit;
+    }
+    if let Some(h) = approval_held(err) {
+        return h.exit();
     }
     match err.downcast_ref::<ass_client::Error>() {
         Some(
@@ -56,6 +173,9 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
 /// The stderr text for an error: `error: <message> (<code>)`, plus a hint where one helps.
 /// `credential_given`: a token or an agent key was given.
 pub fn error_text(err: &anyhow::Error, credential_given: bool) -> String {
+    if let Some(h) = approval_held(err) {
+        return h.text();
+    }
     match err.downcast_ref::<ass_client::Error>() {
         Some(e) => {
             let mut s = format!("error: {e} ({})", e.code());
@@ -127,7 +247,67 @@ mod tests {
     use ass_client::Error;
 
     fn api(code: &str) -> anyhow::Error {
-        Error::Api { status: 403, code: code.into(), message: "nope".into(), leader: None }.into()
+        api_with(403, code, None).into()
+    }
+
+    fn api_with(status: u16, code: &str, approval_id: Option<&str>) -> Error {
+        Error::Api {
+            status,
+            code: code.into(),
+            message: "nope".into(),
+            leader: None,
+            approval_id: approval_id.map(str::to_owned),
+        }
+    }
+
+    const ID: &str = "6f1c2d3e-4b5a-4c6d-8e7f-0a1b2c3d4e5f";
+
+    #[test]
+    fn approval_required_exits_3_and_denied_exits_4() {
+        let required = anyhow::Error::from(api_with(403, "approval_required", Some(ID)));
+        assert_eq!(exit_code(&required), EXIT_APPROVAL_PENDING);
+        let expired = anyhow::Error::from(api_with(403, "approval_expired", Some(ID)));
+        assert_eq!(exit_code(&expired), 3, "a read answered expired opened a new request");
+        let denied = anyhow::Error::from(api_with(403, "approval_denied", Some(ID)));
+        assert_eq!(exit_code(&denied), EXIT_APPROVAL_DENIED);
+        assert_eq!((EXIT_APPROVAL_PENDING, EXIT_APPROVAL_DENIED), (3, 4));
+    }
+
+    #[test]
+    fn decision_refusals_are_server_errors() {
+        for code in ["approval_expired", "approval_closed", "already_decided", "self_approval"] {
+            let e = anyhow::Error::from(api_with(409, code, None));
+            assert_eq!(exit_code(&e), 2, "{code}");
+            assert_eq!(error_text(&e, true), format!("error: nope ({code})"));
+        }
+        let odd = anyhow::Error::from(api_with(403, "scope_denied", Some(ID)));
+        assert_eq!(exit_code(&odd), 2, "only approval codes hold a read");
+    }
+
+    #[test]
+    fn held_reads_from_the_wait_keep_their_exit() {
+        let held = |held| ApprovalHeld { held, approval_id: ID.into(), detail: "d".into() };
+        let code = |h: ApprovalHeld| exit_code(&anyhow::Error::from(h));
+        assert_eq!(code(held(Held::Pending)), 3);
+        assert_eq!(code(held(Held::Denied)), 4);
+        assert_eq!(code(held(Held::Expired)), 4);
+        assert_eq!(held(Held::Expired).status(), "expired");
+    }
+
+    #[test]
+    fn approval_required_says_what_to_do_and_ends_with_the_id() {
+        let e = anyhow::Error::from(api_with(403, "approval_required", Some(ID)));
+        let t = error_text(&e, true);
+        assert_eq!(
+            t,
+            format!(
+                "approval required: request {ID} (nope); ask an approver: ass approvals approve \
+                 {ID}\n{ID}"
+            )
+        );
+        let d = error_text(&anyhow::Error::from(api_with(403, "approval_denied", Some(ID))), true);
+        assert!(d.starts_with(&format!("approval denied: request {ID} (nope); ")), "{d}");
+        assert!(d.ends_with(&format!("\n{ID}")), "{d}");
     }
 
     #[test]

@@ -376,3 +376,195 @@ async fn tokens_list_json_is_the_answer() {
     assert_eq!(v["tokens"][0]["accessor"], "0b9e6c1e-3d7f-4c61-9f0e-1a2b3c4d5e6f");
     assert_eq!(n.seen()[0].uri, "/v1/tokens");
 }
+
+const APPROVAL_ID: &str = "6f1c2d3e-4b5a-4c6d-8e7f-0a1b2c3d4e5f";
+
+fn gate_error(code: &str) -> String {
+    format!(
+        r#"{{"error":"{code}","message":"reading this critical secret needs approval","approval_id":"{APPROVAL_ID}"}}"#
+    )
+}
+
+fn approval(status: &str) -> String {
+    format!(
+        r#"{{"id":"{APPROVAL_ID}","status":"{status}","agent_name":"payment-service","path":"a/b","tier":"critical","version":1,"required_approvals":2,"approvals":[],"denial":{{"approver":"security@company.com","comment":"freeze","at":"t"}},"requested_at":"t0","expires_at":"t9"}}"#
+    )
+}
+
+/// A gated read exits 3, says what to do on stderr and ends it with the id alone; stdout stays
+/// empty (`--silent` users capture nothing). The reason goes out as `x-ass-reason`.
+#[tokio::test]
+async fn approval_required_exits_3_with_the_id_on_stderr() {
+    let n = FakeNode::start(|_| (403, gate_error("approval_required"))).await;
+    let r = ass(
+        &[
+            "--addr", &n.addr, "--token", "t", "secrets", "get", "a/b", "--silent", "--reason",
+            "payout",
+        ],
+        "",
+    )
+    .await;
+    assert_eq!((r.code, r.stdout.as_str()), (3, ""), "{}", r.stderr);
+    assert!(
+        r.stderr.starts_with(&format!(
+            "approval required: request {APPROVAL_ID} (reading this critical secret needs \
+             approval); ask an approver: ass approvals approve {APPROVAL_ID}\n"
+        )),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(r.stderr.lines().last(), Some(APPROVAL_ID));
+    assert_eq!(n.seen()[0].headers["x-ass-reason"], "payout");
+}
+
+/// With `--json` the held read is a JSON object on stdout, still exit 3.
+#[tokio::test]
+async fn approval_required_json_names_the_request() {
+    let n = FakeNode::start(|_| (403, gate_error("approval_expired"))).await;
+    let r = ass(&["--addr", &n.addr, "secrets", "get", "a/b", "--json"], "").await;
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(
+        v,
+        serde_json::json!({"approval_required": true, "approval_id": APPROVAL_ID, "status": "pending"})
+    );
+}
+
+/// A read of a denied request exits 4, with or without `--wait` (waiting would not help).
+#[tokio::test]
+async fn approval_denied_exits_4_even_with_wait() {
+    let n = FakeNode::start(|_| (403, gate_error("approval_denied"))).await;
+    for extra in [&[][..], &["--wait"]] {
+        let mut args = vec!["--addr", n.addr.as_str(), "secrets", "get", "a/b", "--silent"];
+        args.extend_from_slice(extra);
+        let r = ass(&args, "").await;
+        assert_eq!((r.code, r.stdout.as_str()), (4, ""), "{}", r.stderr);
+        assert!(r.stderr.starts_with("approval denied: request "), "{}", r.stderr);
+        assert_eq!(r.stderr.lines().last(), Some(APPROVAL_ID));
+    }
+    assert_eq!(n.seen().len(), 2, "no polling of a denied request");
+}
+
+/// `--wait` follows the request with the same token and reads once it is approved.
+#[tokio::test]
+async fn wait_reads_once_approved() {
+    let reads = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let n = FakeNode::start(move |s| {
+        if s.uri.starts_with("/v1/approvals/") {
+            return (200, approval("approved"));
+        }
+        match reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+            0 => (403, gate_error("approval_required")),
+            _ => (200, SECRET.into()),
+        }
+    })
+    .await;
+    let r = ass(
+        &["--addr", &n.addr, "--token", "tok-1", "secrets", "get", "a/b", "--wait", "--silent"],
+        "",
+    )
+    .await;
+    assert_eq!((r.code, r.stdout.as_str()), (0, "AIza-xyz\n"), "{}", r.stderr);
+    assert!(r.stderr.contains("waiting up to 15m for the approval"), "{}", r.stderr);
+    let seen = n.seen();
+    let uris: Vec<&str> = seen.iter().map(|s| s.uri.as_str()).collect();
+    assert_eq!(
+        uris,
+        ["/v1/secrets/a/b", &format!("/v1/approvals/{APPROVAL_ID}"), "/v1/secrets/a/b"]
+    );
+    assert!(seen.iter().all(|s| s.headers["authorization"] == "Bearer tok-1"));
+}
+
+/// `--wait` stops with exit 4 when the request is denied, and with exit 3 (and the id) when
+/// it is still pending at the deadline.
+#[tokio::test]
+async fn wait_stops_on_denial_or_deadline() {
+    let denied = FakeNode::start(|s| {
+        if s.uri.starts_with("/v1/approvals/") {
+            (200, approval("denied"))
+        } else {
+            (403, gate_error("approval_required"))
+        }
+    })
+    .await;
+    let r =
+        ass(&["--addr", &denied.addr, "secrets", "get", "a/b", "--wait=1m", "--json"], "").await;
+    assert_eq!(r.code, 4, "{}", r.stderr);
+    assert!(r.stderr.contains("(denied by security@company.com: freeze)"), "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["status"], "denied");
+
+    let pending = FakeNode::start(|s| {
+        if s.uri.starts_with("/v1/approvals/") {
+            (200, approval("pending"))
+        } else {
+            (403, gate_error("approval_required"))
+        }
+    })
+    .await;
+    let t = std::time::Instant::now();
+    let r =
+        ass(&["--addr", &pending.addr, "secrets", "get", "a/b", "--wait", "1s", "-s"], "").await;
+    assert_eq!((r.code, r.stdout.as_str()), (3, ""), "{}", r.stderr);
+    assert!(r.stderr.contains("still pending after 1s"), "{}", r.stderr);
+    assert_eq!(r.stderr.lines().last(), Some(APPROVAL_ID));
+    assert!(t.elapsed() >= std::time::Duration::from_secs(1));
+    assert!(pending.seen().len() >= 3, "read, poll, poll at the deadline");
+}
+
+/// Approvals and policy commands: routes, bodies, JSON answers; refusals of a decision are
+/// server errors (exit 2).
+#[tokio::test]
+async fn approvals_commands_reach_their_routes() {
+    let n = FakeNode::start(|s| match (s.method.as_str(), s.uri.as_str()) {
+        ("GET", "/v1/approvals?status=pending") => {
+            (200, format!(r#"{{"approvals":[{}]}}"#, approval("pending")))
+        }
+        ("POST", u) if u.ends_with("/approve") => {
+            (409, r#"{"error":"already_decided","message":"you already approved"}"#.into())
+        }
+        ("POST", u) if u.ends_with("/deny") => (200, approval("denied")),
+        ("PUT", "/v1/policy/approvals") => (200, s.body.clone()),
+        _ => (404, r#"{"error":"not_found","message":"no"}"#.into()),
+    })
+    .await;
+    let base = ["--addr", n.addr.as_str(), "--token", "t"];
+    let run = |args: &'static [&'static str]| {
+        let mut v = base.to_vec();
+        v.extend_from_slice(args);
+        async move { ass(&v, "").await }
+    };
+    let r = run(&["approvals", "list"]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.starts_with("ID  "), "{}", r.stdout);
+    assert!(r.stdout.contains("payment-service") && r.stdout.contains("0/2"), "{}", r.stdout);
+    let r = run(&["approvals", "approve", APPROVAL_ID, "--comment", "ok"]).await;
+    assert_eq!((r.code, r.stderr.as_str()), (2, "error: you already approved (already_decided)\n"));
+    let r = run(&["approvals", "deny", APPROVAL_ID, "--json"]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["status"], "denied");
+    let r = ass(
+        &[&base[..], &["policy", "approvals", "set", "--file", "-"]].concat(),
+        r#"{"approval_policy":{"tiers":{"critical":{"required_approvals":2}},"approvers":["you@company.com","security@company.com"]}}"#,
+    )
+    .await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.starts_with("Approval policy set:\nTIER "), "{}", r.stdout);
+    assert!(r.stdout.contains("critical  2"), "{}", r.stdout);
+    let seen = n.seen();
+    let m: Vec<(&str, &str)> = seen.iter().map(|s| (s.method.as_str(), s.uri.as_str())).collect();
+    let approve = format!("/v1/approvals/{APPROVAL_ID}/approve");
+    let deny = format!("/v1/approvals/{APPROVAL_ID}/deny");
+    assert_eq!(
+        m,
+        [
+            ("GET", "/v1/approvals?status=pending"),
+            ("POST", approve.as_str()),
+            ("POST", deny.as_str()),
+            ("PUT", "/v1/policy/approvals"),
+        ]
+    );
+    assert_eq!(seen[1].body, r#"{"comment":"ok"}"#);
+    assert_eq!(seen[2].body, "{}");
+}

@@ -15,6 +15,8 @@ use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -31,6 +33,10 @@ const STOP_GRACE: Duration = Duration::from_secs(10);
 
 const GEMINI: &str = "production/gemini/GEMINI_API_KEY";
 const STRIPE: &str = "production/stripe/STRIPE_SECRET_KEY";
+const WEBHOOK: &str = "production/stripe/WEBHOOK_SECRET";
+
+/// The hardening guide's approval policy, with critical secrets needing both approvers.
+const APPROVAL_POLICY: &str = r#"{"approval_policy":{"tiers":{"standard":{"required_approvals":0},"sensitive":{"required_approvals":1,"timeout_hours":24},"critical":{"required_approvals":2,"timeout_hours":24}},"approvers":["you@company.com","security@company.com"]}}"#;
 
 // ---------------------------------------------------------------------------------------------
 // Running `ass`
@@ -190,7 +196,8 @@ impl Ass<'_> {
         self
     }
 
-    fn run(self, args: &[&str]) -> Run {
+    /// The command and its description (`ASS_… ass args…`).
+    fn command(&self, args: &[&str]) -> (Command, String) {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_ass"));
         clear_ass_env(&mut cmd);
         cmd.args(args).env("ASS_ADDR", &self.addr);
@@ -206,23 +213,120 @@ impl Ass<'_> {
         } else if self.token.as_deref() != Some(self.cluster.root_token.as_str()) {
             what = format!("ASS_TOKEN={:?} {what}", self.token);
         }
+        (cmd, what)
+    }
+
+    fn run(self, args: &[&str]) -> Run {
+        let (cmd, what) = self.command(args);
         let run = run_to_end(cmd, self.stdin.as_deref(), what);
-        // Nor is the agent key it runs with.
-        if let Some(k) = &self.agent_key {
-            assert!(
-                !run.stdout.contains(k.as_str()) && !run.stderr.contains(k.as_str()),
-                "`{}` printed the agent key",
-                run.what
-            );
+        no_credential_printed(&run, self.agent_key.as_deref(), &self.cluster.root_token);
+        run
+    }
+
+    /// Starts `ass args…` in the background (no stdin); see [`Background`].
+    fn spawn(self, args: &[&str]) -> Background {
+        let (mut cmd, what) = self.command(args);
+        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start `{what}`: {e}"));
+        let (out, out_thread) = collect(child.stdout.take().unwrap());
+        let (err, err_thread) = collect(child.stderr.take().unwrap());
+        Background {
+            what,
+            child: Some(child),
+            stdout: out,
+            stderr: err,
+            drains: vec![out_thread, err_thread],
+            agent_key: self.agent_key.clone(),
+            root_token: self.cluster.root_token.clone(),
         }
-        // The token is never printed, whatever the command and outcome.
-        let root = &self.cluster.root_token;
+    }
+}
+
+/// Asserts that `run` printed neither the agent key it ran with nor the root token.
+#[track_caller]
+fn no_credential_printed(run: &Run, agent_key: Option<&str>, root: &str) {
+    // Nor is the agent key it runs with.
+    if let Some(k) = agent_key {
         assert!(
-            !run.stdout.contains(root.as_str()) && !run.stderr.contains(root.as_str()),
-            "`{}` printed the root token",
+            !run.stdout.contains(k) && !run.stderr.contains(k),
+            "`{}` printed the agent key",
             run.what
         );
+    }
+    // The token is never printed, whatever the command and outcome.
+    assert!(
+        !run.stdout.contains(root) && !run.stderr.contains(root),
+        "`{}` printed the root token",
+        run.what
+    );
+}
+
+/// Reads `pipe` to its end into a shared string, readable while the process runs.
+fn collect(mut pipe: impl Read + Send + 'static) -> (Arc<Mutex<String>>, JoinHandle<()>) {
+    let text = Arc::new(Mutex::new(String::new()));
+    let sink = Arc::clone(&text);
+    let thread = std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        loop {
+            match pipe.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n])),
+            }
+        }
+    });
+    (text, thread)
+}
+
+/// An `ass` invocation running in the background (`secrets get --wait`) while the steps go
+/// on; its output is collected as it comes. Dropping it kills the process if it still runs.
+struct Background {
+    what: String,
+    child: Option<Child>,
+    stdout: Arc<Mutex<String>>,
+    stderr: Arc<Mutex<String>>,
+    drains: Vec<JoinHandle<()>>,
+    agent_key: Option<String>,
+    root_token: String,
+}
+
+impl Background {
+    /// What it printed on stderr so far.
+    fn stderr_so_far(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Waits for it to exit (killed after `timeout`) and returns what it did.
+    fn finish(mut self, timeout: Duration) -> Run {
+        let mut child = self.child.take().expect("running");
+        let status = wait_with_deadline(&mut child, timeout).unwrap_or_else(|| {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "`{}` did not finish within {timeout:?}\n--- stderr so far\n{}",
+                self.what,
+                self.stderr_so_far()
+            );
+        });
+        for t in self.drains.drain(..) {
+            t.join().unwrap();
+        }
+        let run = Run {
+            what: self.what.clone(),
+            code: status.code(),
+            stdout: self.stdout.lock().unwrap().clone(),
+            stderr: self.stderr_so_far(),
+        };
+        no_credential_printed(&run, self.agent_key.as_deref(), &self.root_token);
         run
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
@@ -1223,7 +1327,155 @@ fn real_cluster_end_to_end() {
     c.root_token = root.expect("root_token after three shares");
     c.ass(&["operator", "members"]).ok();
 
-    step(t0, 13, "SIGTERM stops the dev process and every node");
+    step(t0, 13, "approvals: policy file, gated read exits 3, --wait, two approvers, deny exits 4");
+    // The policy users write, from a file; shown back as stored.
+    let policy = c.key_file("approval-policy.json", APPROVAL_POLICY);
+    c.ass(&["policy", "approvals", "set", "--file", &policy])
+        .ok()
+        .stdout_has("Approval policy set:\n")
+        .stdout_has("critical   2          24h\n")
+        .stdout_has("approvers  you@company.com, security@company.com\n");
+    let j = c.ass(&["policy", "approvals", "show", "--json"]).ok().json();
+    assert_eq!(j["approval_policy"]["tiers"]["critical"]["required_approvals"], 2, "{j}");
+    assert_eq!(j["approval_policy"]["tiers"]["sensitive"]["required_approvals"], 1, "{j}");
+    // More approvals than approvers: refused by the cluster, naming the problem. Not a
+    // policy document at all: refused before sending.
+    let too_many = c.key_file(
+        "too-many.json",
+        &APPROVAL_POLICY.replace(
+            r#""critical":{"required_approvals":2"#,
+            r#""critical":{"required_approvals":3"#,
+        ),
+    );
+    c.ass(&["policy", "approvals", "set", "--file", &too_many])
+        .server_error("invalid_policy")
+        .stderr_has("critical");
+    let not_policy = c.key_file("not-policy.json", r#"{"max_ttl":"24h"}"#);
+    c.ass(&["policy", "approvals", "set", "--file", &not_policy])
+        .expect(1)
+        .stderr_has("is not an approval policy document");
+    // Approvers are agents named by e-mail; the requester is one agent per service.
+    let create = |name: &str, scopes: &str| {
+        let run = c.ass(&["agents", "create", "--name", name, "--scopes", scopes, "--json"]);
+        run.ok().json()["agent_key"].as_str().expect("agent_key").to_owned()
+    };
+    let you_key = create("you@company.com", "approvals:decide");
+    let security_key = create("security@company.com", "approvals:decide");
+    let payment_key = create("payment-service", "secrets:read:production/stripe/*");
+    let you = || c.cli().agent_key(&you_key);
+    let security = || c.cli().agent_key(&security_key);
+    let payment = || c.cli().agent_key(&payment_key);
+    let s5 = unique("sk_live_e2e_5");
+    c.ass(&["secrets", "set", STRIPE, &s5, "--tier", "critical"])
+        .ok()
+        .stdout_has(&format!("Set {STRIPE} version 5 "));
+    // The root token is not gated.
+    assert_eq!(c.ass(&["secrets", "get", STRIPE, "--silent"]).ok().stdout, format!("{s5}\n"));
+    // The payment service's CI read: exit 3, nothing on stdout, the request id on stderr.
+    let run = payment().run(&["secrets", "get", STRIPE, "--silent", "--reason", "payout"]);
+    run.expect(3).stderr_has("approval required: request ");
+    assert_eq!(run.stdout, "", "--silent users capture nothing");
+    let id = run.stderr.lines().last().expect("a last line").to_owned();
+    assert_eq!(id.len(), 36, "the last stderr line is the request id: {}", run.stderr);
+    run.stderr_has(&format!("ask an approver: ass approvals approve {id}\n"));
+    // A second read re-uses the open request; --json says so on stdout.
+    let j = payment().run(&["secrets", "get", STRIPE, "--json"]).expect(3).json();
+    assert_eq!(
+        j,
+        serde_json::json!({"approval_required": true, "approval_id": id, "status": "pending"})
+    );
+    // The service waits in the background, with the same agent key.
+    let waiter = payment().spawn(&["secrets", "get", STRIPE, "--wait", "60s", "--silent"]);
+    wait_until("the background read to wait for its approval", SETTLE_TIMEOUT, || {
+        let err = waiter.stderr_so_far();
+        if err.contains("waiting up to 1m for the approval") {
+            Ok(())
+        } else {
+            Err(err)
+        }
+    });
+    // The approvers see it, with the reason.
+    you()
+        .run(&["approvals", "list"])
+        .ok()
+        .stdout_has(&id)
+        .stdout_has(STRIPE)
+        .stdout_has("payment-service")
+        .stdout_has("0/2")
+        .stdout_has("payout");
+    let j = you().run(&["approvals", "list", "--json"]).ok().json();
+    let mine = j["approvals"]
+        .as_array()
+        .unwrap_or_else(|| panic!("approvals array: {j}"))
+        .iter()
+        .find(|a| a["id"] == id.as_str())
+        .unwrap_or_else(|| panic!("request {id} not listed: {j}"))
+        .clone();
+    assert_eq!(
+        (&mine["status"], &mine["path"], &mine["reason"], &mine["tier"]),
+        (
+            &Value::from("pending"),
+            &Value::from(STRIPE),
+            &Value::from("payout"),
+            &Value::from("critical")
+        ),
+        "{mine}"
+    );
+    assert_eq!(mine["required_approvals"], 2, "{mine}");
+    // Neither the root token nor the requester decides.
+    c.ass(&["approvals", "approve", &id]).server_error("not_an_approver");
+    payment().run(&["approvals", "approve", &id]).server_error("scope_denied");
+    // Two approvers; the first can't count twice.
+    you()
+        .run(&["approvals", "approve", &id, "--comment", "ok"])
+        .ok()
+        .stdout_has("1 of 2 approvals; 1 more needed");
+    you().run(&["approvals", "approve", &id, "--comment", "ok"]).server_error("already_decided");
+    payment().run(&["secrets", "get", STRIPE, "--silent"]).expect(3);
+    security()
+        .run(&["approvals", "approve", &id, "--comment", "ok"])
+        .ok()
+        .stdout_has(&format!("2 of 2 approvals; payment-service may read {STRIPE} until "));
+    // The waiting read got the value, and only the value.
+    let run = waiter.finish(CMD_TIMEOUT);
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert_eq!(run.stdout, format!("{s5}\n"), "{run:?}");
+    security().run(&["approvals", "approve", &id]).server_error("approval_closed");
+    // The grant holds for plain reads; the request is approved with both decisions.
+    let run = payment().run(&["secrets", "get", STRIPE, "--silent"]);
+    assert_eq!(run.ok().stdout, format!("{s5}\n"));
+    you()
+        .run(&["approvals", "show", &id])
+        .ok()
+        .stdout_has("status        approved\n")
+        .stdout_has("approvals     2 of 2\n")
+        .stdout_has("approved_by   you@company.com at ")
+        .stdout_has("security@company.com at ");
+    let run = you().run(&["approvals", "list"]);
+    assert!(!run.ok().stdout.contains(&id), "approved is not pending:\n{}", run.stdout);
+    you().run(&["approvals", "list", "--status", "approved"]).ok().stdout_has(&id);
+    // Deny: a plain read exits 4 until the request times out; --wait does not wait.
+    c.ass(&["secrets", "set", WEBHOOK, &unique("whsec_e2e"), "--tier", "critical"]).ok();
+    let run = payment().run(&["secrets", "get", WEBHOOK, "--silent", "--reason", "rotate"]);
+    run.expect(3);
+    let id2 = run.stderr.lines().last().expect("a last line").to_owned();
+    assert_ne!(id2, id);
+    security()
+        .run(&["approvals", "deny", &id2, "--comment", "not during the freeze"])
+        .ok()
+        .stdout_has(&format!("Denied request {id2}: payment-service may not read {WEBHOOK}"));
+    let run = payment().run(&["secrets", "get", WEBHOOK, "--silent"]);
+    run.expect(4).stderr_has(&format!("approval denied: request {id2} ("));
+    assert_eq!(run.stdout, "");
+    assert_eq!(run.stderr.lines().last(), Some(id2.as_str()));
+    let j = payment().run(&["secrets", "get", WEBHOOK, "--wait", "5s", "--json"]).expect(4).json();
+    assert_eq!(j["status"], "denied", "{j}");
+    you().run(&["approvals", "approve", &id2]).server_error("approval_closed");
+    let j = you().run(&["approvals", "show", &id2, "--json"]).ok().json();
+    assert_eq!(j["denial"]["approver"], "security@company.com", "{j}");
+    assert_eq!(j["denial"]["comment"], "not during the freeze", "{j}");
+
+    step(t0, 14, "SIGTERM stops the dev process and every node");
     let node_pids: Vec<u32> = c.nodes.iter().map(|n| n.pid).collect();
     let status = c.guard.terminate(Duration::from_secs(60)).expect("dev process");
     assert!(status.success(), "ass-node dev exited with {status} on SIGTERM");

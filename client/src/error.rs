@@ -24,6 +24,9 @@ pub enum Error {
         message: String,
         /// API address of the current leader, when the error is about leadership.
         leader: Option<String>,
+        /// The approval request a gated read opened or re-used (`approval_required`,
+        /// `approval_denied`, `approval_expired` on a read); see [`Error::approval_id`].
+        approval_id: Option<String>,
     },
     /// No answer: connection refused, reset, TLS failure or timeout, on every address tried.
     #[error("{0}")]
@@ -64,6 +67,44 @@ impl Error {
         }
     }
 
+    /// The approval request a refused read is about: the one it opened or re-used
+    /// (`approval_required`), the denied one (`approval_denied`), or the one opened in place
+    /// of a timed-out request (`approval_expired`). Ask an approver to decide it, and follow
+    /// it with [`Client::get_approval`](crate::Client::get_approval).
+    ///
+    /// ```no_run
+    /// # async fn demo(vault: ass_client::Client) -> Result<(), ass_client::Error> {
+    /// use ass_client::ReadOptions;
+    /// let opts = ReadOptions { reason: Some("payout run".into()), ..Default::default() };
+    /// match vault.get_secret("production/stripe/STRIPE_SECRET_KEY", &opts).await {
+    ///     Ok(secret) => println!("{} bytes", secret.value.len()),
+    ///     Err(e) if e.is_approval_required() => {
+    ///         let id = e.approval_id().unwrap_or_default();
+    ///         println!("approval required: {id}");
+    ///         let status = vault.get_approval(id).await?.status; // pending, approved, …
+    ///         println!("{status}");
+    ///     }
+    ///     Err(e) => return Err(e),
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn approval_id(&self) -> Option<&str> {
+        match self {
+            Error::Api { approval_id, .. } => approval_id.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// `true` when a read was refused because its secret's tier needs approvals the caller
+    /// doesn't hold yet, and a request is now pending for it: `approval_required`, or
+    /// `approval_expired` on a read (the timed-out request was replaced by a new one). Either
+    /// way [`Error::approval_id`] names the pending request. A denied request
+    /// (`approval_denied`) is not pending: this is `false`.
+    pub fn is_approval_required(&self) -> bool {
+        self.approval_id().is_some()
+            && matches!(self.code(), "approval_required" | "approval_expired")
+    }
+
     /// `true` for answers after which another node may well succeed: no answer at all, or a
     /// 503 whose code is one of [`FAILOVER_CODES`]. This is what the client fails over on.
     pub fn is_failover(&self) -> bool {
@@ -86,7 +127,13 @@ pub const FAILOVER_CODES: &[&str] = &["sealed", "no_leader", "unavailable", "sta
 /// one, else code `http_<status>` with (the start of) the body as message.
 pub(crate) fn api_error(status: u16, body: &[u8]) -> Error {
     if let Ok(e) = serde_json::from_slice::<ErrorBody>(body) {
-        return Error::Api { status, code: e.error, message: e.message, leader: e.leader };
+        return Error::Api {
+            status,
+            code: e.error,
+            message: e.message,
+            leader: e.leader,
+            approval_id: e.approval_id,
+        };
     }
     let text = String::from_utf8_lossy(body);
     let text = text.trim();
@@ -100,7 +147,7 @@ pub(crate) fn api_error(status: u16, body: &[u8]) -> Error {
         let ellipsis = if cut < text.len() { "…" } else { "" };
         format!("server answered HTTP {status}: {}{ellipsis}", &text[..cut])
     };
-    Error::Api { status, code: format!("http_{status}"), message, leader: None }
+    Error::Api { status, code: format!("http_{status}"), message, leader: None, approval_id: None }
 }
 
 #[cfg(test)]
@@ -119,6 +166,7 @@ mod tests {
                 code: "no_leader".into(),
                 message: "election in progress".into(),
                 leader: Some("http://n2:8201".into()),
+                approval_id: None,
             }
         );
         assert_eq!(e.code(), "no_leader");
@@ -159,6 +207,7 @@ mod tests {
             code: code.into(),
             message: String::new(),
             leader: None,
+            approval_id: None,
         };
         assert!(api(503, "sealed").is_failover());
         assert!(api(503, "unavailable").is_failover());
@@ -168,6 +217,33 @@ mod tests {
         assert!(Error::Transport("refused".into()).is_failover());
         assert!(!Error::Config("bad".into()).is_failover());
         assert!(!Error::Decode("bad".into()).is_failover());
+    }
+
+    #[test]
+    fn approval_errors_keep_the_request_id() {
+        let id = "6f1c2d3e-4b5a-4c6d-8e7f-0a1b2c3d4e5f";
+        let body = |code: &str| {
+            format!(r#"{{"error":"{code}","message":"m","approval_id":"{id}"}}"#).into_bytes()
+        };
+        let required = api_error(403, &body("approval_required"));
+        assert_eq!(required.approval_id(), Some(id));
+        assert!(required.is_approval_required());
+        assert!(!required.is_failover());
+        let expired = api_error(403, &body("approval_expired"));
+        assert_eq!(expired.approval_id(), Some(id));
+        assert!(expired.is_approval_required(), "a read opened a new request in its place");
+        let denied = api_error(403, &body("approval_denied"));
+        assert_eq!(denied.approval_id(), Some(id));
+        assert!(!denied.is_approval_required(), "denied is not pending");
+    }
+
+    #[test]
+    fn decision_errors_carry_no_approval_id() {
+        let e = api_error(409, br#"{"error":"approval_expired","message":"timed out"}"#);
+        assert_eq!(e.approval_id(), None);
+        assert!(!e.is_approval_required(), "an approver's late decision is not a read");
+        assert!(!api_error(404, b"").is_approval_required());
+        assert_eq!(Error::Transport("x".into()).approval_id(), None);
     }
 
     #[test]

@@ -20,6 +20,11 @@
 //! [`scope`] for the least each call needs) before its first call, and refreshes tokens whose
 //! expiry it knows before they run out ([`should_refresh`]); see `session.rs`.
 //!
+//! A read of a secret whose tier needs approvals fails with [`Error::is_approval_required`]
+//! until approvers approve the request it opened ([`Error::approval_id`]); approvers list and
+//! decide requests with [`Client::list_approvals`], [`Client::approve`] and [`Client::deny`],
+//! and operators set who they are with [`Client::set_approval_policy`]; see `approvals.rs`.
+//!
 //! ```no_run
 //! # async fn agent() -> Result<(), ass_client::Error> {
 //! use std::time::Duration;
@@ -44,6 +49,7 @@
 //! ```
 
 pub mod addr;
+mod approvals;
 pub mod error;
 mod identity;
 pub mod scope;
@@ -108,6 +114,10 @@ pub struct ReadOptions {
     /// Wait until the node has applied at least this log index (`x-ass-min-index`): pass the
     /// index of your last write to read your own writes.
     pub min_index: Option<u64>,
+    /// Why the caller reads ([`HEADER_REASON`]; [`Client::get_secret`] only): recorded on the
+    /// approval request a read of a `sensitive` or `critical` secret opens, for approvers to
+    /// see. Printable ASCII, at most 1024 bytes.
+    pub reason: Option<String>,
 }
 
 /// Settings of a [`Client`]; start with [`Client::builder`].
@@ -312,6 +322,8 @@ struct Call<'a> {
     /// Send the session's bearer token (buying or refreshing it first when due).
     auth: bool,
     read: Option<&'a ReadOptions>,
+    /// Headers of this call beyond the bearer, request id and read options.
+    headers: HeaderMap,
     failover: Failover,
 }
 
@@ -324,6 +336,7 @@ impl<'a> Call<'a> {
             body: None,
             auth: true,
             read: None,
+            headers: HeaderMap::new(),
             failover: Failover::Yes,
         }
     }
@@ -347,6 +360,11 @@ impl<'a> Call<'a> {
 
     fn read(mut self, opts: &'a ReadOptions) -> Self {
         self.read = Some(opts);
+        self
+    }
+
+    fn header(mut self, name: &'static str, value: HeaderValue) -> Self {
+        self.headers.insert(name, value);
         self
     }
 
@@ -583,7 +601,7 @@ impl Client {
             if let Some(id) = &request_id {
                 req = req.header(HEADER_REQUEST_ID, id);
             }
-            req = req.headers(read_headers(call.read));
+            req = req.headers(read_headers(call.read)).headers(call.headers.clone());
             if let Some(body) = &call.body {
                 req = req.header(CONTENT_TYPE, "application/json").body(body.clone());
             }
@@ -690,6 +708,11 @@ impl Client {
     }
 
     /// `GET /v1/secrets/{path}[?version=N]`: one version of a secret, with its value.
+    ///
+    /// A secret whose tier needs approvals (by the approval policy) is only read by a caller
+    /// holding a live grant (or the root token); otherwise the read fails with
+    /// [`Error::is_approval_required`] and [`Error::approval_id`] names the request it opened
+    /// or re-used, carrying `opts.reason`. Once approvers approved it, the same read succeeds.
     pub async fn get_secret(
         &self,
         path: &str,
@@ -698,6 +721,9 @@ impl Client {
         let mut call = Call::new(Method::GET, secret_route(path)?).read(opts);
         if let Some(v) = opts.version {
             call = call.query("version", v);
+        }
+        if let Some(r) = &opts.reason {
+            call = call.header(HEADER_REASON, reason_header(r)?);
         }
         self.call(call).await
     }
@@ -759,6 +785,19 @@ fn secret_route(path: &str) -> Result<String, Error> {
     Ok(format!("/v1/secrets/{}", encode_secret_path(path)?))
 }
 
+/// The `x-ass-reason` header value: printable ASCII (tabs and spaces included), as the
+/// cluster records it. Anything else is refused before sending.
+fn reason_header(reason: &str) -> Result<HeaderValue, Error> {
+    let printable = reason.bytes().all(|b| b == b'\t' || (b' '..=b'~').contains(&b));
+    if !printable {
+        return Err(Error::Config(
+            "the reason must be printable ASCII (no accents, emoji or line breaks)".into(),
+        ));
+    }
+    HeaderValue::from_str(reason)
+        .map_err(|_| Error::Config("the reason must be printable ASCII".into()))
+}
+
 /// Consistency headers of a read.
 fn read_headers(opts: Option<&ReadOptions>) -> HeaderMap {
     let mut h = HeaderMap::new();
@@ -788,11 +827,24 @@ mod tests {
     fn read_options_become_headers() {
         assert!(read_headers(None).is_empty());
         assert!(read_headers(Some(&ReadOptions::default())).is_empty());
-        let h =
-            read_headers(Some(&ReadOptions { version: Some(3), stale: true, min_index: Some(42) }));
+        let h = read_headers(Some(&ReadOptions {
+            version: Some(3),
+            stale: true,
+            min_index: Some(42),
+            reason: Some("payout".into()),
+        }));
         assert_eq!(h[HEADER_CONSISTENCY], "stale");
         assert_eq!(h[HEADER_MIN_INDEX], "42");
-        assert_eq!(h.len(), 2, "version goes in the query, not a header");
+        assert_eq!(h.len(), 2, "version goes in the query, the reason only on get_secret");
+    }
+
+    #[test]
+    fn reasons_are_printable_ascii() {
+        assert_eq!(reason_header("payout run #42").unwrap(), "payout run #42");
+        assert_eq!(reason_header("").unwrap(), "");
+        for bad in ["line\nbreak", "café", "\u{1f600}", "nul\0"] {
+            assert_eq!(reason_header(bad).unwrap_err().code(), "config", "{bad:?}");
+        }
     }
 
     #[test]

@@ -10,7 +10,10 @@
 pub const AGENTS_MANAGE: &str = "agents:manage";
 /// `tokens:manage`: list, look up and revoke other principals' tokens.
 pub const TOKENS_MANAGE: &str = "tokens:manage";
-/// `policy:manage`: change the token policy.
+/// `approvals:decide`: list, show, approve and deny approval requests (the deciding agent
+/// must also be named in the approval policy's approvers).
+pub const APPROVALS_DECIDE: &str = "approvals:decide";
+/// `policy:manage`: read and change the token and approval policies.
 pub const POLICY_MANAGE: &str = "policy:manage";
 /// `sys:operator`: seal, members, revoke the root token.
 pub const SYS_OPERATOR: &str = "sys:operator";

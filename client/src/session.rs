@@ -302,7 +302,7 @@ impl Client {
 /// Says which exchange failed, keeping the server's code and status.
 fn exchange_error(e: Error, scopes: &[String]) -> Error {
     match e {
-        Error::Api { status, code, message, leader } => Error::Api {
+        Error::Api { status, code, message, leader, approval_id } => Error::Api {
             status,
             code,
             message: format!(
@@ -310,6 +310,7 @@ fn exchange_error(e: Error, scopes: &[String]) -> Error {
                 scopes.join(",")
             ),
             leader,
+            approval_id,
         },
         other => other,
     }

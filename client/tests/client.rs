@@ -155,7 +155,7 @@ async fn read_fails_over_on_connection_refused() {
     let dead = dead_addr().await;
     let ok = FakeNode::start(|_| (200, SECRET.into())).await;
     let c = client(&[&dead, &ok.addr], Some("tok"));
-    let opts = ReadOptions { version: Some(2), stale: true, min_index: Some(9) };
+    let opts = ReadOptions { version: Some(2), stale: true, min_index: Some(9), reason: None };
     let s = c.get_secret("a/b", &opts).await.unwrap();
     assert_eq!((s.value.as_str(), s.tier), ("v", Tier::Sensitive));
     let seen = ok.seen();
@@ -611,4 +611,95 @@ async fn identity_routes_and_methods() {
     assert_eq!(seen[2].header("authorization"), None, "generate-root is unauthenticated");
     assert_eq!(seen[2].body, r#"{"key":"c2hhcmU=","reset":false}"#);
     assert_eq!(seen[3].header("authorization"), Some("Bearer root"));
+}
+
+const APPROVAL: &str = r#"{"id":"6f1c2d3e-4b5a-4c6d-8e7f-0a1b2c3d4e5f","status":"pending","agent_name":"payment-service","path":"production/stripe/STRIPE_SECRET_KEY","tier":"critical","version":5,"reason":"payout","required_approvals":2,"approvals":[{"approver":"you@company.com","comment":"ok","at":"t1"}],"requested_at":"t0","expires_at":"t9"}"#;
+const APPROVAL_ID: &str = "6f1c2d3e-4b5a-4c6d-8e7f-0a1b2c3d4e5f";
+
+/// A gated read sends its reason as `x-ass-reason` and fails with the approval id the node
+/// named; no failover (another node would open no other request).
+#[tokio::test]
+async fn gated_read_sends_the_reason_and_keeps_the_approval_id() {
+    let n = FakeNode::start(|_| {
+        (
+            403,
+            format!(
+                r#"{{"error":"approval_required","message":"needs approval","approval_id":"{APPROVAL_ID}"}}"#
+            ),
+        )
+    })
+    .await;
+    let other = FakeNode::start(|_| (200, SECRET.into())).await;
+    let c = client(&[&n.addr, &other.addr], Some("t"));
+    let opts = ReadOptions { reason: Some("payout run".into()), ..Default::default() };
+    let e = c.get_secret("production/stripe/STRIPE_SECRET_KEY", &opts).await.unwrap_err();
+    assert!(e.is_approval_required());
+    assert_eq!((e.status(), e.approval_id()), (Some(403), Some(APPROVAL_ID)));
+    let seen = n.seen();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].header(ass_client::HEADER_REASON), Some("payout run"));
+    assert!(other.seen().is_empty(), "a refusal is not a reason to fail over");
+    // Without a reason, no header; a reason that is not printable ASCII is refused locally.
+    c.get_secret("a/b", &ReadOptions::default()).await.unwrap_err();
+    assert_eq!(n.seen()[1].header(ass_client::HEADER_REASON), None);
+    let bad = ReadOptions { reason: Some("café".into()), ..Default::default() };
+    assert_eq!(c.get_secret("a/b", &bad).await.unwrap_err().code(), "config");
+    assert_eq!(n.seen().len(), 2, "nothing sent");
+}
+
+/// Approval routes, methods, bodies; decisions carry a request id.
+#[tokio::test]
+async fn approval_routes_methods_and_bodies() {
+    let policy = r#"{"approval_policy":{"tiers":{"critical":{"required_approvals":2,"timeout_hours":24}},"approvers":["you@company.com","security@company.com"],"grant_hours":1}}"#;
+    let n = FakeNode::start(move |s| match s.uri.split('?').next().unwrap() {
+        "/v1/approvals" => (200, format!(r#"{{"approvals":[{APPROVAL}]}}"#)),
+        "/v1/policy/approvals" => (200, policy.into()),
+        u if u.starts_with("/v1/approvals/") => (200, APPROVAL.into()),
+        _ => (404, err_body("no_route")),
+    })
+    .await;
+    let c = client(&[&n.addr], Some("asst_approver"));
+    let l = c.list_approvals(None).await.unwrap();
+    assert_eq!(l.approvals[0].reason.as_deref(), Some("payout"));
+    c.list_approvals(Some("all")).await.unwrap();
+    let a = c.get_approval(APPROVAL_ID).await.unwrap();
+    assert_eq!((a.required_approvals, a.approvals.len()), (2, 1));
+    c.approve(APPROVAL_ID, Some("ok")).await.unwrap();
+    c.deny(APPROVAL_ID, None).await.unwrap();
+    let doc = c.get_approval_policy().await.unwrap();
+    assert_eq!(doc.approval_policy.approvers.len(), 2);
+    assert_eq!(c.set_approval_policy(&doc).await.unwrap(), doc);
+    let seen = n.seen();
+    let m: Vec<(&str, &str)> = seen.iter().map(|s| (s.method.as_str(), s.uri.as_str())).collect();
+    let approve = format!("/v1/approvals/{APPROVAL_ID}/approve");
+    let deny = format!("/v1/approvals/{APPROVAL_ID}/deny");
+    let show = format!("/v1/approvals/{APPROVAL_ID}");
+    assert_eq!(
+        m,
+        [
+            ("GET", "/v1/approvals"),
+            ("GET", "/v1/approvals?status=all"),
+            ("GET", show.as_str()),
+            ("POST", approve.as_str()),
+            ("POST", deny.as_str()),
+            ("GET", "/v1/policy/approvals"),
+            ("PUT", "/v1/policy/approvals"),
+        ]
+    );
+    assert_eq!(seen[3].body, r#"{"comment":"ok"}"#);
+    assert_eq!(seen[4].body, "{}");
+    assert!(seen[3].header(HEADER_REQUEST_ID).is_some_and(uuid_like));
+    assert_eq!(seen[6].body, policy);
+    assert!(seen.iter().all(|s| s.header("authorization") == Some("Bearer asst_approver")));
+}
+
+/// Refused decisions keep the server's code and carry no approval id.
+#[tokio::test]
+async fn refused_decisions_keep_their_code() {
+    let n = FakeNode::start(|_| (409, err_body("already_decided"))).await;
+    let c = client(&[&n.addr], Some("t"));
+    let e = c.approve(APPROVAL_ID, None).await.unwrap_err();
+    assert_eq!((e.status(), e.code(), e.approval_id()), (Some(409), "already_decided", None));
+    assert!(!e.is_approval_required());
+    assert_eq!(c.approve("..", None).await.unwrap_err().code(), "config");
 }

@@ -52,6 +52,10 @@ pub struct Config {
     /// Authentication settings; all fields have defaults.
     #[serde(default)]
     pub auth: AuthConfig,
+    /// Whether `GET /metrics` needs a token holding `sys:operator` (default false: Prometheus
+    /// scrapes without one; the metrics carry no paths or tokens).
+    #[serde(default)]
+    pub metrics_require_token: bool,
     /// Largest HTTP request body in bytes (default 1 MiB); larger bodies get 413.
     #[serde(default = "default_max_body_bytes")]
     pub max_body_bytes: usize,

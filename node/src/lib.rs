@@ -17,6 +17,7 @@ pub mod crypto;
 pub mod dev;
 pub mod http;
 pub mod identity;
+pub mod metrics;
 pub mod node;
 pub mod raft;
 pub mod seal;

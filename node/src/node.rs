@@ -91,6 +91,8 @@ pub struct Node {
     barrier: RwLock<Option<Arc<Barrier>>>,
     /// Cluster time for expiry decisions.
     pub clock: Arc<LeaderClock>,
+    /// Prometheus metrics.
+    pub metrics: crate::metrics::Metrics,
     /// Brute-force protection: failed authentications per client address.
     pub limiter: FailureLimiter,
     /// Load balancers whose `X-Forwarded-For` is believed.
@@ -124,6 +126,7 @@ impl Node {
         Self {
             id: config.node_id,
             clock,
+            metrics: crate::metrics::Metrics::new(config.node_id),
             limiter: FailureLimiter::new(
                 config.auth.max_failures_per_minute,
                 Duration::from_secs(60),

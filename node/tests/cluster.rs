@@ -548,3 +548,45 @@ impl Reply {
         self.headers.get(name).map(String::as_str)
     }
 }
+
+/// `/metrics` on every node, sealed or not: Raft, seal and state gauges, requests by route
+/// template; never a secret path or a token in any label.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_are_exported_without_paths_or_tokens() {
+    let c = Cluster::start(3).await;
+    let path = "production/metrics/VERY_SECRET_PATH_NAME";
+    assert_eq!(c.put(0, path, json!({"value": "metric-secret-value"})).await.status, 200);
+    for i in 0..3 {
+        assert_eq!(c.get(i, &format!("/v1/secrets/{path}")).await.status, 200);
+    }
+    let leader = c.leader_index().await;
+    let sealed = (leader + 1) % 3;
+    assert_eq!(c.call(sealed, "POST", "/v1/sys/seal", None).await.status, 200);
+    let mut leaders = 0;
+    for i in 0..3 {
+        let r = c.request_with_token(i, "GET", "/metrics", None).await;
+        assert_eq!(r.status, 200, "node {i}");
+        let text = &r.text;
+        for needle in [
+            "ass_raft_term",
+            "ass_raft_applied_index",
+            "ass_secrets",
+            "ass_live_tokens",
+            "ass_pending_approvals",
+        ] {
+            assert!(text.contains(needle), "node {i} lacks {needle}");
+        }
+        assert!(
+            text.contains(&format!("ass_sealed{{node=\"{}\"}} {}", i + 1, u8::from(i == sealed))),
+            "node {i}: {text}"
+        );
+        if i != sealed {
+            assert!(text.contains("route=\"/v1/secrets/{*path}\""), "node {i}");
+        }
+        leaders += text.contains(&format!("ass_raft_is_leader{{node=\"{}\"}} 1", i + 1)) as u32;
+        for secret in ["VERY_SECRET_PATH_NAME", "metric-secret-value", c.dev.root_token.as_str()] {
+            assert!(!text.contains(secret), "node {i} leaks {secret}");
+        }
+    }
+    assert_eq!(leaders, 1);
+}

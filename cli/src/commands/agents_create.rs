@@ -29,7 +29,7 @@ Example:
 #[derive(Debug, Args)]
 #[command(long_about = LONG_ABOUT)]
 pub struct CreateArgs {
-    /// Unique name, [A-Za-z0-9_.-], e.g. inference-service
+    /// Unique name, [A-Za-z0-9_.-@+], e.g. inference-service, or an approver's e-mail
     #[arg(long)]
     pub name: String,
 

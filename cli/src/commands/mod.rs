@@ -19,6 +19,10 @@ pub mod agents_list;
 pub mod agents_revoke;
 pub mod agents_rotate_key;
 pub mod agents_show;
+pub mod approvals_approve;
+pub mod approvals_deny;
+pub mod approvals_list;
+pub mod approvals_show;
 pub mod operator_generate_root;
 pub mod operator_init;
 pub mod operator_members;
@@ -26,6 +30,8 @@ pub mod operator_revoke_root;
 pub mod operator_seal;
 pub mod operator_status;
 pub mod operator_unseal;
+pub mod policy_approvals_set;
+pub mod policy_approvals_show;
 pub mod policy_tokens_set;
 pub mod policy_tokens_show;
 pub mod secrets_delete;
@@ -43,8 +49,10 @@ const LONG_ABOUT: &str = "\
 Command-line interface of Agent Secret Store, a replicated, encrypted secret vault.
 
 Operators initialize and unseal the cluster with `ass operator …`, register one agent per
-service with `ass agents …`, hand out short-lived tokens with `ass tokens …` and set TTL rules
-with `ass policy …`; agents, services and CI jobs read and write secrets with `ass secrets …`.
+service with `ass agents …`, hand out short-lived tokens with `ass tokens …` and set TTL and
+approval rules with `ass policy …`; agents, services and CI jobs read and write secrets with
+`ass secrets …`; approvers decide who may read sensitive and critical secrets with
+`ass approvals …`.
 
 Point the CLI at the cluster with ASS_ADDR (or --addr): a comma-separated list of node URLs.
 Calls go to the first node that answers; a node that is down, sealed or without a leader is
@@ -55,7 +63,9 @@ Or, in CI, with only an agent key in ASS_AGENT_KEY: each command then first exch
 for a token holding just the scope it needs (`secrets get P` asks for `secrets:read:P`) that
 lives ASS_TOKEN_TTL (default 15m). ASS_TOKEN, when set, wins over ASS_AGENT_KEY.
 
-Exit codes: 0 success, 1 usage or local error, 2 the server refused or could not be reached.
+Exit codes: 0 success, 1 usage or local error, 2 the server refused or could not be reached,
+3 approval required (the read opened or re-used an approval request, still pending; its id is
+the last line on stderr), 4 approval denied, or expired while `secrets get --wait` waited.
 
 Example:
   export ASS_ADDR=https://n1:8201,https://n2:8201,https://n3:8201
@@ -164,7 +174,8 @@ impl GlobalArgs {
     }
 }
 
-fn parse_duration(s: &str) -> Result<Duration, String> {
+/// A positive duration: `90s`, `15m`, `1h30m`.
+pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     let d = humantime::parse_duration(s).map_err(|e| format!("{e} (try 10s, 500ms, 1m)"))?;
     if d.is_zero() {
         return Err("must be more than zero".into());
@@ -190,6 +201,18 @@ pub enum Command {
     /// Show and set policies
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// List, show, approve and deny requests to read approval-gated secrets
+    #[command(subcommand)]
+    Approvals(ApprovalsCommand),
+}
+
+/// `ass approvals …`.
+#[derive(Debug, Subcommand)]
+pub enum ApprovalsCommand {
+    List(approvals_list::ListArgs),
+    Show(approvals_show::ShowArgs),
+    Approve(approvals_approve::ApproveArgs),
+    Deny(approvals_deny::DenyArgs),
 }
 
 /// `ass agents …`.
@@ -218,6 +241,16 @@ pub enum PolicyCommand {
     /// The token policy: longest TTL, break-glass
     #[command(subcommand)]
     Tokens(PolicyTokensCommand),
+    /// The approval policy: approvals each tier needs, approvers, grant time
+    #[command(subcommand)]
+    Approvals(PolicyApprovalsCommand),
+}
+
+/// `ass policy approvals …`.
+#[derive(Debug, Subcommand)]
+pub enum PolicyApprovalsCommand {
+    Show(policy_approvals_show::ShowArgs),
+    Set(policy_approvals_set::SetArgs),
 }
 
 /// `ass policy tokens …`.
@@ -266,7 +299,12 @@ pub struct ReadArgs {
 impl ReadArgs {
     /// The client's read options, with an optional version.
     pub fn options(&self, version: Option<u64>) -> ass_client::ReadOptions {
-        ass_client::ReadOptions { version, stale: self.stale, min_index: self.min_index }
+        ass_client::ReadOptions {
+            version,
+            stale: self.stale,
+            min_index: self.min_index,
+            ..Default::default()
+        }
     }
 }
 
@@ -421,6 +459,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Policy(PolicyCommand::Tokens(c)) => match c {
             PolicyTokensCommand::Show(a) => policy_tokens_show::exec(&ctx, a).await,
             PolicyTokensCommand::Set(a) => policy_tokens_set::exec(&ctx, a).await,
+        },
+        Command::Policy(PolicyCommand::Approvals(c)) => match c {
+            PolicyApprovalsCommand::Show(a) => policy_approvals_show::exec(&ctx, a).await,
+            PolicyApprovalsCommand::Set(a) => policy_approvals_set::exec(&ctx, a).await,
+        },
+        Command::Approvals(c) => match c {
+            ApprovalsCommand::List(a) => approvals_list::exec(&ctx, a).await,
+            ApprovalsCommand::Show(a) => approvals_show::exec(&ctx, a).await,
+            ApprovalsCommand::Approve(a) => approvals_approve::exec(&ctx, a).await,
+            ApprovalsCommand::Deny(a) => approvals_deny::exec(&ctx, a).await,
         },
     }
 }

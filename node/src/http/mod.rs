@@ -32,7 +32,7 @@ use error::ApiError;
 
 /// Routes a sealed node still answers.
 const OPEN_WHEN_SEALED: &[&str] =
-    &["/v1/sys/status", "/v1/sys/health", "/v1/sys/init", "/v1/sys/unseal"];
+    &["/v1/sys/status", "/v1/sys/health", "/v1/sys/init", "/v1/sys/unseal", "/metrics"];
 
 /// The API router of one node.
 pub fn router(node: Arc<Node>) -> Router {
@@ -67,11 +67,13 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1/approvals/{id}", get(approvals::show))
         .route("/v1/approvals/{id}/approve", post(approvals::approve))
         .route("/v1/approvals/{id}/deny", post(approvals::deny))
+        .route("/metrics", get(metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(node.clone(), forward::forward_writes))
         .layer(middleware::from_fn_with_state(node.clone(), auth::resolve_client_ip))
         .layer(middleware::from_fn_with_state(node.clone(), sealed_gate))
+        .layer(middleware::from_fn_with_state(node.clone(), track))
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(node)
 }
@@ -97,6 +99,40 @@ async fn method_not_allowed() -> ApiError {
 
 async fn not_found() -> ApiError {
     ApiError::not_found("no_route", "no such API route")
+}
+
+/// Counts every request by route template (never the path itself), method and status.
+async fn track(State(node): State<Arc<Node>>, req: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |m| m.as_str().to_string());
+    let method = req.method().to_string();
+    let resp = next.run(req).await;
+    node.metrics.observe_http(&route, &method, resp.status().as_u16(), started);
+    resp
+}
+
+/// `GET /metrics`: Prometheus text exposition.
+async fn metrics(State(node): State<Arc<Node>>, req: Request) -> Response {
+    if node.config.metrics_require_token {
+        let (mut parts, _) = req.into_parts();
+        let caller =
+            match <auth::Caller as axum::extract::FromRequestParts<Arc<Node>>>::from_request_parts(
+                &mut parts, &node,
+            )
+            .await
+            {
+                Ok(c) => c,
+                Err(e) => return e.into_response(),
+            };
+        if let Err(e) = caller.require_admin(crate::access::scope::Admin::SysOperator) {
+            return e.into_response();
+        }
+    }
+    let body = node.metrics.render(&node);
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }
 
 async fn sealed_gate(State(node): State<Arc<Node>>, req: Request, next: Next) -> Response {

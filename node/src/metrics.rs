@@ -1,0 +1,195 @@
+//! Prometheus metrics of one node: one registry, names prefixed `ass_`.
+//!
+//! Labels never carry a secret path or a token: the route label is the route *template*
+//! (`/v1/secrets/{*path}`), never the request path. Raft and state gauges are read at scrape
+//! time from openraft's metrics and the applied state, so they are never stale.
+
+use std::time::Instant;
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+use crate::node::Node;
+
+/// The node's metrics.
+pub struct Metrics {
+    registry: Registry,
+    pub http_requests: IntCounterVec,
+    pub http_duration: HistogramVec,
+    pub leader_changes: IntCounter,
+    pub audit_write_seconds: Histogram,
+    pub audit_failures: IntCounter,
+    raft_term: IntGauge,
+    raft_is_leader: IntGauge,
+    raft_leader_id: IntGauge,
+    raft_last_log_index: IntGauge,
+    raft_applied_index: IntGauge,
+    raft_replication_lag: IntGaugeVec,
+    sealed: IntGauge,
+    secrets: IntGauge,
+    live_tokens: IntGauge,
+    pending_approvals: IntGauge,
+    last_leader: std::sync::Mutex<Option<u64>>,
+}
+
+fn must<T>(r: prometheus::Result<T>) -> T {
+    // Metric definitions are constants: a failure here is a programming error caught by tests.
+    r.unwrap_or_else(|e| panic!("metric definition: {e}"))
+}
+
+impl Metrics {
+    pub fn new(node_id: u64) -> Self {
+        let registry = must(Registry::new_custom(
+            Some("ass".into()),
+            Some([("node".to_string(), node_id.to_string())].into()),
+        ));
+        let http_requests = must(IntCounterVec::new(
+            Opts::new("http_requests_total", "HTTP requests by route template, method and status"),
+            &["route", "method", "status"],
+        ));
+        let http_duration = must(HistogramVec::new(
+            HistogramOpts::new(
+                "http_request_duration_seconds",
+                "HTTP request latency by route template",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+            ]),
+            &["route"],
+        ));
+        let gauge = |name: &str, help: &str| must(IntGauge::new(name, help));
+        let m = Metrics {
+            http_requests,
+            http_duration,
+            leader_changes: must(IntCounter::new(
+                "raft_leader_changes_total",
+                "Leader changes this node has seen",
+            )),
+            audit_write_seconds: must(Histogram::with_opts(HistogramOpts::new(
+                "audit_write_seconds",
+                "Time to record an audit event durably",
+            ))),
+            audit_failures: must(IntCounter::new(
+                "audit_failures_total",
+                "Audit events that could not be recorded",
+            )),
+            raft_term: gauge("raft_term", "Current Raft term"),
+            raft_is_leader: gauge("raft_is_leader", "1 if this node is the leader"),
+            raft_leader_id: gauge("raft_leader_id", "Id of the leader this node knows (0: none)"),
+            raft_last_log_index: gauge("raft_last_log_index", "Last log index on this node"),
+            raft_applied_index: gauge("raft_applied_index", "Last log index applied on this node"),
+            raft_replication_lag: must(IntGaugeVec::new(
+                Opts::new(
+                    "raft_replication_lag_entries",
+                    "On the leader: entries each follower is behind",
+                ),
+                &["follower"],
+            )),
+            sealed: gauge("sealed", "1 if this node is sealed"),
+            secrets: gauge("secrets", "Secret paths stored"),
+            live_tokens: gauge("live_tokens", "Tokens neither expired nor revoked"),
+            pending_approvals: gauge(
+                "pending_approvals",
+                "Approval requests waiting for a decision",
+            ),
+            last_leader: std::sync::Mutex::new(None),
+            registry,
+        };
+        for c in [
+            Box::new(m.http_requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(m.http_duration.clone()),
+            Box::new(m.leader_changes.clone()),
+            Box::new(m.audit_write_seconds.clone()),
+            Box::new(m.audit_failures.clone()),
+            Box::new(m.raft_term.clone()),
+            Box::new(m.raft_is_leader.clone()),
+            Box::new(m.raft_leader_id.clone()),
+            Box::new(m.raft_last_log_index.clone()),
+            Box::new(m.raft_applied_index.clone()),
+            Box::new(m.raft_replication_lag.clone()),
+            Box::new(m.sealed.clone()),
+            Box::new(m.secrets.clone()),
+            Box::new(m.live_tokens.clone()),
+            Box::new(m.pending_approvals.clone()),
+        ] {
+            must(m.registry.register(c));
+        }
+        m
+    }
+
+    /// Records one finished HTTP request.
+    pub fn observe_http(&self, route: &str, method: &str, status: u16, started: Instant) {
+        self.http_requests.with_label_values(&[route, method, &status.to_string()]).inc();
+        self.http_duration.with_label_values(&[route]).observe(started.elapsed().as_secs_f64());
+    }
+
+    /// Notes the leader this node sees; counts changes.
+    pub fn observe_leader(&self, leader: Option<u64>) {
+        let mut last = self.last_leader.lock().unwrap_or_else(|e| e.into_inner());
+        if leader.is_some() && *last != leader {
+            if last.is_some() {
+                self.leader_changes.inc();
+            }
+            *last = leader;
+        }
+    }
+
+    /// The text exposition, with Raft and state gauges read now.
+    pub fn render(&self, node: &Node) -> String {
+        let m = node.raft.metrics().borrow().clone();
+        self.observe_leader(m.current_leader);
+        self.raft_term.set(m.current_term as i64);
+        self.raft_is_leader.set(i64::from(m.current_leader == Some(node.id)));
+        self.raft_leader_id.set(m.current_leader.unwrap_or(0) as i64);
+        self.raft_last_log_index.set(m.last_log_index.unwrap_or(0) as i64);
+        let applied = m.last_applied.map_or(0, |l| l.index);
+        self.raft_applied_index.set(applied as i64);
+        self.raft_replication_lag.reset();
+        if let Some(replication) = &m.replication {
+            let last = m.last_log_index.unwrap_or(0);
+            for (id, matched) in replication {
+                if *id != node.id {
+                    let lag = last.saturating_sub(matched.map_or(0, |l| l.index));
+                    self.raft_replication_lag.with_label_values(&[&id.to_string()]).set(lag as i64);
+                }
+            }
+        }
+        self.sealed.set(i64::from(node.is_sealed()));
+        self.secrets.set(node.state.secrets.count() as i64);
+        let now = node.clock.now_ms();
+        self.live_tokens.set(node.state.identity.live_tokens(now).unwrap_or(0) as i64);
+        let pending = node
+            .state
+            .approvals
+            .all()
+            .map(|all| all.iter().filter(|(_, r)| r.status_at(now) == "pending").count())
+            .unwrap_or(0);
+        self.pending_approvals.set(pending as i64);
+        let mut out = Vec::new();
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn definitions_register_and_labels_carry_no_paths() {
+        let m = Metrics::new(1);
+        m.observe_http("/v1/secrets/{*path}", "GET", 200, Instant::now());
+        let mut out = Vec::new();
+        TextEncoder::new().encode(&m.registry.gather(), &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains(r#"ass_http_requests_total{method="GET",route="/v1/secrets/{*path}",status="200",node="1"} 1"#),
+            "{text}"
+        );
+        m.observe_leader(Some(1));
+        m.observe_leader(Some(2));
+        assert_eq!(m.leader_changes.get(), 1);
+    }
+}

@@ -74,7 +74,10 @@ async fn snapshot(State(s): State<ClusterState>, body: Bytes) -> Response {
 }
 
 async fn read_index(State(s): State<ClusterState>) -> Response {
-    let result = if s.node.is_sealed() && matches!(s.node.state.seal_config(), Ok(Some(_))) {
+    let handing_over = s.node.stepping_down.load(std::sync::atomic::Ordering::Relaxed);
+    let result = if handing_over
+        || (s.node.is_sealed() && matches!(s.node.state.seal_config(), Ok(Some(_))))
+    {
         // A sealed leader confirms nothing: its heartbeats would keep it in office.
         Err(crate::raft::read_index::ReadIndexError::NotConfirmed("the leader is sealed".into()))
     } else if s.node.is_leader() {

@@ -108,6 +108,8 @@ pub struct Node {
     /// ms since `started` when an AppendEntries from a leader last succeeded here.
     leader_contact_ms: AtomicU64,
     path_locks: Vec<Mutex<()>>,
+    /// Set while this leader hands over leadership (see `http::sys::step_down`).
+    pub stepping_down: std::sync::atomic::AtomicBool,
     /// SHA-256 of the sealed keyring the barrier was loaded from.
     loaded_keyring: std::sync::Mutex<Option<[u8; 32]>>,
     /// Whether this node currently campaigns and heartbeats (see `reconcile_seal_role`).
@@ -155,6 +157,7 @@ impl Node {
             path_locks: (0..PATH_LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
             may_lead: std::sync::atomic::AtomicBool::new(true),
             loaded_keyring: std::sync::Mutex::new(None),
+            stepping_down: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -286,7 +289,8 @@ impl Node {
     /// turns both back on. (Before init every node may lead, or init could never commit.)
     pub fn reconcile_seal_role(&self) {
         let initialized = matches!(self.state.seal_config(), Ok(Some(_)));
-        let lead = !(initialized && self.is_sealed());
+        let lead =
+            !(initialized && self.is_sealed()) && !self.stepping_down.load(Ordering::Relaxed);
         if self.may_lead.swap(lead, Ordering::Relaxed) != lead {
             tracing::info!(may_lead = lead, "seal state changed this node's leadership role");
         }

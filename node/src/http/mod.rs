@@ -49,6 +49,7 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1/sys/generate-root", post(sys::generate_root))
         .route("/v1/sys/root/revoke", post(sys::revoke_root))
         .route("/v1/sys/rotate", post(sys::rotate))
+        .route("/v1/sys/step-down", post(sys::step_down))
         .route("/v1/sys/rekey", post(sys::rekey))
         .route("/v1/secrets", get(secrets::list))
         .route("/v1/secrets/{*path}", get(secrets::get).put(secrets::put).delete(secrets::delete))

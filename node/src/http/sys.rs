@@ -449,3 +449,52 @@ fn member_id(s: &str) -> Result<u64, ApiError> {
         .filter(|i| *i > 0)
         .ok_or_else(|| ApiError::bad_request("bad_request", "a member id is a positive integer"))
 }
+
+/// `POST /v1/sys/step-down` (needs `sys:operator`; runs on the leader): hands leadership to
+/// another voter. openraft 0.9 has no leader transfer, so the leader stops heartbeating and
+/// campaigning (and confirms no read index) until the followers' lease runs out and one of
+/// them is elected; then it takes part again. Answers the old and the new leader.
+pub async fn step_down(
+    State(node): State<Arc<Node>>,
+    caller: Caller,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    caller.require_admin(Admin::SysOperator)?;
+    if !node.is_leader() {
+        return Err(ApiError::no_leader(node.leader().map(|(_, n)| n.api_url())));
+    }
+    let voters = node.raft.metrics().borrow().membership_config.membership().voter_ids().count();
+    if voters < 2 {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "membership_change_failed",
+            "no other voter to hand leadership to",
+        ));
+    }
+    node.stepping_down.store(true, std::sync::atomic::Ordering::Relaxed);
+    node.reconcile_seal_role();
+    let deadline = std::time::Instant::now()
+        + std::time::Duration::from_millis(node.config.raft.election_timeout_max_ms * 5);
+    let mut new_leader = None;
+    while std::time::Instant::now() < deadline {
+        match node.leader() {
+            Some((id, _)) if id != node.id => {
+                new_leader = Some(id);
+                break;
+            }
+            _ => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+        }
+    }
+    node.stepping_down.store(false, std::sync::atomic::Ordering::Relaxed);
+    node.reconcile_seal_role();
+    match new_leader {
+        Some(id) => {
+            tracing::info!(new_leader = id, "stepped down");
+            Ok(Json(serde_json::json!({ "old_leader": node.id, "new_leader": id })))
+        }
+        None => Err(ApiError::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "timeout",
+            "no other node took over in time; this node leads again",
+        )),
+    }
+}

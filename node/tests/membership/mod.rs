@@ -108,3 +108,19 @@ async fn grow_to_five_and_shrink_back_under_load() {
     let r = c.call(0, "POST", "/v1/sys/members/9/promote", None).await;
     assert_eq!(r.code(), "membership_change_failed");
 }
+
+/// Step-down hands leadership to another voter, and writes go on through the new leader.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn step_down_hands_leadership_over() {
+    let c = Cluster::start(3).await;
+    let old = c.leader_index().await;
+    let r = c.call((old + 1) % 3, "POST", "/v1/sys/step-down", None).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["old_leader"].as_u64(), Some(c.dev.nodes[old].id));
+    let new_id = r.body["new_leader"].as_u64().unwrap();
+    assert_ne!(new_id, c.dev.nodes[old].id);
+    let now = c.leader_index().await;
+    assert_ne!(now, old, "a new leader stands");
+    assert_eq!(c.put(old, "dev/step/K", json!({"value": "after"})).await.status, 200);
+    assert_eq!(c.get(old, "/v1/secrets/dev/step/K").await.body["value"], "after");
+}

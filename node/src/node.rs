@@ -289,8 +289,8 @@ impl Node {
     /// turns both back on. (Before init every node may lead, or init could never commit.)
     pub fn reconcile_seal_role(&self) {
         let initialized = matches!(self.state.seal_config(), Ok(Some(_)));
-        let lead =
-            !(initialized && self.is_sealed()) && !self.stepping_down.load(Ordering::Relaxed);
+        let sealed_after_init = initialized && self.is_sealed();
+        let lead = !(sealed_after_init || self.stepping_down.load(Ordering::Relaxed));
         if self.may_lead.swap(lead, Ordering::Relaxed) != lead {
             tracing::info!(may_lead = lead, "seal state changed this node's leadership role");
         }

@@ -568,3 +568,189 @@ async fn approvals_commands_reach_their_routes() {
     assert_eq!(seen[1].body, r#"{"comment":"ok"}"#);
     assert_eq!(seen[2].body, "{}");
 }
+
+const HEALTH: &str = r#"{"initialized":true,"sealed":false,"standby":false,"node_id":1,"version":"0.1.0","server_time_utc":"2026-01-01T00:00:00Z"}"#;
+
+/// `raft list-peers` probes each member's API on `/v1/sys/health` (no token) and flags the
+/// one that does not answer as DOWN; a follower's list without MATCHED is replaced by the
+/// leader's. Exit 0: the report is the data.
+#[tokio::test]
+async fn list_peers_flags_a_dead_member_down() {
+    let dead = dead_addr().await;
+    let dead_hp = dead.trim_start_matches("http://").to_owned();
+    // The leader: lists itself, a follower, and the dead member, with MATCHED.
+    let leader_hp = Arc::new(Mutex::new(String::new()));
+    let hp = Arc::clone(&leader_hp);
+    let dead_for_leader = dead_hp.clone();
+    let leader = FakeNode::start(move |s| match s.uri.as_str() {
+        "/v1/sys/health" => (200, HEALTH.into()),
+        "/v1/sys/members" => (
+            200,
+            format!(
+                r#"{{"members":[{{"id":1,"api_addr":"{}","cluster_addr":"n1:8301","voter":true,"leader":true,"matched_index":9}},{{"id":3,"api_addr":"{dead_for_leader}","cluster_addr":"n3:8303","voter":true,"leader":false,"matched_index":4}}]}}"#,
+                hp.lock().unwrap()
+            ),
+        ),
+        _ => (404, r#"{"error":"no_route","message":"no"}"#.into()),
+    })
+    .await;
+    *leader_hp.lock().unwrap() = leader.addr.trim_start_matches("http://").to_owned();
+    // A follower answers first, without MATCHED.
+    let lhp = leader_hp.lock().unwrap().clone();
+    let follower = FakeNode::start(move |s| match s.uri.as_str() {
+        "/v1/sys/members" => (
+            200,
+            format!(
+                r#"{{"members":[{{"id":1,"api_addr":"{lhp}","cluster_addr":"n1:8301","voter":true,"leader":true}},{{"id":3,"api_addr":"{dead_hp}","cluster_addr":"n3:8303","voter":true,"leader":false}}]}}"#
+            ),
+        ),
+        _ => (404, r#"{"error":"no_route","message":"no"}"#.into()),
+    })
+    .await;
+    let r = ass(&["--addr", &follower.addr, "--token", "t", "operator", "raft", "list-peers"], "")
+        .await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert!(lines[0].starts_with("ID  API"), "{}", r.stdout);
+    assert!(lines[1].starts_with("1 ") && lines[1].ends_with("  9        up"), "{}", r.stdout);
+    assert!(lines[2].starts_with("3 ") && lines[2].ends_with("  4        DOWN"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("Dead nodes: 1 of 2 members did not answer GET /v1/sys/health within 2s:\n"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains(&format!("  node 3 ({}): {dead}: ", dead.trim_start_matches("http://"))),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("QUORUM LOST: only 1 of 2 voters answer"), "{}", r.stdout);
+    // The health probe carries no token; the member lists do.
+    let probes: Vec<_> = leader.seen().into_iter().filter(|s| s.uri == "/v1/sys/health").collect();
+    assert_eq!(probes.len(), 1);
+    assert!(probes[0].headers.get("authorization").is_none());
+    let lists: Vec<_> = leader.seen().into_iter().filter(|s| s.uri == "/v1/sys/members").collect();
+    assert_eq!(lists[0].headers["authorization"], "Bearer t");
+
+    let r = ass(
+        &["--addr", &follower.addr, "--token", "t", "operator", "raft", "list-peers", "--json"],
+        "",
+    )
+    .await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["down"], serde_json::json!([3]));
+    assert_eq!(v["members"][0]["health"], "up");
+    assert_eq!(v["members"][1]["health"], "down");
+    assert!(v["members"][1]["health_error"].as_str().unwrap().contains(&dead), "{v}");
+}
+
+/// Rotate, rekey and the membership commands reach their routes with their bodies; rekey
+/// goes to the first address only, never failing over.
+#[tokio::test]
+async fn rotate_rekey_and_membership_reach_their_routes() {
+    const MEMBERS: &str = r#"{"members":[{"id":4,"api_addr":"n4:8200","cluster_addr":"n4:8201","voter":true,"leader":false}]}"#;
+    let n = FakeNode::start(|s| match (s.method.as_str(), s.uri.as_str()) {
+        ("POST", "/v1/sys/rotate") => (200, r#"{"term":2,"index":41}"#.into()),
+        ("POST", "/v1/sys/rekey") if s.body.contains(r#""reset":true"#) => {
+            (200, r#"{"progress":0,"threshold":3}"#.into())
+        }
+        ("POST", "/v1/sys/rekey") if s.body.contains("bad") => {
+            (400, r#"{"error":"invalid_share","message":"not a share"}"#.into())
+        }
+        ("POST", "/v1/sys/rekey") => {
+            (200, r#"{"progress":0,"threshold":2,"keys":["n1","n2","n3"]}"#.into())
+        }
+        ("POST", "/v1/sys/members") | ("POST", "/v1/sys/members/4/promote") => {
+            (200, MEMBERS.into())
+        }
+        ("DELETE", "/v1/sys/members/5") => (
+            409,
+            r#"{"error":"membership_change_failed","message":"membership change failed: x"}"#
+                .into(),
+        ),
+        _ => (404, r#"{"error":"no_route","message":"no"}"#.into()),
+    })
+    .await;
+    let other = FakeNode::start(|_| (200, "{}".into())).await;
+    let addrs = format!("{},{}", n.addr, other.addr);
+    let base = ["--addr", addrs.as_str(), "--token", "t"];
+    let run = |args: &[&str], stdin: &str| {
+        let argv: Vec<String> = base.iter().chain(args).map(|a| (*a).to_owned()).collect();
+        let stdin = stdin.to_owned();
+        async move {
+            let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+            ass(&argv, &stdin).await
+        }
+    };
+    let r = run(&["operator", "rotate"], "").await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        r.stdout,
+        "Rotated: new writes use key term 2; older versions still decrypt with their terms \
+         (index 41).\n"
+    );
+    let r = run(&["operator", "rekey", "--reset"], "").await;
+    assert_eq!(
+        (r.code, r.stdout.clone()),
+        (0, format!("{}: no current shares handed in (0 of 3)\n", n.addr))
+    );
+    let r = run(&["operator", "rekey", "--key-file", "-"], "bad\n").await;
+    assert_eq!((r.code, r.stderr.as_str()), (2, "error: not a share (invalid_share)\n"));
+    let r = run(
+        &["operator", "rekey", "--key-file", "-", "--shares", "3", "--threshold", "2"],
+        "c2hhcmU=\n",
+    )
+    .await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("New Unseal Key 3: n3\n"), "{}", r.stdout);
+    assert!(r.stdout.contains("OLD UNSEAL SHARES NO LONGER WORK"), "{}", r.stdout);
+    let r = run(&["operator", "rekey", "--key-file", "-", "--shares", "2"], "c2hhcmU=\n").await;
+    assert_eq!(r.code, 1, "threshold 3 > shares 2 is local: {}", r.stderr);
+    let r = run(
+        &[
+            "operator",
+            "raft",
+            "add-node",
+            "--id",
+            "4",
+            "--api-addr",
+            "n4:8200",
+            "--cluster-addr",
+            "n4:8201",
+        ],
+        "",
+    )
+    .await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.starts_with("Added node 4 as a learner;"), "{}", r.stdout);
+    let r = run(&["operator", "raft", "promote", "4", "--json"], "").await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["members"][0]["voter"], true);
+    let r = run(&["operator", "raft", "remove-node", "5"], "").await;
+    assert_eq!(
+        (r.code, r.stderr.as_str()),
+        (2, "error: membership change failed: x (membership_change_failed)\n")
+    );
+    let seen = n.seen();
+    let m: Vec<(&str, &str)> = seen.iter().map(|s| (s.method.as_str(), s.uri.as_str())).collect();
+    assert_eq!(
+        m,
+        [
+            ("POST", "/v1/sys/rotate"),
+            ("POST", "/v1/sys/rekey"),
+            ("POST", "/v1/sys/rekey"),
+            ("POST", "/v1/sys/rekey"),
+            ("POST", "/v1/sys/members"),
+            ("POST", "/v1/sys/members/4/promote"),
+            ("DELETE", "/v1/sys/members/5"),
+        ]
+    );
+    assert_eq!(seen[1].body, r#"{"key":null,"reset":true,"shares":null,"threshold":null}"#);
+    assert_eq!(seen[3].body, r#"{"key":"c2hhcmU=","reset":false,"shares":3,"threshold":2}"#);
+    assert_eq!(seen[4].body, r#"{"id":4,"api_addr":"n4:8200","cluster_addr":"n4:8201"}"#);
+    assert!(seen.iter().all(|s| s.headers["authorization"] == "Bearer t"));
+    assert!(other.seen().is_empty(), "nothing failed over");
+}

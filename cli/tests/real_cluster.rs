@@ -1475,7 +1475,142 @@ fn real_cluster_end_to_end() {
     assert_eq!(j["denial"]["approver"], "security@company.com", "{j}");
     assert_eq!(j["denial"]["comment"], "not during the freeze", "{j}");
 
-    step(t0, 14, "SIGTERM stops the dev process and every node");
+    step(t0, 14, "rotate: new writes use key term 2, older versions keep term 1");
+    let rotated = "production/keyring/ROTATED";
+    let r1 = unique("rotated-v1");
+    c.ass(&["secrets", "set", rotated, &r1]).ok().stdout_has(&format!("Set {rotated} version 1 "));
+    c.ass(&["operator", "rotate"]).ok().stdout_has(
+        "Rotated: new writes use key term 2; older versions still decrypt with their terms",
+    );
+    let r2 = unique("rotated-v2");
+    let w = c.ass(&["secrets", "set", rotated, &r2, "--json"]).ok().json();
+    assert_eq!(w["version"], 2, "{w}");
+    let j = c.ass(&["secrets", "versions", rotated, "--json"]).ok().json();
+    let terms: Vec<(u64, u64)> = j["versions"]
+        .as_array()
+        .unwrap_or_else(|| panic!("versions array: {j}"))
+        .iter()
+        .map(|v| (v["version"].as_u64().unwrap(), v["key_term"].as_u64().expect("key_term")))
+        .collect();
+    assert_eq!(terms, [(1, 1), (2, 2)], "{j}");
+    c.ass(&["secrets", "versions", rotated]).ok().stdout_has("DESTROYED  KEY_TERM\n");
+    // Both terms decrypt on every node, followers included.
+    let index = w["index"].as_u64().expect("index").to_string();
+    for n in &c.nodes {
+        for (version, value) in [("1", &r1), ("2", &r2)] {
+            let run = c.cli().addr(&n.api).run(&[
+                "secrets",
+                "get",
+                rotated,
+                "--version",
+                version,
+                "--silent",
+                "--min-index",
+                &index,
+            ]);
+            assert_eq!(run.ok().stdout, format!("{value}\n"), "node {} version {version}", n.id);
+        }
+    }
+
+    step(t0, 15, "raft list-peers: 3 voters, one leader, none DOWN; members still works");
+    let leader = c.wait_healthy();
+    let j = c.ass(&["operator", "raft", "list-peers", "--json"]).ok().json();
+    let members = j["members"].as_array().unwrap_or_else(|| panic!("members array: {j}"));
+    assert_eq!(members.len(), 3, "{j}");
+    assert!(members.iter().all(|m| m["voter"] == true && m["health"] == "up"), "{j}");
+    let leaders: Vec<u64> =
+        members.iter().filter(|m| m["leader"] == true).map(|m| m["id"].as_u64().unwrap()).collect();
+    assert_eq!(leaders, [leader], "{j}");
+    assert!(members.iter().all(|m| m["matched_index"].is_u64()), "MATCHED from the leader: {j}");
+    assert_eq!(j["down"], serde_json::json!([]), "{j}");
+    let run = c.ass(&["operator", "raft", "list-peers"]);
+    run.ok()
+        .stdout_has("ROLE   LEADER  MATCHED  HEALTH\n")
+        .stdout_has("Dead nodes: none; all 3 members answer GET /v1/sys/health.\n");
+    assert!(!run.stdout.contains("DOWN"), "{}", run.stdout);
+    assert_eq!(run.stdout.matches("  voter  ").count(), 3, "{}", run.stdout);
+    c.ass(&["operator", "members"]).ok().stdout_has("LEADER");
+    // An agent holding only sys:operator runs it with its key alone.
+    let j = c
+        .ass(&["agents", "create", "--name", "ops-e2e", "--scopes", "sys:operator", "--json"])
+        .ok()
+        .json();
+    let ops_key = j["agent_key"].as_str().expect("agent_key").to_owned();
+    c.cli()
+        .agent_key(&ops_key)
+        .run(&["operator", "raft", "list-peers"])
+        .ok()
+        .stdout_has("Dead nodes: none;");
+
+    step(
+        t0,
+        16,
+        "rekey: three current shares make 3 new ones (threshold 2); old ones stop working",
+    );
+    let n1 = c.nodes[0].api.clone();
+    let rekey = |c: &Cluster, key: &str| {
+        c.cli().addr(&n1).run(&[
+            "operator",
+            "rekey",
+            "--key-file",
+            key,
+            "--shares",
+            "3",
+            "--threshold",
+            "2",
+        ])
+    };
+    rekey(&c, &keys[0]).ok().stdout_has(&format!("{n1}: progress 1 of 3;"));
+    rekey(&c, &keys[1]).ok().stdout_has(&format!("{n1}: progress 2 of 3;"));
+    let run = rekey(&c, &keys[2]);
+    run.ok().stdout_has("Rekeyed: 3 new unseal key shares, 2 of them unseal a node.\n").stdout_has(
+        "!!! THE OLD UNSEAL SHARES NO LONGER WORK. DESTROY EVERY COPY OF THEM NOW. !!!",
+    );
+    let new_keys: Vec<String> = run
+        .stdout
+        .lines()
+        .filter_map(|l| l.split_once("New Unseal Key ").map(|(_, rest)| rest))
+        .map(|rest| rest.split_once(": ").expect("`N: share`").1.to_owned())
+        .collect();
+    assert_eq!(new_keys.len(), 3, "{}", run.stdout);
+    assert!(new_keys.iter().all(|k| !c.unseal_keys.contains(k)), "{}", run.stdout);
+    // The unsealed nodes stay unsealed; every node learns the new threshold.
+    let leader = c.wait_healthy();
+    wait_until("every node to know the new seal config", SETTLE_TIMEOUT, || {
+        match c.status_json().iter().find(|(_, s)| s["threshold"] != 2 || s["shares"] != 3) {
+            Some((addr, s)) => Err(format!("{addr}: {s}")),
+            None => Ok(()),
+        }
+    });
+    c.unseal_keys = new_keys;
+    let new_files: Vec<String> = c
+        .unseal_keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| c.key_file(&format!("new-share{}", i + 1), &format!("{k}\n")))
+        .collect();
+    // A sealed follower: the old shares no longer open it, two new ones do.
+    let follower = c.nodes.iter().find(|n| n.id != leader).expect("a follower").clone();
+    let at_follower = || c.cli().addr(&follower.api);
+    at_follower().run(&["operator", "seal"]).ok().stdout_has("sealed");
+    at_follower()
+        .run(&["operator", "unseal", "--key-file", &keys[0]])
+        .ok()
+        .stdout_has("progress 1 of 2");
+    at_follower()
+        .run(&["operator", "unseal", "--key-file", &keys[1]])
+        .server_error("invalid_shares");
+    at_follower()
+        .run(&["operator", "unseal", "--key-file", &new_files[2]])
+        .ok()
+        .stdout_has("progress 1 of 2");
+    at_follower()
+        .run(&["operator", "unseal", "--key-file", &new_files[0]])
+        .ok()
+        .stdout_has(&format!("node {}: unsealed", follower.id));
+    c.wait_healthy();
+
+    step(t0, 17, "SIGTERM stops the dev process and every node");
     let node_pids: Vec<u32> = c.nodes.iter().map(|n| n.pid).collect();
     let status = c.guard.terminate(Duration::from_secs(60)).expect("dev process");
     assert!(status.success(), "ass-node dev exited with {status} on SIGTERM");

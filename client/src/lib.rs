@@ -25,6 +25,11 @@
 //! decide requests with [`Client::list_approvals`], [`Client::approve`] and [`Client::deny`],
 //! and operators set who they are with [`Client::set_approval_policy`]; see `approvals.rs`.
 //!
+//! Operators rotate the data key ([`Client::rotate`]), make new unseal shares
+//! ([`Client::rekey`], per node like unseal) and change the Raft membership
+//! ([`Client::add_member`], [`Client::promote_member`], [`Client::remove_member`]); see
+//! `operations.rs`.
+//!
 //! ```no_run
 //! # async fn agent() -> Result<(), ass_client::Error> {
 //! use std::time::Duration;
@@ -52,6 +57,7 @@ pub mod addr;
 mod approvals;
 pub mod error;
 mod identity;
+mod operations;
 pub mod scope;
 mod session;
 pub mod types;
@@ -61,6 +67,7 @@ pub use addr::{
 };
 pub use error::{Error, FAILOVER_CODES};
 pub use identity::RevokeRootResponse;
+pub use operations::ADD_MEMBER_TIMEOUT;
 pub use session::{format_ttl, refresh_margin, should_refresh, Lease, DEFAULT_AGENT_TOKEN_TTL};
 pub use types::*;
 
@@ -265,6 +272,7 @@ impl ClientBuilder {
                 addrs,
                 session: Arc::new(session),
                 backoff: self.backoff,
+                timeout: self.timeout,
                 current: AtomicUsize::new(0),
                 last_write_index: Arc::new(AtomicU64::new(0)),
                 invalid: None,
@@ -287,6 +295,9 @@ struct Inner {
     /// The credential: a token, or an agent key and the token it bought.
     session: Arc<Session>,
     backoff: Duration,
+    /// Time allowed for one request to one node (a call may ask for longer, see
+    /// [`Call::timeout`]).
+    timeout: Duration,
     /// Index into `addrs` of the node that answered last.
     current: AtomicUsize,
     /// Highest log index any write of this client (or its `for_node` children) committed at.
@@ -325,6 +336,8 @@ struct Call<'a> {
     /// Headers of this call beyond the bearer, request id and read options.
     headers: HeaderMap,
     failover: Failover,
+    /// Time allowed for this call on one node instead of the client's (`None`: the client's).
+    timeout: Option<Duration>,
 }
 
 impl<'a> Call<'a> {
@@ -338,6 +351,7 @@ impl<'a> Call<'a> {
             read: None,
             headers: HeaderMap::new(),
             failover: Failover::Yes,
+            timeout: None,
         }
     }
 
@@ -355,6 +369,13 @@ impl<'a> Call<'a> {
 
     fn per_node(mut self) -> Self {
         self.failover = Failover::No;
+        self
+    }
+
+    /// Allows this call `d` on each node instead of the client's request timeout (a call
+    /// the server itself may hold for long, such as adding a member).
+    fn timeout(mut self, d: Duration) -> Self {
+        self.timeout = Some(d);
         self
     }
 
@@ -494,6 +515,7 @@ impl Client {
                 addrs: vec![addr],
                 session: Arc::clone(&self.inner.session),
                 backoff: self.inner.backoff,
+                timeout: self.inner.timeout,
                 current: AtomicUsize::new(0),
                 last_write_index: Arc::clone(&self.inner.last_write_index),
                 invalid,
@@ -530,6 +552,7 @@ impl Client {
                 addrs: self.inner.addrs.clone(),
                 session: Arc::new(session),
                 backoff: self.inner.backoff,
+                timeout: self.inner.timeout,
                 current: AtomicUsize::new(self.inner.current.load(Ordering::Relaxed)),
                 last_write_index: Arc::clone(&self.inner.last_write_index),
                 invalid: self.inner.invalid.clone(),
@@ -604,6 +627,9 @@ impl Client {
             req = req.headers(read_headers(call.read)).headers(call.headers.clone());
             if let Some(body) = &call.body {
                 req = req.header(CONTENT_TYPE, "application/json").body(body.clone());
+            }
+            if let Some(t) = call.timeout {
+                req = req.timeout(t);
             }
             let result = match req.send().await {
                 Ok(resp) => {

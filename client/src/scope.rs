@@ -15,7 +15,8 @@ pub const TOKENS_MANAGE: &str = "tokens:manage";
 pub const APPROVALS_DECIDE: &str = "approvals:decide";
 /// `policy:manage`: read and change the token and approval policies.
 pub const POLICY_MANAGE: &str = "policy:manage";
-/// `sys:operator`: seal, members, revoke the root token.
+/// `sys:operator`: seal, members (list, add, promote, remove), rotate the data key, rekey,
+/// revoke the root token.
 pub const SYS_OPERATOR: &str = "sys:operator";
 
 /// `secrets:read:PATH`: read one secret's value, versions and metadata.

@@ -703,3 +703,81 @@ async fn refused_decisions_keep_their_code() {
     assert!(!e.is_approval_required());
     assert_eq!(c.approve("..", None).await.unwrap_err().code(), "config");
 }
+
+const MEMBERS: &str = r#"{"members":[{"id":4,"api_addr":"n4:8200","cluster_addr":"n4:8201","voter":false,"leader":false,"matched_index":9}]}"#;
+
+/// Rotate and the membership calls are writes: each logical call keeps one request id across
+/// failover, and two calls get two ids. Rotate's index counts as a write index.
+#[tokio::test]
+async fn rotate_and_membership_calls_fail_over_with_one_request_id() {
+    let sealed = FakeNode::start(|_| (503, err_body("sealed"))).await;
+    let ok = FakeNode::start(|s| match s.uri.as_str() {
+        "/v1/sys/rotate" => (200, r#"{"term":2,"index":41}"#.into()),
+        _ => (200, MEMBERS.into()),
+    })
+    .await;
+    let c = client(&[&sealed.addr, &ok.addr], Some("root"));
+    let r = c.rotate().await.unwrap();
+    assert_eq!((r.term, r.index, c.last_write_index()), (2, 41, 41));
+    // The next calls start on the node that answered: put the sealed one first again.
+    let c = client(&[&sealed.addr, &ok.addr], Some("root"));
+    let req = ass_client::AddMemberRequest {
+        id: 4,
+        api_addr: "n4:8200".into(),
+        cluster_addr: "n4:8201".into(),
+    };
+    let m = c.add_member(&req).await.unwrap();
+    assert_eq!((m.members[0].id, m.members[0].voter), (4, false));
+    c.promote_member(4).await.unwrap();
+    c.remove_member(4).await.unwrap();
+    let (a, b) = (sealed.seen(), ok.seen());
+    let m: Vec<(&str, &str)> = b.iter().map(|s| (s.method.as_str(), s.uri.as_str())).collect();
+    assert_eq!(
+        m,
+        [
+            ("POST", "/v1/sys/rotate"),
+            ("POST", "/v1/sys/members"),
+            ("POST", "/v1/sys/members/4/promote"),
+            ("DELETE", "/v1/sys/members/4"),
+        ]
+    );
+    assert_eq!(b[1].body, r#"{"id":4,"api_addr":"n4:8200","cluster_addr":"n4:8201"}"#);
+    // rotate and add_member went to the sealed node first, with the same id they kept.
+    assert_eq!(a.len(), 2);
+    for (first, retried) in a.iter().zip(&b) {
+        assert_eq!(first.uri, retried.uri);
+        let id = first.header(HEADER_REQUEST_ID).unwrap();
+        assert!(uuid_like(id), "{id}");
+        assert_eq!(Some(id), retried.header(HEADER_REQUEST_ID));
+    }
+    let ids: std::collections::HashSet<_> =
+        b.iter().map(|s| s.header(HEADER_REQUEST_ID).unwrap().to_owned()).collect();
+    assert_eq!(ids.len(), 4, "one id per logical call");
+    assert!(b.iter().all(|s| s.header("authorization") == Some("Bearer root")));
+}
+
+/// Rekey is per node: the current node only, with the token; a sealed answer is returned,
+/// not failed over. The new shares come back once.
+#[tokio::test]
+async fn rekey_is_per_node_with_the_token() {
+    let sealed = FakeNode::start(|_| (503, err_body("sealed"))).await;
+    let other = FakeNode::start(|_| {
+        (200, r#"{"progress":0,"threshold":2,"keys":["k1","k2","k3"]}"#.into())
+    })
+    .await;
+    let c = client(&[&sealed.addr, &other.addr], Some("root"));
+    let req = ass_client::RekeyRequest {
+        key: Some("c2hhcmU=".into()),
+        reset: false,
+        shares: Some(3),
+        threshold: Some(2),
+    };
+    assert_eq!(c.rekey(&req).await.unwrap_err().code(), "sealed");
+    assert!(other.seen().is_empty(), "rekey never fails over");
+    let r = c.for_node(&other.addr).rekey(&req).await.unwrap();
+    assert_eq!(r.keys.as_deref().map(<[String]>::len), Some(3));
+    let s = &other.seen()[0];
+    assert_eq!((s.method.as_str(), s.uri.as_str()), ("POST", "/v1/sys/rekey"));
+    assert_eq!(s.body, r#"{"key":"c2hhcmU=","reset":false,"shares":3,"threshold":2}"#);
+    assert_eq!(s.header("authorization"), Some("Bearer root"));
+}

@@ -26,7 +26,13 @@ pub mod approvals_show;
 pub mod operator_generate_root;
 pub mod operator_init;
 pub mod operator_members;
+pub mod operator_raft_add_node;
+pub mod operator_raft_list_peers;
+pub mod operator_raft_promote;
+pub mod operator_raft_remove_node;
+pub mod operator_rekey;
 pub mod operator_revoke_root;
+pub mod operator_rotate;
 pub mod operator_seal;
 pub mod operator_status;
 pub mod operator_unseal;
@@ -186,7 +192,7 @@ pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
 /// Top-level nouns.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Cluster operations: init, unseal, seal, status, members, root token
+    /// Cluster operations: init, unseal, seal, status, members, root token, rotate, rekey, raft
     #[command(subcommand)]
     Operator(OperatorCommand),
     /// Read and write secrets
@@ -270,6 +276,20 @@ pub enum OperatorCommand {
     Members(operator_members::MembersArgs),
     GenerateRoot(operator_generate_root::GenerateRootArgs),
     RevokeRoot(operator_revoke_root::RevokeRootArgs),
+    Rotate(operator_rotate::RotateArgs),
+    Rekey(operator_rekey::RekeyArgs),
+    /// Raft membership: list peers (with a dead-node report), add, promote, remove nodes
+    #[command(subcommand)]
+    Raft(RaftCommand),
+}
+
+/// `ass operator raft …`.
+#[derive(Debug, Subcommand)]
+pub enum RaftCommand {
+    ListPeers(operator_raft_list_peers::ListPeersArgs),
+    AddNode(operator_raft_add_node::AddNodeArgs),
+    Promote(operator_raft_promote::PromoteArgs),
+    RemoveNode(operator_raft_remove_node::RemoveNodeArgs),
 }
 
 /// `ass secrets …`.
@@ -434,6 +454,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             OperatorCommand::Members(a) => operator_members::exec(&ctx, a).await,
             OperatorCommand::GenerateRoot(a) => operator_generate_root::exec(&ctx, a).await,
             OperatorCommand::RevokeRoot(a) => operator_revoke_root::exec(&ctx, a).await,
+            OperatorCommand::Rotate(a) => operator_rotate::exec(&ctx, a).await,
+            OperatorCommand::Rekey(a) => operator_rekey::exec(&ctx, a).await,
+            OperatorCommand::Raft(r) => match r {
+                RaftCommand::ListPeers(a) => operator_raft_list_peers::exec(&ctx, a).await,
+                RaftCommand::AddNode(a) => operator_raft_add_node::exec(&ctx, a).await,
+                RaftCommand::Promote(a) => operator_raft_promote::exec(&ctx, a).await,
+                RaftCommand::RemoveNode(a) => operator_raft_remove_node::exec(&ctx, a).await,
+            },
         },
         Command::Secrets(s) => match s {
             SecretsCommand::Set(a) => secrets_set::exec(&ctx, a).await,

@@ -9,7 +9,8 @@ use crate::output::{self, or_dash, yes_no};
 const LONG_ABOUT: &str = "\
 List the members of the cluster: node id, API address, cluster (Raft) address, whether it
 votes, which one leads, and — when the leader answers — the last log index it knows each
-member holds. Needs a token with the sys:operator scope.
+member holds. Needs a token with the sys:operator scope. `ass operator raft list-peers`
+shows the same and also asks each member's API for its health (a dead-node report).
 
 Example:
   ass operator members

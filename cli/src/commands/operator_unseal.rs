@@ -76,6 +76,11 @@ pub fn describe(s: &SealStatus) -> String {
 
 /// Reads one share from `file` (`-`: stdin) or a hidden prompt, trimmed; empty is an error.
 pub fn read_share(file: Option<&Path>) -> anyhow::Result<String> {
+    read_share_prompted(file, "Unseal key share (input hidden): ")
+}
+
+/// [`read_share`] with another prompt for the terminal.
+pub fn read_share_prompted(file: Option<&Path>, prompt: &str) -> anyhow::Result<String> {
     let raw = match file {
         Some(p) if p == Path::new("-") => {
             let mut s = String::new();
@@ -86,7 +91,7 @@ pub fn read_share(file: Option<&Path>) -> anyhow::Result<String> {
         }
         Some(p) => std::fs::read_to_string(p)
             .with_context(|| format!("cannot read key file {}", p.display()))?,
-        None => rpassword::prompt_password("Unseal key share (input hidden): ").context(
+        None => rpassword::prompt_password(prompt).context(
             "cannot read the share from the terminal (use --key-file FILE without a terminal)",
         )?,
     };

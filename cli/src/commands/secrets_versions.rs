@@ -8,7 +8,8 @@ use crate::output::{self, or_dash, yes_no};
 
 const LONG_ABOUT: &str = "\
 Show the metadata of the secret at PATH and every version it has had: when each was written,
-whether it was soft-deleted (and when) and whether it was destroyed. Values are not shown.
+whether it was soft-deleted (and when), whether it was destroyed, and the data-key term it is
+encrypted with (KEY_TERM; see `ass operator rotate`). Values are not shown.
 
 Example:
   ass secrets versions production/gemini/GEMINI_API_KEY";
@@ -66,10 +67,14 @@ pub fn render(r: &VersionsResponse) -> String {
                 v.created_at.clone(),
                 or_dash(v.deleted_at.as_deref()),
                 yes_no(v.destroyed),
+                or_dash(v.key_term),
             ]
         })
         .collect();
-    out.push_str(&output::table(&["VERSION", "CREATED", "DELETED", "DESTROYED"], &rows));
+    out.push_str(&output::table(
+        &["VERSION", "CREATED", "DELETED", "DESTROYED", "KEY_TERM"],
+        &rows,
+    ));
     out
 }
 
@@ -96,7 +101,7 @@ mod tests {
             "created_at": "t1", "updated_at": "t2", "deleted": false,
             "versions": [
                 {"version": 1, "created_at": "t1", "deleted_at": "t3", "destroyed": true},
-                {"version": 2, "created_at": "t2", "destroyed": false}
+                {"version": 2, "created_at": "t2", "destroyed": false, "key_term": 2}
             ]
         }));
         assert_eq!(
@@ -109,9 +114,9 @@ mod tests {
              updated_at      t2\n\
              deleted         no\n\
              \n\
-             VERSION  CREATED  DELETED  DESTROYED\n\
-             1        t1       t3       yes\n\
-             2        t2       -        no\n"
+             VERSION  CREATED  DELETED  DESTROYED  KEY_TERM\n\
+             1        t1       t3       yes        -\n\
+             2        t2       -        no         2\n"
         );
     }
 }

@@ -1,0 +1,114 @@
+//! Keys and membership: rotating the data key, new unseal shares, and changing the Raft
+//! membership. Every call here needs `sys:operator`
+//! ([`scope::SYS_OPERATOR`](crate::scope::SYS_OPERATOR)).
+//!
+//! ```text
+//!  rotate() ──POST /v1/sys/rotate──> leader (forwarded) ──> key term N+1 for new writes;
+//!                                                            old versions keep their term
+//!  rekey()  ──POST /v1/sys/rekey───> ONE node (per node, no failover): progress kept there;
+//!                                    at the threshold of CURRENT shares → NEW shares, once
+//!  add_member() ──> learner, caught up ──promote_member()──> voter ──remove_member()──> gone
+//! ```
+//!
+//! `rotate` and the membership calls are writes: each logical call carries one
+//! `x-ass-request-id` for all its attempts on every node it fails over to. A refused
+//! membership change is 409 `membership_change_failed`, its message openraft's reason.
+
+use std::time::Duration;
+
+use reqwest::Method;
+
+use crate::types::{
+    AddMemberRequest, MembersResponse, RekeyRequest, RekeyResponse, RotateResponse,
+};
+use crate::{Call, Client, Error};
+
+/// Least time [`Client::add_member`] allows one node: the cluster holds the call until the new
+/// learner has caught up, up to 60 s, then answers 504 `timeout`.
+pub const ADD_MEMBER_TIMEOUT: Duration = Duration::from_secs(75);
+
+/// `/v1/sys/members/<id>[/<action>]`.
+fn member_route(id: u64, action: Option<&str>) -> String {
+    match action {
+        Some(a) => format!("/v1/sys/members/{id}/{a}"),
+        None => format!("/v1/sys/members/{id}"),
+    }
+}
+
+impl Client {
+    /// `POST /v1/sys/rotate` (needs `sys:operator`; a write, run by the leader): adds a
+    /// data-key term. New writes are encrypted with it; older versions keep decrypting with
+    /// theirs (`key_term` in [`Client::secret_versions`]). Nothing is re-encrypted.
+    pub async fn rotate(&self) -> Result<RotateResponse, Error> {
+        let r: RotateResponse = self.call(Call::new(Method::POST, "/v1/sys/rotate")).await?;
+        self.note_write_index(r.index);
+        Ok(r)
+    }
+
+    /// `POST /v1/sys/rekey` (needs `sys:operator`): hands one CURRENT unseal key share (or
+    /// `reset: true`) to the current node only — progress is per node, like unseal: use
+    /// [`Client::for_node`] and send every share to the same node. `shares`/`threshold` (the
+    /// server's default 5/3) are read from the call that completes the threshold, whose
+    /// answer carries the NEW shares ([`RekeyResponse::keys`]), shown this once; the old
+    /// shares stop working. Refusals: `invalid_share`, `duplicate_share`, `invalid_shares`.
+    pub async fn rekey(&self, req: &RekeyRequest) -> Result<RekeyResponse, Error> {
+        self.call(Call::new(Method::POST, "/v1/sys/rekey").per_node().json(req)?).await
+    }
+
+    /// `POST /v1/sys/members` (needs `sys:operator`): adds a node as a learner. The cluster
+    /// answers once the learner has caught up (504 `timeout` after 60 s), so this call allows
+    /// each node at least [`ADD_MEMBER_TIMEOUT`]. Answers the new member list.
+    pub async fn add_member(&self, req: &AddMemberRequest) -> Result<MembersResponse, Error> {
+        let wait = self.inner.timeout.max(ADD_MEMBER_TIMEOUT);
+        self.call(Call::new(Method::POST, "/v1/sys/members").json(req)?.timeout(wait)).await
+    }
+
+    /// `POST /v1/sys/members/{id}/promote` (needs `sys:operator`): makes a learner a voter.
+    /// Answers the new member list.
+    pub async fn promote_member(&self, id: u64) -> Result<MembersResponse, Error> {
+        self.call(Call::new(Method::POST, member_route(id, Some("promote")))).await
+    }
+
+    /// `DELETE /v1/sys/members/{id}` (needs `sys:operator`): removes a voter or a learner.
+    /// Answers the new member list.
+    pub async fn remove_member(&self, id: u64) -> Result<MembersResponse, Error> {
+        self.call(Call::new(Method::DELETE, member_route(id, None))).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn member_routes() {
+        assert_eq!(member_route(4, None), "/v1/sys/members/4");
+        assert_eq!(member_route(4, Some("promote")), "/v1/sys/members/4/promote");
+    }
+
+    #[test]
+    fn add_member_allows_at_least_the_servers_wait() {
+        let c = Client::builder()
+            .addresses(["http://a:1"])
+            .timeout(Duration::from_secs(5))
+            .build()
+            .unwrap();
+        assert_eq!(c.inner.timeout.max(ADD_MEMBER_TIMEOUT), ADD_MEMBER_TIMEOUT);
+        assert!(ADD_MEMBER_TIMEOUT > Duration::from_secs(60), "longer than the server's wait");
+        assert_eq!(c.for_node("http://b:2").inner.timeout, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn rekey_request_sends_only_what_is_given() {
+        let req = RekeyRequest {
+            key: Some("c2hhcmU=".into()),
+            reset: false,
+            shares: Some(3),
+            threshold: Some(2),
+        };
+        assert_eq!(
+            serde_json::to_string(&req).unwrap(),
+            r#"{"key":"c2hhcmU=","reset":false,"shares":3,"threshold":2}"#
+        );
+    }
+}

@@ -20,6 +20,7 @@ use reqwest::Method;
 
 use crate::types::{
     AddMemberRequest, MembersResponse, RekeyRequest, RekeyResponse, RotateResponse,
+    StepDownResponse,
 };
 use crate::{Call, Client, Error};
 
@@ -43,6 +44,12 @@ impl Client {
         let r: RotateResponse = self.call(Call::new(Method::POST, "/v1/sys/rotate")).await?;
         self.note_write_index(r.index);
         Ok(r)
+    }
+
+    /// `POST /v1/sys/step-down` (needs `sys:operator`; a write, so it reaches the leader):
+    /// hands leadership to another voter. Answers the old and the new leader's ids.
+    pub async fn step_down(&self) -> Result<StepDownResponse, Error> {
+        self.call(Call::new(Method::POST, "/v1/sys/step-down")).await
     }
 
     /// `POST /v1/sys/rekey` (needs `sys:operator`): hands one CURRENT unseal key share (or

@@ -527,3 +527,10 @@ pub struct AddMemberRequest {
     /// `host:port` of its cluster port.
     pub cluster_addr: String,
 }
+
+/// Answer to `POST /v1/sys/step-down`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct StepDownResponse {
+    pub old_leader: u64,
+    pub new_leader: u64,
+}

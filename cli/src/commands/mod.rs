@@ -30,6 +30,7 @@ pub mod operator_raft_add_node;
 pub mod operator_raft_list_peers;
 pub mod operator_raft_promote;
 pub mod operator_raft_remove_node;
+pub mod operator_raft_transfer_leader;
 pub mod operator_rekey;
 pub mod operator_revoke_root;
 pub mod operator_rotate;
@@ -290,6 +291,7 @@ pub enum RaftCommand {
     AddNode(operator_raft_add_node::AddNodeArgs),
     Promote(operator_raft_promote::PromoteArgs),
     RemoveNode(operator_raft_remove_node::RemoveNodeArgs),
+    TransferLeader(operator_raft_transfer_leader::TransferLeaderArgs),
 }
 
 /// `ass secrets …`.
@@ -461,6 +463,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 RaftCommand::AddNode(a) => operator_raft_add_node::exec(&ctx, a).await,
                 RaftCommand::Promote(a) => operator_raft_promote::exec(&ctx, a).await,
                 RaftCommand::RemoveNode(a) => operator_raft_remove_node::exec(&ctx, a).await,
+                RaftCommand::TransferLeader(a) => {
+                    operator_raft_transfer_leader::exec(&ctx, a).await
+                }
             },
         },
         Command::Secrets(s) => match s {

@@ -20,7 +20,7 @@ use crate::access::allowlist::Allowlist;
 use crate::access::scope::{Admin, ScopeSet};
 use crate::identity::{format_id, AgentRecord};
 use crate::node::{now_ms, rfc3339, Node};
-use crate::raft::types::{Command, NewAgent, Request, Response as SmResponse};
+use crate::raft::types::{Command, NewAgent, Request};
 use crate::seal::hash_token;
 
 /// Longest agent description, in bytes.
@@ -114,22 +114,14 @@ pub async fn create(
         })
         .await?
         .fresh()?;
-    match committed.response {
-        SmResponse::Ok => {
-            let record = node
-                .state
-                .identity
-                .agent(&id)?
-                .ok_or_else(|| ApiError::internal("agent vanished"))?;
-            Ok(super::with_index(
-                axum::http::StatusCode::OK,
-                committed.index,
-                AgentKeyResponse { agent: agent_info(&id, &record), agent_key: key },
-            ))
-        }
-        SmResponse::Rejected(r) => Err(r.into()),
-        other => Err(ApiError::internal(format!("unexpected response {other:?}"))),
-    }
+    super::expect_ok(&committed)?;
+    let record =
+        node.state.identity.agent(&id)?.ok_or_else(|| ApiError::internal("agent vanished"))?;
+    Ok(super::with_index(
+        axum::http::StatusCode::OK,
+        committed.index,
+        AgentKeyResponse { agent: agent_info(&id, &record), agent_key: key },
+    ))
 }
 
 pub async fn list(
@@ -175,15 +167,10 @@ pub async fn revoke(
             cmd: Command::RevokeAgent { id },
         })
         .await?;
-    match committed.response {
-        SmResponse::Ok => {
-            let (id, a) = find(&node, &name)?;
-            tracing::info!(agent = %a.name, "agent revoked");
-            Ok(Json(agent_info(&id, &a)))
-        }
-        SmResponse::Rejected(r) => Err(r.into()),
-        other => Err(ApiError::internal(format!("unexpected response {other:?}"))),
-    }
+    super::expect_ok(&committed)?;
+    let (id, a) = find(&node, &name)?;
+    tracing::info!(agent = %a.name, "agent revoked");
+    Ok(Json(agent_info(&id, &a)))
 }
 
 pub async fn rotate_key(
@@ -203,16 +190,11 @@ pub async fn rotate_key(
         .write(Request { request_id: request_id(&headers)?, time_ms: now_ms(), cmd })
         .await?
         .fresh()?;
-    match committed.response {
-        SmResponse::Ok => {
-            let (id, a) = find(&node, &name)?;
-            Ok(super::with_index(
-                axum::http::StatusCode::OK,
-                committed.index,
-                AgentKeyResponse { agent: agent_info(&id, &a), agent_key: key },
-            ))
-        }
-        SmResponse::Rejected(r) => Err(r.into()),
-        other => Err(ApiError::internal(format!("unexpected response {other:?}"))),
-    }
+    super::expect_ok(&committed)?;
+    let (id, a) = find(&node, &name)?;
+    Ok(super::with_index(
+        axum::http::StatusCode::OK,
+        committed.index,
+        AgentKeyResponse { agent: agent_info(&id, &a), agent_key: key },
+    ))
 }

@@ -262,18 +262,10 @@ async fn decide(
         Command::DecideApproval(NewDecision { id, approver, approver_agent, approve, comment });
     let committed =
         node.write(Request { request_id: request_id(headers)?, time_ms: now_ms(), cmd }).await?;
-    match committed.response {
-        SmResponse::Ok => {
-            let r = node
-                .state
-                .approvals
-                .get(&id)?
-                .ok_or_else(|| ApiError::internal("approval vanished"))?;
-            Ok(Json(info(&id, &r, node.clock.now_ms())))
-        }
-        SmResponse::Rejected(r) => Err(r.into()),
-        other => Err(ApiError::internal(format!("unexpected response {other:?}"))),
-    }
+    super::expect_ok(&committed)?;
+    let r =
+        node.state.approvals.get(&id)?.ok_or_else(|| ApiError::internal("approval vanished"))?;
+    Ok(Json(info(&id, &r, node.clock.now_ms())))
 }
 
 /// `POST /v1/approvals/{id}/approve`.
@@ -322,9 +314,6 @@ pub async fn set_policy(
     let cmd = Command::SetApprovalPolicy(record.clone());
     let committed =
         node.write(Request { request_id: request_id(&headers)?, time_ms: now_ms(), cmd }).await?;
-    match committed.response {
-        SmResponse::Ok => Ok(Json(record.to_document())),
-        SmResponse::Rejected(r) => Err(r.into()),
-        other => Err(ApiError::internal(format!("unexpected response {other:?}"))),
-    }
+    super::expect_ok(&committed)?;
+    Ok(Json(record.to_document()))
 }

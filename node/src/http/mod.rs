@@ -142,3 +142,13 @@ async fn sealed_gate(State(node): State<Arc<Node>>, req: Request, next: Next) ->
     }
     next.run(req).await
 }
+
+/// Turns a committed write whose state-machine answer should be `Ok` into the caller's
+/// result: a deterministic rejection becomes its API error, anything else is a bug.
+pub(crate) fn expect_ok(committed: &crate::node::Committed) -> Result<(), ApiError> {
+    match &committed.response {
+        crate::raft::types::Response::Ok => Ok(()),
+        crate::raft::types::Response::Rejected(r) => Err(r.clone().into()),
+        other => Err(ApiError::internal(format!("unexpected state machine response {other:?}"))),
+    }
+}

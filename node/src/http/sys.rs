@@ -19,7 +19,7 @@ use super::extract::{request_id, ApiJson, ApiPath, ApiQuery};
 use crate::access::scope::Admin;
 use crate::crypto::Barrier;
 use crate::node::{now_ms, rfc3339, Node};
-use crate::raft::types::{Command, Request, Response as SmResponse};
+use crate::raft::types::{Command, Request};
 use crate::seal::{self, Submitted, DEFAULT_SHARES, DEFAULT_THRESHOLD};
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -74,20 +74,15 @@ pub async fn init(
         },
     };
     let committed = node.write(request).await?.fresh()?;
-    match committed.response {
-        SmResponse::Ok => {
-            tracing::info!(shares, threshold, index = committed.index, "cluster initialized");
-            let body = InitResponse {
-                keys: material.shares.clone(),
-                shares,
-                threshold,
-                root_token: material.root_token.clone(),
-            };
-            Ok(([(HEADER_INDEX, committed.index.to_string())], Json(body)).into_response())
-        }
-        SmResponse::Rejected(r) => Err(r.into()),
-        other => Err(ApiError::internal(format!("unexpected init response {other:?}"))),
-    }
+    super::expect_ok(&committed)?;
+    tracing::info!(shares, threshold, index = committed.index, "cluster initialized");
+    let body = InitResponse {
+        keys: material.shares.clone(),
+        shares,
+        threshold,
+        root_token: material.root_token.clone(),
+    };
+    Ok(([(HEADER_INDEX, committed.index.to_string())], Json(body)).into_response())
 }
 
 pub async fn unseal(
@@ -241,18 +236,13 @@ pub async fn generate_root(
                 cmd: Command::SetRootToken { hash: Some(seal::hash_token(&token)) },
             };
             let committed = node.propose(request).await?.fresh()?;
-            match committed.response {
-                SmResponse::Ok => {
-                    tracing::warn!("a new root token was generated from unseal key shares");
-                    Ok(Json(GenerateRootResponse {
-                        progress: 0,
-                        threshold: config.threshold,
-                        root_token: Some(token),
-                    }))
-                }
-                SmResponse::Rejected(r) => Err(r.into()),
-                other => Err(ApiError::internal(format!("unexpected response {other:?}"))),
-            }
+            super::expect_ok(&committed)?;
+            tracing::warn!("a new root token was generated from unseal key shares");
+            Ok(Json(GenerateRootResponse {
+                progress: 0,
+                threshold: config.threshold,
+                root_token: Some(token),
+            }))
         }
     }
 }
@@ -268,14 +258,9 @@ pub async fn revoke_root(
     let cmd = Command::SetRootToken { hash: None };
     let committed =
         node.write(Request { request_id: request_id(&headers)?, time_ms: now_ms(), cmd }).await?;
-    match committed.response {
-        SmResponse::Ok => {
-            tracing::warn!("the root token was revoked");
-            Ok(Json(serde_json::json!({ "revoked": true, "index": committed.index })))
-        }
-        SmResponse::Rejected(r) => Err(r.into()),
-        other => Err(ApiError::internal(format!("unexpected response {other:?}"))),
-    }
+    super::expect_ok(&committed)?;
+    tracing::warn!("the root token was revoked");
+    Ok(Json(serde_json::json!({ "revoked": true, "index": committed.index })))
 }
 
 /// `POST /v1/sys/rotate` (needs `sys:operator`): adds a data-key term. New writes use it; old
@@ -294,15 +279,10 @@ pub async fn rotate(
     let cmd = Command::RotateKeyring { term, sealed_keyring };
     let committed =
         node.write(Request { request_id: request_id(&headers)?, time_ms: now_ms(), cmd }).await?;
-    match committed.response {
-        SmResponse::Ok => {
-            node.refresh_keyring();
-            tracing::info!(term, "keyring rotated");
-            Ok(Json(RotateResponse { term, index: committed.index }))
-        }
-        SmResponse::Rejected(r) => Err(r.into()),
-        other => Err(ApiError::internal(format!("unexpected response {other:?}"))),
-    }
+    super::expect_ok(&committed)?;
+    node.refresh_keyring();
+    tracing::info!(term, "keyring rotated");
+    Ok(Json(RotateResponse { term, index: committed.index }))
 }
 
 /// `POST /v1/sys/rekey` (needs `sys:operator` and a threshold of current unseal shares, handed
@@ -352,18 +332,13 @@ pub async fn rekey(
                 cmd: Command::Rekey { seal: seal_config },
             };
             let committed = node.propose(request).await?.fresh()?;
-            match committed.response {
-                SmResponse::Ok => {
-                    tracing::warn!(
-                        shares,
-                        threshold,
-                        "the cluster was rekeyed: the old unseal shares no longer work"
-                    );
-                    Ok(Json(RekeyResponse { progress: 0, threshold, keys: Some(keys) }))
-                }
-                SmResponse::Rejected(r) => Err(r.into()),
-                other => Err(ApiError::internal(format!("unexpected response {other:?}"))),
-            }
+            super::expect_ok(&committed)?;
+            tracing::warn!(
+                shares,
+                threshold,
+                "the cluster was rekeyed: the old unseal shares no longer work"
+            );
+            Ok(Json(RekeyResponse { progress: 0, threshold, keys: Some(keys) }))
         }
     }
 }

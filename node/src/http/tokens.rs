@@ -23,7 +23,7 @@ use crate::access::scope::{Admin, ScopeSet};
 use crate::access::ttl::parse_ttl;
 use crate::identity::{format_id, parse_id, TokenPolicyRecord, TokenRecord, MAX_TOKEN_DEPTH};
 use crate::node::{now_ms, rfc3339, Node};
-use crate::raft::types::{Command, NewToken, Request, Response as SmResponse};
+use crate::raft::types::{Command, NewToken, Request};
 use crate::seal::hash_token;
 
 /// A TTL as people write them here: whole hours as `24h`, else the compact form (`1h30m`).
@@ -270,25 +270,20 @@ async fn mint(
         .write(Request { request_id: request_id(headers)?, time_ms, cmd: Command::IssueToken(new) })
         .await?
         .fresh()?;
-    match committed.response {
-        SmResponse::Ok => {
-            let record = node
-                .state
-                .identity
-                .token(&accessor)?
-                .ok_or_else(|| ApiError::internal("token vanished"))?;
-            if break_glass {
-                tracing::warn!(accessor = %format_id(&accessor), "break-glass token issued above the policy's maximum TTL");
-            }
-            Ok(super::with_index(
-                StatusCode::OK,
-                committed.index,
-                IssueTokenResponse { token, info: token_info(node, &accessor, &record)? },
-            ))
-        }
-        SmResponse::Rejected(r) => Err(r.into()),
-        other => Err(ApiError::internal(format!("unexpected response {other:?}"))),
+    super::expect_ok(&committed)?;
+    let record = node
+        .state
+        .identity
+        .token(&accessor)?
+        .ok_or_else(|| ApiError::internal("token vanished"))?;
+    if break_glass {
+        tracing::warn!(accessor = %format_id(&accessor), "break-glass token issued above the policy's maximum TTL");
     }
+    Ok(super::with_index(
+        StatusCode::OK,
+        committed.index,
+        IssueTokenResponse { token, info: token_info(node, &accessor, &record)? },
+    ))
 }
 
 /// How many tokens stand above `token`.
@@ -413,18 +408,13 @@ pub async fn revoke(
     let cmd = Command::RevokeToken { accessor };
     let committed =
         node.write(Request { request_id: request_id(&headers)?, time_ms: now_ms(), cmd }).await?;
-    match committed.response {
-        SmResponse::Ok => {
-            let t = node
-                .state
-                .identity
-                .token(&accessor)?
-                .ok_or_else(|| ApiError::internal("token vanished"))?;
-            Ok(Json(token_info(&node, &accessor, &t)?))
-        }
-        SmResponse::Rejected(r) => Err(r.into()),
-        other => Err(ApiError::internal(format!("unexpected response {other:?}"))),
-    }
+    super::expect_ok(&committed)?;
+    let t = node
+        .state
+        .identity
+        .token(&accessor)?
+        .ok_or_else(|| ApiError::internal("token vanished"))?;
+    Ok(Json(token_info(&node, &accessor, &t)?))
 }
 
 /// `GET /v1/policy/tokens`.
@@ -470,9 +460,6 @@ pub async fn set_policy(
     let cmd = Command::SetTokenPolicy(record);
     let committed =
         node.write(Request { request_id: request_id(&headers)?, time_ms: now_ms(), cmd }).await?;
-    match committed.response {
-        SmResponse::Ok => Ok(Json(policy_view(&record))),
-        SmResponse::Rejected(r) => Err(r.into()),
-        other => Err(ApiError::internal(format!("unexpected response {other:?}"))),
-    }
+    super::expect_ok(&committed)?;
+    Ok(Json(policy_view(&record)))
 }

@@ -393,8 +393,19 @@ pub async fn promote_member(
     caller.require_admin(Admin::SysOperator)?;
     let id = member_id(&id)?;
     let change = openraft::ChangeMembers::AddVoterIds([id].into_iter().collect());
+    change_members(node, caller, change, id, "member promoted to voter").await
+}
+
+/// Commits one membership change and answers the new member list.
+async fn change_members(
+    node: Arc<Node>,
+    caller: Caller,
+    change: openraft::ChangeMembers<u64, crate::raft::types::NodeInfo>,
+    id: u64,
+    what: &'static str,
+) -> Result<Json<MembersResponse>, ApiError> {
     node.raft.change_membership(change, false).await.map_err(membership_error)?;
-    tracing::info!(id, "member promoted to voter");
+    tracing::info!(id, "{what}");
     members(State(node), caller).await
 }
 
@@ -413,9 +424,7 @@ pub async fn remove_member(
     } else {
         openraft::ChangeMembers::RemoveNodes([id].into_iter().collect())
     };
-    node.raft.change_membership(change, false).await.map_err(membership_error)?;
-    tracing::info!(id, "member removed");
-    members(State(node), caller).await
+    change_members(node, caller, change, id, "member removed").await
 }
 
 fn member_id(s: &str) -> Result<u64, ApiError> {

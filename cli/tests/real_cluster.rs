@@ -163,16 +163,25 @@ fn clear_ass_env(cmd: &mut Command) {
     }
 }
 
-/// One `ass` invocation being prepared: ASS_ADDR, ASS_TOKEN or ASS_AGENT_KEY, stdin.
+/// One `ass` invocation being prepared: ASS_ADDR, ASS_TOKEN or ASS_AGENT_KEY, ASS_CACERT,
+/// stdin.
 struct Ass<'a> {
     cluster: &'a Cluster,
     addr: String,
     token: Option<String>,
     agent_key: Option<String>,
+    /// ASS_CACERT: the cluster CA unless cleared.
+    ca_cert: Option<PathBuf>,
     stdin: Option<Vec<u8>>,
 }
 
 impl Ass<'_> {
+    /// Runs without ASS_CACERT (system roots only).
+    fn without_ca(mut self) -> Self {
+        self.ca_cert = None;
+        self
+    }
+
     fn addr(mut self, addr: impl Into<String>) -> Self {
         self.addr = addr.into();
         self
@@ -201,6 +210,9 @@ impl Ass<'_> {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_ass"));
         clear_ass_env(&mut cmd);
         cmd.args(args).env("ASS_ADDR", &self.addr);
+        if let Some(ca) = &self.ca_cert {
+            cmd.env("ASS_CACERT", ca);
+        }
         if let Some(t) = &self.token {
             cmd.env("ASS_TOKEN", t);
         }
@@ -349,6 +361,8 @@ struct Cluster {
     nodes: Vec<Node>,
     root_token: String,
     unseal_keys: Vec<String>,
+    /// The cluster CA that `cluster.json` names (`ca_cert`).
+    ca_cert: PathBuf,
     /// Scratch space for key files.
     scratch: PathBuf,
     _root: tempfile::TempDir,
@@ -367,6 +381,7 @@ impl Cluster {
             addr: self.addrs(),
             token: Some(self.root_token.clone()),
             agent_key: None,
+            ca_cert: Some(self.ca_cert.clone()),
             stdin: None,
         }
     }
@@ -554,6 +569,7 @@ struct ClusterFile {
     nodes: Vec<Node>,
     root_token: String,
     unseal_keys: Vec<String>,
+    ca_cert: PathBuf,
 }
 
 /// `DIR/cluster.json`, if it exists and is complete.
@@ -576,7 +592,12 @@ fn read_cluster_file(dir: &Path) -> Option<ClusterFile> {
         .iter()
         .map(|k| k.as_str().map(str::to_owned))
         .collect::<Option<Vec<_>>>()?;
-    Some(ClusterFile { nodes, root_token: v["root_token"].as_str()?.to_owned(), unseal_keys })
+    Some(ClusterFile {
+        nodes,
+        root_token: v["root_token"].as_str()?.to_owned(),
+        unseal_keys,
+        ca_cert: PathBuf::from(v["ca_cert"].as_str()?),
+    })
 }
 
 /// The `ass-node` binary next to `ass`, built first (same profile) if missing.
@@ -678,8 +699,9 @@ fn start_cluster() -> Cluster {
                 assert!(file.unseal_keys.len() >= 3, "cluster.json has unseal keys");
                 for n in &file.nodes {
                     let port = base + n.id as u16 - 1;
-                    assert_eq!(n.api, format!("http://127.0.0.1:{port}"), "node {}", n.id);
+                    assert_eq!(n.api, format!("https://127.0.0.1:{port}"), "node {}", n.id);
                 }
+                assert_eq!(file.ca_cert, dir.join("tls/ca.pem"), "cluster.json names the CA");
                 eprintln!(
                     "dev cluster on base port {base} ready in {:.1} s",
                     started.elapsed().as_secs_f64()
@@ -689,6 +711,7 @@ fn start_cluster() -> Cluster {
                     nodes: file.nodes,
                     root_token: file.root_token,
                     unseal_keys: file.unseal_keys,
+                    ca_cert: file.ca_cert,
                     scratch,
                     _root: root,
                 };
@@ -775,6 +798,12 @@ fn real_cluster_end_to_end() {
         ids.sort_unstable();
         assert_eq!(ids, [1, 2, 3]);
         Ok(())
+    });
+    let dev_log = c.guard.dir.join("dev.log");
+    wait_until("`ass-node dev` to print the exports", SETTLE_TIMEOUT, || {
+        let out = std::fs::read_to_string(&dev_log).map_err(|e| e.to_string())?;
+        let want = format!("export ASS_CACERT={}\n", c.ca_cert.display());
+        out.contains(&want).then_some(()).ok_or(format!("no `{want}` in:\n{out}"))
     });
     for (addr, s) in c.status_json() {
         assert_eq!(s["threshold"], 3, "{addr}: {s}");
@@ -927,6 +956,20 @@ fn real_cluster_end_to_end() {
     assert_eq!(run.ok().stdout, format!("{s2}\n"), "failed CAS wrote nothing");
     // Nothing reachable.
     c.cli().addr("http://127.0.0.1:1").run(&["secrets", "get", STRIPE]).server_error("transport");
+    // Over https without the cluster CA: refused, saying which CA to give.
+    c.cli()
+        .without_ca()
+        .run(&["secrets", "get", STRIPE])
+        .server_error("transport")
+        .stderr_has("not signed by a CA this client trusts")
+        .stderr_has("ASS_CACERT");
+    // The same with --ca-cert on the command line instead of ASS_CACERT.
+    let ca = c.ca_cert.to_str().unwrap().to_owned();
+    let run = c.cli().without_ca().run(&["--ca-cert", &ca, "secrets", "get", STRIPE, "--silent"]);
+    assert_eq!(run.ok().stdout, format!("{s2}\n"));
+    // Plain http:// to the TLS port: a 400 that says to use https://.
+    let plain = c.nodes[0].api.replacen("https://", "http://", 1);
+    c.cli().addr(&plain).run(&["secrets", "get", STRIPE]).server_error("tls_required");
 
     step(t0, 7, "failover past a dead address");
     let dead_first = format!("http://127.0.0.1:1,{}", c.addrs());

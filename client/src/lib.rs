@@ -440,7 +440,23 @@ fn transport_error(addr: &str, e: &reqwest::Error) -> (Error, bool) {
     } else {
         "request failed"
     };
-    (Error::Transport(format!("{addr}: {what}: {cause}")), true)
+    let hint = tls_hint(&cause);
+    (Error::Transport(format!("{addr}: {what}: {cause}{hint}")), true)
+}
+
+/// What to do about a certificate the client refused, if that is the cause.
+fn tls_hint(cause: &str) -> &'static str {
+    if cause.contains("UnknownIssuer") || cause.contains("BadSignature") {
+        " (the node's certificate is not signed by a CA this client trusts: give the cluster \
+         CA with --ca-cert or ASS_CACERT, e.g. DIR/tls/ca.pem of `ass-node dev`)"
+    } else if cause.contains("NotValidForName") {
+        " (the node's certificate does not name this host or IP: use the address in its \
+         subject alternative names, or reissue it)"
+    } else if cause.contains("Expired") {
+        " (the node's certificate has expired: renew it)"
+    } else {
+        ""
+    }
 }
 
 impl Client {

@@ -59,6 +59,30 @@ pub struct Config {
     /// Largest HTTP request body in bytes (default 1 MiB); larger bodies get 413.
     #[serde(default = "default_max_body_bytes")]
     pub max_body_bytes: usize,
+    /// Serve plain HTTP on both ports (default false). Only for a benchmark or a network that
+    /// is itself encrypted: tokens, unseal shares and secrets then cross the wire in the clear,
+    /// and any host that reaches the cluster port can take part in Raft. Logged loudly at start.
+    #[serde(default)]
+    pub tls_disable: bool,
+    /// Certificates; required unless `tls_disable = true`.
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
+}
+
+/// Certificate files (PEM). The node's certificate serves both ports and is also its client
+/// certificate towards peers, so it needs both the serverAuth and clientAuth key usages (or no
+/// extended key usage at all) and SANs for every host name or IP in `api_addr` and
+/// `cluster_addr` that clients and peers dial.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// The node's certificate chain (leaf first), served on the API and the cluster port.
+    pub cert_file: PathBuf,
+    /// The private key of `cert_file` (PKCS#8, PKCS#1 or SEC1). Keep it mode 0600.
+    pub key_file: PathBuf,
+    /// The cluster CA: peers on the cluster port must present a client certificate it signed,
+    /// and this node checks peers' server certificates against it.
+    pub ca_file: PathBuf,
 }
 
 /// A member of the initial cluster.
@@ -269,6 +293,16 @@ impl Config {
         if self.max_body_bytes < 4096 {
             return Err(invalid("max_body_bytes", "must be at least 4096"));
         }
+        if !self.tls_disable {
+            let tls = self.tls.as_ref().ok_or_else(|| {
+                invalid(
+                    "tls",
+                    "a [tls] section with cert_file, key_file and ca_file is required \
+                     (or set tls_disable = true to serve plain HTTP, never in production)",
+                )
+            })?;
+            crate::tls::TlsFiles::load(tls).map_err(|e| invalid(e.field(), e.to_string()))?;
+        }
         Ok(())
     }
 
@@ -286,6 +320,7 @@ mod tests {
     use super::*;
 
     const GOOD: &str = r#"
+        tls_disable = true
         node_id = 1
         api_addr = "127.0.0.1:8201"
         cluster_addr = "127.0.0.1:8301"
@@ -331,6 +366,41 @@ mod tests {
         .contains("api_addr"));
     }
 
+    /// Without `tls_disable = true` the `[tls]` section and its three files are required and
+    /// must load; the error names the field and the file.
+    #[test]
+    fn tls_is_required_unless_disabled_and_its_files_must_load() {
+        let on = GOOD.replace("tls_disable = true", "");
+        let e = err_of(&on);
+        assert!(e.contains("`tls`") && e.contains("tls_disable = true"), "{e}");
+        let e = err_of(&GOOD.replace("tls_disable = true", "tls_disable = false"));
+        assert!(e.contains("`tls`"), "{e}");
+        let e = err_of(&format!(
+            "{on}\n[tls]\ncert_file = \"/nonexistent/n.pem\"\nkey_file = \"/k\"\nca_file = \"/c\"\n"
+        ));
+        assert!(e.contains("`tls.cert_file`") && e.contains("/nonexistent/n.pem"), "{e}");
+        let e = err_of(&format!("{on}\n[tls]\ncert_file = \"/x\"\n"));
+        assert!(e.contains("missing field `key_file`"), "{e}");
+
+        let dir = tempfile::tempdir().unwrap();
+        let certs = crate::tls::dev_certs(dir.path(), &[1], &[]).unwrap();
+        let n = &certs.nodes[0].1;
+        let with = |cert: &Path, key: &Path, ca: &Path| {
+            format!(
+                "{on}\n[tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\nca_file = \"{}\"\n",
+                cert.display(),
+                key.display(),
+                ca.display()
+            )
+        };
+        let c = Config::from_toml(&with(&n.cert_file, &n.key_file, &certs.ca_file)).unwrap();
+        assert!(!c.tls_disable);
+        let e = err_of(&with(&n.cert_file, &n.key_file, &n.key_file));
+        assert!(e.contains("`tls.ca_file`") && e.contains("node1-key.pem"), "{e}");
+        let e = err_of(&with(&n.cert_file, &certs.ca_file, &certs.ca_file));
+        assert!(e.contains("`tls.key_file`") && e.contains("ca.pem"), "{e}");
+    }
+
     /// Every `*.toml` under `cluster-config/` parses and validates, shows the documented
     /// defaults, and each example set describes one cluster: `node-3/` holds 3 files and
     /// `node-5/` 5, every file of a set lists the same peers, node ids are distinct, and each
@@ -358,12 +428,36 @@ mod tests {
         files.sort();
         assert!(!files.is_empty(), "no *.toml under {}", root.display());
 
+        // The examples point at /etc/ass/tls/; stand in dev certificates with the examples'
+        // SANs there, so the files are loaded and cross-checked as a node would.
+        const TLS_DIR: &str = "/etc/ass/tls/";
+        let tls = tempfile::tempdir().unwrap();
+        let sans: Vec<String> = (11..=15).map(|i| format!("10.0.0.{i}")).collect();
+        crate::tls::dev_certs(tls.path(), &[1, 2, 3, 4, 5], &sans).unwrap();
+        let tls_dir = format!("{}/", tls.path().display());
+
         let mut sets: BTreeMap<PathBuf, Vec<(PathBuf, Config)>> = BTreeMap::new();
         for file in files {
             let text = std::fs::read_to_string(&file)
                 .unwrap_or_else(|e| panic!("cannot read {}: {e}", file.display()));
-            let config = Config::from_toml(&text)
+            assert!(
+                text.contains(TLS_DIR),
+                "{} keeps its certificates in {TLS_DIR}",
+                file.display()
+            );
+            let config = Config::from_toml(&text.replace(TLS_DIR, &tls_dir))
                 .unwrap_or_else(|e| panic!("{} does not load: {e}", file.display()));
+            // Every example runs TLS, with this node's own certificate.
+            assert!(!config.tls_disable, "{}: examples keep TLS on", file.display());
+            let t = config.tls.as_ref().expect("[tls]");
+            let own = format!("node{}", config.node_id);
+            assert!(
+                t.cert_file.ends_with(format!("{own}.pem"))
+                    && t.key_file.ends_with(format!("{own}-key.pem"))
+                    && t.ca_file.ends_with("ca.pem"),
+                "{}: {t:?}",
+                file.display()
+            );
             config
                 .validate()
                 .unwrap_or_else(|e| panic!("{} does not validate: {e}", file.display()));

@@ -2,8 +2,12 @@
 //! integration tests, chaos suite and benchmarks drive.
 //!
 //! Each node gets `DIR/nodeN/{config.toml,data/,node.log}`; `DIR/cluster.json` records the
-//! addresses, pids, root token and — dev only — the unseal keys, so a restart on the same DIR
-//! reuses the data and unseals again.
+//! addresses, pids, root token, the CA file and — dev only — the unseal keys, so a restart on
+//! the same DIR reuses the data and unseals again.
+//!
+//! TLS is on unless [`DevOptions::tls_disable`]: `DIR/tls/` holds a dev CA and one certificate
+//! per node ([`crate::tls::dev_certs`]), made once and reused by later runs; the API addresses
+//! are `https://` and clients trust `DIR/tls/ca.pem` (`ASS_CACERT`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -19,6 +23,10 @@ pub struct ClusterFile {
     pub nodes: Vec<ClusterFileNode>,
     pub root_token: String,
     pub unseal_keys: Vec<String>,
+    /// The cluster CA (PEM) clients trust for the `https://` API addresses; absent when TLS
+    /// is disabled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_cert: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -40,6 +48,32 @@ pub struct DevOptions {
     pub extra_config: String,
     /// Environment variables for every node process.
     pub env: Vec<(String, String)>,
+    /// Plain HTTP on both ports (`tls_disable = true` in every config); default false.
+    pub tls_disable: bool,
+    /// SANs the node certificates carry besides 127.0.0.1 and localhost.
+    pub extra_sans: Vec<String>,
+}
+
+impl DevOptions {
+    /// A TLS cluster of `nodes` nodes in `dir` from `base_port`, running `exe`; other fields
+    /// at their defaults (no extra config, no extra environment, no extra SANs).
+    pub fn new(dir: PathBuf, nodes: u64, base_port: u16, exe: PathBuf) -> Self {
+        Self {
+            dir,
+            nodes,
+            base_port,
+            exe,
+            extra_config: String::new(),
+            env: Vec::new(),
+            tls_disable: false,
+            extra_sans: Vec::new(),
+        }
+    }
+
+    /// `DIR/tls`: the dev CA and node certificates.
+    pub fn tls_dir(&self) -> PathBuf {
+        self.dir.join("tls")
+    }
 }
 
 /// One node process of a local cluster.
@@ -51,11 +85,14 @@ pub struct DevNode {
     pub child: Option<Child>,
     /// A command the node runs under (e.g. `faketime -f -1h` in clock tests); empty: none.
     pub wrapper: Vec<String>,
+    /// Whether the node serves TLS.
+    pub tls: bool,
 }
 
 impl DevNode {
     pub fn api_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.api_port)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.api_port)
     }
 }
 
@@ -65,6 +102,8 @@ pub struct DevCluster {
     pub nodes: Vec<DevNode>,
     pub root_token: String,
     pub unseal_keys: Vec<String>,
+    /// The cluster CA (`DIR/tls/ca.pem`); `None` without TLS.
+    pub ca_file: Option<PathBuf>,
     http: reqwest::Client,
 }
 
@@ -82,6 +121,14 @@ impl DevCluster {
         }
         std::fs::create_dir_all(&options.dir)
             .with_context(|| format!("creating {}", options.dir.display()))?;
+        let ca_file = if options.tls_disable {
+            None
+        } else {
+            let ids: Vec<u64> = (1..=options.nodes).collect();
+            let certs = crate::tls::dev_certs(&options.tls_dir(), &ids, &options.extra_sans)
+                .context("making the dev CA and node certificates")?;
+            Some(std::fs::canonicalize(&certs.ca_file).unwrap_or(certs.ca_file))
+        };
         let mut nodes = Vec::new();
         for id in 1..=options.nodes {
             let api_port = options.base_port + (id - 1) as u16;
@@ -97,6 +144,7 @@ impl DevCluster {
                 config_path,
                 child: None,
                 wrapper: Vec::new(),
+                tls: !options.tls_disable,
             });
         }
         for n in &nodes {
@@ -106,9 +154,15 @@ impl DevCluster {
                 }
             }
         }
-        let http = crate::server::cluster_http_client()?;
-        let mut cluster =
-            DevCluster { options, nodes, root_token: String::new(), unseal_keys: Vec::new(), http };
+        let http = api_client(ca_file.as_deref())?;
+        let mut cluster = DevCluster {
+            options,
+            nodes,
+            root_token: String::new(),
+            unseal_keys: Vec::new(),
+            ca_file,
+            http,
+        };
         for i in 0..cluster.nodes.len() {
             cluster.spawn(i)?;
         }
@@ -315,6 +369,7 @@ impl DevCluster {
                 .collect(),
             root_token: self.root_token.clone(),
             unseal_keys: self.unseal_keys.clone(),
+            ca_cert: self.ca_file.clone(),
         };
         let path = self.options.dir.join("cluster.json");
         std::fs::write(&path, serde_json::to_vec_pretty(&file)?)?;
@@ -334,6 +389,10 @@ impl DevCluster {
         let cluster_port = self.options.base_port + 100 + (id - 1) as u16;
         let node_dir = self.options.dir.join(format!("node{id}"));
         std::fs::create_dir_all(&node_dir)?;
+        if !self.options.tls_disable {
+            crate::tls::dev_certs(&self.options.tls_dir(), &[id], &self.options.extra_sans)
+                .context("making the new node's certificate")?;
+        }
         let config_path = node_dir.join("config.toml");
         std::fs::write(&config_path, node_config_with(&self.options, id, &node_dir, id, false))?;
         self.nodes.push(DevNode {
@@ -343,6 +402,7 @@ impl DevCluster {
             config_path,
             child: None,
             wrapper: Vec::new(),
+            tls: !self.options.tls_disable,
         });
         let i = self.nodes.len() - 1;
         self.spawn(i)?;
@@ -353,6 +413,25 @@ impl DevCluster {
     pub fn api_urls(&self) -> Vec<String> {
         self.nodes.iter().map(DevNode::api_url).collect()
     }
+
+    /// A new HTTP client for the API port that trusts this cluster's CA.
+    pub fn api_client(&self) -> anyhow::Result<reqwest::Client> {
+        api_client(self.ca_file.as_deref())
+    }
+}
+
+/// An HTTP client for the API port trusting only the CA in `ca_file` (plain HTTP when `None`).
+pub fn api_client(ca_file: Option<&Path>) -> anyhow::Result<reqwest::Client> {
+    crate::tls::install_default_provider();
+    let mut b =
+        reqwest::Client::builder().connect_timeout(Duration::from_secs(2)).tcp_nodelay(true);
+    if let Some(path) = ca_file {
+        let pem = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        let config = crate::tls::api_client_config(&pem)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        b = b.tls_backend_preconfigured(config);
+    }
+    b.build().context("building the API client")
 }
 
 impl Drop for DevCluster {
@@ -383,11 +462,23 @@ fn node_config_with(
             options.base_port + 100 + (p - 1) as u16
         ));
     }
+    let tls_dir = options.tls_dir();
+    let tls = if options.tls_disable {
+        String::new()
+    } else {
+        format!(
+            "\n[tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\nca_file = \"{}\"\n",
+            tls_dir.join(format!("node{id}.pem")).display(),
+            tls_dir.join(format!("node{id}-key.pem")).display(),
+            tls_dir.join("ca.pem").display(),
+        )
+    };
     format!(
-        "# Written by `ass-node dev`; local development only.\nnode_id = {id}\napi_addr = \"127.0.0.1:{}\"\ncluster_addr = \"127.0.0.1:{}\"\ndata_dir = \"{}\"\nmax_body_bytes = 1048576\nbootstrap = {bootstrap}\n{}\n{peers}",
+        "# Written by `ass-node dev`; local development only.\nnode_id = {id}\napi_addr = \"127.0.0.1:{}\"\ncluster_addr = \"127.0.0.1:{}\"\ndata_dir = \"{}\"\nmax_body_bytes = 1048576\nbootstrap = {bootstrap}\ntls_disable = {}\n{}\n{tls}{peers}",
         options.base_port + (id - 1) as u16,
         options.base_port + 100 + (id - 1) as u16,
         node_dir.join("data").display(),
+        options.tls_disable,
         options.extra_config,
     )
 }

@@ -3,7 +3,7 @@
 //! ```text
 //!  http/ ──> node (read/write paths) ──> raft/ (openraft) ──> state + secrets ──> storage/ (sled)
 //!    │                 └──> crypto/ (barrier)            seal/ (init, unseal)
-//!    └── cluster (peer port: Raft RPC, read index, forwarded writes)
+//!    └── cluster (peer port: Raft RPC, read index, forwarded writes; mutual TLS, see tls/)
 //! ```
 //!
 //! Arrows point one way. `raft/` never decrypts; `crypto/` never sees HTTP, Raft or sled.
@@ -19,9 +19,11 @@ pub mod http;
 pub mod identity;
 pub mod metrics;
 pub mod node;
+pub mod peer;
 pub mod raft;
 pub mod seal;
 pub mod secrets;
 pub mod server;
 pub mod state;
 pub mod storage;
+pub mod tls;

@@ -27,6 +27,10 @@ enum Cmd {
     ///
     /// DEVELOPMENT ONLY: the unseal keys are written to DIR/cluster.json in the clear.
     /// Running it again on the same DIR reuses the data and unseals again. Ctrl-C stops every node.
+    ///
+    /// TLS is on: a dev CA and node certificates are made in DIR/tls/ (reused by later runs;
+    /// keys mode 0600), the API addresses are https://, and clients trust DIR/tls/ca.pem
+    /// (export ASS_CACERT, printed at start; cluster.json names it as `ca_cert`).
     Dev {
         /// Directory for the nodes' configs, data and logs.
         #[arg(long, default_value = "./dev-cluster")]
@@ -37,6 +41,14 @@ enum Cmd {
         /// API port of node 1; node N listens on P+N-1 (API) and P+100+N-1 (cluster).
         #[arg(long, default_value_t = 8201)]
         base_port: u16,
+        /// Serve plain HTTP on both ports (tls_disable = true), e.g. for a benchmark that
+        /// wants to leave TLS out. Never with real secrets.
+        #[arg(long)]
+        tls_disable: bool,
+        /// Extra subject alternative name (IP or DNS name) for the node certificates, besides
+        /// 127.0.0.1 and localhost; repeat for more.
+        #[arg(long = "san", value_name = "IP|NAME")]
+        sans: Vec<String>,
     },
 }
 
@@ -62,7 +74,13 @@ fn real_main() -> anyhow::Result<()> {
     runtime.block_on(async move {
         match cli.command {
             Cmd::Run { config } => run(config).await,
-            Cmd::Dev { dir, nodes, base_port } => dev(dir, nodes, base_port).await,
+            Cmd::Dev { dir, nodes, base_port, tls_disable, sans } => {
+                let exe = std::env::current_exe().context("locating the ass-node binary")?;
+                let mut options = DevOptions::new(dir, nodes, base_port, exe);
+                options.tls_disable = tls_disable;
+                options.extra_sans = sans;
+                dev(options).await
+            }
         }
     })
 }
@@ -92,17 +110,9 @@ async fn shutdown_signal() {
     }
 }
 
-async fn dev(dir: PathBuf, nodes: u64, base_port: u16) -> anyhow::Result<()> {
+async fn dev(options: DevOptions) -> anyhow::Result<()> {
     let started = Instant::now();
-    let exe = std::env::current_exe().context("locating the ass-node binary")?;
-    let options = DevOptions {
-        dir: dir.clone(),
-        nodes,
-        base_port,
-        exe,
-        extra_config: String::new(),
-        env: Vec::new(),
-    };
+    let (dir, nodes) = (options.dir.clone(), options.nodes);
     let cluster = DevCluster::start(options).await?;
     let urls = cluster.api_urls();
     println!(
@@ -130,6 +140,12 @@ async fn dev(dir: PathBuf, nodes: u64, base_port: u16) -> anyhow::Result<()> {
     }
     println!();
     println!("Try:");
+    match &cluster.ca_file {
+        Some(ca) => println!("  export ASS_CACERT={}", ca.display()),
+        None => println!(
+            "  # !! TLS DISABLED (--tls-disable): plain HTTP, tokens cross the wire in the clear"
+        ),
+    }
     println!("  export ASS_ADDR={} ASS_TOKEN={}", urls.join(","), cluster.root_token);
     println!("  ass secrets set production/gemini/GEMINI_API_KEY \"example-value\" --type api_key --tier sensitive");
     println!("  ass secrets get production/gemini/GEMINI_API_KEY --silent");

@@ -31,6 +31,8 @@ pub struct Metrics {
     secrets: IntGauge,
     live_tokens: IntGauge,
     pending_approvals: IntGauge,
+    /// notAfter of the node's certificate, Unix seconds, by port (`api`, `cluster`).
+    pub tls_cert_not_after: IntGaugeVec,
     last_leader: std::sync::Mutex<Option<u64>>,
 }
 
@@ -94,6 +96,13 @@ impl Metrics {
                 "pending_approvals",
                 "Approval requests waiting for a decision",
             ),
+            tls_cert_not_after: must(IntGaugeVec::new(
+                Opts::new(
+                    "tls_cert_not_after_seconds",
+                    "Unix time when the certificate served on the port expires (notAfter)",
+                ),
+                &["port"],
+            )),
             last_leader: std::sync::Mutex::new(None),
             registry,
         };
@@ -113,6 +122,7 @@ impl Metrics {
             Box::new(m.secrets.clone()),
             Box::new(m.live_tokens.clone()),
             Box::new(m.pending_approvals.clone()),
+            Box::new(m.tls_cert_not_after.clone()),
         ] {
             must(m.registry.register(c));
         }

@@ -86,8 +86,8 @@ pub struct Node {
     pub store: Store,
     pub state: StateReader,
     pub read_index: ReadIndex,
-    /// Client for cluster-port calls (forwarding, read index).
-    pub http: reqwest::Client,
+    /// Client for cluster-port calls (forwarding, read index, proposals).
+    pub http: crate::peer::PeerHttp,
     barrier: RwLock<Option<Arc<Barrier>>>,
     /// Cluster time for expiry decisions.
     pub clock: Arc<LeaderClock>,
@@ -121,7 +121,7 @@ impl Node {
         config: Config,
         raft: Raft,
         store: Store,
-        http: reqwest::Client,
+        http: crate::peer::PeerHttp,
         clock: Arc<LeaderClock>,
     ) -> Self {
         let read_index = ReadIndex::new(raft.clone(), http.clone(), Duration::from_secs(5));
@@ -327,7 +327,7 @@ impl Node {
         let body = crate::storage::encode(request).map_err(|e| WriteError::Raft(e.to_string()))?;
         let resp = self
             .http
-            .post(format!("http://{}{}", leader.cluster_addr, PATH_PROPOSE))
+            .post(&leader.cluster_addr, PATH_PROPOSE)
             .timeout(Duration::from_secs(10))
             .body(body)
             .send()

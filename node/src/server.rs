@@ -15,10 +15,35 @@ use crate::clock::LeaderClock;
 use crate::config::Config;
 use crate::http;
 use crate::node::Node;
+use crate::peer::PeerHttp;
 use crate::raft::network::Network;
 use crate::raft::types::{NodeInfo, Raft};
 use crate::raft::{LogStore, StateMachine};
 use crate::storage::Store;
+use crate::tls::serve::serve;
+use crate::tls::TlsFiles;
+
+/// The node's certificates, or `None` with a loud warning under `tls_disable = true`.
+fn load_tls(config: &Config) -> anyhow::Result<Option<TlsFiles>> {
+    crate::tls::set_api_tls(!config.tls_disable);
+    if config.tls_disable {
+        tracing::warn!(
+            "TLS IS DISABLED (tls_disable = true): both ports serve plain HTTP. Tokens, unseal \
+             shares and secret values cross the network in the clear, and anyone who reaches the \
+             cluster port can take part in Raft. Never run a cluster like this with real secrets."
+        );
+        return Ok(None);
+    }
+    let tls = config.tls.as_ref().context("config field `tls`: missing")?;
+    let files =
+        TlsFiles::load(tls).map_err(|e| anyhow::anyhow!("config field `{}`: {e}", e.field()))?;
+    let days_left = (files.not_after - crate::clock::wall_ms() as i64 / 1000) / 86_400;
+    tracing::info!(cert = %tls.cert_file.display(), ca = %tls.ca_file.display(), days_left, "TLS on both ports; mutual TLS on the cluster port");
+    if days_left < 30 {
+        tracing::warn!(days_left, cert = %tls.cert_file.display(), "the node certificate expires soon");
+    }
+    Ok(Some(files))
+}
 
 /// openraft's configuration from ours.
 pub fn raft_config(config: &Config) -> anyhow::Result<openraft::Config> {
@@ -39,17 +64,6 @@ pub fn raft_config(config: &Config) -> anyhow::Result<openraft::Config> {
     c.validate().context("raft settings")
 }
 
-/// Builds the shared HTTP client for cluster-port calls.
-pub fn cluster_http_client() -> anyhow::Result<reqwest::Client> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(2))
-        .pool_idle_timeout(Duration::from_secs(60))
-        .tcp_nodelay(true)
-        .build()
-        .context("building the cluster HTTP client")
-}
-
 /// Runs one node on the given listeners until `shutdown` resolves.
 pub async fn run(
     config: Config,
@@ -57,8 +71,9 @@ pub async fn run(
     cluster_listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let tls = load_tls(&config)?;
     let store = Store::open(&config.data_dir).context("opening the data directory")?;
-    let http_client = cluster_http_client()?;
+    let http_client = PeerHttp::new(tls.as_ref())?;
     let clock = Arc::new(LeaderClock::new(config.auth.max_clock_skew_ms));
     let raft = Raft::new(
         config.node_id,
@@ -73,23 +88,22 @@ pub async fn run(
 
     let api = http::router(node.clone());
     let cluster = crate::cluster::router(node.clone(), api.clone());
+    let (api_tls, cluster_tls) = match &tls {
+        Some(files) => {
+            for port in ["api", "cluster"] {
+                node.metrics.tls_cert_not_after.with_label_values(&[port]).set(files.not_after);
+            }
+            (
+                Some(files.api_server().context("API port TLS config")?),
+                Some(files.cluster_server().context("cluster port TLS config")?),
+            )
+        }
+        None => (None, None),
+    };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let mut stop_api = stop_rx.clone();
-    let mut stop_cluster = stop_rx.clone();
-    let api_task = tokio::spawn(async move {
-        axum::serve(api_listener, api.into_make_service_with_connect_info::<std::net::SocketAddr>())
-            .with_graceful_shutdown(async move {
-                let _ = stop_api.wait_for(|s| *s).await;
-            })
-            .await
-    });
-    let cluster_task = tokio::spawn(async move {
-        axum::serve(cluster_listener, cluster)
-            .with_graceful_shutdown(async move {
-                let _ = stop_cluster.wait_for(|s| *s).await;
-            })
-            .await
-    });
+    let api_task = tokio::spawn(serve(api_listener, api, api_tls, "api", stop_rx.clone()));
+    let cluster_task =
+        tokio::spawn(serve(cluster_listener, cluster, cluster_tls, "cluster", stop_rx.clone()));
 
     form_cluster(&raft, &config).await?;
     let ticker = tokio::spawn(tick_when_idle(node.clone()));

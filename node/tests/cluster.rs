@@ -6,6 +6,7 @@ mod harness;
 mod identity;
 mod keys;
 mod membership;
+mod tls;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -253,18 +254,24 @@ async fn whole_cluster_restart_keeps_data_and_comes_back_sealed() {
 }
 
 /// `ass-node dev` run again on the same directory reuses the data and unseals every node
-/// with the keys it recorded, keeping the root token.
+/// with the keys it recorded, keeping the root token, the CA and the node certificates.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dev_cluster_restarted_on_the_same_dir_reuses_data() {
     let mut c = Cluster::start(3).await;
     assert_eq!(c.put(0, "dev/again/K", json!({"value": "kept"})).await.status, 200);
     let token = c.dev.root_token.clone();
     let options = c.dev.options.clone();
+    let tls_files = |dir: &std::path::Path| {
+        ["ca.pem", "ca-key.pem", "node1.pem", "node3-key.pem"]
+            .map(|f| std::fs::read(dir.join("tls").join(f)).expect("dev TLS file"))
+    };
+    let before = tls_files(c.dir());
     for i in 0..3 {
         c.dev.stop(i);
     }
     c.dev = ass_node::dev::DevCluster::start(options).await.expect("restart on the same dir");
     assert_eq!(c.dev.root_token, token);
+    assert!(tls_files(c.dir()) == before, "CA and node certificates reused");
     for s in c.statuses().await {
         assert!(s.initialized && !s.sealed, "{s:?}");
     }

@@ -54,15 +54,17 @@ pub async fn exec(ctx: &Ctx, args: &AddNodeArgs) -> anyhow::Result<()> {
     if args.json {
         output::print_json(&resp)
     } else {
-        output::print(&render(args, &resp))
+        let scheme = super::operator_raft_list_peers::scheme_of(ctx.client.current_address());
+        output::print(&render(args, &resp, scheme))
     }
 }
 
 /// What happened and what to do next, then the member list.
-pub fn render(args: &AddNodeArgs, resp: &MembersResponse) -> String {
+/// `scheme`: that of the cluster's addresses (`https` for a TLS cluster).
+pub fn render(args: &AddNodeArgs, resp: &MembersResponse, scheme: &str) -> String {
     format!(
         "Added node {id} as a learner; it has caught up. Unseal it \
-         (ass operator unseal --addr http://{api}),\nthen make it a voter: ass operator raft \
+         (ass operator unseal --addr {scheme}://{api}),\nthen make it a voter: ass operator raft \
          promote {id}\n\n{table}",
         id = args.id,
         api = args.api_addr,
@@ -142,7 +144,7 @@ mod tests {
             {"id": 4, "api_addr": "n4:8200", "cluster_addr": "n4:8201", "voter": false,
              "leader": false, "matched_index": 9}
         ]}));
-        let out = render(&a, &resp);
+        let out = render(&a, &resp, "http");
         assert!(
             out.starts_with(
                 "Added node 4 as a learner; it has caught up. Unseal it (ass operator unseal \

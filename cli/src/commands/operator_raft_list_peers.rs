@@ -26,8 +26,8 @@ report dead nodes: every member's API address is asked for GET /v1/sys/health, a
 does not answer within 2 s is flagged DOWN (a sealed node answers: it shows `sealed`). The
 report says how many voters answer and whether that is still a quorum.
 
-Members are asked for over http:// (with the CA of --ca-cert / ASS_CACERT for https://
-addresses). Needs a token with the sys:operator scope. A dead node does not change the exit
+Members are asked over the scheme of the address this command reached (https:// for a TLS
+cluster, with the CA of --ca-cert / ASS_CACERT). Needs a token with the sys:operator scope. A dead node does not change the exit
 code; exits 2 only when no node answers the member list.
 
 Example:
@@ -78,6 +78,9 @@ pub struct Peer {
     /// Why it is DOWN.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub health_error: Option<String>,
+    /// The base URL it was probed at.
+    #[serde(skip)]
+    pub url: String,
 }
 
 /// The `--json` answer.
@@ -109,7 +112,8 @@ pub async fn members_from_leader(client: &Client) -> anyhow::Result<MembersRespo
     let Some(leader) = resp.members.iter().find(|m| m.leader) else {
         return Ok(resp);
     };
-    let at_leader = client.for_node(&api_url(&leader.api_addr));
+    let scheme = scheme_of(client.current_address());
+    let at_leader = client.for_node(&api_url(scheme, &leader.api_addr));
     match tokio::time::timeout(HEALTH_TIMEOUT, at_leader.sys_members()).await {
         Ok(Ok(from_leader)) if from_leader.members.iter().any(|m| m.matched_index.is_some()) => {
             Ok(from_leader)
@@ -120,8 +124,9 @@ pub async fn members_from_leader(client: &Client) -> anyhow::Result<MembersRespo
 
 /// Probes every member's health at once (no credential: health needs none).
 pub async fn probe_all(client: &Client, members: Vec<Member>) -> Vec<Peer> {
+    let scheme = scheme_of(client.current_address());
     futures::future::join_all(members.into_iter().map(|member| async move {
-        let url = api_url(&member.api_addr);
+        let url = api_url(scheme, &member.api_addr);
         let answer = tokio::time::timeout(HEALTH_TIMEOUT, client.for_node(&url).sys_health())
             .await
             .map_err(|_| {
@@ -129,18 +134,28 @@ pub async fn probe_all(client: &Client, members: Vec<Member>) -> Vec<Peer> {
             })
             .and_then(|r| r.map(|(_, body)| body).map_err(|e| e.to_string()));
         let (health, health_error) = classify(answer);
-        Peer { member, health, health_error }
+        Peer { member, health, health_error, url }
     }))
     .await
 }
 
-/// The base URL of a member's API: its `host:port` over `http://`, as the cluster itself
-/// names it (an address that already has a scheme is kept).
-pub fn api_url(api_addr: &str) -> String {
+/// The base URL of a member's API: its `host:port` over `scheme` (a cluster is TLS
+/// throughout or not at all, so the scheme of the address that answered fits every member;
+/// an address that already has a scheme is kept).
+pub fn api_url(scheme: &str, api_addr: &str) -> String {
     if api_addr.contains("://") {
         api_addr.to_owned()
     } else {
-        format!("http://{api_addr}")
+        format!("{scheme}://{api_addr}")
+    }
+}
+
+/// `https` for an `https://` address, else `http`.
+pub fn scheme_of(addr: &str) -> &'static str {
+    if addr.starts_with("https://") {
+        "https"
+    } else {
+        "http"
     }
 }
 
@@ -234,8 +249,7 @@ pub fn report(peers: &[Peer]) -> String {
     for p in peers.iter().filter(|p| p.health == Health::Sealed) {
         out.push_str(&format!(
             "Sealed: node {}; unseal it with `ass operator unseal --addr {}`.\n",
-            p.member.id,
-            api_url(&p.member.api_addr)
+            p.member.id, p.url
         ));
     }
     out
@@ -264,7 +278,8 @@ mod tests {
 
     fn peer(m: Member, answer: Result<HealthResponse, String>) -> Peer {
         let (health, health_error) = classify(answer);
-        Peer { member: m, health, health_error }
+        let url = api_url("http", &m.api_addr);
+        Peer { member: m, health, health_error, url }
     }
 
     #[test]
@@ -277,9 +292,12 @@ mod tests {
     }
 
     #[test]
-    fn api_urls_get_http() {
-        assert_eq!(api_url("127.0.0.1:8201"), "http://127.0.0.1:8201");
-        assert_eq!(api_url("https://n1:8201"), "https://n1:8201");
+    fn api_urls_get_the_scheme_of_the_cluster() {
+        assert_eq!(api_url("http", "127.0.0.1:8201"), "http://127.0.0.1:8201");
+        assert_eq!(api_url("https", "127.0.0.1:8201"), "https://127.0.0.1:8201");
+        assert_eq!(api_url("https", "http://n1:8201"), "http://n1:8201");
+        assert_eq!(scheme_of("https://n1:8201"), "https");
+        assert_eq!(scheme_of("http://n1:8201"), "http");
     }
 
     #[test]

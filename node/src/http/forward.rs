@@ -142,7 +142,7 @@ async fn send(
     let body = encode(envelope).map_err(|e| e.to_string())?;
     let resp = node
         .http
-        .post(format!("http://{cluster_addr}{PATH_FORWARD}"))
+        .post(cluster_addr, PATH_FORWARD)
         .timeout(FORWARD_DEADLINE)
         .body(body)
         .send()

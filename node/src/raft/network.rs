@@ -1,4 +1,5 @@
-//! Node-to-node Raft RPC, client side: postcard bodies over HTTP to a peer's cluster port.
+//! Node-to-node Raft RPC, client side: postcard bodies over HTTP (mutual TLS unless
+//! `tls_disable`) to a peer's cluster port, through the one [`PeerHttp`] client.
 //!
 //! Server side lives in [`crate::cluster`]. A connection failure is `Unreachable`, so openraft
 //! backs off instead of hammering a dead peer.
@@ -15,6 +16,7 @@ use openraft::AnyError;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::peer::PeerHttp;
 use crate::raft::types::{NodeId, NodeInfo, TypeConfig};
 use crate::storage::{decode, encode};
 
@@ -26,11 +28,11 @@ pub const PATH_SNAPSHOT: &str = "/raft/snapshot";
 /// Makes a [`PeerClient`] per target; shares one HTTP connection pool.
 #[derive(Clone)]
 pub struct Network {
-    http: reqwest::Client,
+    http: PeerHttp,
 }
 
 impl Network {
-    pub fn new(http: reqwest::Client) -> Self {
+    pub fn new(http: PeerHttp) -> Self {
         Self { http }
     }
 }
@@ -39,19 +41,16 @@ impl RaftNetworkFactory<TypeConfig> for Network {
     type Network = PeerClient;
 
     async fn new_client(&mut self, target: NodeId, node: &NodeInfo) -> PeerClient {
-        PeerClient {
-            http: self.http.clone(),
-            target,
-            base: format!("http://{}", node.cluster_addr),
-        }
+        PeerClient { http: self.http.clone(), target, addr: node.cluster_addr.clone() }
     }
 }
 
 /// Raft RPC to one peer.
 pub struct PeerClient {
-    http: reqwest::Client,
+    http: PeerHttp,
     target: NodeId,
-    base: String,
+    /// The peer's cluster address, `host:port`.
+    addr: String,
 }
 
 impl PeerClient {
@@ -69,7 +68,7 @@ impl PeerClient {
         let body = encode(req).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
         let resp = self
             .http
-            .post(format!("{}{}", self.base, path))
+            .post(&self.addr, path)
             .timeout(option.hard_ttl())
             .header("content-type", "application/octet-stream")
             .body(body)

@@ -43,13 +43,13 @@ struct Queue {
 #[derive(Clone)]
 pub struct ReadIndex {
     raft: Raft,
-    http: reqwest::Client,
+    http: crate::peer::PeerHttp,
     queue: Arc<Mutex<Queue>>,
     timeout: Duration,
 }
 
 impl ReadIndex {
-    pub fn new(raft: Raft, http: reqwest::Client, timeout: Duration) -> Self {
+    pub fn new(raft: Raft, http: crate::peer::PeerHttp, timeout: Duration) -> Self {
         Self { raft, http, queue: Arc::default(), timeout }
     }
 
@@ -125,7 +125,7 @@ impl ReadIndex {
         let addr = leader_addr.ok_or(ReadIndexError::NoLeader)?;
         let resp = self
             .http
-            .post(format!("http://{addr}{PATH_READ_INDEX}"))
+            .post(&addr, PATH_READ_INDEX)
             .timeout(self.timeout)
             .send()
             .await

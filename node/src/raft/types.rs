@@ -24,9 +24,10 @@ pub struct NodeInfo {
 }
 
 impl NodeInfo {
-    /// Base URL of the member's HTTP API, for clients.
+    /// Base URL of the member's HTTP API, for clients (`https://` unless this process runs
+    /// with `tls_disable`).
     pub fn api_url(&self) -> String {
-        format!("http://{}", self.api_addr)
+        format!("{}://{}", crate::tls::api_scheme(), self.api_addr)
     }
 }
 

@@ -1,5 +1,9 @@
 //! Test harness: a [`DevCluster`] of real `ass-node` processes in a temp dir, on free
 //! loopback ports, plus a small HTTP helper that returns status, code and body.
+//!
+//! Clusters run over TLS, as in production: the API is `https://` with the dev CA of
+//! `DIR/tls/ca.pem`, the cluster port is mutual TLS. [`Cluster::start_plaintext`] is the
+//! explicit `tls_disable = true` exception.
 
 use std::collections::HashMap;
 use std::net::TcpListener;
@@ -59,18 +63,39 @@ impl Cluster {
 
     /// Starts a cluster whose node configs get `extra_config` appended.
     pub async fn start_with(nodes: u64, extra_config: &str) -> Self {
+        Self::start_opts(nodes, extra_config, false).await
+    }
+
+    /// Starts a cluster with `tls_disable = true` (plain HTTP on both ports).
+    pub async fn start_plaintext(nodes: u64) -> Self {
+        Self::start_opts(nodes, "", true).await
+    }
+
+    async fn start_opts(nodes: u64, extra_config: &str, tls_disable: bool) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let options = DevOptions {
-            dir: dir.path().to_path_buf(),
+        let mut options = DevOptions::new(
+            dir.path().to_path_buf(),
             nodes,
-            base_port: free_base_port(5),
-            exe: PathBuf::from(env!("CARGO_BIN_EXE_ass-node")),
-            extra_config: extra_config.to_string(),
-            env: vec![("RUST_LOG".into(), "info,openraft=info".into())],
-        };
+            free_base_port(5),
+            PathBuf::from(env!("CARGO_BIN_EXE_ass-node")),
+        );
+        options.extra_config = extra_config.to_string();
+        options.env = vec![("RUST_LOG".into(), "info,openraft=info".into())];
+        options.tls_disable = tls_disable;
         let dev = DevCluster::start(options).await.expect("dev cluster starts");
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+        let http = api_client(&dev);
         Cluster { dev, http, _dir: dir }
+    }
+
+    /// The cluster CA, PEM (panics on a plaintext cluster).
+    pub fn ca_pem(&self) -> Vec<u8> {
+        let path = self.dev.ca_file.as_ref().expect("a TLS cluster has a CA");
+        std::fs::read(path).expect("CA file readable")
+    }
+
+    /// The temp dir the cluster lives in.
+    pub fn dir(&self) -> &Path {
+        self._dir.path()
     }
 
     fn url(&self, node: usize, path: &str) -> String {
@@ -232,6 +257,18 @@ impl Cluster {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+}
+
+/// The harness client: the cluster's CA, and a 30 s timeout per request.
+pub fn api_client(dev: &DevCluster) -> reqwest::Client {
+    ass_node::tls::install_default_provider();
+    let mut b = reqwest::Client::builder().timeout(Duration::from_secs(30));
+    if let Some(ca) = &dev.ca_file {
+        let pem = std::fs::read(ca).expect("CA file");
+        let config = ass_node::tls::api_client_config(&pem).expect("CA loads");
+        b = b.tls_backend_preconfigured(config);
+    }
+    b.build().expect("harness HTTP client")
 }
 
 async fn reply(r: reqwest::Response) -> Reply {

@@ -63,9 +63,10 @@ async fn voters(c: &Cluster, node: usize) -> Vec<u64> {
 async fn grow_to_five_and_shrink_back_under_load() {
     let mut c = Cluster::start(3).await;
     let base = c.dev.options.base_port;
-    let urls: Vec<String> = (0..5).map(|i| format!("http://127.0.0.1:{}", base + i)).collect();
+    let urls: Vec<String> = (0..5).map(|i| format!("https://127.0.0.1:{}", base + i)).collect();
     let client = Client::builder()
         .addresses(urls.clone())
+        .ca_cert_pem(c.ca_pem())
         .token(Some(c.dev.root_token.clone()))
         .timeout(Duration::from_secs(20))
         .build()

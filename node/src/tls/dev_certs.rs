@@ -1,0 +1,288 @@
+//! A development CA and node certificates made with rcgen: for `ass-node dev`, the test
+//! harnesses and the chaos suite (which runs nodes on other IPs: pass them as extra SANs).
+//!
+//! ```text
+//!  DIR/ca.pem  DIR/ca-key.pem (0600)          the CA, made once, reused by every later run
+//!  DIR/nodeN.pem  DIR/nodeN-key.pem (0600)    node N: SANs 127.0.0.1, localhost + extra;
+//!                                             serverAuth + clientAuth (mutual TLS on the
+//!                                             cluster port uses the same certificate)
+//! ```
+//!
+//! A node certificate is reused when it exists, was signed by the CA in DIR, names every SAN
+//! asked for and stays valid for at least a week; otherwise it is made anew. DEVELOPMENT ONLY:
+//! the CA key sits next to the certificates.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose,
+};
+
+/// How long a dev CA is valid.
+const CA_VALIDITY: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+/// How long a dev node certificate is valid.
+const NODE_VALIDITY: Duration = Duration::from_secs(365 * 24 * 3600);
+/// Certificates start this long in the past, so nodes run under a skewed clock (faketime in
+/// the tests) still accept them.
+const BACKDATE: Duration = Duration::from_secs(7 * 24 * 3600);
+/// A node certificate with less validity left than this is made anew.
+const RENEW_BEFORE: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// Where one node's certificate and key are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeCertFiles {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+}
+
+/// What [`dev_certs`] made or found.
+#[derive(Debug, Clone)]
+pub struct DevCerts {
+    /// `DIR/ca.pem`: the `ca_file` of every node and the `--ca-cert` of clients.
+    pub ca_file: PathBuf,
+    /// One entry per node id asked for, in that order.
+    pub nodes: Vec<(u64, NodeCertFiles)>,
+}
+
+/// The CA and node certificates of a dev cluster in `dir`: `ca.pem` and `node{id}.pem` /
+/// `node{id}-key.pem` for each id, with SANs 127.0.0.1, localhost and `extra_sans` (IP
+/// addresses or DNS names). Reuses what is already there and still fits.
+pub fn dev_certs(dir: &Path, node_ids: &[u64], extra_sans: &[String]) -> anyhow::Result<DevCerts> {
+    let ca = DevCa::open_or_create(dir)?;
+    let mut nodes = Vec::new();
+    for &id in node_ids {
+        nodes.push((id, ca.node_cert(&format!("node{id}"), extra_sans)?));
+    }
+    Ok(DevCerts { ca_file: ca.ca_file.clone(), nodes })
+}
+
+/// A development CA kept in a directory.
+pub struct DevCa {
+    dir: PathBuf,
+    /// `DIR/ca.pem`.
+    pub ca_file: PathBuf,
+    ca_der: Vec<u8>,
+    issuer: Issuer<'static, KeyPair>,
+}
+
+impl std::fmt::Debug for DevCa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DevCa").field("ca_file", &self.ca_file).finish_non_exhaustive()
+    }
+}
+
+impl DevCa {
+    /// Opens the CA in `dir` (`ca.pem`, `ca-key.pem`) or makes a new one there.
+    pub fn open_or_create(dir: &Path) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let ca_file = dir.join("ca.pem");
+        let key_file = dir.join("ca-key.pem");
+        if ca_file.exists() && key_file.exists() {
+            let pem = std::fs::read_to_string(&ca_file)
+                .with_context(|| format!("reading {}", ca_file.display()))?;
+            let key_pem = std::fs::read_to_string(&key_file)
+                .with_context(|| format!("reading {}", key_file.display()))?;
+            let key = KeyPair::from_pem(&key_pem)
+                .with_context(|| format!("{} holds no usable key", key_file.display()))?;
+            let ca_der = pem_der(&pem).with_context(|| format!("{}", ca_file.display()))?;
+            let issuer = Issuer::from_ca_cert_pem(&pem, key)
+                .with_context(|| format!("{} is not a usable CA certificate", ca_file.display()))?;
+            return Ok(DevCa { dir: dir.to_owned(), ca_file, ca_der, issuer });
+        }
+        let key = KeyPair::generate().context("generating the CA key")?;
+        let mut params = CertificateParams::new(Vec::<String>::new())?;
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::OrganizationName, "Agent Secret Store (development)");
+        dn.push(DnType::CommonName, format!("ass dev CA {}", uuid::Uuid::new_v4().simple()));
+        params.distinguished_name = dn;
+        params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        set_validity(&mut params, CA_VALIDITY);
+        let cert = params.self_signed(&key).context("signing the CA certificate")?;
+        write_private(&key_file, key.serialize_pem().as_bytes())?;
+        std::fs::write(&ca_file, cert.pem())
+            .with_context(|| format!("writing {}", ca_file.display()))?;
+        let ca_der = cert.der().to_vec();
+        Ok(DevCa { dir: dir.to_owned(), ca_file, ca_der, issuer: Issuer::new(params, key) })
+    }
+
+    /// `DIR/{name}.pem` and `DIR/{name}-key.pem`: a certificate for client and server
+    /// authentication with SANs 127.0.0.1, localhost and `extra_sans`. Reused when it still
+    /// fits (signed by this CA, every SAN, a week of validity left).
+    pub fn node_cert(&self, name: &str, extra_sans: &[String]) -> anyhow::Result<NodeCertFiles> {
+        let files = NodeCertFiles {
+            cert_file: self.dir.join(format!("{name}.pem")),
+            key_file: self.dir.join(format!("{name}-key.pem")),
+        };
+        let mut sans = vec!["127.0.0.1".to_string(), "localhost".to_string()];
+        for s in extra_sans {
+            let s = s.trim().to_string();
+            if !s.is_empty() && !sans.contains(&s) {
+                sans.push(s);
+            }
+        }
+        if self.fits(&files, &sans) {
+            return Ok(files);
+        }
+        let key = KeyPair::generate().context("generating a node key")?;
+        let mut params = CertificateParams::new(sans.clone())
+            .with_context(|| format!("SANs {sans:?}: each must be an IP address or a DNS name"))?;
+        params.distinguished_name = DistinguishedName::new();
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.key_usages =
+            vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+        params.extended_key_usages =
+            vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
+        params.use_authority_key_identifier_extension = true;
+        set_validity(&mut params, NODE_VALIDITY);
+        let cert = params.signed_by(&key, &self.issuer).context("signing a node certificate")?;
+        write_private(&files.key_file, key.serialize_pem().as_bytes())?;
+        std::fs::write(&files.cert_file, cert.pem())
+            .with_context(|| format!("writing {}", files.cert_file.display()))?;
+        Ok(files)
+    }
+
+    /// Whether the files exist, hold a certificate this CA signed with every SAN in `sans`,
+    /// and stay valid for a while.
+    fn fits(&self, files: &NodeCertFiles, sans: &[String]) -> bool {
+        let (Ok(pem), true) = (std::fs::read_to_string(&files.cert_file), files.key_file.exists())
+        else {
+            return false;
+        };
+        let Ok(der) = pem_der(&pem) else { return false };
+        let Ok((_, cert)) = x509_parser::parse_x509_certificate(&der) else { return false };
+        let Ok((_, ca)) = x509_parser::parse_x509_certificate(&self.ca_der) else { return false };
+        if cert.issuer() != ca.subject() || cert.verify_signature(Some(ca.public_key())).is_err() {
+            return false;
+        }
+        let renew_at = time::OffsetDateTime::now_utc() + RENEW_BEFORE;
+        if cert.validity().not_after.timestamp() < renew_at.unix_timestamp() {
+            return false;
+        }
+        let Ok(Some(alt)) = cert.subject_alternative_name() else { return false };
+        let have: Vec<String> = alt
+            .value
+            .general_names
+            .iter()
+            .filter_map(|n| match n {
+                x509_parser::extensions::GeneralName::DNSName(d) => Some(d.to_string()),
+                x509_parser::extensions::GeneralName::IPAddress(b) => match b.len() {
+                    4 => Some(IpAddr::from(<[u8; 4]>::try_from(*b).ok()?).to_string()),
+                    16 => Some(IpAddr::from(<[u8; 16]>::try_from(*b).ok()?).to_string()),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .collect();
+        sans.iter().all(|want| {
+            let want = want.parse::<IpAddr>().map(|ip| ip.to_string()).unwrap_or(want.clone());
+            have.contains(&want)
+        })
+    }
+}
+
+fn set_validity(params: &mut CertificateParams, valid_for: Duration) {
+    let now = time::OffsetDateTime::now_utc();
+    params.not_before = now - BACKDATE;
+    params.not_after = now + valid_for;
+}
+
+/// The DER bytes of the first certificate in a PEM text.
+fn pem_der(pem: &str) -> anyhow::Result<Vec<u8>> {
+    use rustls::pki_types::pem::PemObject;
+    let der = rustls::pki_types::CertificateDer::from_pem_slice(pem.as_bytes())
+        .map_err(|e| anyhow::anyhow!("no PEM certificate: {e}"))?;
+    Ok(der.to_vec())
+}
+
+/// Writes a private key readable by its owner only.
+fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
+    let _ = std::fs::remove_file(path);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    let mut f = options.open(path).with_context(|| format!("creating {}", path.display()))?;
+    f.write_all(bytes).with_context(|| format!("writing {}", path.display()))?;
+    if bytes.is_empty() {
+        bail!("refusing to write an empty key to {}", path.display());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::TlsConfig;
+    use crate::tls::TlsFiles;
+
+    #[test]
+    fn dev_certs_load_as_node_tls_and_are_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let certs = dev_certs(dir.path(), &[1, 2], &["10.9.0.7".into()]).unwrap();
+        let n1 = &certs.nodes[0].1;
+        let tls = TlsConfig {
+            cert_file: n1.cert_file.clone(),
+            key_file: n1.key_file.clone(),
+            ca_file: certs.ca_file.clone(),
+        };
+        let files = TlsFiles::load(&tls).expect("dev certificates load");
+        assert!(files.not_after > time::OffsetDateTime::now_utc().unix_timestamp());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&n1.key_file).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "node key is private");
+            let mode =
+                std::fs::metadata(dir.path().join("ca-key.pem")).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "CA key is private");
+        }
+        let before = std::fs::read(&n1.cert_file).unwrap();
+        let ca_before = std::fs::read(&certs.ca_file).unwrap();
+        // Same SANs: everything reused.
+        let again = dev_certs(dir.path(), &[1, 2], &["10.9.0.7".into()]).unwrap();
+        assert_eq!(std::fs::read(&again.nodes[0].1.cert_file).unwrap(), before);
+        assert_eq!(std::fs::read(&again.ca_file).unwrap(), ca_before);
+        // A new SAN: the node certificate is made anew, by the same CA.
+        let more = dev_certs(dir.path(), &[1], &["10.9.0.8".into()]).unwrap();
+        assert_ne!(std::fs::read(&more.nodes[0].1.cert_file).unwrap(), before);
+        assert_eq!(std::fs::read(&more.ca_file).unwrap(), ca_before);
+        TlsFiles::load(&tls).expect("re-made certificate still loads against the old CA");
+    }
+
+    #[test]
+    fn a_certificate_of_another_ca_is_refused_at_load() {
+        let a = tempfile::tempdir().unwrap();
+        let b = tempfile::tempdir().unwrap();
+        let ca = dev_certs(a.path(), &[1], &[]).unwrap();
+        let other = dev_certs(b.path(), &[1], &[]).unwrap();
+        let n = &other.nodes[0].1;
+        let tls = TlsConfig {
+            cert_file: n.cert_file.clone(),
+            key_file: n.key_file.clone(),
+            ca_file: ca.ca_file.clone(),
+        };
+        let e = TlsFiles::load(&tls).unwrap_err();
+        assert_eq!(e.field(), "tls.cert_file");
+        assert!(e.to_string().contains("peers would refuse"), "{e}");
+        // A key that is not the certificate's.
+        let tls = TlsConfig {
+            cert_file: ca.nodes[0].1.cert_file.clone(),
+            key_file: n.key_file.clone(),
+            ca_file: ca.ca_file.clone(),
+        };
+        let e = TlsFiles::load(&tls).unwrap_err();
+        assert_eq!(e.field(), "tls.key_file", "{e}");
+    }
+}

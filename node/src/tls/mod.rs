@@ -1,0 +1,238 @@
+//! TLS of both ports: certificate files in, rustls configurations out.
+//!
+//! ```text
+//!  [tls] cert_file, key_file, ca_file ──> TlsFiles::load ──┬─> api_server()      clients: server auth only
+//!                                                          ├─> cluster_server()  peers: mutual TLS, client
+//!                                                          │                     cert signed by ca_file
+//!                                                          └─> peer_client()     this node towards peers:
+//!                                                                                its cert + ca_file roots
+//! ```
+//!
+//! One crypto provider for the whole workspace: ring (see docs/decisions.md). Every config
+//! here is built with it explicitly, so no process-wide default is needed for the node's own
+//! TLS; [`install_default_provider`] still installs it for reqwest clients built without a
+//! preconfigured config.
+//!
+//! The node's one certificate serves the API port and the cluster port and is also the client
+//! certificate it presents to peers. [`TlsFiles::load`] checks at start what a peer will check
+//! later — the chain leads to `ca_file`, the key matches, the certificate is valid now and
+//! usable for client authentication — so a wrong file stops the node with an error naming the
+//! field instead of a cluster that silently cannot talk.
+//!
+//! `dev_certs` makes a CA and node certificates for local clusters and test suites; `serve` is
+//! the accept loop both ports run (TLS handshake per connection, with a timeout).
+
+pub mod dev_certs;
+pub mod serve;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
+use rustls::server::danger::ClientCertVerifier;
+use rustls::server::WebPkiClientVerifier;
+use rustls::{ClientConfig, RootCertStore, ServerConfig};
+
+use crate::config::TlsConfig;
+
+pub use dev_certs::{dev_certs, DevCa, DevCerts, NodeCertFiles};
+
+/// The crypto provider of every TLS config in the workspace.
+pub fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Installs ring as the process-wide default provider (needed by reqwest clients that build
+/// their own rustls config). Installing twice is harmless.
+pub fn install_default_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+static API_TLS: AtomicBool = AtomicBool::new(true);
+
+/// Sets the scheme of the API URLs this process hands out (leader hints, member lists). One
+/// node process serves one config, and a cluster is TLS throughout or not at all.
+pub fn set_api_tls(on: bool) {
+    API_TLS.store(on, Ordering::Relaxed);
+}
+
+/// `https` or `http`: the scheme clients use for this cluster's API addresses.
+pub fn api_scheme() -> &'static str {
+    if API_TLS.load(Ordering::Relaxed) {
+        "https"
+    } else {
+        "http"
+    }
+}
+
+/// A certificate file that can't be used; names the config field and the file.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct TlsError {
+    field: &'static str,
+    path: PathBuf,
+    message: String,
+}
+
+impl TlsError {
+    fn new(field: &'static str, path: &Path, message: impl Into<String>) -> Self {
+        Self { field, path: path.to_owned(), message: message.into() }
+    }
+
+    /// The config field at fault (`tls.cert_file`, `tls.key_file` or `tls.ca_file`).
+    pub fn field(&self) -> &'static str {
+        self.field
+    }
+}
+
+/// The loaded, cross-checked certificate material of one node.
+pub struct TlsFiles {
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+    roots: Arc<RootCertStore>,
+    /// notAfter of the node's certificate, Unix seconds.
+    pub not_after: i64,
+}
+
+impl std::fmt::Debug for TlsFiles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsFiles")
+            .field("chain", &self.chain.len())
+            .field("key", &"REDACTED")
+            .field("roots", &self.roots.len())
+            .field("not_after", &self.not_after)
+            .finish()
+    }
+}
+
+impl TlsFiles {
+    /// Reads the three files and checks that they fit together.
+    pub fn load(tls: &TlsConfig) -> Result<Self, TlsError> {
+        let (cert_f, key_f, ca_f) = ("tls.cert_file", "tls.key_file", "tls.ca_file");
+        let chain = read_certs(cert_f, &tls.cert_file)?;
+        let key = read_key(key_f, &tls.key_file)?;
+        let ca = read_certs(ca_f, &tls.ca_file)?;
+        let mut roots = RootCertStore::empty();
+        for (i, c) in ca.into_iter().enumerate() {
+            roots.add(c).map_err(|e| {
+                TlsError::new(ca_f, &tls.ca_file, format!("certificate {} is unusable: {e}", i + 1))
+            })?;
+        }
+        let not_after =
+            not_after(&chain[0]).map_err(|m| TlsError::new(cert_f, &tls.cert_file, m))?;
+        let files = TlsFiles { chain, key, roots: Arc::new(roots), not_after };
+        // The key must belong to the certificate.
+        files.api_server().map_err(|e| {
+            TlsError::new(
+                key_f,
+                &tls.key_file,
+                format!("does not fit the certificate in {}: {e}", tls.cert_file.display()),
+            )
+        })?;
+        // What every peer will check of this certificate, checked now.
+        let verifier = files.client_verifier().map_err(|e| {
+            TlsError::new(ca_f, &tls.ca_file, format!("cannot build a verifier: {e}"))
+        })?;
+        verifier.verify_client_cert(&files.chain[0], &files.chain[1..], UnixTime::now()).map_err(
+            |e| {
+                TlsError::new(
+                    cert_f,
+                    &tls.cert_file,
+                    format!(
+                        "peers would refuse this certificate against ca_file {}: {e} (it must \
+                         be signed by that CA, be valid now, and allow client authentication)",
+                        tls.ca_file.display()
+                    ),
+                )
+            },
+        )?;
+        Ok(files)
+    }
+
+    fn client_verifier(
+        &self,
+    ) -> Result<Arc<dyn ClientCertVerifier>, rustls::server::VerifierBuilderError> {
+        WebPkiClientVerifier::builder_with_provider(self.roots.clone(), provider()).build()
+    }
+
+    /// The API port: server authentication only (clients authenticate with tokens).
+    pub fn api_server(&self) -> Result<Arc<ServerConfig>, rustls::Error> {
+        let mut c = ServerConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()?
+            .with_no_client_auth()
+            .with_single_cert(self.chain.clone(), self.key.clone_key())?;
+        c.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(Arc::new(c))
+    }
+
+    /// The cluster port: mutual TLS; a peer must present a certificate signed by the cluster CA.
+    pub fn cluster_server(&self) -> Result<Arc<ServerConfig>, rustls::Error> {
+        let verifier = self.client_verifier().map_err(|e| rustls::Error::General(e.to_string()))?;
+        let mut c = ServerConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()?
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(self.chain.clone(), self.key.clone_key())?;
+        c.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(Arc::new(c))
+    }
+
+    /// This node towards peers: trusts only the cluster CA and presents its own certificate.
+    pub fn peer_client(&self) -> Result<ClientConfig, rustls::Error> {
+        ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(self.roots.clone())
+            .with_client_auth_cert(self.chain.clone(), self.key.clone_key())
+    }
+}
+
+fn read_certs(field: &'static str, path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let bytes =
+        std::fs::read(path).map_err(|e| TlsError::new(field, path, format!("cannot read: {e}")))?;
+    let certs: Vec<_> = CertificateDer::pem_slice_iter(&bytes)
+        .collect::<Result<_, _>>()
+        .map_err(|e| TlsError::new(field, path, format!("not a PEM certificate file: {e}")))?;
+    if certs.is_empty() {
+        return Err(TlsError::new(
+            field,
+            path,
+            "holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+        ));
+    }
+    Ok(certs)
+}
+
+fn read_key(field: &'static str, path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
+    let bytes =
+        std::fs::read(path).map_err(|e| TlsError::new(field, path, format!("cannot read: {e}")))?;
+    PrivateKeyDer::from_pem_slice(&bytes)
+        .map_err(|e| TlsError::new(field, path, format!("holds no usable PEM private key: {e}")))
+}
+
+/// notAfter of a DER certificate, Unix seconds.
+pub fn not_after(cert: &CertificateDer<'_>) -> Result<i64, String> {
+    let (_, parsed) = x509_parser::parse_x509_certificate(cert)
+        .map_err(|e| format!("cannot parse the certificate: {e}"))?;
+    Ok(parsed.validity().not_after.timestamp())
+}
+
+/// A rustls client config that trusts only the CAs in `ca_pem` (for talking to the API port).
+pub fn api_client_config(ca_pem: &[u8]) -> Result<ClientConfig, String> {
+    let mut roots = RootCertStore::empty();
+    let mut n = 0;
+    for c in CertificateDer::pem_slice_iter(ca_pem) {
+        let c = c.map_err(|e| format!("not a PEM certificate file: {e}"))?;
+        roots.add(c).map_err(|e| e.to_string())?;
+        n += 1;
+    }
+    if n == 0 {
+        return Err("no PEM certificate in the CA file".into());
+    }
+    Ok(ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}

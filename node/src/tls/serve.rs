@@ -1,0 +1,148 @@
+//! The accept loop of both ports: TCP accept, then — in the connection's own task — the TLS
+//! handshake (bounded by [`HANDSHAKE_TIMEOUT`]) and HTTP/1.1 over the axum router.
+//!
+//! ```text
+//!  accept ──spawn──> peek 1st byte ──0x16 (TLS)──> handshake ≤ 10 s ──> hyper http1 ──> router
+//!     ▲                    └──'A'..'Z' (plain HTTP)──> 400 `tls_required`, close
+//!     └── never waits on a client: a slow or garbage handshake only costs its own task
+//! ```
+//!
+//! Every request carries `ConnectInfo<SocketAddr>` of the TCP peer, as with `axum::serve`, so
+//! the client-IP and allowlist logic sees the real socket address. With no TLS config (the
+//! explicit `tls_disable = true`) the loop serves plain HTTP the same way.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ConnectInfo;
+use axum::Router;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use rustls::ServerConfig;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tower::ServiceExt;
+
+/// Longest time a client may take to complete the TLS handshake.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest time a client may take to send a request's headers.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Serves `router` on `listener` until `stop` turns true, then lets open connections finish
+/// their current request. `tls`: the rustls config of this port, `None` for plain HTTP.
+/// `port` names the port in logs (`api` or `cluster`).
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    tls: Option<Arc<ServerConfig>>,
+    port: &'static str,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
+    loop {
+        let (tcp, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(port, error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = async { let _ = stop.wait_for(|s| *s).await; } => break,
+        };
+        let _ = tcp.set_nodelay(true);
+        let router = router.clone();
+        let acceptor = acceptor.clone();
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+                req.extensions_mut().insert(ConnectInfo(peer));
+                router.clone().oneshot(req)
+            });
+            let mut http = hyper::server::conn::http1::Builder::new();
+            http.timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
+            let Some(acceptor) = acceptor else {
+                let conn = http.serve_connection(TokioIo::new(tcp), service);
+                if let Err(e) = watcher.watch(conn).await {
+                    tracing::debug!(port, %peer, error = %e, "connection ended with an error");
+                }
+                return;
+            };
+            let tls = tokio::time::timeout(HANDSHAKE_TIMEOUT, async {
+                if is_plain_http(&tcp).await {
+                    refuse_plain_http(tcp).await;
+                    return None;
+                }
+                match acceptor.accept(tcp).await {
+                    Ok(s) => Some(s),
+                    Err(e) => {
+                        tracing::debug!(port, %peer, error = %e, "TLS handshake failed");
+                        None
+                    }
+                }
+            })
+            .await;
+            let stream = match tls {
+                Ok(Some(s)) => s,
+                Ok(None) => return,
+                Err(_) => {
+                    tracing::debug!(port, %peer, "TLS handshake timed out");
+                    return;
+                }
+            };
+            let conn = http.serve_connection(TokioIo::new(stream), service);
+            if let Err(e) = watcher.watch(conn).await {
+                tracing::debug!(port, %peer, error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+}
+
+/// Whether the client opened with a plain HTTP request line instead of a TLS record (0x16).
+async fn is_plain_http(tcp: &TcpStream) -> bool {
+    let mut first = [0u8; 1];
+    matches!(tcp.peek(&mut first).await, Ok(1) if first[0].is_ascii_uppercase())
+}
+
+/// Body of the answer to a plain HTTP request on a TLS port.
+pub const PLAIN_HTTP_ANSWER: &str = r#"{"error":"tls_required","message":"this port serves HTTPS only: use an https:// address (and --ca-cert / ASS_CACERT with the cluster CA)"}"#;
+
+/// Answers a plain HTTP request on a TLS port with a 400 that says what to do, then closes.
+async fn refuse_plain_http(mut tcp: TcpStream) {
+    // Read the request head first: closing with unread bytes would reset the connection
+    // before the client reads the answer.
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut seen = 0;
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        while seen < buf.len() {
+            match tcp.read(&mut buf[seen..]).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => seen += n,
+            }
+            if buf[..seen].windows(4).any(|w| w == b"\r\n\r\n") {
+                break;
+            }
+        }
+    })
+    .await;
+    let answer = format!(
+        "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{PLAIN_HTTP_ANSWER}",
+        PLAIN_HTTP_ANSWER.len()
+    );
+    let _ = tcp.write_all(answer.as_bytes()).await;
+    let _ = tcp.shutdown().await;
+    // Let a request body drain briefly so the close stays orderly.
+    let _ = tokio::time::timeout(Duration::from_millis(500), async {
+        while let Ok(n) = tcp.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+        }
+    })
+    .await;
+}

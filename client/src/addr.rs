@@ -6,8 +6,9 @@
 
 use crate::Error;
 
-/// Address used when none is configured.
-pub const DEFAULT_ADDR: &str = "http://127.0.0.1:8201";
+/// Address used when none is configured: node 1 of `ass-node dev` (TLS; trust its CA with
+/// `ASS_CACERT`).
+pub const DEFAULT_ADDR: &str = "https://127.0.0.1:8201";
 
 /// Parses a comma-separated list of node base URLs (`ASS_ADDR` / `--addr` form).
 ///
@@ -23,7 +24,7 @@ pub fn parse_addresses(list: &str) -> Result<Vec<String>, Error> {
     }
     if out.is_empty() {
         return Err(Error::Config(
-            "no node address given: set ASS_ADDR or --addr, e.g. http://127.0.0.1:8201".into(),
+            "no node address given: set ASS_ADDR or --addr, e.g. https://127.0.0.1:8201".into(),
         ));
     }
     Ok(out)
@@ -40,7 +41,7 @@ pub fn normalize_address(addr: &str) -> Result<String, Error> {
         if addr.contains("://") {
             bad(&e.to_string())
         } else {
-            bad("expected a URL such as http://127.0.0.1:8201")
+            bad("expected a URL such as https://127.0.0.1:8201")
         }
     })?;
     if !matches!(url.scheme(), "http" | "https") {

@@ -33,6 +33,8 @@ pub struct Metrics {
     pending_approvals: IntGauge,
     /// notAfter of the node's certificate, Unix seconds, by port (`api`, `cluster`).
     pub tls_cert_not_after: IntGaugeVec,
+    /// TLS handshakes that failed or timed out, by port.
+    pub tls_handshake_failures: IntCounterVec,
     last_leader: std::sync::Mutex<Option<u64>>,
 }
 
@@ -103,6 +105,14 @@ impl Metrics {
                 ),
                 &["port"],
             )),
+            tls_handshake_failures: must(IntCounterVec::new(
+                Opts::new(
+                    "tls_handshake_failures_total",
+                    "TLS handshakes on the port that failed or timed out (on the cluster port: \
+                     a client without a cluster-CA certificate)",
+                ),
+                &["port"],
+            )),
             last_leader: std::sync::Mutex::new(None),
             registry,
         };
@@ -123,6 +133,7 @@ impl Metrics {
             Box::new(m.live_tokens.clone()),
             Box::new(m.pending_approvals.clone()),
             Box::new(m.tls_cert_not_after.clone()),
+            Box::new(m.tls_handshake_failures.clone()),
         ] {
             must(m.registry.register(c));
         }

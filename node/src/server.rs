@@ -20,7 +20,7 @@ use crate::raft::network::Network;
 use crate::raft::types::{NodeInfo, Raft};
 use crate::raft::{LogStore, StateMachine};
 use crate::storage::Store;
-use crate::tls::serve::serve;
+use crate::tls::serve::{serve, Port};
 use crate::tls::TlsFiles;
 
 /// The node's certificates, or `None` with a loud warning under `tls_disable = true`.
@@ -101,9 +101,19 @@ pub async fn run(
         None => (None, None),
     };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let api_task = tokio::spawn(serve(api_listener, api, api_tls, "api", stop_rx.clone()));
-    let cluster_task =
-        tokio::spawn(serve(cluster_listener, cluster, cluster_tls, "cluster", stop_rx.clone()));
+    let failures = |port| Port {
+        name: port,
+        handshake_failures: node.metrics.tls_handshake_failures.with_label_values(&[port]),
+    };
+    let api_task =
+        tokio::spawn(serve(api_listener, api, api_tls, failures("api"), stop_rx.clone()));
+    let cluster_task = tokio::spawn(serve(
+        cluster_listener,
+        cluster,
+        cluster_tls,
+        failures("cluster"),
+        stop_rx.clone(),
+    ));
 
     form_cluster(&raft, &config).await?;
     let ticker = tokio::spawn(tick_when_idle(node.clone()));

@@ -11,8 +11,9 @@
 //! the client-IP and allowlist logic sees the real socket address. With no TLS config (the
 //! explicit `tls_disable = true`) the loop serves plain HTTP the same way.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::extract::ConnectInfo;
 use axum::Router;
@@ -28,16 +29,50 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest time a client may take to send a request's headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Failed handshakes are logged at most this often per port (a misconfigured peer retries
+/// every heartbeat).
+const FAILURE_LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// Which port a loop serves: its name in logs and its handshake-failure counter.
+#[derive(Clone)]
+pub struct Port {
+    /// `api` or `cluster`.
+    pub name: &'static str,
+    /// `ass_tls_handshake_failures_total{port}`.
+    pub handshake_failures: prometheus::IntCounter,
+}
+
+impl Port {
+    /// Counts a failed handshake; logs it (with how many since the last line) at most every
+    /// [`FAILURE_LOG_EVERY`]: at warn on the cluster port, where only members should knock
+    /// and a failure means a misconfigured peer or a stranger; at debug on the API port.
+    fn handshake_failed(&self, peer: SocketAddr, why: &str, last_log: &Mutex<Option<Instant>>) {
+        self.handshake_failures.inc();
+        let mut last = last_log.lock().unwrap_or_else(|e| e.into_inner());
+        if last.is_some_and(|t| t.elapsed() < FAILURE_LOG_EVERY) {
+            return;
+        }
+        *last = Some(Instant::now());
+        let total = self.handshake_failures.get();
+        if self.name == "cluster" {
+            tracing::warn!(port = self.name, %peer, error = why, total, "TLS handshake refused on the cluster port (is the peer's certificate from the cluster CA?)");
+        } else {
+            tracing::debug!(port = self.name, %peer, error = why, total, "TLS handshake failed");
+        }
+    }
+}
+
 /// Serves `router` on `listener` until `stop` turns true, then lets open connections finish
 /// their current request. `tls`: the rustls config of this port, `None` for plain HTTP.
-/// `port` names the port in logs (`api` or `cluster`).
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     tls: Option<Arc<ServerConfig>>,
-    port: &'static str,
+    port: Port,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
+    let last_failure_log = Arc::new(Mutex::new(None));
+    let name = port.name;
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     loop {
@@ -46,7 +81,7 @@ pub async fn serve(
                 Ok(a) => a,
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!(port, error = %e, "accept failed");
+                    tracing::warn!(port = name, error = %e, "accept failed");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
@@ -57,7 +92,10 @@ pub async fn serve(
         let router = router.clone();
         let acceptor = acceptor.clone();
         let watcher = graceful.watcher();
+        let port = port.clone();
+        let last_failure_log = last_failure_log.clone();
         tokio::spawn(async move {
+            let name = port.name;
             let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
                 req.extensions_mut().insert(ConnectInfo(peer));
                 router.clone().oneshot(req)
@@ -67,7 +105,7 @@ pub async fn serve(
             let Some(acceptor) = acceptor else {
                 let conn = http.serve_connection(TokioIo::new(tcp), service);
                 if let Err(e) = watcher.watch(conn).await {
-                    tracing::debug!(port, %peer, error = %e, "connection ended with an error");
+                    tracing::debug!(port = name, %peer, error = %e, "connection ended with an error");
                 }
                 return;
             };
@@ -79,7 +117,7 @@ pub async fn serve(
                 match acceptor.accept(tcp).await {
                     Ok(s) => Some(s),
                     Err(e) => {
-                        tracing::debug!(port, %peer, error = %e, "TLS handshake failed");
+                        port.handshake_failed(peer, &e.to_string(), &last_failure_log);
                         None
                     }
                 }
@@ -89,13 +127,13 @@ pub async fn serve(
                 Ok(Some(s)) => s,
                 Ok(None) => return,
                 Err(_) => {
-                    tracing::debug!(port, %peer, "TLS handshake timed out");
+                    port.handshake_failed(peer, "handshake timed out", &last_failure_log);
                     return;
                 }
             };
             let conn = http.serve_connection(TokioIo::new(stream), service);
             if let Err(e) = watcher.watch(conn).await {
-                tracing::debug!(port, %peer, error = %e, "connection ended with an error");
+                tracing::debug!(port = name, %peer, error = %e, "connection ended with an error");
             }
         });
     }

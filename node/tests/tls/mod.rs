@@ -120,6 +120,17 @@ async fn the_cluster_port_admits_only_certificates_of_the_cluster_ca() {
     let r = member.post(&url).body("x").send().await.expect("a cluster certificate gets in");
     assert_eq!(r.status(), 400, "undecodable body");
 
+    // The refusals are counted and logged (warn) on the node that refused.
+    let metrics = c.get(1, "/metrics").await.text;
+    let refused: u64 = metrics
+        .lines()
+        .find(|l| l.starts_with("ass_tls_handshake_failures_total{port=\"cluster\""))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no cluster handshake failure counter in:\n{metrics}"));
+    assert!(refused >= 2, "{refused} refusals counted");
+    let log = std::fs::read_to_string(c.dir().join("node2/node.log")).unwrap();
+    assert!(log.contains("TLS handshake refused on the cluster port"), "{log}");
+
     // The nodes still talk: a write on a follower is forwarded, replicated, read everywhere.
     let leader = c.leader_index().await;
     let follower = (leader + 1) % 3;

@@ -466,12 +466,11 @@ fn node_config_with(
     let tls = if options.tls_disable {
         String::new()
     } else {
-        format!(
-            "\n[tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\nca_file = \"{}\"\n",
-            tls_dir.join(format!("node{id}.pem")).display(),
-            tls_dir.join(format!("node{id}-key.pem")).display(),
-            tls_dir.join("ca.pem").display(),
-        )
+        let files = crate::tls::NodeCertFiles {
+            cert_file: tls_dir.join(format!("node{id}.pem")),
+            key_file: tls_dir.join(format!("node{id}-key.pem")),
+        };
+        format!("\n{}", files.toml(&tls_dir.join("ca.pem")))
     };
     format!(
         "# Written by `ass-node dev`; local development only.\nnode_id = {id}\napi_addr = \"127.0.0.1:{}\"\ncluster_addr = \"127.0.0.1:{}\"\ndata_dir = \"{}\"\nmax_body_bytes = 1048576\nbootstrap = {bootstrap}\ntls_disable = {}\n{}\n{tls}{peers}",

@@ -39,6 +39,16 @@ fn load_tls(config: &Config) -> anyhow::Result<Option<TlsFiles>> {
         TlsFiles::load(tls).map_err(|e| anyhow::anyhow!("config field `{}`: {e}", e.field()))?;
     let days_left = (files.not_after - crate::clock::wall_ms() as i64 / 1000) / 86_400;
     tracing::info!(cert = %tls.cert_file.display(), ca = %tls.ca_file.display(), days_left, "TLS on both ports; mutual TLS on the cluster port");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(&tls.key_file) {
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                tracing::warn!(key = %tls.key_file.display(), mode = format!("{mode:o}"), "the node's private key is readable by others than its owner: chmod 600 it");
+            }
+        }
+    }
     if days_left < 30 {
         tracing::warn!(days_left, cert = %tls.cert_file.display(), "the node certificate expires soon");
     }

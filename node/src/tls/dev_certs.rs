@@ -39,6 +39,24 @@ pub struct NodeCertFiles {
     pub key_file: PathBuf,
 }
 
+impl NodeCertFiles {
+    /// The `[tls]` section of a node config naming these files and `ca_file` (a table: put
+    /// it after the top-level keys).
+    pub fn toml(&self, ca_file: &Path) -> String {
+        format!(
+            "[tls]\ncert_file = {}\nkey_file = {}\nca_file = {}\n",
+            toml_str(&self.cert_file),
+            toml_str(&self.key_file),
+            toml_str(ca_file)
+        )
+    }
+}
+
+/// A path as a TOML string.
+fn toml_str(p: &Path) -> String {
+    toml::Value::String(p.display().to_string()).to_string()
+}
+
 /// What [`dev_certs`] made or found.
 #[derive(Debug, Clone)]
 pub struct DevCerts {
@@ -238,6 +256,10 @@ mod tests {
             ca_file: certs.ca_file.clone(),
         };
         let files = TlsFiles::load(&tls).expect("dev certificates load");
+        let section = n1.toml(&certs.ca_file);
+        let parsed: std::collections::BTreeMap<String, TlsConfig> =
+            toml::from_str(&section).unwrap();
+        assert_eq!(parsed["tls"].cert_file, n1.cert_file, "{section}");
         assert!(files.not_after > time::OffsetDateTime::now_utc().unix_timestamp());
         #[cfg(unix)]
         {

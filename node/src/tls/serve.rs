@@ -26,8 +26,11 @@ use tower::ServiceExt;
 
 /// Longest time a client may take to complete the TLS handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Longest time a client may take to send a request's headers.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest time a client may take to send a request's headers. hyper starts this clock when
+/// a kept-alive connection goes idle, too, so it also closes idle connections: keep it above
+/// the pool idle timeouts of our clients (SDK 90 s, peers 60 s), or a client could send on a
+/// connection the server is just closing.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Failed handshakes are logged at most this often per port (a misconfigured peer retries
 /// every heartbeat).

@@ -881,6 +881,14 @@ mod tests {
     }
 
     #[test]
+    fn refused_certificates_say_what_to_do() {
+        assert!(tls_hint("invalid peer certificate: UnknownIssuer").contains("ASS_CACERT"));
+        assert!(tls_hint("invalid peer certificate: NotValidForName").contains("names"));
+        assert!(tls_hint("invalid peer certificate: Expired").contains("expired"));
+        assert_eq!(tls_hint("Connection refused (os error 111)"), "");
+    }
+
+    #[test]
     fn reasons_are_printable_ascii() {
         assert_eq!(reason_header("payout run #42").unwrap(), "payout run #42");
         assert_eq!(reason_header("").unwrap(), "");

@@ -14,12 +14,12 @@ node first (its own config, `bootstrap = false`); the command returns once it ha
 (the cluster waits up to 60 s). Then unseal it and make it a voter with
 `ass operator raft promote ID`. Grow from 3 to 5 voters, never to an even number.
 
---api-addr and --cluster-addr are host:port (no http://), as in the node's config. Needs the
+--api-addr and --cluster-addr are host:port (no scheme), as in the node's config. Needs the
 sys:operator scope. Prints the new member list.
 
 Example:
   ass operator raft add-node --id 4 --api-addr 10.0.0.14:8200 --cluster-addr 10.0.0.14:8201
-  ass operator unseal --addr http://10.0.0.14:8200
+  ass operator unseal --addr https://10.0.0.14:8200
   ass operator raft promote 4";
 
 /// Add a node as a learner (promote it afterwards)

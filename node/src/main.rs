@@ -37,6 +37,10 @@ enum Cmd {
         /// API port of node 1; node N listens on P+N-1 (API) and P+100+N-1 (cluster).
         #[arg(long, default_value_t = 8201)]
         base_port: u16,
+        /// `off` turns the audit log off on every node: for benchmarks that measure its
+        /// cost only (the nodes warn loudly; never use it for anything else).
+        #[arg(long, default_value = "on", value_parser = ["on", "off"])]
+        audit: String,
     },
 }
 
@@ -62,7 +66,9 @@ fn real_main() -> anyhow::Result<()> {
     runtime.block_on(async move {
         match cli.command {
             Cmd::Run { config } => run(config).await,
-            Cmd::Dev { dir, nodes, base_port } => dev(dir, nodes, base_port).await,
+            Cmd::Dev { dir, nodes, base_port, audit } => {
+                dev(dir, nodes, base_port, audit == "on").await
+            }
         }
     })
 }
@@ -92,7 +98,7 @@ async fn shutdown_signal() {
     }
 }
 
-async fn dev(dir: PathBuf, nodes: u64, base_port: u16) -> anyhow::Result<()> {
+async fn dev(dir: PathBuf, nodes: u64, base_port: u16, audit: bool) -> anyhow::Result<()> {
     let started = Instant::now();
     let exe = std::env::current_exe().context("locating the ass-node binary")?;
     let options = DevOptions {
@@ -100,7 +106,12 @@ async fn dev(dir: PathBuf, nodes: u64, base_port: u16) -> anyhow::Result<()> {
         nodes,
         base_port,
         exe,
-        extra_config: String::new(),
+        extra_config: if audit {
+            String::new()
+        } else {
+            println!("!!! --audit off: the nodes record no audit events (benchmarks only)");
+            "[audit]\nenabled = false\n".to_owned()
+        },
         env: Vec::new(),
     };
     let cluster = DevCluster::start(options).await?;

@@ -59,6 +59,11 @@ impl Cluster {
 
     /// Starts a cluster whose node configs get `extra_config` appended.
     pub async fn start_with(nodes: u64, extra_config: &str) -> Self {
+        Self::start_env(nodes, extra_config, Vec::new()).await
+    }
+
+    /// Like [`Cluster::start_with`], with extra environment variables for every node.
+    pub async fn start_env(nodes: u64, extra_config: &str, env: Vec<(String, String)>) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let options = DevOptions {
             dir: dir.path().to_path_buf(),
@@ -66,7 +71,10 @@ impl Cluster {
             base_port: free_base_port(5),
             exe: PathBuf::from(env!("CARGO_BIN_EXE_ass-node")),
             extra_config: extra_config.to_string(),
-            env: vec![("RUST_LOG".into(), "info,openraft=info".into())],
+            env: [("RUST_LOG".to_string(), "info,openraft=info".to_string())]
+                .into_iter()
+                .chain(env)
+                .collect(),
         };
         let dev = DevCluster::start(options).await.expect("dev cluster starts");
         let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();

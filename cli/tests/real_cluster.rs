@@ -302,6 +302,11 @@ struct Background {
 }
 
 impl Background {
+    /// What it printed on stdout so far.
+    fn stdout_so_far(&self) -> String {
+        self.stdout.lock().unwrap().clone()
+    }
+
     /// What it printed on stderr so far.
     fn stderr_so_far(&self) -> String {
         self.stderr.lock().unwrap().clone()
@@ -1653,7 +1658,116 @@ fn real_cluster_end_to_end() {
         .stdout_has(&format!("node {}: unsealed", follower.id));
     c.wait_healthy();
 
-    step(t0, 17, "SIGTERM stops the dev process and every node");
+    step(t0, 17, "audit: table, JSON lines, filters, verify, hash; --tail across a leader kill");
+    let run = c.ass(&["audit", "--limit", "5"]);
+    run.ok().stdout_has("TIME").stdout_has("ACTOR").stdout_has("RESULT");
+    assert_eq!(run.stdout.lines().count(), 6, "a header and 5 events:\n{}", run.stdout);
+    eprintln!("--- ass audit --limit 5\n{}", run.stdout);
+    let run = c.ass(&["audit", "--json", "--limit", "1000"]);
+    run.ok();
+    let events: Vec<Value> = run
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}")))
+        .collect();
+    assert!(events.len() > 50 && events.len() <= 1000, "{}", events.len());
+    eprintln!("--- one line of ass audit --json\n{}", run.stdout.lines().last().unwrap());
+    for e in &events {
+        for field in
+            ["time", "node", "request_id", "actor", "action", "path", "result", "client", "hash"]
+        {
+            assert!(!e[field].is_null(), "{field} missing: {e}");
+        }
+    }
+    // Secret values never reach the export.
+    assert!(!run.stdout.contains(v1.as_str()), "the export holds a secret value");
+    let gemini_reads =
+        c.ass(&["audit", "--json", "--action", "secret.read", "--path", "production/gemini/"]);
+    gemini_reads.ok();
+    let reads: Vec<Value> =
+        gemini_reads.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(!reads.is_empty());
+    assert!(reads.iter().all(|e| e["action"] == "secret.read"
+        && e["path"].as_str().unwrap().starts_with("/v1/secrets/production/gemini/")));
+    c.ass(&["audit", "--result", "unauthorized", "--limit", "3"]).ok();
+    c.ass(&["audit", "--limit", "0"]).expect(1);
+    c.ass(&["audit", "--since", "not-a-time"]).server_error("bad_request");
+    c.ass(&["audit", "verify"]).ok().stdout_has("Every node's audit chain is whole.");
+    // The root token is findable in the log by its HMAC only.
+    let hash = c.cli().stdin(&c.root_token).run(&["audit", "hash"]);
+    hash.ok().stdout_has("hmac-sha256:");
+    let hmac = hash.stdout.trim().to_owned();
+    let mine = c.ass(&["audit", "--json", "--limit", "20"]);
+    mine.ok().stdout_has(&hmac);
+
+    // Follow through the leader first; kill it; the tail moves on with its cursor.
+    let leader = c.wait_healthy();
+    let lead = c.nodes.iter().find(|n| n.id == leader).unwrap().clone();
+    let mut order = vec![lead.api.clone()];
+    order.extend(c.nodes.iter().filter(|n| n.id != leader).map(|n| n.api.clone()));
+    let tail = c.cli().addr(order.join(",")).spawn(&["audit", "--tail", "--json"]);
+    std::thread::sleep(Duration::from_secs(1));
+    let mark = |n: u32| format!("audit/tail/{}", unique(&format!("k{n}")));
+    let mut paths = Vec::new();
+    for n in 0..3 {
+        let p = mark(n);
+        c.ass(&["secrets", "set", &p, "v"]).ok();
+        paths.push(p);
+    }
+    wait_until("the tail to show the first writes", SETTLE_TIMEOUT, || {
+        let out = tail.stdout_so_far();
+        match paths.iter().find(|p| !out.contains(p.as_str())) {
+            Some(p) => Err(format!("{p} not followed yet; stderr: {}", tail.stderr_so_far())),
+            None => Ok(()),
+        }
+    });
+    // SAFETY: plain kill(2) of a node process this test's dev cluster started.
+    unsafe {
+        libc::kill(lead.pid as i32, libc::SIGKILL);
+    }
+    let survivors: Vec<String> =
+        c.nodes.iter().filter(|n| n.id != leader).map(|n| n.api.clone()).collect();
+    for n in 3..6 {
+        let p = mark(n);
+        wait_until("a write after the leader kill", SETTLE_TIMEOUT, || {
+            let run = c.cli().addr(survivors.join(",")).run(&["secrets", "set", &p, "v"]);
+            if run.code == Some(0) {
+                Ok(())
+            } else {
+                Err(run.stderr.clone())
+            }
+        });
+        paths.push(p);
+    }
+    wait_until("the tail to follow on another node", SETTLE_TIMEOUT, || {
+        let out = tail.stdout_so_far();
+        match paths.iter().find(|p| !out.contains(p.as_str())) {
+            Some(p) => Err(format!("{p} not followed yet; stderr: {}", tail.stderr_so_far())),
+            None => Ok(()),
+        }
+    });
+    let followed = tail.stdout_so_far();
+    let mut seen = std::collections::BTreeMap::<u64, Vec<u64>>::new();
+    for line in followed.lines() {
+        let e: Value = serde_json::from_str(line).unwrap_or_else(|err| panic!("{err}: {line}"));
+        seen.entry(e["node"].as_u64().unwrap()).or_default().push(e["seq"].as_u64().unwrap());
+    }
+    for (node, seqs) in &seen {
+        let want: Vec<u64> = (seqs[0]..seqs[0] + seqs.len() as u64).collect();
+        assert_eq!(seqs, &want, "node {node}: the tail has a gap or a duplicate");
+    }
+    for p in &paths {
+        assert_eq!(followed.matches(&format!("/v1/secrets/{p}\"")).count(), 1, "{p} once");
+    }
+    assert!(
+        tail.stderr_so_far().contains("reconnecting")
+            || tail.stderr_so_far().contains("cannot follow"),
+        "the tail noticed the kill: {}",
+        tail.stderr_so_far()
+    );
+    drop(tail);
+
+    step(t0, 18, "SIGTERM stops the dev process and every node");
     let node_pids: Vec<u32> = c.nodes.iter().map(|n| n.pid).collect();
     let status = c.guard.terminate(Duration::from_secs(60)).expect("dev process");
     assert!(status.success(), "ass-node dev exited with {status} on SIGTERM");

@@ -55,6 +55,7 @@
 
 pub mod addr;
 mod approvals;
+pub mod audit;
 pub mod error;
 mod identity;
 mod operations;
@@ -64,6 +65,10 @@ pub mod types;
 
 pub use addr::{
     encode_path_segment, encode_secret_path, normalize_address, parse_addresses, DEFAULT_ADDR,
+};
+pub use audit::{
+    AuditChainReport, AuditCursor, AuditEvent, AuditFilter, AuditHashResponse, AuditNodeStatus,
+    AuditProblem, AuditQueryResponse, AuditStream, AuditStreamItem, AuditVerifyResponse,
 };
 pub use error::{Error, FAILOVER_CODES};
 pub use identity::RevokeRootResponse;

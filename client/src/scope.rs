@@ -15,6 +15,8 @@ pub const TOKENS_MANAGE: &str = "tokens:manage";
 pub const APPROVALS_DECIDE: &str = "approvals:decide";
 /// `policy:manage`: read and change the token and approval policies.
 pub const POLICY_MANAGE: &str = "policy:manage";
+/// `audit:read`: query, export, verify and follow the audit log.
+pub const AUDIT_READ: &str = "audit:read";
 /// `sys:operator`: seal, members (list, add, promote, remove), rotate the data key, rekey,
 /// revoke the root token.
 pub const SYS_OPERATOR: &str = "sys:operator";

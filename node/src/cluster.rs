@@ -1,4 +1,5 @@
-//! The cluster port: Raft RPC from peers, the leader's read index, and forwarded writes.
+//! The cluster port: Raft RPC from peers, the leader's read index, forwarded writes, and
+//! the audit fan-out (every member answers queries, tails and checks of its own log).
 //! Bodies are postcard (see [`crate::storage::encode`]); clients never talk to this port.
 
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use axum::routing::post;
 use axum::Router;
 use tower::ServiceExt;
 
+use crate::http::audit;
 use crate::http::forward::{self, ForwardedRequest, PATH_FORWARD};
 use crate::node::{Node, ProposeError, WriteError, PATH_PROPOSE};
 use crate::raft::network::{PATH_APPEND, PATH_SNAPSHOT, PATH_VOTE};
@@ -32,6 +34,18 @@ pub fn router(node: Arc<Node>, api: Router) -> Router {
         .route(PATH_READ_INDEX, post(read_index))
         .route(PATH_FORWARD, post(forwarded))
         .route(PATH_PROPOSE, post(propose))
+        .route(
+            audit::PATH_QUERY,
+            post(|State(s): State<ClusterState>, b: Bytes| audit::internal_query(s.node, b)),
+        )
+        .route(
+            audit::PATH_TAIL,
+            post(|State(s): State<ClusterState>, b: Bytes| audit::internal_tail(s.node, b)),
+        )
+        .route(
+            audit::PATH_VERIFY,
+            post(|State(s): State<ClusterState>| audit::internal_verify(s.node)),
+        )
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024 * 1024))
         .with_state(ClusterState { node, api })
 }

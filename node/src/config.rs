@@ -59,6 +59,9 @@ pub struct Config {
     /// Largest HTTP request body in bytes (default 1 MiB); larger bodies get 413.
     #[serde(default = "default_max_body_bytes")]
     pub max_body_bytes: usize,
+    /// Audit log settings; all fields have defaults.
+    #[serde(default)]
+    pub audit: AuditConfig,
     /// Serve plain HTTP on both ports (default false). Only for a benchmark or a network that
     /// is itself encrypted: tokens, unseal shares and secrets then cross the wire in the clear,
     /// and any host that reaches the cluster port can take part in Raft. Logged loudly at start.
@@ -83,6 +86,53 @@ pub struct TlsConfig {
     /// The cluster CA: peers on the cluster port must present a client certificate it signed,
     /// and this node checks peers' server certificates against it.
     pub ca_file: PathBuf,
+}
+
+/// Audit log settings (`[audit]`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// Record every request (default true). `false` is for benchmarks only: the node then
+    /// keeps no audit trail at all, and says so loudly at start.
+    pub enabled: bool,
+    /// Events older than this are pruned, e.g. `90d`, `1y` (default `365d`; `0s`: no limit).
+    pub max_age: String,
+    /// Largest size of this node's audit file in bytes before the oldest events are pruned
+    /// (default 1 GiB; 0: no limit).
+    pub max_bytes: u64,
+    /// How long a request waits for its event to be durable before it is refused with 503
+    /// `audit_unavailable`, ms (default 5000).
+    pub write_timeout_ms: u64,
+    /// How often retention runs, ms (default 60000).
+    pub prune_interval_ms: u64,
+}
+
+/// Default audit retention by age.
+pub const DEFAULT_AUDIT_MAX_AGE: &str = "365d";
+/// Default audit retention by size, bytes.
+pub const DEFAULT_AUDIT_MAX_BYTES: u64 = 1 << 30;
+/// Default wait for a durable audit event, ms.
+pub const DEFAULT_AUDIT_WRITE_TIMEOUT_MS: u64 = 5000;
+/// Default retention interval, ms.
+pub const DEFAULT_AUDIT_PRUNE_INTERVAL_MS: u64 = 60_000;
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            max_age: DEFAULT_AUDIT_MAX_AGE.into(),
+            max_bytes: DEFAULT_AUDIT_MAX_BYTES,
+            write_timeout_ms: DEFAULT_AUDIT_WRITE_TIMEOUT_MS,
+            prune_interval_ms: DEFAULT_AUDIT_PRUNE_INTERVAL_MS,
+        }
+    }
+}
+
+impl AuditConfig {
+    /// `max_age` as a duration; `None`: no age limit.
+    pub fn max_age(&self) -> Option<std::time::Duration> {
+        humantime::parse_duration(&self.max_age).ok().filter(|d| !d.is_zero())
+    }
 }
 
 /// A member of the initial cluster.
@@ -290,6 +340,24 @@ impl Config {
         if self.auth.max_failures_per_minute == 0 {
             return Err(invalid("auth.max_failures_per_minute", "must be greater than 0"));
         }
+        if humantime::parse_duration(&self.audit.max_age).is_err() {
+            return Err(invalid(
+                "audit.max_age",
+                format!(
+                    "`{}` is not a duration (try 90d, 1y, 0s for no limit)",
+                    self.audit.max_age
+                ),
+            ));
+        }
+        if self.audit.max_bytes != 0 && self.audit.max_bytes < 4096 {
+            return Err(invalid("audit.max_bytes", "must be 0 (no limit) or at least 4096"));
+        }
+        if self.audit.write_timeout_ms == 0 {
+            return Err(invalid("audit.write_timeout_ms", "must be greater than 0"));
+        }
+        if self.audit.prune_interval_ms < 100 {
+            return Err(invalid("audit.prune_interval_ms", "must be at least 100"));
+        }
         if self.max_body_bytes < 4096 {
             return Err(invalid("max_body_bytes", "must be at least 4096"));
         }
@@ -399,6 +467,23 @@ mod tests {
         assert!(e.contains("`tls.ca_file`") && e.contains("node1-key.pem"), "{e}");
         let e = err_of(&with(&n.cert_file, &certs.ca_file, &certs.ca_file));
         assert!(e.contains("`tls.key_file`") && e.contains("ca.pem"), "{e}");
+    }
+
+    #[test]
+    fn audit_settings_default_and_are_checked() {
+        let c = Config::from_toml(GOOD).unwrap();
+        assert!(c.audit.enabled);
+        assert_eq!(c.audit.max_age(), Some(std::time::Duration::from_secs(365 * 86400)));
+        assert_eq!(c.audit.max_bytes, DEFAULT_AUDIT_MAX_BYTES);
+        let t = format!("{GOOD}\n[audit]\nenabled = false\nmax_age = \"0s\"\nmax_bytes = 0\n");
+        let c = Config::from_toml(&t).unwrap();
+        assert!(!c.audit.enabled && c.audit.max_age().is_none());
+        let t = format!("{GOOD}\n[audit]\nmax_age = \"a week\"\n");
+        assert!(err_of(&t).contains("audit.max_age"));
+        let t = format!("{GOOD}\n[audit]\nmax_bytes = 10\n");
+        assert!(err_of(&t).contains("audit.max_bytes"));
+        let t = format!("{GOOD}\n[audit]\nwrite_timeout_ms = 0\n");
+        assert!(err_of(&t).contains("audit.write_timeout_ms"));
     }
 
     /// Every `*.toml` under `cluster-config/` parses and validates, shows the documented

@@ -49,6 +49,10 @@ enum Cmd {
         /// 127.0.0.1 and localhost; repeat for more.
         #[arg(long = "san", value_name = "IP|NAME")]
         sans: Vec<String>,
+        /// `off` turns the audit log off on every node: for benchmarks that measure its
+        /// cost only (the nodes warn loudly; never use it for anything else).
+        #[arg(long, default_value = "on", value_parser = ["on", "off"])]
+        audit: String,
     },
 }
 
@@ -74,11 +78,15 @@ fn real_main() -> anyhow::Result<()> {
     runtime.block_on(async move {
         match cli.command {
             Cmd::Run { config } => run(config).await,
-            Cmd::Dev { dir, nodes, base_port, tls_disable, sans } => {
+            Cmd::Dev { dir, nodes, base_port, tls_disable, sans, audit } => {
                 let exe = std::env::current_exe().context("locating the ass-node binary")?;
                 let mut options = DevOptions::new(dir, nodes, base_port, exe);
                 options.tls_disable = tls_disable;
                 options.extra_sans = sans;
+                if audit == "off" {
+                    println!("!!! --audit off: the nodes record no audit events (benchmarks only)");
+                    options.extra_config = "[audit]\nenabled = false\n".to_owned();
+                }
                 dev(options).await
             }
         }

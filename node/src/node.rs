@@ -114,6 +114,8 @@ pub struct Node {
     loaded_keyring: std::sync::Mutex<Option<[u8; 32]>>,
     /// Whether this node currently campaigns and heartbeats (see `reconcile_seal_role`).
     may_lead: std::sync::atomic::AtomicBool,
+    /// This node's audit log (disabled until [`Node::with_audit`]).
+    pub audit: crate::audit::AuditLog,
 }
 
 impl Node {
@@ -158,7 +160,14 @@ impl Node {
             may_lead: std::sync::atomic::AtomicBool::new(true),
             loaded_keyring: std::sync::Mutex::new(None),
             stepping_down: std::sync::atomic::AtomicBool::new(false),
+            audit: crate::audit::AuditLog::disabled(),
         }
+    }
+
+    /// Sets the audit log (server start).
+    pub fn with_audit(mut self, audit: crate::audit::AuditLog) -> Self {
+        self.audit = audit;
+        self
     }
 
     /// The barrier, while unsealed.
@@ -169,6 +178,7 @@ impl Node {
     /// Installs (unseal) or drops (seal) the barrier, and adjusts the leadership role.
     pub fn set_barrier(&self, barrier: Option<Barrier>) {
         let unsealed = barrier.is_some();
+        self.audit.set_root(barrier.as_ref().map(|b| b.root()));
         *self.barrier.write().unwrap_or_else(|e| e.into_inner()) = barrier.map(Arc::new);
         *self.loaded_keyring.lock().unwrap_or_else(|e| e.into_inner()) = None;
         if unsealed {

@@ -94,7 +94,24 @@ pub async fn run(
     )
     .await
     .context("starting raft")?;
-    let node = Arc::new(Node::new(config.clone(), raft.clone(), store.clone(), http_client, clock));
+    let audit = if config.audit.enabled {
+        crate::audit::AuditLog::open(
+            &config.data_dir.join("audit"),
+            config.node_id,
+            Duration::from_millis(config.audit.write_timeout_ms),
+        )
+        .context("opening the audit log")?
+    } else {
+        let warning = "AUDIT LOG DISABLED ([audit] enabled = false): this node records no \
+                       access at all. For benchmarks only; never in production.";
+        tracing::warn!("!!! {warning}");
+        eprintln!("!!! {warning}");
+        crate::audit::AuditLog::disabled()
+    };
+    let node = Arc::new(
+        Node::new(config.clone(), raft.clone(), store.clone(), http_client, clock)
+            .with_audit(audit),
+    );
 
     let api = http::router(node.clone());
     let cluster = crate::cluster::router(node.clone(), api.clone());
@@ -130,6 +147,7 @@ pub async fn run(
     let role = tokio::spawn(keep_seal_role(node.clone()));
     let pruner = tokio::spawn(prune_request_ids(node.clone()));
     let fatal_watch = tokio::spawn(stop_on_fatal(raft.clone()));
+    let retention = tokio::spawn(audit_retention(node.clone()));
     tracing::info!(node_id = config.node_id, api = %config.api_addr, cluster = %config.cluster_addr, "node running (sealed)");
 
     shutdown.await;
@@ -139,6 +157,7 @@ pub async fn run(
     role.abort();
     pruner.abort();
     fatal_watch.abort();
+    retention.abort();
     let _ = raft.shutdown().await;
     let _ = tokio::time::timeout(Duration::from_secs(5), async {
         let _ = api_task.await;
@@ -227,6 +246,20 @@ async fn prune_request_ids(node: Arc<Node>) {
             Ok(0) => {}
             Ok(n) => tracing::debug!(pruned = n, "old request ids pruned"),
             Err(e) => tracing::warn!(error = %e, "pruning request ids failed"),
+        }
+    }
+}
+
+/// Audit retention: cuts events past `[audit] max_age` / `max_bytes` behind a MACed
+/// checkpoint. Needs the root-derived key, so it waits while the node is sealed.
+async fn audit_retention(node: Arc<Node>) {
+    let cfg = node.config.audit.clone();
+    let max_bytes = (cfg.max_bytes > 0).then_some(cfg.max_bytes);
+    let mut interval = tokio::time::interval(Duration::from_millis(cfg.prune_interval_ms));
+    loop {
+        interval.tick().await;
+        if let Err(e) = node.audit.prune(cfg.max_age(), max_bytes).await {
+            tracing::warn!(error = %e, "audit retention failed; will retry");
         }
     }
 }

@@ -23,6 +23,9 @@ pub mod approvals_approve;
 pub mod approvals_deny;
 pub mod approvals_list;
 pub mod approvals_show;
+pub mod audit_hash;
+pub mod audit_list;
+pub mod audit_verify;
 pub mod operator_generate_root;
 pub mod operator_init;
 pub mod operator_members;
@@ -59,7 +62,8 @@ Operators initialize and unseal the cluster with `ass operator …`, register on
 service with `ass agents …`, hand out short-lived tokens with `ass tokens …` and set TTL and
 approval rules with `ass policy …`; agents, services and CI jobs read and write secrets with
 `ass secrets …`; approvers decide who may read sensitive and critical secrets with
-`ass approvals …`.
+`ass approvals …`; the security team reviews, exports and follows the audit log with
+`ass audit …`.
 
 Point the CLI at the cluster with ASS_ADDR (or --addr): a comma-separated list of node URLs.
 Calls go to the first node that answers; a node that is down, sealed or without a leader is
@@ -211,6 +215,8 @@ pub enum Command {
     /// List, show, approve and deny requests to read approval-gated secrets
     #[command(subcommand)]
     Approvals(ApprovalsCommand),
+    /// Show, export (JSON lines), follow (--tail), verify and search the audit log
+    Audit(audit_list::AuditArgs),
 }
 
 /// `ass approvals …`.
@@ -503,6 +509,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             ApprovalsCommand::Approve(a) => approvals_approve::exec(&ctx, a).await,
             ApprovalsCommand::Deny(a) => approvals_deny::exec(&ctx, a).await,
         },
+        Command::Audit(a) => audit_list::exec(&ctx, a).await,
     }
 }
 

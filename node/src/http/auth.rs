@@ -22,6 +22,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use subtle::ConstantTimeEq;
 
+use super::audit::AuditCtx;
 use super::error::ApiError;
 use super::extract::consistency;
 use super::forward::Forwarded;
@@ -81,6 +82,8 @@ pub struct Caller {
     /// `None` for the root token, which may do everything.
     pub scopes: Option<ScopeSet>,
     pub client_ip: IpAddr,
+    /// This request's audit context: handlers note the version, tier, approval they touch.
+    pub audit: AuditCtx,
 }
 
 impl Caller {
@@ -171,9 +174,16 @@ impl FromRequestParts<Arc<Node>> for Caller {
             Consistency::Linearizable
         };
         node.prepare_read(wanted).await?;
+        let ctx = parts.extensions.get::<AuditCtx>().cloned().unwrap_or_default();
         let token = bearer(parts)?;
+        // The credential is searchable in the audit log only as an HMAC, never as itself.
+        ctx.note_credential(node.audit.keys().map(|k| k.hash(token)));
         match authenticate(node, token, ip) {
-            Ok(caller) => Ok(caller),
+            Ok(mut caller) => {
+                ctx.note_caller(&caller.principal);
+                caller.audit = ctx;
+                Ok(caller)
+            }
             Err(e) => {
                 if e.status == StatusCode::UNAUTHORIZED {
                     node.limiter.record_failure(ip, Instant::now());
@@ -203,7 +213,12 @@ fn authenticate(node: &Node, credential: &str, ip: IpAddr) -> Result<Caller, Api
     let hash = hash_token(credential);
     if let Some(root) = node.state.root_token_hash()? {
         if bool::from(root.ct_eq(&hash)) {
-            return Ok(Caller { principal: Principal::Root, scopes: None, client_ip: ip });
+            return Ok(Caller {
+                principal: Principal::Root,
+                scopes: None,
+                client_ip: ip,
+                audit: AuditCtx::default(),
+            });
         }
     }
     let identity = &node.state.identity;
@@ -218,6 +233,7 @@ fn authenticate(node: &Node, credential: &str, ip: IpAddr) -> Result<Caller, Api
                 principal: Principal::Agent { id, name: agent.name.clone() },
                 scopes: Some(stored_scopes(&agent.scopes)?),
                 client_ip: ip,
+                audit: AuditCtx::default(),
             })
         }
         CredentialRef::Token(accessor) => {
@@ -246,6 +262,7 @@ fn authenticate(node: &Node, credential: &str, ip: IpAddr) -> Result<Caller, Api
                 },
                 scopes: Some(stored_scopes(&token.scopes)?),
                 client_ip: ip,
+                audit: AuditCtx::default(),
             })
         }
     }

@@ -59,13 +59,17 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let info =
+            super::audit::ErrorInfo { code: self.code, approval_id: self.approval_id.clone() };
         let body = ErrorBody {
             error: self.code.to_string(),
             message: self.message,
             leader: self.leader,
             approval_id: self.approval_id,
         };
-        (self.status, Json(body)).into_response()
+        let mut resp = (self.status, Json(body)).into_response();
+        resp.extensions_mut().insert(info);
+        resp
     }
 }
 

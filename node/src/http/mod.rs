@@ -2,8 +2,9 @@
 //! become status codes.
 //!
 //! ```text
-//!  request ──body limit──> sealed gate ──> client IP ──> writes: forward to the leader
-//!                                                        (cluster port /internal/forward)
+//!  request ──body limit──> client IP ──> audit record ──> sealed gate ──> writes: forward to
+//!                                         │                   the leader (/internal/forward)
+//!                   answer leaves only after its audit event is durable (see [`audit`])
 //!  handler: Caller (limiter → read index → credential → allowlists) ──> scope check
 //!     read:  state ──> approval gate ──> barrier.decrypt ──> reply
 //!     write: encrypt for version N+1 ──> raft.client_write ──> reply + X-Ass-Index
@@ -11,6 +12,7 @@
 
 pub mod agents;
 pub mod approvals;
+pub mod audit;
 pub mod auth;
 pub mod error;
 pub mod extract;
@@ -68,12 +70,17 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1/approvals/{id}", get(approvals::show))
         .route("/v1/approvals/{id}/approve", post(approvals::approve))
         .route("/v1/approvals/{id}/deny", post(approvals::deny))
+        .route("/v1/audit", get(audit::query))
+        .route("/v1/audit/stream", get(audit::stream))
+        .route("/v1/audit/verify", get(audit::verify))
+        .route("/v1/audit/hash", post(audit::hash))
         .route("/metrics", get(metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(node.clone(), forward::forward_writes))
-        .layer(middleware::from_fn_with_state(node.clone(), auth::resolve_client_ip))
         .layer(middleware::from_fn_with_state(node.clone(), sealed_gate))
+        .layer(middleware::from_fn_with_state(node.clone(), audit::record))
+        .layer(middleware::from_fn_with_state(node.clone(), auth::resolve_client_ip))
         .layer(middleware::from_fn_with_state(node.clone(), track))
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(node)

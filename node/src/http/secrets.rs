@@ -69,6 +69,7 @@ pub async fn get(
     caller.require_secret(Action::Read, &path)?;
     let wanted = parse_version(&q)?;
     let (record, number, version) = read_version(&node, &path, wanted).await?;
+    caller.audit.note_secret(Some(number), Some(record.tier.as_str()));
     super::approvals::gate(&node, &caller, &path, &record, number, &headers).await?;
     if version.destroyed {
         return Err(ApiError::not_found(
@@ -154,6 +155,7 @@ async fn versions(node: &Node, caller: &Caller, path: &str) -> Result<Response, 
         .secrets
         .record(path)?
         .ok_or_else(|| ApiError::not_found("not_found", "no secret at this path"))?;
+    caller.audit.note_secret(Some(record.latest_version), Some(record.tier.as_str()));
     let versions = node
         .state
         .secrets
@@ -246,11 +248,12 @@ pub async fn put(
         let committed = node.write(request).await?;
         match committed.response {
             SmResponse::Written { version } => {
+                caller.audit.note_secret(Some(version), req.tier.map(|t| t.as_str()));
                 return Ok(with_index(
                     StatusCode::OK,
                     committed.index,
                     WriteResponse { path, version, index: committed.index },
-                ))
+                ));
             }
             SmResponse::Rejected(Rejection::VersionConflict { .. }) => continue,
             SmResponse::Rejected(r) => return Err(r.into()),
@@ -284,11 +287,14 @@ pub async fn delete(
     let committed =
         node.write(Request { request_id: request_id(&headers)?, time_ms: now_ms(), cmd }).await?;
     match committed.response {
-        SmResponse::Deleted { version, destroyed } => Ok(with_index(
-            StatusCode::OK,
-            committed.index,
-            DeleteResponse { path, version, destroyed, index: committed.index },
-        )),
+        SmResponse::Deleted { version, destroyed } => {
+            caller.audit.note_secret(Some(version), None);
+            Ok(with_index(
+                StatusCode::OK,
+                committed.index,
+                DeleteResponse { path, version, destroyed, index: committed.index },
+            ))
+        }
         SmResponse::Rejected(r) => Err(r.into()),
         other => Err(ApiError::internal(format!("unexpected delete response {other:?}"))),
     }

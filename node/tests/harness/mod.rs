@@ -63,15 +63,25 @@ impl Cluster {
 
     /// Starts a cluster whose node configs get `extra_config` appended.
     pub async fn start_with(nodes: u64, extra_config: &str) -> Self {
-        Self::start_opts(nodes, extra_config, false).await
+        Self::start_opts(nodes, extra_config, false, Vec::new()).await
     }
 
     /// Starts a cluster with `tls_disable = true` (plain HTTP on both ports).
     pub async fn start_plaintext(nodes: u64) -> Self {
-        Self::start_opts(nodes, "", true).await
+        Self::start_opts(nodes, "", true, Vec::new()).await
     }
 
-    async fn start_opts(nodes: u64, extra_config: &str, tls_disable: bool) -> Self {
+    /// Like [`Cluster::start_with`], with extra environment variables for every node.
+    pub async fn start_env(nodes: u64, extra_config: &str, env: Vec<(String, String)>) -> Self {
+        Self::start_opts(nodes, extra_config, false, env).await
+    }
+
+    async fn start_opts(
+        nodes: u64,
+        extra_config: &str,
+        tls_disable: bool,
+        env: Vec<(String, String)>,
+    ) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut options = DevOptions::new(
             dir.path().to_path_buf(),
@@ -80,7 +90,10 @@ impl Cluster {
             PathBuf::from(env!("CARGO_BIN_EXE_ass-node")),
         );
         options.extra_config = extra_config.to_string();
-        options.env = vec![("RUST_LOG".into(), "info,openraft=info".into())];
+        options.env = [("RUST_LOG".to_string(), "info,openraft=info".to_string())]
+            .into_iter()
+            .chain(env)
+            .collect();
         options.tls_disable = tls_disable;
         let dev = DevCluster::start(options).await.expect("dev cluster starts");
         let http = api_client(&dev);

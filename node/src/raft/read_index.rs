@@ -120,7 +120,7 @@ impl ReadIndex {
             (leader, addr)
         };
         if leader == self.raft_id() {
-            return self.leader_read_index().await;
+            return self.confirm_retrying().await;
         }
         let addr = leader_addr.ok_or(ReadIndexError::NoLeader)?;
         let resp = self
@@ -133,6 +133,27 @@ impl ReadIndex {
         let bytes = resp.bytes().await.map_err(|e| ReadIndexError::Unreachable(e.to_string()))?;
         decode::<Result<u64, ReadIndexError>>(&bytes)
             .map_err(|e| ReadIndexError::Unreachable(e.to_string()))?
+    }
+
+    /// [`Self::leader_read_index`], retried while this leader could not confirm. openraft
+    /// gives the confirming heartbeats only `heartbeat_interval` (100 ms) to come back, which
+    /// a busy machine misses now and then (the load benchmark saw 503s from it); one miss must
+    /// not fail every read of the batch. Each retry confirms anew, after every queued read
+    /// arrived, so the index stays linearizable. Stops when this node no longer leads, and
+    /// after half the read timeout, leaving the waiters time to hear the error.
+    async fn confirm_retrying(&self) -> Result<u64, ReadIndexError> {
+        let deadline = std::time::Instant::now() + self.timeout / 2;
+        loop {
+            match self.leader_read_index().await {
+                Err(ReadIndexError::NotConfirmed(_))
+                    if std::time::Instant::now() < deadline
+                        && self.raft.metrics().borrow().current_leader == Some(self.raft_id()) =>
+                {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                other => return other,
+            }
+        }
     }
 
     /// On the leader: confirm leadership with a quorum and return the read index.

@@ -7,7 +7,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::Router;
 use tower::ServiceExt;
 
@@ -32,8 +32,25 @@ pub fn router(node: Arc<Node>, api: Router) -> Router {
         .route(PATH_READ_INDEX, post(read_index))
         .route(PATH_FORWARD, post(forwarded))
         .route(PATH_PROPOSE, post(propose))
+        .route(PATH_STATE_DIGEST, get(state_digest))
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024 * 1024))
         .with_state(ClusterState { node, api })
+}
+
+/// `GET` on the cluster port: `{"applied_index": N, "digest": "<sha256 hex>"}` of this node's
+/// replicated state (see [`crate::raft::state_machine::state_digest`]). Used by the chaos
+/// suite to check that every node converged; it reveals hashes of ciphertext only.
+pub const PATH_STATE_DIGEST: &str = "/internal/state-digest";
+
+async fn state_digest(State(s): State<ClusterState>) -> Response {
+    match crate::raft::state_machine::state_digest(&s.node.store) {
+        Ok((applied_index, digest)) => axum::Json(serde_json::json!({
+            "applied_index": applied_index,
+            "digest": digest,
+        }))
+        .into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
 }
 
 fn reply<T: serde::Serialize>(value: &T) -> Response {

@@ -393,7 +393,13 @@ fn heal_net(ctx: &mut Ctx<'_>) -> anyhow::Result<()> {
 }
 
 /// Attaches strace to every thread of `pid`, failing each fsync/fdatasync with EIO.
+///
+/// `sync_file_range` is included because sled 0.34 makes its log durable with it on Linux;
+/// `CHAOS_FSYNC_SYSCALLS` (comma-separated) overrides the list, e.g. `fsync,fdatasync` to
+/// check that the node itself calls them.
 fn start_strace(pid: i32) -> anyhow::Result<Child> {
+    let calls = std::env::var("CHAOS_FSYNC_SYSCALLS")
+        .unwrap_or_else(|_| "fsync,fdatasync,sync_file_range".into());
     let child = Command::new("strace")
         .args([
             "-f",
@@ -401,9 +407,9 @@ fn start_strace(pid: i32) -> anyhow::Result<Child> {
             "-o",
             "/dev/null",
             "-e",
-            "trace=fsync,fdatasync,sync_file_range",
+            &format!("trace={calls}"),
             "-e",
-            "inject=fsync,fdatasync,sync_file_range:error=EIO",
+            &format!("inject={calls}:error=EIO"),
             "-p",
             &pid.to_string(),
         ])

@@ -185,11 +185,12 @@ impl Net {
         Ok(())
     }
 
-    /// Drops each packet arriving at node `id` from a peer with probability `p`.
+    /// Drops each packet arriving at node `id` from a peer with probability `p` (the
+    /// clients' packets are let through first).
     pub fn loss(&self, id: u64, p: f64) -> anyhow::Result<()> {
         let p = format!("{p:.3}");
+        self.iptables(id, &["-A", "INPUT", "-s", &client_ip(), "-j", "ACCEPT"])?;
         let src = format!("{SUBNET}.0/24");
-        let not_client = client_ip();
         self.iptables(
             id,
             &[
@@ -197,9 +198,6 @@ impl Net {
                 "INPUT",
                 "-s",
                 &src,
-                "!",
-                "-s",
-                &not_client,
                 "-m",
                 "statistic",
                 "--mode",

@@ -29,6 +29,10 @@ use ass_client::{Client, Error, ReadOptions};
 use crate::history::{HistoryBuilder, OpKind, Outcome, Output, Versioned};
 use crate::revocation::{Issued, Revoked, TokenHistory, TokenUse};
 
+/// Pause of a client after an operation that failed outright (a dead node refuses
+/// connections at once; spinning on it would starve the live nodes of CPU).
+const FAILED_BACKOFF: Duration = Duration::from_millis(100);
+
 /// Workload settings.
 #[derive(Debug, Clone)]
 pub struct WorkloadOptions {
@@ -199,7 +203,13 @@ impl Workload {
                     }
                     Err(_) => Outcome::Failed,
                 };
+                let failed = outcome == Outcome::Failed;
                 let _ = self.history.complete(id, outcome);
+                if failed {
+                    self.done();
+                    tokio::time::sleep(FAILED_BACKOFF).await;
+                    continue;
+                }
             } else {
                 seq += 1;
                 let value = format!("c{client}-{seq}");
@@ -221,7 +231,14 @@ impl Workload {
                     }
                     Err(e) => write_failure(&e),
                 };
+                let failed = outcome == Outcome::Failed;
                 let _ = self.history.complete(id, outcome);
+                if failed {
+                    self.done();
+                    // A dead or sealed node refuses at once: don't spin on it.
+                    tokio::time::sleep(FAILED_BACKOFF).await;
+                    continue;
+                }
             }
             self.done();
         }

@@ -13,15 +13,28 @@
 //! * [`durability`]: after healing, every acknowledged write is still visible.
 //! * [`revocation`]: a token revoked by an acknowledged revoke is never accepted afterwards.
 //!
-//! The cluster harness (network namespaces), fault injectors, workload and report come next;
-//! see `chaos/README.md`.
+//! Around them, the suite that produces histories from a real cluster (`src/main.rs` is the
+//! `ass-chaos` binary):
+//!
+//! * [`net`]: network namespaces, the bridge and iptables faults; cleanup of leftovers.
+//! * [`harness`]: `ass-node` processes (configs, start, init, unseal, kill, pause, clock).
+//! * [`faults`]: the fault schedules, each with inject and heal.
+//! * [`workload`]: secret and token clients recording every operation.
+//! * [`runner`]: one run: schedules, convergence checks, final reads, checkers.
+//! * [`report`]: the readable table of a run's report.
 
 pub mod brute;
 pub mod durability;
+pub mod faults;
+pub mod harness;
 pub mod history;
 pub mod linearizability;
 pub mod model;
+pub mod net;
+pub mod report;
 pub mod revocation;
+pub mod runner;
+pub mod workload;
 
 #[cfg(test)]
 mod testkit;

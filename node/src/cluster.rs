@@ -8,7 +8,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::Router;
 use tower::ServiceExt;
 
@@ -46,8 +46,25 @@ pub fn router(node: Arc<Node>, api: Router) -> Router {
             audit::PATH_VERIFY,
             post(|State(s): State<ClusterState>| audit::internal_verify(s.node)),
         )
+        .route(PATH_STATE_DIGEST, get(state_digest))
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024 * 1024))
         .with_state(ClusterState { node, api })
+}
+
+/// `GET` on the cluster port: `{"applied_index": N, "digest": "<sha256 hex>"}` of this node's
+/// replicated state (see [`crate::raft::state_machine::state_digest`]). Used by the chaos
+/// suite to check that every node converged; it reveals hashes of ciphertext only.
+pub const PATH_STATE_DIGEST: &str = "/internal/state-digest";
+
+async fn state_digest(State(s): State<ClusterState>) -> Response {
+    match crate::raft::state_machine::state_digest(&s.node.store) {
+        Ok((applied_index, digest)) => axum::Json(serde_json::json!({
+            "applied_index": applied_index,
+            "digest": digest,
+        }))
+        .into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
 }
 
 fn reply<T: serde::Serialize>(value: &T) -> Response {

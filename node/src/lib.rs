@@ -10,6 +10,7 @@
 
 pub mod access;
 pub mod approvals;
+pub mod backup;
 pub mod clock;
 pub mod cluster;
 pub mod config;

@@ -2,6 +2,7 @@
 //! over HTTP exactly as clients drive them. Each test names the property it proves.
 
 mod approvals;
+mod backup;
 mod harness;
 mod identity;
 mod keys;

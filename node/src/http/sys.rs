@@ -191,6 +191,7 @@ pub async fn health(
         node_id: node.id,
         version: VERSION.to_string(),
         server_time_utc: rfc3339(now_ms()),
+        cluster_id: node.state.cluster_id()?,
     };
     let status = StatusCode::from_u16(status).map_err(|_| ApiError::internal("bad status code"))?;
     Ok((status, Json(body)).into_response())

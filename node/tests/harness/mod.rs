@@ -59,6 +59,22 @@ impl Cluster {
 
     /// Starts a cluster whose node configs get `extra_config` appended.
     pub async fn start_with(nodes: u64, extra_config: &str) -> Self {
+        let (dir, options) = Self::options(nodes, extra_config);
+        let dev = DevCluster::start(options).await.expect("dev cluster starts");
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+        Cluster { dev, http, _dir: dir }
+    }
+
+    /// Starts a new cluster in fresh data dirs and leaves it uninitialized and sealed (no
+    /// root token, no unseal keys yet).
+    pub async fn start_uninitialized(nodes: u64) -> Self {
+        let (dir, options) = Self::options(nodes, "");
+        let dev = DevCluster::start_uninitialized(options).await.expect("dev cluster starts");
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+        Cluster { dev, http, _dir: dir }
+    }
+
+    fn options(nodes: u64, extra_config: &str) -> (tempfile::TempDir, DevOptions) {
         let dir = tempfile::tempdir().expect("temp dir");
         let options = DevOptions {
             dir: dir.path().to_path_buf(),
@@ -68,9 +84,12 @@ impl Cluster {
             extra_config: extra_config.to_string(),
             env: vec![("RUST_LOG".into(), "info,openraft=info".into())],
         };
-        let dev = DevCluster::start(options).await.expect("dev cluster starts");
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
-        Cluster { dev, http, _dir: dir }
+        (dir, options)
+    }
+
+    /// The directory holding every node's config, data and log.
+    pub fn dir(&self) -> &Path {
+        self._dir.path()
     }
 
     fn url(&self, node: usize, path: &str) -> String {

@@ -37,6 +37,10 @@ enum Cmd {
         /// API port of node 1; node N listens on P+N-1 (API) and P+100+N-1 (cluster).
         #[arg(long, default_value_t = 8201)]
         base_port: u16,
+        /// Start the nodes but neither initialize nor unseal them: a new cluster waiting for
+        /// `ass operator init` or `ass operator snapshot restore`.
+        #[arg(long)]
+        uninitialized: bool,
     },
 }
 
@@ -62,7 +66,9 @@ fn real_main() -> anyhow::Result<()> {
     runtime.block_on(async move {
         match cli.command {
             Cmd::Run { config } => run(config).await,
-            Cmd::Dev { dir, nodes, base_port } => dev(dir, nodes, base_port).await,
+            Cmd::Dev { dir, nodes, base_port, uninitialized } => {
+                dev(dir, nodes, base_port, uninitialized).await
+            }
         }
     })
 }
@@ -92,7 +98,7 @@ async fn shutdown_signal() {
     }
 }
 
-async fn dev(dir: PathBuf, nodes: u64, base_port: u16) -> anyhow::Result<()> {
+async fn dev(dir: PathBuf, nodes: u64, base_port: u16, uninitialized: bool) -> anyhow::Result<()> {
     let started = Instant::now();
     let exe = std::env::current_exe().context("locating the ass-node binary")?;
     let options = DevOptions {
@@ -103,7 +109,11 @@ async fn dev(dir: PathBuf, nodes: u64, base_port: u16) -> anyhow::Result<()> {
         extra_config: String::new(),
         env: Vec::new(),
     };
-    let cluster = DevCluster::start(options).await?;
+    let cluster = if uninitialized {
+        DevCluster::start_uninitialized(options).await?
+    } else {
+        DevCluster::start(options).await?
+    };
     let urls = cluster.api_urls();
     println!(
         "Agent Secret Store dev cluster: {nodes} nodes ready in {:.1} s",
@@ -119,6 +129,19 @@ async fn dev(dir: PathBuf, nodes: u64, base_port: u16) -> anyhow::Result<()> {
         );
     }
     println!();
+    if uninitialized {
+        println!("Not initialized: run `ass operator init`, or restore a backup into it with");
+        println!("  export ASS_ADDR={}", urls.join(","));
+        println!("  ass operator snapshot restore FILE --key-file SHARE1 --key-file SHARE2 …");
+        println!();
+        println!("Ctrl-C stops every node.");
+        shutdown_signal().await;
+        let mut cluster = cluster;
+        for i in 0..cluster.nodes.len() {
+            cluster.stop(i);
+        }
+        return Ok(());
+    }
     println!("Root token:  {}", cluster.root_token);
     println!(
         "!! DEV ONLY: the unseal keys below are also stored in the clear in {}",

@@ -192,7 +192,17 @@ pub async fn restore(State(node): State<Arc<Node>>, req: Request) -> Result<Resp
                 ),
             ));
         }
-        crate::seal::root_from_shares(&body.keys, &h.seal)?
+        crate::seal::root_from_shares(&body.keys, &h.seal).map_err(|e| match e {
+            crate::seal::SealError::WrongShares => ApiError::bad_request(
+                "invalid_shares",
+                format!(
+                    "the shares do not open this snapshot's root key: give {} of the {} unseal \
+                     key shares that were current when it was saved",
+                    h.seal.threshold, h.seal.shares
+                ),
+            ),
+            other => other.into(),
+        })?
     };
     let opened = parsed.open(&root)?;
     // The restored state must be one these shares and this root key can unseal.

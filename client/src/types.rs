@@ -232,6 +232,16 @@ pub struct Member {
     /// Last log index the leader knows this member has (only filled in by the leader).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub matched_index: Option<u64>,
+    /// Entries this member is behind the leader's last log index (leader only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lag: Option<u64>,
+    /// Milliseconds since this member last answered the leader's Raft RPCs (leader only;
+    /// absent if it never answered since the leader started).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_contact_ms: Option<u64>,
+    /// The leader has not heard from this member within its unreachable bound (leader only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unreachable: Option<bool>,
 }
 
 /// `GET /v1/sys/members`.

@@ -114,6 +114,8 @@ pub struct Node {
     loaded_keyring: std::sync::Mutex<Option<[u8; 32]>>,
     /// Whether this node currently campaigns and heartbeats (see `reconcile_seal_role`).
     may_lead: std::sync::atomic::AtomicBool,
+    /// When each peer last answered this node's Raft RPCs (the dead-node report).
+    pub peer_contacts: crate::raft::network::PeerContacts,
 }
 
 impl Node {
@@ -158,6 +160,7 @@ impl Node {
             may_lead: std::sync::atomic::AtomicBool::new(true),
             loaded_keyring: std::sync::Mutex::new(None),
             stepping_down: std::sync::atomic::AtomicBool::new(false),
+            peer_contacts: Default::default(),
         }
     }
 

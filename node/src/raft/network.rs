@@ -11,6 +11,10 @@ use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
     VoteRequest, VoteResponse,
 };
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
 use openraft::AnyError;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -23,15 +27,37 @@ pub const PATH_APPEND: &str = "/raft/append";
 pub const PATH_VOTE: &str = "/raft/vote";
 pub const PATH_SNAPSHOT: &str = "/raft/snapshot";
 
+/// When each peer last answered one of this node's Raft RPCs (on the leader: every
+/// follower, through heartbeats). Feeds the dead-node report of `GET /v1/sys/members`.
+#[derive(Clone, Default)]
+pub struct PeerContacts(Arc<Mutex<HashMap<NodeId, Instant>>>);
+
+impl PeerContacts {
+    fn record(&self, peer: NodeId) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).insert(peer, Instant::now());
+    }
+
+    /// How long ago `peer` last answered, if it ever did.
+    pub fn since(&self, peer: NodeId) -> Option<Duration> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).get(&peer).map(Instant::elapsed)
+    }
+}
+
 /// Makes a [`PeerClient`] per target; shares one HTTP connection pool.
 #[derive(Clone)]
 pub struct Network {
     http: reqwest::Client,
+    contacts: PeerContacts,
 }
 
 impl Network {
     pub fn new(http: reqwest::Client) -> Self {
-        Self { http }
+        Self { http, contacts: PeerContacts::default() }
+    }
+
+    /// The record of peer answers this network keeps.
+    pub fn contacts(&self) -> PeerContacts {
+        self.contacts.clone()
     }
 }
 
@@ -43,6 +69,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
             http: self.http.clone(),
             target,
             base: format!("http://{}", node.cluster_addr),
+            contacts: self.contacts.clone(),
         }
     }
 }
@@ -52,6 +79,7 @@ pub struct PeerClient {
     http: reqwest::Client,
     target: NodeId,
     base: String,
+    contacts: PeerContacts,
 }
 
 impl PeerClient {
@@ -87,6 +115,7 @@ impl PeerClient {
             return Err(RPCError::Network(NetworkError::new(&AnyError::error(msg))));
         }
         let bytes = resp.bytes().await.map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        self.contacts.record(self.target);
         let result: Result<Resp, E> =
             decode(&bytes).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
         result.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))

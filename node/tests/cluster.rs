@@ -7,6 +7,7 @@ mod harness;
 mod identity;
 mod keys;
 mod membership;
+mod ops;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};

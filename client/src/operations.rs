@@ -76,9 +76,17 @@ impl Client {
     /// `GET /v1/sys/snapshot` (needs `sys:operator`): the whole replicated state as one
     /// encrypted backup file (see docs/operations.md, "Back up and restore"). Allows each node
     /// at least [`SNAPSHOT_TIMEOUT`].
-    pub async fn snapshot_save(&self) -> Result<Vec<u8>, Error> {
+    ///
+    /// `local`: save the current node's state as it is, without a read index (per node, no
+    /// failover) — for a cluster that lost quorum for good; it may miss writes the lost
+    /// majority committed.
+    pub async fn snapshot_save(&self, local: bool) -> Result<Vec<u8>, Error> {
         let wait = self.inner.timeout.max(SNAPSHOT_TIMEOUT);
-        let answer = self.execute(Call::new(Method::GET, "/v1/sys/snapshot").timeout(wait)).await?;
+        let mut call = Call::new(Method::GET, "/v1/sys/snapshot").timeout(wait);
+        if local {
+            call = call.query("local", "true").per_node();
+        }
+        let answer = self.execute(call).await?;
         if !(200..300).contains(&answer.status) {
             return Err(crate::error::api_error(answer.status, &answer.body));
         }

@@ -22,11 +22,17 @@ an unsealed node of this cluster, or a threshold of the unseal key shares that w
 when the backup was made, can open it. Keep those shares with the backup. The header (cluster
 id, log index and term, time) is readable; paths, names and values are not.
 
+Quorum lost for good (no leader can be elected): --local saves the state of the first node
+given, as it is, without asking a leader; use the survivor with the highest APPLIED index
+(`ass operator status`) and restore the file into a new cluster. It may miss writes that the
+lost majority committed.
+
 FILE is written with mode 0600 and never overwritten (`-` writes standard output). Needs the
 sys:operator scope. Restore with `ass operator snapshot restore FILE`.
 
 Example:
-  ass operator snapshot save /backup/ass-$(date +%F).snap";
+  ass operator snapshot save /backup/ass-$(date +%F).snap
+  ass operator snapshot save --local --addr http://10.0.0.12:8200 survivor.snap";
 
 /// Save an encrypted backup of the whole cluster to FILE
 #[derive(Debug, Args)]
@@ -35,6 +41,12 @@ pub struct SaveArgs {
     /// Where to write the backup (`-`: standard output)
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
+
+    /// Save the first node's own state without asking a leader (only when quorum is lost
+    /// for good: point --addr at the survivor with the highest APPLIED index). It may miss
+    /// writes that the lost majority committed.
+    #[arg(long)]
+    pub local: bool,
 
     /// Print {file, bytes} as JSON
     #[arg(long)]
@@ -52,7 +64,7 @@ pub async fn exec(ctx: &Ctx, args: &SaveArgs) -> anyhow::Result<()> {
     // Refuse an existing file before asking the cluster for anything.
     let to_stdout = args.file.as_os_str() == "-";
     let mut out = if to_stdout { None } else { Some(create_new(&args.file)?) };
-    let bytes = match ctx.scoped(SYS_OPERATOR).snapshot_save().await {
+    let bytes = match ctx.scoped(SYS_OPERATOR).snapshot_save(args.local).await {
         Ok(b) => b,
         Err(e) => {
             if out.take().is_some() {

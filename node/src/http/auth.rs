@@ -171,15 +171,34 @@ impl FromRequestParts<Arc<Node>> for Caller {
             Consistency::Linearizable
         };
         node.prepare_read(wanted).await?;
-        let token = bearer(parts)?;
-        match authenticate(node, token, ip) {
-            Ok(caller) => Ok(caller),
-            Err(e) => {
-                if e.status == StatusCode::UNAUTHORIZED {
-                    node.limiter.record_failure(ip, Instant::now());
-                }
-                Err(e)
+        check_credential(parts, node, ip)
+    }
+}
+
+/// The caller judged on this node's local state as it is, without a read index: only for
+/// what must work when no leader can be reached (a backup saved from a survivor after
+/// quorum is lost). The limiter still applies.
+pub(crate) fn caller_from_local_state(parts: &Parts, node: &Node) -> Result<Caller, ApiError> {
+    let ip = parts.extensions.get::<ClientIp>().map_or(IpAddr::from([127, 0, 0, 1]), |c| c.0);
+    if node.limiter.check(ip, Instant::now()).is_err() {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!("too many failed authentications from {ip}"),
+        ));
+    }
+    check_credential(parts, node, ip)
+}
+
+fn check_credential(parts: &Parts, node: &Node, ip: IpAddr) -> Result<Caller, ApiError> {
+    let token = bearer(parts)?;
+    match authenticate(node, token, ip) {
+        Ok(caller) => Ok(caller),
+        Err(e) => {
+            if e.status == StatusCode::UNAUTHORIZED {
+                node.limiter.record_failure(ip, Instant::now());
             }
+            Err(e)
         }
     }
 }

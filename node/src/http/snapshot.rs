@@ -63,12 +63,26 @@ fn internal(e: impl std::fmt::Display) -> ApiError {
 
 /// `GET /v1/sys/snapshot` (needs `sys:operator`, an unsealed node): the whole replicated
 /// state as of a linearizable read, encrypted, as `application/octet-stream`.
-pub async fn save(State(node): State<Arc<Node>>, caller: Caller) -> Result<Response, ApiError> {
+///
+/// `?local=true` skips the read index and saves this node's state as it is: the way out
+/// when quorum is lost for good (no leader can confirm anything), to carry the most recent
+/// survivor's state into a new cluster. It may miss writes the lost majority committed.
+pub async fn save(State(node): State<Arc<Node>>, req: Request) -> Result<Response, ApiError> {
+    let (mut parts, _) = req.into_parts();
+    let local = parts.uri.query().is_some_and(|q| q.split('&').any(|kv| kv == "local=true"));
+    let caller = if local {
+        super::auth::caller_from_local_state(&parts, &node)?
+    } else {
+        Caller::from_request_parts(&mut parts, &node).await?
+    };
     caller.require_admin(Admin::SysOperator)?;
     let barrier = node.barrier().ok_or_else(ApiError::sealed)?;
-    // The Caller extractor confirmed a read index and applied it: a snapshot at or past the
-    // applied index holds every write acknowledged before this call.
+    // Without `local`, the Caller extractor confirmed a read index and applied it: a
+    // snapshot at or past the applied index holds every write acknowledged before this call.
     let target = node.applied_index();
+    if local {
+        tracing::warn!(applied = target, "saving a backup of local state without a read index");
+    }
     let deadline = Instant::now() + SNAPSHOT_WAIT;
     let mut triggered = false;
     loop {

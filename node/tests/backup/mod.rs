@@ -187,3 +187,47 @@ async fn a_backup_restores_into_a_wiped_cluster_and_unseals_with_the_original_sh
     }
     new.dev.kill(0);
 }
+
+/// Quorum lost for good: two of three nodes are gone, so no leader confirms a read and a
+/// normal save fails; `?local=true` saves the survivor's state anyway, and that file
+/// restores into a new cluster with every write the survivor had.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_survivor_of_lost_quorum_saves_its_local_state_for_a_new_cluster() {
+    let mut old = Cluster::start(3).await;
+    let leader = old.leader_index().await;
+    let w = old.put(leader, MULTI, json!({"value": VALUES[0]})).await;
+    assert_eq!(w.status, 200, "{:?}", w.body);
+    let index: u64 = w.body["index"].as_u64().unwrap();
+    let survivor = (leader + 1) % 3;
+    old.wait_applied(survivor, index).await;
+    old.dev.kill(leader);
+    old.dev.kill((leader + 2) % 3);
+
+    let url = format!("{}/v1/sys/snapshot", old.dev.nodes[survivor].api_url());
+    let http = reqwest::Client::new();
+    let r = http.get(&url).bearer_auth(&old.dev.root_token).send().await.unwrap();
+    assert!(r.status().is_server_error(), "no leader, no linearizable save: {}", r.status());
+    let r = http.get(format!("{url}?local=true")).bearer_auth("assr_wrong").send().await.unwrap();
+    assert_eq!(r.status(), 401, "the local save still needs a credential");
+    let r = http
+        .get(format!("{url}?local=true"))
+        .bearer_auth(&old.dev.root_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let file = r.bytes().await.unwrap().to_vec();
+    let keys = old.dev.unseal_keys.clone();
+    let root = old.dev.root_token.clone();
+    drop(old);
+
+    let mut new = Cluster::start_uninitialized(3).await;
+    let r = restore(&new, 0, &file, &keys[..3], None).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    new.dev.unseal_keys = keys;
+    new.dev.root_token = root;
+    for i in 0..3 {
+        new.dev.unseal(i).await.unwrap();
+    }
+    assert_eq!(new.get(2, &format!("/v1/secrets/{MULTI}")).await.body["value"], VALUES[0]);
+}

@@ -612,8 +612,16 @@ async fn list_peers_flags_a_dead_member_down() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     let lines: Vec<&str> = r.stdout.lines().collect();
     assert!(lines[0].starts_with("ID  API"), "{}", r.stdout);
-    assert!(lines[1].starts_with("1 ") && lines[1].ends_with("  9        up"), "{}", r.stdout);
-    assert!(lines[2].starts_with("3 ") && lines[2].ends_with("  4        DOWN"), "{}", r.stdout);
+    assert!(
+        lines[1].starts_with("1 ") && lines[1].ends_with("  9        -    -        up"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        lines[2].starts_with("3 ") && lines[2].ends_with("  4        -    -        DOWN"),
+        "{}",
+        r.stdout
+    );
     assert!(
         r.stdout
             .contains("Dead nodes: 1 of 2 members did not answer GET /v1/sys/health within 2s:\n"),

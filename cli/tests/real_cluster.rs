@@ -1570,10 +1570,14 @@ fn real_cluster_end_to_end() {
         members.iter().filter(|m| m["leader"] == true).map(|m| m["id"].as_u64().unwrap()).collect();
     assert_eq!(leaders, [leader], "{j}");
     assert!(members.iter().all(|m| m["matched_index"].is_u64()), "MATCHED from the leader: {j}");
+    assert!(
+        members.iter().all(|m| m["lag"].is_u64() && m["unreachable"] == false),
+        "LAG and CONTACT from the leader: {j}"
+    );
     assert_eq!(j["down"], serde_json::json!([]), "{j}");
     let run = c.ass(&["operator", "raft", "list-peers"]);
     run.ok()
-        .stdout_has("ROLE   LEADER  MATCHED  HEALTH\n")
+        .stdout_has("ROLE   LEADER  MATCHED  LAG  CONTACT  HEALTH\n")
         .stdout_has("Dead nodes: none; all 3 members answer GET /v1/sys/health.\n");
     assert!(!run.stdout.contains("DOWN"), "{}", run.stdout);
     assert_eq!(run.stdout.matches("  voter  ").count(), 3, "{}", run.stdout);

@@ -72,7 +72,7 @@ pub use audit::{
 };
 pub use error::{Error, FAILOVER_CODES};
 pub use identity::RevokeRootResponse;
-pub use operations::ADD_MEMBER_TIMEOUT;
+pub use operations::{ADD_MEMBER_TIMEOUT, SNAPSHOT_TIMEOUT};
 pub use session::{format_ttl, refresh_margin, should_refresh, Lease, DEFAULT_AGENT_TOKEN_TTL};
 pub use types::*;
 

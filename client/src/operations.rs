@@ -20,13 +20,16 @@ use reqwest::Method;
 
 use crate::types::{
     AddMemberRequest, MembersResponse, RekeyRequest, RekeyResponse, RotateResponse,
-    StepDownResponse,
+    SnapshotRestoreRequest, SnapshotRestoreResponse, StepDownResponse,
 };
 use crate::{Call, Client, Error};
 
 /// Least time [`Client::add_member`] allows one node: the cluster holds the call until the new
 /// learner has caught up, up to 60 s, then answers 504 `timeout`.
 pub const ADD_MEMBER_TIMEOUT: Duration = Duration::from_secs(75);
+
+/// Least time a snapshot save or restore allows one node.
+pub const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// `/v1/sys/members/<id>[/<action>]`.
 fn member_route(id: u64, action: Option<&str>) -> String {
@@ -68,6 +71,44 @@ impl Client {
     pub async fn add_member(&self, req: &AddMemberRequest) -> Result<MembersResponse, Error> {
         let wait = self.inner.timeout.max(ADD_MEMBER_TIMEOUT);
         self.call(Call::new(Method::POST, "/v1/sys/members").json(req)?.timeout(wait)).await
+    }
+
+    /// `GET /v1/sys/snapshot` (needs `sys:operator`): the whole replicated state as one
+    /// encrypted backup file (see docs/operations.md, "Back up and restore"). Allows each node
+    /// at least [`SNAPSHOT_TIMEOUT`].
+    ///
+    /// `local`: save the current node's state as it is, without a read index (per node, no
+    /// failover) — for a cluster that lost quorum for good; it may miss writes the lost
+    /// majority committed.
+    pub async fn snapshot_save(&self, local: bool) -> Result<Vec<u8>, Error> {
+        let wait = self.inner.timeout.max(SNAPSHOT_TIMEOUT);
+        let mut call = Call::new(Method::GET, "/v1/sys/snapshot").timeout(wait);
+        if local {
+            call = call.query("local", "true").per_node();
+        }
+        let answer = self.execute(call).await?;
+        if !(200..300).contains(&answer.status) {
+            return Err(crate::error::api_error(answer.status, &answer.body));
+        }
+        Ok(answer.body)
+    }
+
+    /// `POST /v1/sys/snapshot/restore`: restores a backup file. On a new, uninitialized
+    /// cluster `req.keys` holds a threshold of the snapshot's original unseal shares (no
+    /// token needed: the shares are the credential) and the node that takes the call is
+    /// unsealed by it; on an initialized cluster it needs `sys:operator` and a file of this
+    /// cluster. Refusals: `snapshot_invalid`, `snapshot_truncated`, `snapshot_corrupt`,
+    /// `snapshot_unsupported`, `snapshot_foreign`, `snapshot_too_large`, `invalid_shares`.
+    pub async fn snapshot_restore(
+        &self,
+        req: &SnapshotRestoreRequest,
+    ) -> Result<SnapshotRestoreResponse, Error> {
+        let wait = self.inner.timeout.max(SNAPSHOT_TIMEOUT);
+        let r: SnapshotRestoreResponse = self
+            .call(Call::new(Method::POST, "/v1/sys/snapshot/restore").json(req)?.timeout(wait))
+            .await?;
+        self.note_write_index(r.index);
+        Ok(r)
     }
 
     /// `POST /v1/sys/members/{id}/promote` (needs `sys:operator`): makes a learner a voter.

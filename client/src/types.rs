@@ -232,6 +232,16 @@ pub struct Member {
     /// Last log index the leader knows this member has (only filled in by the leader).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub matched_index: Option<u64>,
+    /// Entries this member is behind the leader's last log index (leader only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lag: Option<u64>,
+    /// Milliseconds since this member last answered the leader's Raft RPCs (leader only;
+    /// absent if it never answered since the leader started).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_contact_ms: Option<u64>,
+    /// The leader has not heard from this member within its unreachable bound (leader only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unreachable: Option<bool>,
 }
 
 /// `GET /v1/sys/members`.
@@ -249,6 +259,9 @@ pub struct HealthResponse {
     pub node_id: u64,
     pub version: String,
     pub server_time_utc: String,
+    /// The cluster's id, once initialized.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_id: Option<String>,
 }
 
 /// Prefix of an agent key.
@@ -490,6 +503,49 @@ pub struct DecideRequest {
 pub struct RotateResponse {
     pub term: u32,
     pub index: u64,
+}
+
+/// `POST /v1/sys/snapshot/restore`: a backup file and, for a new (uninitialized) cluster, a
+/// threshold of the snapshot's original unseal key shares.
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnapshotRestoreRequest {
+    /// The whole file made by `GET /v1/sys/snapshot`, base64.
+    pub snapshot: String,
+    /// Original unseal key shares (base64); only needed on an uninitialized cluster.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<String>,
+}
+
+impl std::fmt::Debug for SnapshotRestoreRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "SnapshotRestoreRequest({} bytes, {} keys REDACTED)",
+            self.snapshot.len(),
+            self.keys.len()
+        )
+    }
+}
+
+/// Answer to a restore: where it committed and what the file held.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SnapshotRestoreResponse {
+    /// Log index the restore committed at on this cluster.
+    pub index: u64,
+    /// The restored cluster's id (the snapshot's).
+    pub cluster_id: String,
+    /// Log index and term the snapshot was taken at on its cluster.
+    pub snapshot_index: u64,
+    pub snapshot_term: u64,
+    /// When it was taken (RFC 3339).
+    pub snapshot_created: String,
+    /// Unseal shares and threshold of the restored state (the snapshot's).
+    pub threshold: u8,
+    pub shares: u8,
+    /// Whether the node that took the call is unsealed now (the others are unsealed with
+    /// the snapshot's shares).
+    pub unsealed: bool,
 }
 
 /// `POST /v1/sys/rekey`: one current unseal share towards new shares, or `reset`.

@@ -111,6 +111,32 @@ impl DevCluster {
     /// Writes configs, starts every node, initializes the cluster (or reuses `cluster.json`)
     /// and unseals every node.
     pub async fn start(options: DevOptions) -> anyhow::Result<Self> {
+        let mut cluster = Self::start_uninitialized(options).await?;
+        let existing = std::fs::read(cluster.options.dir.join("cluster.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<ClusterFile>(&b).ok());
+        match existing {
+            Some(file) => {
+                cluster.root_token = file.root_token;
+                cluster.unseal_keys = file.unseal_keys;
+            }
+            None => {
+                let init = cluster.init().await?;
+                cluster.root_token = init.root_token;
+                cluster.unseal_keys = init.keys;
+            }
+        }
+        for i in 0..cluster.nodes.len() {
+            cluster.unseal(i).await?;
+        }
+        cluster.write_cluster_file()?;
+        Ok(cluster)
+    }
+
+    /// Writes configs and starts every node, and stops there: the cluster is formed but not
+    /// initialized (no root token, no unseal keys), as a new cluster waiting for `init` or a
+    /// restore.
+    pub async fn start_uninitialized(options: DevOptions) -> anyhow::Result<Self> {
         let highest = u32::from(options.base_port) + 100 + options.nodes as u32;
         if highest > u32::from(u16::MAX) || options.base_port < 1024 {
             bail!(
@@ -169,24 +195,6 @@ impl DevCluster {
         for i in 0..cluster.nodes.len() {
             cluster.wait_answering(i, Duration::from_secs(60)).await?;
         }
-        let existing = std::fs::read(cluster.options.dir.join("cluster.json"))
-            .ok()
-            .and_then(|b| serde_json::from_slice::<ClusterFile>(&b).ok());
-        match existing {
-            Some(file) => {
-                cluster.root_token = file.root_token;
-                cluster.unseal_keys = file.unseal_keys;
-            }
-            None => {
-                let init = cluster.init().await?;
-                cluster.root_token = init.root_token;
-                cluster.unseal_keys = init.keys;
-            }
-        }
-        for i in 0..cluster.nodes.len() {
-            cluster.unseal(i).await?;
-        }
-        cluster.write_cluster_file()?;
         Ok(cluster)
     }
 

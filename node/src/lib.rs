@@ -11,6 +11,7 @@
 pub mod access;
 pub mod approvals;
 pub mod audit;
+pub mod backup;
 pub mod clock;
 pub mod cluster;
 pub mod config;

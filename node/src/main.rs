@@ -53,6 +53,10 @@ enum Cmd {
         /// cost only (the nodes warn loudly; never use it for anything else).
         #[arg(long, default_value = "on", value_parser = ["on", "off"])]
         audit: String,
+        /// Start the nodes but neither initialize nor unseal them: a new cluster waiting for
+        /// `ass operator init` or `ass operator snapshot restore`.
+        #[arg(long)]
+        uninitialized: bool,
     },
 }
 
@@ -78,7 +82,7 @@ fn real_main() -> anyhow::Result<()> {
     runtime.block_on(async move {
         match cli.command {
             Cmd::Run { config } => run(config).await,
-            Cmd::Dev { dir, nodes, base_port, tls_disable, sans, audit } => {
+            Cmd::Dev { dir, nodes, base_port, tls_disable, sans, audit, uninitialized } => {
                 let exe = std::env::current_exe().context("locating the ass-node binary")?;
                 let mut options = DevOptions::new(dir, nodes, base_port, exe);
                 options.tls_disable = tls_disable;
@@ -87,7 +91,7 @@ fn real_main() -> anyhow::Result<()> {
                     println!("!!! --audit off: the nodes record no audit events (benchmarks only)");
                     options.extra_config = "[audit]\nenabled = false\n".to_owned();
                 }
-                dev(options).await
+                dev(options, uninitialized).await
             }
         }
     })
@@ -118,10 +122,14 @@ async fn shutdown_signal() {
     }
 }
 
-async fn dev(options: DevOptions) -> anyhow::Result<()> {
+async fn dev(options: DevOptions, uninitialized: bool) -> anyhow::Result<()> {
     let started = Instant::now();
     let (dir, nodes) = (options.dir.clone(), options.nodes);
-    let cluster = DevCluster::start(options).await?;
+    let cluster = if uninitialized {
+        DevCluster::start_uninitialized(options).await?
+    } else {
+        DevCluster::start(options).await?
+    };
     let urls = cluster.api_urls();
     println!(
         "Agent Secret Store dev cluster: {nodes} nodes ready in {:.1} s",
@@ -137,6 +145,19 @@ async fn dev(options: DevOptions) -> anyhow::Result<()> {
         );
     }
     println!();
+    if uninitialized {
+        println!("Not initialized: run `ass operator init`, or restore a backup into it with");
+        println!("  export ASS_ADDR={}", urls.join(","));
+        println!("  ass operator snapshot restore FILE --key-file SHARE1 --key-file SHARE2 …");
+        println!();
+        println!("Ctrl-C stops every node.");
+        shutdown_signal().await;
+        let mut cluster = cluster;
+        for i in 0..cluster.nodes.len() {
+            cluster.stop(i);
+        }
+        return Ok(());
+    }
     println!("Root token:  {}", cluster.root_token);
     println!(
         "!! DEV ONLY: the unseal keys below are also stored in the clear in {}",

@@ -116,6 +116,8 @@ pub struct Node {
     may_lead: std::sync::atomic::AtomicBool,
     /// This node's audit log (disabled until [`Node::with_audit`]).
     pub audit: crate::audit::AuditLog,
+    /// When each peer last answered this node's Raft RPCs (the dead-node report).
+    pub peer_contacts: crate::raft::network::PeerContacts,
 }
 
 impl Node {
@@ -161,6 +163,7 @@ impl Node {
             loaded_keyring: std::sync::Mutex::new(None),
             stepping_down: std::sync::atomic::AtomicBool::new(false),
             audit: crate::audit::AuditLog::disabled(),
+            peer_contacts: Default::default(),
         }
     }
 

@@ -85,10 +85,12 @@ pub async fn run(
     let store = Store::open(&config.data_dir).context("opening the data directory")?;
     let http_client = PeerHttp::new(tls.as_ref())?;
     let clock = Arc::new(LeaderClock::new(config.auth.max_clock_skew_ms));
+    let network = Network::new(http_client.clone());
+    let peer_contacts = network.contacts();
     let raft = Raft::new(
         config.node_id,
         Arc::new(raft_config(&config)?),
-        Network::new(http_client.clone()),
+        network,
         LogStore::new(store.clone()),
         StateMachine::new(store.clone(), clock.clone()),
     )
@@ -108,10 +110,10 @@ pub async fn run(
         eprintln!("!!! {warning}");
         crate::audit::AuditLog::disabled()
     };
-    let node = Arc::new(
-        Node::new(config.clone(), raft.clone(), store.clone(), http_client, clock)
-            .with_audit(audit),
-    );
+    let mut node = Node::new(config.clone(), raft.clone(), store.clone(), http_client, clock)
+        .with_audit(audit);
+    node.peer_contacts = peer_contacts;
+    let node = Arc::new(node);
 
     let api = http::router(node.clone());
     let cluster = crate::cluster::router(node.clone(), api.clone());

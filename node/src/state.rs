@@ -15,8 +15,8 @@ use crate::raft::types::{Applied, Command, Rejection, Request, Response};
 use crate::seal::SealConfig;
 use crate::secrets;
 use crate::storage::schema::{
-    KEY_APPROVAL_POLICY, KEY_KEYRING, KEY_KEYRING_TERM, KEY_LEADER_TIME, KEY_ROOT_TOKEN, KEY_SEAL,
-    KEY_TOKEN_POLICY,
+    KEY_APPROVAL_POLICY, KEY_CLUSTER_ID, KEY_KEYRING, KEY_KEYRING_TERM, KEY_LEADER_TIME,
+    KEY_ROOT_TOKEN, KEY_SEAL, KEY_TOKEN_POLICY,
 };
 use crate::storage::{decode, encode, StorageError, Store};
 
@@ -118,6 +118,7 @@ fn apply_command(tx: &Tx<'_>, time_ms: u64, cmd: &Command) -> TxResult<Response>
             put_tx(tx.meta, KEY_SEAL, seal)?;
             put_tx(tx.meta, KEY_KEYRING, sealed_keyring)?;
             put_tx(tx.meta, KEY_ROOT_TOKEN, root_token_hash)?;
+            put_tx(tx.meta, KEY_CLUSTER_ID, &cluster_id_of(seal))?;
             Ok(Response::Ok)
         }
         Command::PutSecret(put) => secrets::apply_put(tx.secrets, tx.versions, time_ms, put),
@@ -177,7 +178,18 @@ fn apply_command(tx: &Tx<'_>, time_ms: u64, cmd: &Command) -> TxResult<Response>
                 get_tx(tx.meta, KEY_APPROVAL_POLICY)?.unwrap_or_default();
             tx.approvals.decide(time_ms, &policy, d)
         }
+        // Replaces whole trees, which a transaction can't scan: the state machine applies it
+        // on its own (`StateMachine::apply_restore`) and passes it here only to refuse it,
+        // when the cluster was initialized after a restore into an empty one was proposed.
+        Command::Restore { .. } => Ok(Response::Rejected(Rejection::AlreadyInitialized)),
     }
+}
+
+/// The id a cluster gets at init: derived from its first sealed root key (random), so it is
+/// the same on every node and stays fixed through rekeys and restores.
+pub fn cluster_id_of(seal: &SealConfig) -> String {
+    use sha2::Digest;
+    hex::encode(&sha2::Sha256::digest(&seal.sealed_root_key)[..16])
 }
 
 /// Removes remembered request ids applied before `cutoff_ms`; returns how many.
@@ -240,6 +252,15 @@ impl StateReader {
     /// The approval policy (the default until one is set).
     pub fn approval_policy(&self) -> Result<ApprovalPolicyRecord, StorageError> {
         Ok(self.get(KEY_APPROVAL_POLICY)?.unwrap_or_default())
+    }
+
+    /// The cluster id (hex), once initialized. Clusters initialized before ids existed get
+    /// one derived from their current seal config.
+    pub fn cluster_id(&self) -> Result<Option<String>, StorageError> {
+        if let Some(id) = self.get::<String>(KEY_CLUSTER_ID)? {
+            return Ok(Some(id));
+        }
+        Ok(self.seal_config()?.as_ref().map(cluster_id_of))
     }
 
     /// The latest leader time applied, ms since the Unix epoch.

@@ -3,10 +3,12 @@
 
 mod approvals;
 mod audit;
+mod backup;
 mod harness;
 mod identity;
 mod keys;
 mod membership;
+mod ops;
 mod tls;
 
 use std::collections::BTreeMap;

@@ -38,6 +38,8 @@ pub mod operator_rekey;
 pub mod operator_revoke_root;
 pub mod operator_rotate;
 pub mod operator_seal;
+pub mod operator_snapshot_restore;
+pub mod operator_snapshot_save;
 pub mod operator_status;
 pub mod operator_unseal;
 pub mod policy_approvals_set;
@@ -288,6 +290,16 @@ pub enum OperatorCommand {
     /// Raft membership: list peers (with a dead-node report), add, promote, remove nodes
     #[command(subcommand)]
     Raft(RaftCommand),
+    /// Encrypted backups: save the whole cluster to a file, restore one
+    #[command(subcommand)]
+    Snapshot(SnapshotCommand),
+}
+
+/// `ass operator snapshot …`.
+#[derive(Debug, Subcommand)]
+pub enum SnapshotCommand {
+    Save(operator_snapshot_save::SaveArgs),
+    Restore(operator_snapshot_restore::RestoreArgs),
 }
 
 /// `ass operator raft …`.
@@ -472,6 +484,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 RaftCommand::TransferLeader(a) => {
                     operator_raft_transfer_leader::exec(&ctx, a).await
                 }
+            },
+            OperatorCommand::Snapshot(s) => match s {
+                SnapshotCommand::Save(a) => operator_snapshot_save::exec(&ctx, a).await,
+                SnapshotCommand::Restore(a) => operator_snapshot_restore::exec(&ctx, a).await,
             },
         },
         Command::Secrets(s) => match s {

@@ -196,15 +196,35 @@ pub fn render(peers: &[Peer]) -> String {
                 role(m).to_owned(),
                 yes_no(m.leader),
                 or_dash(m.matched_index),
+                or_dash(m.lag),
+                contact(m),
                 p.health.label().to_owned(),
             ]
         })
         .collect();
-    let mut out =
-        output::table(&["ID", "API", "CLUSTER", "ROLE", "LEADER", "MATCHED", "HEALTH"], &rows);
+    let mut out = output::table(
+        &["ID", "API", "CLUSTER", "ROLE", "LEADER", "MATCHED", "LAG", "CONTACT", "HEALTH"],
+        &rows,
+    );
     out.push('\n');
     out.push_str(&report(peers));
     out
+}
+
+/// When the leader last heard from a member: `12ms`, `3.4s`, `never`, or `-` (not the
+/// leader's list), with `!` when the leader flags it unreachable.
+pub fn contact(m: &Member) -> String {
+    let since = match m.last_contact_ms {
+        Some(ms) if ms < 1000 => format!("{ms}ms"),
+        Some(ms) => format!("{:.1}s", ms as f64 / 1000.0),
+        None if m.unreachable == Some(true) => "never".to_owned(),
+        None => return "-".to_owned(),
+    };
+    if m.unreachable == Some(true) {
+        format!("{since}!")
+    } else {
+        since
+    }
 }
 
 /// The dead-node report: which members are DOWN and why, whether the voters that answer are
@@ -245,6 +265,16 @@ pub fn report(peers: &[Peer]) -> String {
         out.push_str(
             "Bring a dead node back, or remove it for good: ass operator raft remove-node ID\n",
         );
+    }
+    for p in peers.iter().filter(|p| p.member.unreachable == Some(true) && p.health != Health::Down)
+    {
+        out.push_str(&format!(
+            "Unreachable from the leader: node {} answers its API but not the leader's Raft \
+             RPCs (last contact {}): check its cluster port ({}) and the network between them.\n",
+            p.member.id,
+            contact(&p.member).trim_end_matches('!'),
+            p.member.cluster_addr
+        ));
     }
     for p in peers.iter().filter(|p| p.health == Health::Sealed) {
         out.push_str(&format!(
@@ -320,10 +350,10 @@ mod tests {
         ];
         assert_eq!(
             render(&peers),
-            "ID  API             CLUSTER         ROLE   LEADER  MATCHED  HEALTH\n\
-             1   127.0.0.1:8201  127.0.0.1:8301  voter  yes     57       up\n\
-             2   127.0.0.1:8202  127.0.0.1:8302  voter  no      57       up\n\
-             3   127.0.0.1:8203  127.0.0.1:8303  voter  no      56       up\n\
+            "ID  API             CLUSTER         ROLE   LEADER  MATCHED  LAG  CONTACT  HEALTH\n\
+             1   127.0.0.1:8201  127.0.0.1:8301  voter  yes     57       -    -        up\n\
+             2   127.0.0.1:8202  127.0.0.1:8302  voter  no      57       -    -        up\n\
+             3   127.0.0.1:8203  127.0.0.1:8303  voter  no      56       -    -        up\n\
              \n\
              Dead nodes: none; all 3 members answer GET /v1/sys/health.\n"
         );
@@ -344,11 +374,11 @@ mod tests {
         ];
         assert_eq!(
             render(&peers),
-            "ID  API             CLUSTER         ROLE     LEADER  MATCHED  HEALTH\n\
-             1   127.0.0.1:8201  127.0.0.1:8301  voter    yes     57       up\n\
-             2   127.0.0.1:8202  127.0.0.1:8302  voter    no      -        sealed\n\
-             3   127.0.0.1:8203  127.0.0.1:8303  voter    no      40       DOWN\n\
-             4   127.0.0.1:8204  127.0.0.1:8304  learner  no      57       DOWN\n\
+            "ID  API             CLUSTER         ROLE     LEADER  MATCHED  LAG  CONTACT  HEALTH\n\
+             1   127.0.0.1:8201  127.0.0.1:8301  voter    yes     57       -    -        up\n\
+             2   127.0.0.1:8202  127.0.0.1:8302  voter    no      -        -    -        sealed\n\
+             3   127.0.0.1:8203  127.0.0.1:8303  voter    no      40       -    -        DOWN\n\
+             4   127.0.0.1:8204  127.0.0.1:8304  learner  no      57       -    -        DOWN\n\
              \n\
              Dead nodes: 2 of 4 members did not answer GET /v1/sys/health within 2s:\n\
              \x20 node 3 (127.0.0.1:8203): http://127.0.0.1:8203: cannot connect: Connection \
@@ -367,6 +397,45 @@ mod tests {
         assert!(j["members"][0].get("health_error").is_none());
         assert_eq!(j["members"][2]["health"], "down");
         assert_eq!(j["members"][2]["health_error"], refused);
+    }
+
+    #[test]
+    fn the_leaders_view_shows_lag_contact_and_unreachable_members() {
+        let with = |id: u64, matched: u64, lag: u64, contact: Option<u64>, unreachable: bool| {
+            let mut m = member(id, true, id == 1, Some(matched));
+            m.lag = Some(lag);
+            m.last_contact_ms = contact;
+            m.unreachable = Some(unreachable);
+            m
+        };
+        let peers = vec![
+            peer(with(1, 90, 0, Some(0), false), Ok(health(true, false))),
+            peer(with(2, 88, 2, Some(42), false), Ok(health(true, false))),
+            // Its API answers, but the leader has not heard from it for 7.5 s.
+            peer(with(3, 60, 30, Some(7_500), true), Ok(health(true, false))),
+            peer(with(4, 0, 90, None, true), Err("gone".into())),
+        ];
+        let out = render(&peers);
+        assert!(
+            out.starts_with(
+                "ID  API             CLUSTER         ROLE   LEADER  MATCHED  LAG  CONTACT  HEALTH\n\
+                 1   127.0.0.1:8201  127.0.0.1:8301  voter  yes     90       0    0ms      up\n\
+                 2   127.0.0.1:8202  127.0.0.1:8302  voter  no      88       2    42ms     up\n\
+                 3   127.0.0.1:8203  127.0.0.1:8303  voter  no      60       30   7.5s!    up\n\
+                 4   127.0.0.1:8204  127.0.0.1:8304  voter  no      0        90   never!   DOWN\n"
+            ),
+            "{out}"
+        );
+        assert!(
+            out.contains(
+                "Unreachable from the leader: node 3 answers its API but not the leader's Raft \
+                 RPCs (last contact 7.5s): check its cluster port (127.0.0.1:8303)"
+            ),
+            "{out}"
+        );
+        assert!(!out.contains("node 4 answers its API"), "a DOWN node is reported once: {out}");
+        let j = serde_json::to_value(&peers[2].member).unwrap();
+        assert_eq!((j["lag"].as_u64(), j["unreachable"].as_bool()), (Some(30), Some(true)));
     }
 
     #[test]

@@ -174,22 +174,42 @@ impl FromRequestParts<Arc<Node>> for Caller {
             Consistency::Linearizable
         };
         node.prepare_read(wanted).await?;
-        let ctx = parts.extensions.get::<AuditCtx>().cloned().unwrap_or_default();
-        let token = bearer(parts)?;
-        // The credential is searchable in the audit log only as an HMAC, never as itself.
-        ctx.note_credential(node.audit.keys().map(|k| k.hash(token)));
-        match authenticate(node, token, ip) {
-            Ok(mut caller) => {
-                ctx.note_caller(&caller.principal);
-                caller.audit = ctx;
-                Ok(caller)
+        check_credential(parts, node, ip)
+    }
+}
+
+/// The caller judged on this node's local state as it is, without a read index: only for
+/// what must work when no leader can be reached (a backup saved from a survivor after
+/// quorum is lost). The limiter still applies.
+pub(crate) fn caller_from_local_state(parts: &Parts, node: &Node) -> Result<Caller, ApiError> {
+    let ip = parts.extensions.get::<ClientIp>().map_or(IpAddr::from([127, 0, 0, 1]), |c| c.0);
+    if node.limiter.check(ip, Instant::now()).is_err() {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!("too many failed authentications from {ip}"),
+        ));
+    }
+    check_credential(parts, node, ip)
+}
+
+/// Authenticates the bearer token and notes the outcome in the request's audit context.
+fn check_credential(parts: &Parts, node: &Node, ip: IpAddr) -> Result<Caller, ApiError> {
+    let ctx = parts.extensions.get::<AuditCtx>().cloned().unwrap_or_default();
+    let token = bearer(parts)?;
+    // The credential is searchable in the audit log only as an HMAC, never as itself.
+    ctx.note_credential(node.audit.keys().map(|k| k.hash(token)));
+    match authenticate(node, token, ip) {
+        Ok(mut caller) => {
+            ctx.note_caller(&caller.principal);
+            caller.audit = ctx;
+            Ok(caller)
+        }
+        Err(e) => {
+            if e.status == StatusCode::UNAUTHORIZED {
+                node.limiter.record_failure(ip, Instant::now());
             }
-            Err(e) => {
-                if e.status == StatusCode::UNAUTHORIZED {
-                    node.limiter.record_failure(ip, Instant::now());
-                }
-                Err(e)
-            }
+            Err(e)
         }
     }
 }

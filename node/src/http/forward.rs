@@ -48,9 +48,15 @@ pub struct ForwardedResponse {
     pub body: Vec<u8>,
 }
 
-/// Routes that act on the node they reach, never forwarded.
-const PER_NODE: &[&str] =
-    &["/v1/sys/unseal", "/v1/sys/seal", "/v1/sys/generate-root", "/v1/sys/rekey"];
+/// Routes that act on the node they reach, never forwarded. (A restore opens the file where
+/// it lands and proposes through the leader itself, as generate-root does.)
+const PER_NODE: &[&str] = &[
+    "/v1/sys/unseal",
+    "/v1/sys/seal",
+    "/v1/sys/generate-root",
+    "/v1/sys/rekey",
+    super::snapshot::PATH_RESTORE,
+];
 
 /// Every POST, PUT and DELETE changes replicated state, except the per-node sys routes.
 fn is_write(req: &Request) -> bool {

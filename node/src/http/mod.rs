@@ -18,6 +18,7 @@ pub mod error;
 pub mod extract;
 pub mod forward;
 pub mod secrets;
+pub mod snapshot;
 pub mod sys;
 pub mod tokens;
 
@@ -33,8 +34,15 @@ use crate::node::Node;
 use error::ApiError;
 
 /// Routes a sealed node still answers.
-const OPEN_WHEN_SEALED: &[&str] =
-    &["/v1/sys/status", "/v1/sys/health", "/v1/sys/init", "/v1/sys/unseal", "/metrics"];
+const OPEN_WHEN_SEALED: &[&str] = &[
+    "/v1/sys/status",
+    "/v1/sys/health",
+    "/v1/sys/init",
+    "/v1/sys/unseal",
+    "/metrics",
+    // Checks for itself: a new cluster is sealed until the restore unseals it.
+    snapshot::PATH_RESTORE,
+];
 
 /// The API router of one node.
 pub fn router(node: Arc<Node>) -> Router {
@@ -53,6 +61,11 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1/sys/rotate", post(sys::rotate))
         .route("/v1/sys/step-down", post(sys::step_down))
         .route("/v1/sys/rekey", post(sys::rekey))
+        .route(snapshot::PATH_SAVE, get(snapshot::save))
+        .route(
+            snapshot::PATH_RESTORE,
+            post(snapshot::restore).layer(DefaultBodyLimit::max(snapshot::MAX_RESTORE_BODY)),
+        )
         .route("/v1/secrets", get(secrets::list))
         .route("/v1/secrets/{*path}", get(secrets::get).put(secrets::put).delete(secrets::delete))
         .route("/v1/agents", get(agents::list).post(agents::create))

@@ -138,19 +138,48 @@ pub async fn members(
     let m = node.raft.metrics().borrow().clone();
     let membership = m.membership_config.membership();
     let voters: Vec<u64> = membership.voter_ids().collect();
+    let on_leader = m.current_leader == Some(node.id);
     let matched = m.replication.clone().unwrap_or_default();
+    let last_log = m.last_log_index.unwrap_or(0);
+    let bound = unreachable_after(&node);
     let members = membership
         .nodes()
-        .map(|(id, info)| Member {
-            id: *id,
-            api_addr: info.api_addr.clone(),
-            cluster_addr: info.cluster_addr.clone(),
-            voter: voters.contains(id),
-            leader: m.current_leader == Some(*id),
-            matched_index: matched.get(id).and_then(|l| l.map(|l| l.index)),
+        .map(|(id, info)| {
+            let matched_index = matched.get(id).and_then(|l| l.map(|l| l.index));
+            // Only the leader talks to every member; elsewhere these stay empty.
+            let (lag, last_contact_ms, unreachable) = if !on_leader {
+                (None, None, None)
+            } else if *id == node.id {
+                (Some(0), Some(0), Some(false))
+            } else {
+                let since = node.peer_contacts.since(*id);
+                (
+                    Some(last_log.saturating_sub(matched_index.unwrap_or(0))),
+                    since.map(|d| d.as_millis() as u64),
+                    Some(since.is_none_or(|d| d > bound)),
+                )
+            };
+            Member {
+                id: *id,
+                api_addr: info.api_addr.clone(),
+                cluster_addr: info.cluster_addr.clone(),
+                voter: voters.contains(id),
+                leader: m.current_leader == Some(*id),
+                matched_index,
+                lag,
+                last_contact_ms,
+                unreachable,
+            }
         })
         .collect();
     Ok(Json(MembersResponse { members }))
+}
+
+/// How long the leader may go without an answer from a member before it flags it
+/// unreachable: twice the longest election timeout (3.2 s by default), so a slow heartbeat
+/// or two never flags a live member.
+pub fn unreachable_after(node: &Node) -> std::time::Duration {
+    std::time::Duration::from_millis(2 * node.config.raft.election_timeout_max_ms)
 }
 
 /// Load-balancer health with Vault's status codes: 200 active leader, 429 unsealed standby,
@@ -191,6 +220,7 @@ pub async fn health(
         node_id: node.id,
         version: VERSION.to_string(),
         server_time_utc: rfc3339(now_ms()),
+        cluster_id: node.state.cluster_id()?,
     };
     let status = StatusCode::from_u16(status).map_err(|_| ApiError::internal("bad status code"))?;
     Ok((status, Json(body)).into_response())

@@ -12,6 +12,10 @@ use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
     VoteRequest, VoteResponse,
 };
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
 use openraft::AnyError;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -25,15 +29,37 @@ pub const PATH_APPEND: &str = "/raft/append";
 pub const PATH_VOTE: &str = "/raft/vote";
 pub const PATH_SNAPSHOT: &str = "/raft/snapshot";
 
+/// When each peer last answered one of this node's Raft RPCs (on the leader: every
+/// follower, through heartbeats). Feeds the dead-node report of `GET /v1/sys/members`.
+#[derive(Clone, Default)]
+pub struct PeerContacts(Arc<Mutex<HashMap<NodeId, Instant>>>);
+
+impl PeerContacts {
+    fn record(&self, peer: NodeId) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).insert(peer, Instant::now());
+    }
+
+    /// How long ago `peer` last answered, if it ever did.
+    pub fn since(&self, peer: NodeId) -> Option<Duration> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).get(&peer).map(Instant::elapsed)
+    }
+}
+
 /// Makes a [`PeerClient`] per target; shares one HTTP connection pool.
 #[derive(Clone)]
 pub struct Network {
     http: PeerHttp,
+    contacts: PeerContacts,
 }
 
 impl Network {
     pub fn new(http: PeerHttp) -> Self {
-        Self { http }
+        Self { http, contacts: PeerContacts::default() }
+    }
+
+    /// The record of peer answers this network keeps.
+    pub fn contacts(&self) -> PeerContacts {
+        self.contacts.clone()
     }
 }
 
@@ -41,7 +67,12 @@ impl RaftNetworkFactory<TypeConfig> for Network {
     type Network = PeerClient;
 
     async fn new_client(&mut self, target: NodeId, node: &NodeInfo) -> PeerClient {
-        PeerClient { http: self.http.clone(), target, addr: node.cluster_addr.clone() }
+        PeerClient {
+            http: self.http.clone(),
+            target,
+            addr: node.cluster_addr.clone(),
+            contacts: self.contacts.clone(),
+        }
     }
 }
 
@@ -51,6 +82,7 @@ pub struct PeerClient {
     target: NodeId,
     /// The peer's cluster address, `host:port`.
     addr: String,
+    contacts: PeerContacts,
 }
 
 impl PeerClient {
@@ -86,6 +118,7 @@ impl PeerClient {
             return Err(RPCError::Network(NetworkError::new(&AnyError::error(msg))));
         }
         let bytes = resp.bytes().await.map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        self.contacts.record(self.target);
         let result: Result<Resp, E> =
             decode(&bytes).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
         result.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))

@@ -19,11 +19,13 @@ use sled::Transactional;
 
 use crate::clock::LeaderClock;
 use crate::raft::types::{
-    Applied, Entry, LogId, Snapshot, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
+    Applied, Command, Entry, LogId, Request, Snapshot, SnapshotMeta, StorageError,
+    StoredMembership, TypeConfig,
 };
 use crate::state::{self, put_tx, Tx};
 use crate::storage::schema::{
-    KEY_LAST_APPLIED, KEY_MEMBERSHIP, KEY_SNAPSHOT_DATA, KEY_SNAPSHOT_META,
+    KEY_LAST_APPLIED, KEY_LEADER_TIME, KEY_MEMBERSHIP, KEY_SEAL, KEY_SNAPSHOT_DATA,
+    KEY_SNAPSHOT_META, SM_META,
 };
 use crate::storage::{decode, encode, Store};
 
@@ -45,8 +47,12 @@ struct SnapshotContent {
     trees: Vec<TreeCopy>,
 }
 
-/// One tree's name and every key/value pair in it.
-type TreeCopy = (String, Vec<(Vec<u8>, Vec<u8>)>);
+use crate::backup::TreeCopy;
+
+/// The trees of a snapshot's data, as [`RaftSnapshotBuilder::build_snapshot`] wrote them.
+pub fn snapshot_trees(data: &[u8]) -> Result<Vec<TreeCopy>, crate::storage::StorageError> {
+    decode::<SnapshotContent>(data).map(|c| c.trees)
+}
 
 /// The state machine; cheap to clone.
 #[derive(Clone)]
@@ -83,6 +89,117 @@ impl StateMachine {
             trees.push((name.to_string(), items));
         }
         Ok(SnapshotContent { trees })
+    }
+
+    /// Applies a run of entries (no restore among them) in one transaction.
+    fn apply_batch(&self, entries: &[Entry]) -> Result<Vec<Applied>, StorageError> {
+        let trees = self.store.sm_trees();
+        let trees: Vec<&sled::Tree> = trees.iter().map(|(_, t)| *t).collect();
+        let result = trees.as_slice().transaction(|views| {
+            let tx = Tx::from_views(views).ok_or_else(|| {
+                sled::transaction::ConflictableTransactionError::Abort(
+                    crate::storage::StorageError::Codec("state machine tree set mismatch".into()),
+                )
+            })?;
+            let mut responses = Vec::with_capacity(entries.len());
+            let mut membership = None;
+            for entry in entries {
+                let index = entry.log_id.index;
+                let response = match &entry.payload {
+                    EntryPayload::Blank => Applied { index, ..Default::default() },
+                    EntryPayload::Normal(req) => state::apply(&tx, req, index)?,
+                    EntryPayload::Membership(m) => {
+                        membership = Some(StoredMembership::new(Some(entry.log_id), m.clone()));
+                        Applied { index, ..Default::default() }
+                    }
+                };
+                responses.push(response);
+            }
+            let last = entries.last().map(|e| e.log_id);
+            put_tx(tx.meta, KEY_LAST_APPLIED, &last)?;
+            if let Some(m) = &membership {
+                put_tx(tx.meta, KEY_MEMBERSHIP, m)?;
+            }
+            Ok(responses)
+        });
+        result.map_err(|e| match e {
+            sled::transaction::TransactionError::Abort(e) => sm_write_err(e),
+            sled::transaction::TransactionError::Storage(e) => sm_write_err(e),
+        })
+    }
+
+    /// Applies a [`Command::Restore`]: every state-machine tree becomes the backup's, except
+    /// what belongs to this cluster's Raft (applied position, membership); leader time only
+    /// moves forward. Refusals and replays go through the ordinary path.
+    fn apply_restore(&self, entry: &Entry, req: &Request) -> Result<Applied, StorageError> {
+        let Command::Restore { into_uninitialized, trees: new_trees } = &req.cmd else {
+            return Err(sm_write_err(std::io::Error::other("not a restore")));
+        };
+        let initialized = self.store.sm_meta.get(KEY_SEAL).map_err(sm_read_err)?.is_some();
+        let seen = self.store.requests.get(req.request_id).map_err(sm_read_err)?.is_some();
+        if seen || (*into_uninitialized && initialized) {
+            // The ordinary path answers a replay, a reused id, or `AlreadyInitialized`.
+            return Ok(self.apply_batch(std::slice::from_ref(entry))?.remove(0));
+        }
+        let index = entry.log_id.index;
+        let trees = self.store.sm_trees();
+        let mut old_keys = Vec::with_capacity(trees.len());
+        for (_, tree) in &trees {
+            let keys: Result<Vec<sled::IVec>, _> = tree.iter().keys().collect();
+            old_keys.push(keys.map_err(sm_read_err)?);
+        }
+        let membership = self.store.sm_meta.get(KEY_MEMBERSHIP).map_err(sm_read_err)?;
+        let leader_time_of = |v: Option<&[u8]>| v.and_then(|b| decode::<u64>(b).ok()).unwrap_or(0);
+        let old_time = leader_time_of(
+            self.store.sm_meta.get(KEY_LEADER_TIME).map_err(sm_read_err)?.as_deref(),
+        );
+        let restored_time = new_trees
+            .iter()
+            .find(|(n, _)| n == SM_META)
+            .and_then(|(_, items)| items.iter().find(|(k, _)| k == KEY_LEADER_TIME))
+            .map_or(0, |(_, v)| leader_time_of(Some(v)));
+        let leader_time =
+            encode(&old_time.max(restored_time).max(req.time_ms)).map_err(sm_write_err)?;
+        let last_applied = encode(&Some(entry.log_id)).map_err(sm_write_err)?;
+        let applied =
+            Applied { index, response: crate::raft::types::Response::Ok, replayed: false };
+        let remembered =
+            encode(&(req.time_ms, req.cmd.dedupe_key(), applied.clone())).map_err(sm_write_err)?;
+        let kept_meta: [&[u8]; 3] = [KEY_LAST_APPLIED, KEY_MEMBERSHIP, KEY_LEADER_TIME];
+        let refs: Vec<&sled::Tree> = trees.iter().map(|(_, t)| *t).collect();
+        refs.as_slice()
+            .transaction(|views| {
+                for (i, view) in views.iter().enumerate() {
+                    for k in &old_keys[i] {
+                        view.remove(k.as_ref())?;
+                    }
+                    let name = trees[i].0;
+                    if let Some((_, items)) = new_trees.iter().find(|(n, _)| n == name) {
+                        for (k, v) in items {
+                            if name == SM_META && kept_meta.contains(&k.as_slice()) {
+                                continue;
+                            }
+                            view.insert(k.as_slice(), v.as_slice())?;
+                        }
+                    }
+                }
+                let meta = &views[0]; // sm_trees() puts sm_meta first
+                if let Some(m) = &membership {
+                    meta.insert(KEY_MEMBERSHIP, m.clone())?;
+                }
+                meta.insert(KEY_LAST_APPLIED, last_applied.as_slice())?;
+                meta.insert(KEY_LEADER_TIME, leader_time.as_slice())?;
+                let requests = &views[3]; // ... and requests fourth
+                requests.insert(&req.request_id[..], remembered.as_slice())?;
+                Ok::<_, sled::transaction::ConflictableTransactionError<()>>(())
+            })
+            .map_err(|e| sm_write_err(std::io::Error::other(format!("restoring: {e:?}"))))?;
+        tracing::warn!(
+            index,
+            trees = new_trees.len(),
+            "state machine replaced by a restored backup"
+        );
+        Ok(applied)
     }
 
     fn save_current_snapshot(&self, meta: &SnapshotMeta, data: &[u8]) -> Result<(), StorageError> {
@@ -197,35 +314,24 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         if entries.is_empty() {
             return Ok(Vec::new());
         }
-        let trees = self.store.sm_trees();
-        let trees: Vec<&sled::Tree> = trees.iter().map(|(_, t)| *t).collect();
-        let result = trees.as_slice().transaction(|views| {
-            let tx = Tx::from_views(views).ok_or_else(|| {
-                sled::transaction::ConflictableTransactionError::Abort(
-                    crate::storage::StorageError::Codec("state machine tree set mismatch".into()),
-                )
-            })?;
-            let mut responses = Vec::with_capacity(entries.len());
-            let mut membership = None;
-            for entry in &entries {
-                let index = entry.log_id.index;
-                let response = match &entry.payload {
-                    EntryPayload::Blank => Applied { index, ..Default::default() },
-                    EntryPayload::Normal(req) => state::apply(&tx, req, index)?,
-                    EntryPayload::Membership(m) => {
-                        membership = Some(StoredMembership::new(Some(entry.log_id), m.clone()));
-                        Applied { index, ..Default::default() }
+        // A restore replaces whole trees, which needs scans a transaction can't make: it is
+        // applied on its own, between the transactions of the entries around it.
+        let mut responses = Vec::with_capacity(entries.len());
+        let mut start = 0;
+        for (i, entry) in entries.iter().enumerate() {
+            if let EntryPayload::Normal(req) = &entry.payload {
+                if matches!(req.cmd, Command::Restore { .. }) {
+                    if start < i {
+                        responses.extend(self.apply_batch(&entries[start..i])?);
                     }
-                };
-                responses.push(response);
+                    responses.push(self.apply_restore(entry, req)?);
+                    start = i + 1;
+                }
             }
-            let last = entries.last().map(|e| e.log_id);
-            put_tx(tx.meta, KEY_LAST_APPLIED, &last)?;
-            if let Some(m) = &membership {
-                put_tx(tx.meta, KEY_MEMBERSHIP, m)?;
-            }
-            Ok(responses)
-        });
+        }
+        if start < entries.len() {
+            responses.extend(self.apply_batch(&entries[start..])?);
+        }
         if let Some(t) = entries
             .iter()
             .filter_map(|e| match &e.payload {
@@ -236,10 +342,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         {
             self.clock.observe(t);
         }
-        result.map_err(|e| match e {
-            sled::transaction::TransactionError::Abort(e) => sm_write_err(e),
-            sled::transaction::TransactionError::Storage(e) => sm_write_err(e),
-        })
+        Ok(responses)
     }
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {

@@ -119,6 +119,10 @@ pub enum Command {
     RotateKeyring { term: u32, sealed_keyring: Vec<u8> },
     /// Replaces the seal config: the same root key under a new unseal key (new shares).
     Rekey { seal: SealConfig },
+    /// Replaces every state-machine tree with a backup's (opened and checked by the
+    /// proposer). `into_uninitialized`: refused if the cluster was initialized meanwhile.
+    /// The cluster's own membership and applied position are kept.
+    Restore { into_uninitialized: bool, trees: Vec<crate::backup::TreeCopy> },
 }
 
 /// A new agent, validated by the proposer and checked again (name taken) at apply.
@@ -167,7 +171,7 @@ impl Command {
             | Command::SetApprovalPolicy(_) => String::new(),
             Command::OpenApproval(a) => a.path.clone(),
             Command::RotateKeyring { term, .. } => term.to_string(),
-            Command::Rekey { .. } => String::new(),
+            Command::Rekey { .. } | Command::Restore { .. } => String::new(),
             Command::DecideApproval(d) => hex::encode(d.id),
         };
         format!("{}:{target}", self.name())
@@ -192,6 +196,7 @@ impl Command {
             Command::DecideApproval(_) => "decide_approval",
             Command::RotateKeyring { .. } => "rotate_keyring",
             Command::Rekey { .. } => "rekey",
+            Command::Restore { .. } => "restore",
         }
     }
 }

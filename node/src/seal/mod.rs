@@ -142,6 +142,32 @@ fn combine(shares: &[Zeroizing<Vec<u8>>], threshold: u8) -> Option<Zeroizing<Vec
     out
 }
 
+/// Rebuilds the root key from a threshold of unseal key shares of `config` (a restore
+/// into a new cluster: no keyring is at hand yet). The AEAD tag of the sealed root key
+/// decides: wrong, mixed or too few shares give [`SealError::WrongShares`].
+pub fn root_from_shares(shares: &[String], config: &SealConfig) -> Result<Key, SealError> {
+    let mut raw: Vec<Zeroizing<Vec<u8>>> = Vec::with_capacity(shares.len());
+    for s in shares {
+        let share =
+            Zeroizing::new(STANDARD.decode(s.trim()).map_err(|_| SealError::MalformedShare)?);
+        if share.len() != SHARE_LEN || share[0] == 0 {
+            return Err(SealError::MalformedShare);
+        }
+        if raw.iter().any(|r| r[0] == share[0]) {
+            return Err(SealError::DuplicateShare);
+        }
+        raw.push(share);
+    }
+    if raw.len() < usize::from(config.threshold) {
+        return Err(SealError::WrongShares);
+    }
+    let unseal_bytes = combine(&raw, config.threshold).ok_or(SealError::WrongShares)?;
+    let unseal_key = Key::from_slice(&unseal_bytes).map_err(|_| SealError::WrongShares)?;
+    let root_bytes = crypto::open(&unseal_key, &ROOT_KEY_BINDING, &config.sealed_root_key)
+        .map_err(|_| SealError::WrongShares)?;
+    Key::from_slice(root_bytes.expose()).map_err(|_| SealError::WrongShares)
+}
+
 /// Shares handed in so far on this node. Pure: no I/O, no clock.
 #[derive(Default)]
 pub struct UnsealProgress {
@@ -307,6 +333,24 @@ mod tests {
             p.submit(&m.shares[1], &config, &m.sealed_keyring).err(),
             Some(SealError::WrongShares)
         );
+    }
+
+    #[test]
+    fn root_from_shares_needs_the_threshold_of_the_right_shares() {
+        let m = init(5, 3).unwrap();
+        let other = init(5, 3).unwrap();
+        let Ok(Submitted::Unsealed(u)) = unseal_with(&m, &[0, 1, 2]) else { panic!("unseal") };
+        let root = root_from_shares(&m.shares[2..5], &m.config).unwrap();
+        assert_eq!(root, u.root);
+        assert_eq!(root_from_shares(&m.shares[..2], &m.config).err(), Some(SealError::WrongShares));
+        assert_eq!(
+            root_from_shares(&other.shares[..3], &m.config).err(),
+            Some(SealError::WrongShares)
+        );
+        let dup = vec![m.shares[0].clone(), m.shares[0].clone(), m.shares[1].clone()];
+        assert_eq!(root_from_shares(&dup, &m.config).err(), Some(SealError::DuplicateShare));
+        let bad = vec!["nope".to_string()];
+        assert_eq!(root_from_shares(&bad, &m.config).err(), Some(SealError::MalformedShare));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! |-------------------|-----------------------------|------------------------------------|
 //! | `raft_log`        | index (u64 BE)              | `Entry<TypeConfig>`                |
 //! | `raft_meta`       | `vote`, `last_purged`, `committed` | `Vote`, `LogId`, `LogId`    |
-//! | `sm_meta`         | `last_applied`, `membership`, `seal`, `keyring`, `root_token`, `token_policy`, `leader_time` | see below |
+//! | `sm_meta`         | `last_applied`, `membership`, `seal`, `keyring`, `root_token`, `token_policy`, `leader_time`, `approval_policy`, `keyring_term`, `cluster_id` | see below |
 //! | `secrets`         | path                        | `SecretRecord`                     |
 //! | `secret_versions` | path ‖ 0x00 ‖ version (u64 BE) | `VersionRecord` (ciphertext)    |
 //! | `requests`        | request id (16 bytes)       | `(time_ms, dedupe key, Applied)`   |
@@ -47,6 +47,8 @@ pub const KEY_TOKEN_POLICY: &[u8] = b"token_policy";
 pub const KEY_LEADER_TIME: &[u8] = b"leader_time";
 pub const KEY_APPROVAL_POLICY: &[u8] = b"approval_policy";
 pub const KEY_KEYRING_TERM: &[u8] = b"keyring_term";
+/// Hex id of the cluster, fixed at init (kept by a restore).
+pub const KEY_CLUSTER_ID: &[u8] = b"cluster_id";
 
 pub const KEY_SNAPSHOT_META: &[u8] = b"meta";
 pub const KEY_SNAPSHOT_DATA: &[u8] = b"data";

@@ -63,17 +63,23 @@ impl Cluster {
 
     /// Starts a cluster whose node configs get `extra_config` appended.
     pub async fn start_with(nodes: u64, extra_config: &str) -> Self {
-        Self::start_opts(nodes, extra_config, false, Vec::new()).await
+        Self::start_opts(nodes, extra_config, false, Vec::new(), false).await
     }
 
     /// Starts a cluster with `tls_disable = true` (plain HTTP on both ports).
     pub async fn start_plaintext(nodes: u64) -> Self {
-        Self::start_opts(nodes, "", true, Vec::new()).await
+        Self::start_opts(nodes, "", true, Vec::new(), false).await
     }
 
     /// Like [`Cluster::start_with`], with extra environment variables for every node.
     pub async fn start_env(nodes: u64, extra_config: &str, env: Vec<(String, String)>) -> Self {
-        Self::start_opts(nodes, extra_config, false, env).await
+        Self::start_opts(nodes, extra_config, false, env, false).await
+    }
+
+    /// Starts a new cluster in fresh data dirs and leaves it uninitialized and sealed (no
+    /// root token, no unseal keys yet).
+    pub async fn start_uninitialized(nodes: u64) -> Self {
+        Self::start_opts(nodes, "", false, Vec::new(), true).await
     }
 
     async fn start_opts(
@@ -81,6 +87,7 @@ impl Cluster {
         extra_config: &str,
         tls_disable: bool,
         env: Vec<(String, String)>,
+        uninitialized: bool,
     ) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut options = DevOptions::new(
@@ -95,7 +102,12 @@ impl Cluster {
             .chain(env)
             .collect();
         options.tls_disable = tls_disable;
-        let dev = DevCluster::start(options).await.expect("dev cluster starts");
+        let dev = if uninitialized {
+            DevCluster::start_uninitialized(options).await
+        } else {
+            DevCluster::start(options).await
+        }
+        .expect("dev cluster starts");
         let http = api_client(&dev);
         Cluster { dev, http, _dir: dir }
     }

@@ -125,3 +125,49 @@ async fn step_down_hands_leadership_over() {
     assert_eq!(c.put(old, "dev/step/K", json!({"value": "after"})).await.status, 200);
     assert_eq!(c.get(old, "/v1/secrets/dev/step/K").await.body["value"], "after");
 }
+
+/// The dead-node report: on the leader, `GET /v1/sys/members` gives every member its lag and
+/// the time since it last answered; a killed follower is flagged unreachable and falls
+/// behind while the live ones stay in contact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_flag_a_dead_follower_as_unreachable_with_its_lag() {
+    let mut c = Cluster::start(3).await;
+    let leader = c.leader_index().await;
+    let dead = (leader + 1) % 3;
+    let live = (leader + 2) % 3;
+    let r = c.call(leader, "GET", "/v1/sys/members", None).await;
+    for m in r.body["members"].as_array().unwrap() {
+        assert_eq!(m["unreachable"], false, "all answer at first: {m}");
+        assert!(m["last_contact_ms"].as_u64().unwrap() < 3000, "{m}");
+        assert!(m["lag"].is_u64(), "{m}");
+    }
+    c.dev.kill(dead);
+    for n in 0..5 {
+        assert_eq!(
+            c.put(leader, &format!("dev/dead/K{n}"), json!({"value": "v"})).await.status,
+            200
+        );
+    }
+    let dead_id = c.dev.nodes[dead].id;
+    let live_id = c.dev.nodes[live].id;
+    // Past the bound (2 × the 1.6 s election timeout max), the dead node is flagged.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let r = c.call(leader, "GET", "/v1/sys/members", None).await;
+        let members = r.body["members"].as_array().unwrap().clone();
+        let find = |id: u64| members.iter().find(|m| m["id"] == id).unwrap().clone();
+        let (d, l) = (find(dead_id), find(live_id));
+        if d["unreachable"] == true {
+            assert!(d["lag"].as_u64().unwrap() >= 5, "the dead node fell behind: {d}");
+            assert!(d["last_contact_ms"].as_u64().unwrap() > 3000, "{d}");
+            assert_eq!(l["unreachable"], false, "{l}");
+            assert!(l["last_contact_ms"].as_u64().unwrap() < 3000, "{l}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never flagged: {d}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    // A follower's own list has no leader view to give.
+    let r = c.call(live, "GET", "/v1/sys/members", None).await;
+    assert!(r.body["members"][0].get("unreachable").is_none(), "{:?}", r.body);
+}

@@ -100,10 +100,15 @@ pub struct Outcome {
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub max_ms: f64,
+    /// Counted runs only: failed attempts that were sent again (a leader change while loading).
+    pub retried: u64,
     /// The first error seen (status and the start of the body, or the transport error).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_error: Option<String>,
 }
+
+/// Attempts after the first of one request in a counted run.
+const RETRIES: u32 = 100;
 
 const WARMUP: u8 = 0;
 const MEASURE: u8 = 1;
@@ -121,6 +126,7 @@ struct Shared {
 struct ClientResult {
     latencies_us: Vec<u32>,
     errors: u64,
+    retried: u64,
     first_error: Option<String>,
 }
 
@@ -161,6 +167,7 @@ pub async fn run(plan: Plan, concurrency: usize, length: Length) -> anyhow::Resu
         let r = t.await?;
         all.latencies_us.extend_from_slice(&r.latencies_us);
         all.errors += r.errors;
+        all.retried += r.retried;
         if all.first_error.is_none() {
             all.first_error = r.first_error;
         }
@@ -187,6 +194,7 @@ pub async fn run(plan: Plan, concurrency: usize, length: Length) -> anyhow::Resu
         p50_ms: pct(0.50),
         p99_ms: pct(0.99),
         max_ms: lat.last().map_or(0.0, |m| *m as f64 / 1000.0),
+        retried: all.retried,
         first_error: all.first_error,
     })
 }
@@ -207,6 +215,8 @@ async fn client(shared: Arc<Shared>, mut conn: Sender, id: u64) -> ClientResult 
     let mut out = ClientResult::default();
     let mut rng = 0x9E37_79B9_7F4A_7C15u64 ^ (id.wrapping_mul(0xD1B5_4A32_D192_ED03) | 1);
     let mut n: u64 = 0;
+    // Counted runs: the request being retried and how often it failed.
+    let mut pending: Option<(u64, u32)> = None;
     loop {
         let phase = shared.phase.load(Ordering::Relaxed);
         if phase == STOP {
@@ -214,10 +224,17 @@ async fn client(shared: Arc<Shared>, mut conn: Sender, id: u64) -> ClientResult 
         }
         let (template, counted) = match shared.length {
             Length::Counted(total) => {
-                let seq = shared.next.fetch_add(1, Ordering::Relaxed);
-                if seq >= total {
-                    break;
-                }
+                let seq = match pending {
+                    Some((seq, _)) => seq,
+                    None => {
+                        let seq = shared.next.fetch_add(1, Ordering::Relaxed);
+                        if seq >= total {
+                            break;
+                        }
+                        pending = Some((seq, 0));
+                        seq
+                    }
+                };
                 (shared.plan.pick(seq, seq), true)
             }
             Length::Timed { .. } => {
@@ -240,6 +257,26 @@ async fn client(shared: Arc<Shared>, mut conn: Sender, id: u64) -> ClientResult 
         .await;
         let elapsed = t0.elapsed();
         let still = shared.phase.load(Ordering::Relaxed) == MEASURE;
+        // A counted run sends a failed request again (up to RETRIES times, 100 ms apart): it
+        // loads data, and a leader change on a busy machine must not leave holes.
+        if let Some((seq, failures)) = pending {
+            let ok = matches!(&result, Ok((status, _)) if status.is_success());
+            if ok {
+                pending = None;
+            } else if failures < RETRIES {
+                out.retried += 1;
+                pending = Some((seq, failures + 1));
+                if result.is_err() {
+                    if let Ok(c) = connect(shared.plan.addr).await {
+                        conn = c;
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            } else {
+                pending = None;
+            }
+        }
         match result {
             Ok((status, _)) if status.is_success() => {
                 if counted && still {

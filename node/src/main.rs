@@ -8,6 +8,12 @@ use ass_node::config::Config;
 use ass_node::dev::{DevCluster, DevOptions};
 use clap::{Parser, Subcommand};
 
+/// mimalloc instead of glibc malloc: under the load benchmark, malloc/free/consolidate were
+/// about 18% of a node's CPU (sled copies nodes and values on every access). See
+/// docs/performance.md.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "ass-node", version, about = "Agent Secret Store server node")]
 struct Cli {

@@ -162,6 +162,10 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
         bail!("{} is missing (build it or pass --ass-node)", ass_node.display());
     }
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let mut cli = cli;
+    if cli.systems.iter().any(|s| s == "ass") || !cli.scale.is_empty() {
+        plaintext_like_etcd(&ass_node, &mut cli);
+    }
     let client_cpus = parse_cpus(&cli.client_cpus)?;
     parse_cpus(&cli.server_cpus)?;
     if !cli.no_pin {
@@ -201,6 +205,24 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
         eprintln!("kept {} (data dirs and logs)", kept.display());
     }
     result
+}
+
+/// etcd's gateway and the hello server speak plain HTTP, so ours does too: once `ass-node dev`
+/// has a `--tls-disable` flag (TLS by default), it is passed unless `--node-arg` already
+/// names a TLS flag. See docs/performance.md ("Transport").
+fn plaintext_like_etcd(ass_node: &Path, cli: &mut Cli) {
+    if cli.node_args.iter().any(|a| a.contains("tls")) {
+        return;
+    }
+    let help = std::process::Command::new(ass_node).args(["dev", "--help"]).output();
+    if let Ok(out) = help {
+        if String::from_utf8_lossy(&out.stdout).contains("--tls-disable") {
+            eprintln!(
+                "ass-node dev has --tls-disable: passing it (plain HTTP, like etcd's gateway)"
+            );
+            cli.node_args.push("--tls-disable".into());
+        }
+    }
 }
 
 async fn signal() -> &'static str {
@@ -313,9 +335,10 @@ async fn preload(what: &str, plan: gen::Plan, keys: usize, c: usize) -> anyhow::
         );
     }
     eprintln!(
-        "  preloaded {keys} keys into {what} in {:.1} s ({:.0} writes/s)",
+        "  preloaded {keys} keys into {what} in {:.1} s ({:.0} writes/s, {} attempts retried)",
         t.elapsed().as_secs_f64(),
-        o.rps
+        o.rps,
+        o.retried
     );
     Ok(())
 }
@@ -647,8 +670,8 @@ async fn scale(env: &Env) -> anyhow::Result<()> {
             }
             loaded += n;
             eprintln!(
-                "  {loaded} secrets ({:.0} writes/s in this chunk, p99 {:.1} ms)",
-                o.rps, o.p99_ms
+                "  {loaded} secrets ({:.0} writes/s in this chunk, p99 {:.1} ms, {} attempts retried)",
+                o.rps, o.p99_ms, o.retried
             );
         }
         ass.wait_replicated(size - 1).await?;

@@ -287,10 +287,12 @@ impl Workload {
                     r
                 }
                 Err(e) => {
-                    self.count_token(
-                        "issue",
-                        if write_failure(&e) == Outcome::Failed { "failed" } else { "unknown" },
-                    );
+                    let failed = write_failure(&e) == Outcome::Failed;
+                    self.count_token("issue", if failed { "failed" } else { "unknown" });
+                    if std::env::var_os("CHAOS_DEBUG").is_some() {
+                        eprintln!("issue failed: {} {e}", e.code());
+                    }
+                    tokio::time::sleep(FAILED_BACKOFF).await;
                     continue;
                 }
             };

@@ -105,6 +105,14 @@ pub struct AuditConfig {
     pub write_timeout_ms: u64,
     /// How often retention runs, ms (default 60000).
     pub prune_interval_ms: u64,
+    /// `true`: every batch of events is `fdatasync`ed before its requests are answered, so an
+    /// answered request's event survives even a power loss. `false` (default): a request is
+    /// answered once its event is written to the file (it survives `kill -9` of the node),
+    /// and the file is synced within `fsync_interval_ms`. See docs/audit.md for the cost.
+    pub fsync_every_batch: bool,
+    /// With `fsync_every_batch = false`: longest time written events wait for a sync, ms
+    /// (default 100).
+    pub fsync_interval_ms: u64,
 }
 
 /// Default audit retention by age.
@@ -113,6 +121,8 @@ pub const DEFAULT_AUDIT_MAX_AGE: &str = "365d";
 pub const DEFAULT_AUDIT_MAX_BYTES: u64 = 1 << 30;
 /// Default wait for a durable audit event, ms.
 pub const DEFAULT_AUDIT_WRITE_TIMEOUT_MS: u64 = 5000;
+/// Default longest wait of written audit events for a sync, ms.
+pub const DEFAULT_AUDIT_FSYNC_INTERVAL_MS: u64 = 100;
 /// Default retention interval, ms.
 pub const DEFAULT_AUDIT_PRUNE_INTERVAL_MS: u64 = 60_000;
 
@@ -124,6 +134,8 @@ impl Default for AuditConfig {
             max_bytes: DEFAULT_AUDIT_MAX_BYTES,
             write_timeout_ms: DEFAULT_AUDIT_WRITE_TIMEOUT_MS,
             prune_interval_ms: DEFAULT_AUDIT_PRUNE_INTERVAL_MS,
+            fsync_every_batch: false,
+            fsync_interval_ms: DEFAULT_AUDIT_FSYNC_INTERVAL_MS,
         }
     }
 }
@@ -354,6 +366,9 @@ impl Config {
         }
         if self.audit.write_timeout_ms == 0 {
             return Err(invalid("audit.write_timeout_ms", "must be greater than 0"));
+        }
+        if self.audit.fsync_interval_ms == 0 || self.audit.fsync_interval_ms > 60_000 {
+            return Err(invalid("audit.fsync_interval_ms", "must be from 1 to 60000"));
         }
         if self.audit.prune_interval_ms < 100 {
             return Err(invalid("audit.prune_interval_ms", "must be at least 100"));

@@ -101,6 +101,13 @@ pub async fn run(
             &config.data_dir.join("audit"),
             config.node_id,
             Duration::from_millis(config.audit.write_timeout_ms),
+            if config.audit.fsync_every_batch {
+                crate::audit::store::Sync::EveryBatch
+            } else {
+                crate::audit::store::Sync::Interval(Duration::from_millis(
+                    config.audit.fsync_interval_ms,
+                ))
+            },
         )
         .context("opening the audit log")?
     } else {

@@ -117,8 +117,13 @@ impl AuditLog {
     }
 
     /// Opens `dir` (created if missing) and starts the writer.
-    pub fn open(dir: &Path, node: u64, timeout: Duration) -> Result<Self, StoreError> {
-        let store = store::open(dir, node)?;
+    pub fn open(
+        dir: &Path,
+        node: u64,
+        timeout: Duration,
+        sync: store::Sync,
+    ) -> Result<Self, StoreError> {
+        let store = store::open(dir, node, sync)?;
         Ok(Self { inner: Some(Arc::new(Inner { store, keys: RwLock::new(None), timeout })) })
     }
 
@@ -371,7 +376,7 @@ mod tests {
     use chain::tests::event;
 
     fn open(dir: &Path) -> AuditLog {
-        AuditLog::open(dir, 1, Duration::from_secs(5)).unwrap()
+        AuditLog::open(dir, 1, Duration::from_secs(5), store::Sync::EveryBatch).unwrap()
     }
 
     fn all(log: &AuditLog) -> Vec<AuditEvent> {

@@ -37,6 +37,18 @@ const MAX_BATCH: usize = 4096;
 /// refused it (tests of the fail-closed path on real nodes; see docs/audit.md).
 pub const ENV_FAILPOINT: &str = "ASS_AUDIT_FAILPOINT";
 
+/// When the writer makes appended events power-loss durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sync {
+    /// `fdatasync` before a batch is acknowledged: every acknowledged event survives a power
+    /// loss (and `kill -9`). Costs one disk flush on every request's path.
+    EveryBatch,
+    /// Acknowledge once `write(2)` took the batch (it is then in the kernel: it survives
+    /// `kill -9` of the node), `fdatasync` at most this long after: a power loss or kernel
+    /// crash may lose the events of that last interval.
+    Interval(Duration),
+}
+
 /// Why the store could not take an event.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
@@ -110,7 +122,7 @@ pub(crate) struct Store {
 }
 
 /// Opens (or creates) the store in `dir` and starts its writer thread.
-pub(crate) fn open(dir: &Path, node: u64) -> Result<Store, StoreError> {
+pub(crate) fn open(dir: &Path, node: u64, sync: Sync) -> Result<Store, StoreError> {
     std::fs::create_dir_all(dir).map_err(io)?;
     let path = dir.join(EVENTS_FILE);
     let mut append =
@@ -174,6 +186,8 @@ pub(crate) fn open(dir: &Path, node: u64) -> Result<Store, StoreError> {
         seq_tx,
         failpoint,
         last_time_ns: 0,
+        sync,
+        dirty_since: None,
     };
     std::thread::Builder::new()
         .name(format!("audit-writer-{node}"))
@@ -220,20 +234,32 @@ struct Writer {
     seq_tx: watch::Sender<u64>,
     failpoint: Option<PathBuf>,
     last_time_ns: u64,
+    sync: Sync,
+    /// When written but not yet synced events first appeared (`Sync::Interval`).
+    dirty_since: Option<std::time::Instant>,
 }
 
 impl Writer {
     fn run(mut self, rx: mpsc::Receiver<Msg>) {
         loop {
-            let first = match rx.recv_timeout(Duration::from_millis(500)) {
+            let wait = match (self.sync, self.dirty_since) {
+                (Sync::Interval(i), Some(since)) => i.saturating_sub(since.elapsed()),
+                _ => Duration::from_millis(500),
+            };
+            let first = match rx.recv_timeout(wait) {
                 Ok(m) => m,
                 Err(mpsc::RecvTimeoutError::Timeout) => {
+                    self.sync_if_due();
                     if !self.healthy.load(Ordering::Relaxed) {
                         self.probe();
                     }
                     continue;
                 }
-                Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    self.dirty_since = Some(std::time::Instant::now() - Duration::from_secs(3600));
+                    self.sync_if_due();
+                    return;
+                }
             };
             let mut batch = Vec::new();
             let mut next = Some(first);
@@ -250,6 +276,24 @@ impl Writer {
                 }
             }
             self.commit(batch);
+            self.sync_if_due();
+        }
+    }
+
+    /// `Sync::Interval`: flushes written events once the interval has passed. A failed
+    /// flush may have lost acknowledged events: said loudly, and the store refuses requests
+    /// until a probe syncs again.
+    fn sync_if_due(&mut self) {
+        let (Sync::Interval(every), Some(since)) = (self.sync, self.dirty_since) else { return };
+        if since.elapsed() < every {
+            return;
+        }
+        match self.file.sync_data() {
+            Ok(()) => self.dirty_since = None,
+            Err(e) => {
+                tracing::error!(error = %e, "audit log fdatasync failed: events of the last interval may not survive a power loss; refusing requests");
+                self.healthy.store(false, Ordering::Relaxed);
+            }
         }
     }
 
@@ -308,7 +352,13 @@ impl Writer {
                     Ok(())
                 }
             })
-            .and_then(|()| self.file.sync_data());
+            .and_then(|()| match self.sync {
+                Sync::EveryBatch => self.file.sync_data(),
+                Sync::Interval(_) => {
+                    self.dirty_since.get_or_insert_with(std::time::Instant::now);
+                    Ok(())
+                }
+            });
         match result {
             Ok(()) => {
                 {

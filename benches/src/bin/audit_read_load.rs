@@ -88,21 +88,21 @@ impl Mode {
 
 async fn one_run(a: &Args, mode: Mode) -> anyhow::Result<Outcome> {
     let dir = tempfile::tempdir()?;
-    let cluster = DevCluster::start(DevOptions {
-        dir: dir.path().to_path_buf(),
-        nodes: 3,
-        base_port: a.base_port,
-        exe: a.exe.clone(),
-        extra_config: match mode {
-            Mode::On => String::new(),
-            Mode::Off => "[audit]\nenabled = false\n".into(),
-            Mode::FsyncEveryBatch => "[audit]\nfsync_every_batch = true\n".into(),
-        },
-        env: vec![("RUST_LOG".into(), "warn".into())],
-    })
-    .await?;
+    let mut options = DevOptions::new(dir.path().to_path_buf(), 3, a.base_port, a.exe.clone());
+    options.extra_config = match mode {
+        Mode::On => String::new(),
+        Mode::Off => "[audit]\nenabled = false\n".into(),
+        Mode::FsyncEveryBatch => "[audit]\nfsync_every_batch = true\n".into(),
+    };
+    options.env = vec![("RUST_LOG".into(), "warn".into())];
+    let cluster = DevCluster::start(options).await?;
     let urls = cluster.api_urls();
-    let client = Client::new(&urls, Some(cluster.root_token.clone()))?;
+    let mut builder =
+        Client::builder().addresses(urls.clone()).token(Some(cluster.root_token.clone()));
+    if let Some(ca) = &cluster.ca_file {
+        builder = builder.ca_cert_pem(std::fs::read(ca)?);
+    }
+    let client = builder.build()?;
     let mut last_index = 0;
     for i in 0..a.secrets {
         let put = PutSecretRequest {

@@ -170,7 +170,9 @@ pub struct RaftConfig {
     pub election_timeout_min_ms: u64,
     /// Election timeout upper bound, ms (default 1600). Must exceed the lower bound.
     pub election_timeout_max_ms: u64,
-    /// Build a snapshot after this many applied entries since the last one (default 5000).
+    /// Build a snapshot after at least this many applied entries since the last one
+    /// (default 5000). The interval grows with the state: a quarter of the tree entries of
+    /// the last snapshot, when that is more, so snapshot cost per write stays constant.
     pub snapshot_every: u64,
     /// Entries already in a snapshot kept in the log for lagging followers (default 1000).
     pub keep_logs: u64,

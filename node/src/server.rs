@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,6 +18,7 @@ use crate::http;
 use crate::node::Node;
 use crate::peer::PeerHttp;
 use crate::raft::network::Network;
+use crate::raft::state_machine::snapshot_interval;
 use crate::raft::types::{NodeInfo, Raft};
 use crate::raft::{LogStore, StateMachine};
 use crate::storage::Store;
@@ -64,7 +66,8 @@ pub fn raft_config(config: &Config) -> anyhow::Result<openraft::Config> {
         election_timeout_min: r.election_timeout_min_ms,
         election_timeout_max: r.election_timeout_max_ms,
         install_snapshot_timeout: 10_000,
-        snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(r.snapshot_every),
+        // Snapshots are triggered by `schedule_snapshots`, at an interval sized by the state.
+        snapshot_policy: openraft::SnapshotPolicy::Never,
         max_in_snapshot_log_to_keep: r.keep_logs,
         // Purge in batches, but never wait for more entries than a snapshot covers.
         purge_batch_size: r.snapshot_every.clamp(1, 256),
@@ -87,12 +90,14 @@ pub async fn run(
     let clock = Arc::new(LeaderClock::new(config.auth.max_clock_skew_ms));
     let network = Network::new(http_client.clone());
     let peer_contacts = network.contacts();
+    let state_machine = StateMachine::new(store.clone(), clock.clone());
+    let snapshot_entries = state_machine.snapshot_entries();
     let raft = Raft::new(
         config.node_id,
         Arc::new(raft_config(&config)?),
         network,
         LogStore::new(store.clone()),
-        StateMachine::new(store.clone(), clock.clone()),
+        state_machine,
     )
     .await
     .context("starting raft")?;
@@ -157,6 +162,11 @@ pub async fn run(
     let pruner = tokio::spawn(prune_request_ids(node.clone()));
     let fatal_watch = tokio::spawn(stop_on_fatal(raft.clone()));
     let retention = tokio::spawn(audit_retention(node.clone()));
+    let snapshots = tokio::spawn(schedule_snapshots(
+        raft.clone(),
+        config.raft.snapshot_every,
+        snapshot_entries,
+    ));
     tracing::info!(node_id = config.node_id, api = %config.api_addr, cluster = %config.cluster_addr, "node running (sealed)");
 
     shutdown.await;
@@ -167,6 +177,7 @@ pub async fn run(
     pruner.abort();
     fatal_watch.abort();
     retention.abort();
+    snapshots.abort();
     let _ = raft.shutdown().await;
     let _ = tokio::time::timeout(Duration::from_secs(5), async {
         let _ = api_task.await;
@@ -272,6 +283,38 @@ async fn audit_retention(node: Arc<Node>) {
         }
     }
 }
+
+/// Triggers a snapshot once the entries applied since the last one reach
+/// [`snapshot_interval`] (at least `raft.snapshot_every`, growing with the state), on every
+/// node for itself, as openraft's own `LogsSinceLast` policy would with a fixed count.
+async fn schedule_snapshots(raft: Raft, min_every: u64, last_entries: Arc<AtomicU64>) {
+    let mut metrics = raft.metrics();
+    // The snapshot index a build was asked at, so one build is asked for once, not per apply.
+    let mut asked_at: Option<(u64, std::time::Instant)> = None;
+    loop {
+        if metrics.changed().await.is_err() {
+            return;
+        }
+        let (applied, snapshot) = {
+            let m = metrics.borrow();
+            (m.last_applied.map_or(0, |l| l.index + 1), m.snapshot.map_or(0, |l| l.index + 1))
+        };
+        let due = applied.saturating_sub(snapshot)
+            >= snapshot_interval(min_every, last_entries.load(Ordering::Relaxed));
+        let waiting = asked_at
+            .is_some_and(|(at, when)| at == snapshot && when.elapsed() < SNAPSHOT_ASK_AGAIN_AFTER);
+        if due && !waiting {
+            asked_at = Some((snapshot, std::time::Instant::now()));
+            if raft.trigger().snapshot().await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// How long a build that was asked for may take before it is asked for again (openraft
+/// ignores the ask while one is running, so a repeat only matters if one was lost).
+const SNAPSHOT_ASK_AGAIN_AFTER: Duration = Duration::from_secs(60);
 
 /// A fatal Raft error (storage failure, a broken invariant) stops the node loudly instead of
 /// leaving it up and answering 503 forever; the supervisor restarts it and Raft recovers from

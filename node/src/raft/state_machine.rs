@@ -2,8 +2,9 @@
 //!
 //! `apply` runs a whole batch of entries in one sled transaction together with the
 //! last-applied log id, so a crash leaves either all of a batch or none of it. A snapshot is
-//! the consistent copy of every state-machine tree, taken when the builder is made (sled
+//! the consistent copy of every state-machine tree, encoded when the builder is made (sled
 //! iterators are not point-in-time, and apply does not run while openraft asks for a builder).
+//! When to build one is decided by [`snapshot_interval`], sized by the state.
 //!
 //! openraft's traits fix the error type (`StorageError`, ~224 bytes), so its size is not ours to shrink.
 #![allow(clippy::result_large_err)]
@@ -25,9 +26,9 @@ use crate::raft::types::{
 use crate::state::{self, put_tx, Tx};
 use crate::storage::schema::{
     KEY_LAST_APPLIED, KEY_LEADER_TIME, KEY_MEMBERSHIP, KEY_SEAL, KEY_SNAPSHOT_DATA,
-    KEY_SNAPSHOT_META, SM_META,
+    KEY_SNAPSHOT_ENTRIES, KEY_SNAPSHOT_META, SM_META,
 };
-use crate::storage::{decode, encode, Store};
+use crate::storage::{decode, encode, Store, CODEC_V1};
 
 fn sm_read_err(e: impl std::error::Error + 'static) -> StorageError {
     StorageIOError::read_state_machine(AnyError::new(&e)).into()
@@ -54,18 +55,53 @@ pub fn snapshot_trees(data: &[u8]) -> Result<Vec<TreeCopy>, crate::storage::Stor
     decode::<SnapshotContent>(data).map(|c| c.trees)
 }
 
+/// The fraction of the state a log may grow to before the next snapshot: a snapshot is built
+/// once the entries since the last one reach 1/`STATE_FRACTION` of the tree entries that last
+/// snapshot held (and at least `raft.snapshot_every`).
+pub const STATE_FRACTION: u64 = 4;
+
+/// How many applied entries to let pass between snapshots, given the size of the last one.
+///
+/// Building a snapshot costs time and memory in proportion to the whole state; a fixed
+/// interval made that cost per write grow with the state, so loading 1M secrets became
+/// quadratic (docs/performance.md, Scale). Growing the interval with the state keeps the
+/// cost per write constant, at the price of a log at most about a quarter the size of the
+/// state (in entries) before it is purged.
+pub fn snapshot_interval(min_every: u64, last_snapshot_entries: u64) -> u64 {
+    min_every.max(last_snapshot_entries / STATE_FRACTION)
+}
+
 /// The state machine; cheap to clone.
 #[derive(Clone)]
 pub struct StateMachine {
     store: Store,
     snapshot_counter: Arc<AtomicU64>,
+    /// Tree entries in the latest snapshot, built or installed (0 before the first).
+    snapshot_entries: Arc<AtomicU64>,
     /// Told the latest leader time applied; an observer, not replicated state.
     clock: Arc<LeaderClock>,
 }
 
 impl StateMachine {
     pub fn new(store: Store, clock: Arc<LeaderClock>) -> Self {
-        Self { store, snapshot_counter: Arc::new(AtomicU64::new(0)), clock }
+        let entries = store
+            .snapshot
+            .get(KEY_SNAPSHOT_ENTRIES)
+            .ok()
+            .flatten()
+            .and_then(|v| decode::<u64>(&v).ok())
+            .unwrap_or(0);
+        Self {
+            store,
+            snapshot_counter: Arc::new(AtomicU64::new(0)),
+            snapshot_entries: Arc::new(AtomicU64::new(entries)),
+            clock,
+        }
+    }
+
+    /// Tree entries in the latest snapshot, kept current as snapshots are built and installed.
+    pub fn snapshot_entries(&self) -> Arc<AtomicU64> {
+        self.snapshot_entries.clone()
     }
 
     fn read_meta<T: serde::de::DeserializeOwned>(
@@ -78,17 +114,31 @@ impl StateMachine {
         }
     }
 
-    fn copy_trees(&self) -> Result<SnapshotContent, StorageError> {
-        let mut trees = Vec::new();
-        for (name, tree) in self.store.sm_trees() {
-            let mut items = Vec::with_capacity(tree.len());
+    /// Encodes every state-machine tree straight into snapshot bytes, byte for byte what
+    /// `encode(&SnapshotContent)` would write, without first copying each item into its own
+    /// `Vec` (that copy doubled a node's memory while a snapshot of a large state was built).
+    /// Returns the bytes and the number of tree entries.
+    fn encode_trees(&self) -> Result<(Vec<u8>, u64), StorageError> {
+        let trees = self.store.sm_trees();
+        let mut out = vec![CODEC_V1];
+        push_varint(&mut out, trees.len() as u64);
+        let mut items = Vec::new();
+        let mut total = 0;
+        for (name, tree) in trees {
+            push_bytes(&mut out, name.as_bytes());
+            items.clear();
+            let mut n = 0u64;
             for item in tree.iter() {
                 let (k, v) = item.map_err(sm_read_err)?;
-                items.push((k.to_vec(), v.to_vec()));
+                push_bytes(&mut items, &k);
+                push_bytes(&mut items, &v);
+                n += 1;
             }
-            trees.push((name.to_string(), items));
+            push_varint(&mut out, n);
+            out.extend_from_slice(&items);
+            total += n;
         }
-        Ok(SnapshotContent { trees })
+        Ok((out, total))
     }
 
     /// Applies a run of entries (no restore among them) in one transaction.
@@ -202,18 +252,41 @@ impl StateMachine {
         Ok(applied)
     }
 
-    fn save_current_snapshot(&self, meta: &SnapshotMeta, data: &[u8]) -> Result<(), StorageError> {
+    fn save_current_snapshot(
+        &self,
+        meta: &SnapshotMeta,
+        data: &[u8],
+        entries: u64,
+    ) -> Result<(), StorageError> {
         let meta_bytes = encode(meta).map_err(snap_err)?;
+        let entries_bytes = encode(&entries).map_err(snap_err)?;
         self.store
             .snapshot
             .transaction(|t| {
                 t.insert(KEY_SNAPSHOT_META, meta_bytes.as_slice())?;
                 t.insert(KEY_SNAPSHOT_DATA, data)?;
+                t.insert(KEY_SNAPSHOT_ENTRIES, entries_bytes.as_slice())?;
                 Ok::<_, sled::transaction::ConflictableTransactionError<()>>(())
             })
             .map_err(|e| snap_err(std::io::Error::other(format!("{e:?}"))))?;
+        self.snapshot_entries.store(entries, Ordering::Relaxed);
         Ok(())
     }
+}
+
+/// postcard's length prefix: unsigned LEB128, seven bits a byte, low bits first.
+fn push_varint(out: &mut Vec<u8>, mut n: u64) {
+    while n >= 0x80 {
+        out.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+/// A byte string as postcard writes `Vec<u8>` and `String`: its length, then the bytes.
+fn push_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    push_varint(out, bytes.len() as u64);
+    out.extend_from_slice(bytes);
 }
 
 /// Builds one snapshot from the copy taken when it was made.
@@ -221,16 +294,15 @@ pub struct SnapshotBuilder {
     sm: StateMachine,
     last_applied: Option<LogId>,
     membership: StoredMembership,
-    content: Result<SnapshotContent, StorageError>,
+    /// The encoded trees and their entry count, taken when the builder was made.
+    content: Result<(Vec<u8>, u64), StorageError>,
     /// When the trees began to be copied (the build time the log line reports starts here).
     started: std::time::Instant,
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     async fn build_snapshot(&mut self) -> Result<Snapshot, StorageError> {
-        let content = std::mem::replace(&mut self.content, Ok(SnapshotContent { trees: vec![] }))?;
-        let entries: usize = content.trees.iter().map(|t| t.1.len()).sum();
-        let data = encode(&content).map_err(snap_err)?;
+        let (data, entries) = std::mem::replace(&mut self.content, Ok((Vec::new(), 0)))?;
         let n = self.sm.snapshot_counter.fetch_add(1, Ordering::Relaxed);
         let snapshot_id = match &self.last_applied {
             Some(id) => format!("{}-{}-{}", id.leader_id, id.index, n),
@@ -241,7 +313,7 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
             last_membership: self.membership.clone(),
             snapshot_id,
         };
-        self.sm.save_current_snapshot(&meta, &data)?;
+        self.sm.save_current_snapshot(&meta, &data, entries)?;
         self.sm.store.flush().await.map_err(snap_err)?;
         // The load benchmark's scale mode reads this line (size and build time per snapshot).
         tracing::info!(
@@ -359,7 +431,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 }
             }
         };
-        let content = self.copy_trees();
+        let content = self.encode_trees();
         SnapshotBuilder { sm: self.clone(), last_applied, membership, content, started }
     }
 
@@ -407,7 +479,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             .map_err(|e| {
                 sm_write_err(std::io::Error::other(format!("installing snapshot: {e:?}")))
             })?;
-        self.save_current_snapshot(meta, &data)?;
+        let entries = content.trees.iter().map(|(_, items)| items.len() as u64).sum();
+        self.save_current_snapshot(meta, &data, entries)?;
         self.store.flush().await.map_err(sm_write_err)?;
         Ok(())
     }
@@ -425,5 +498,69 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             .map(|d| d.to_vec())
             .unwrap_or_default();
         Ok(Some(Snapshot { meta, snapshot: Box::new(Cursor::new(data)) }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn machine() -> (tempfile::TempDir, StateMachine) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let sm = StateMachine::new(store, Arc::new(LeaderClock::new(5000)));
+        (dir, sm)
+    }
+
+    #[test]
+    fn streamed_snapshot_bytes_equal_postcard_of_the_copied_trees() {
+        let (_dir, sm) = machine();
+        // Lengths around the varint boundaries (127/128, 16383/16384) and an empty value.
+        for (i, len) in [0usize, 1, 127, 128, 300, 16_383, 16_384].into_iter().enumerate() {
+            sm.store.secrets.insert(format!("p/{i}"), vec![i as u8; len]).unwrap();
+        }
+        for i in 0..200u32 {
+            sm.store.versions.insert(i.to_be_bytes(), vec![7u8; 40]).unwrap();
+        }
+        let (bytes, entries) = sm.encode_trees().unwrap();
+
+        let mut trees = Vec::new();
+        for (name, tree) in sm.store.sm_trees() {
+            let items: Vec<(Vec<u8>, Vec<u8>)> =
+                tree.iter().map(|r| r.unwrap()).map(|(k, v)| (k.to_vec(), v.to_vec())).collect();
+            trees.push((name.to_string(), items));
+        }
+        let expected_entries: u64 = trees.iter().map(|(_, items)| items.len() as u64).sum();
+        assert_eq!(bytes, encode(&SnapshotContent { trees: trees.clone() }).unwrap());
+        assert_eq!(entries, expected_entries);
+        assert!(entries >= 207, "{entries}");
+        assert_eq!(snapshot_trees(&bytes).unwrap(), trees);
+    }
+
+    #[tokio::test]
+    async fn a_built_snapshot_records_its_entry_count_for_the_next_start() {
+        let (dir, mut sm) = machine();
+        for i in 0..50u32 {
+            sm.store.secrets.insert(i.to_be_bytes(), &b"v"[..]).unwrap();
+        }
+        let mut builder = sm.get_snapshot_builder().await;
+        builder.build_snapshot().await.unwrap();
+        let counted = sm.snapshot_entries().load(Ordering::Relaxed);
+        assert!(counted >= 50, "{counted}");
+        let store = sm.store.clone();
+        drop((builder, sm));
+        store.flush().await.unwrap();
+        drop(store);
+        let reopened =
+            StateMachine::new(Store::open(dir.path()).unwrap(), Arc::new(LeaderClock::new(5000)));
+        assert_eq!(reopened.snapshot_entries().load(Ordering::Relaxed), counted);
+    }
+
+    #[test]
+    fn the_snapshot_interval_grows_with_the_state() {
+        assert_eq!(snapshot_interval(5000, 0), 5000);
+        assert_eq!(snapshot_interval(5000, 20_000), 5000);
+        assert_eq!(snapshot_interval(5000, 400_000), 100_000);
+        assert_eq!(snapshot_interval(5000, 3_000_000), 750_000);
     }
 }

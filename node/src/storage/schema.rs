@@ -15,7 +15,7 @@
 //! | `approvals`       | approval id (16 bytes)      | `ApprovalRecord`                   |
 //! | `approval_open`   | requester ‖ 0 ‖ path        | latest approval id (16 bytes, raw) |
 //! | `grants`          | requester ‖ 0 ‖ path        | `GrantRecord`                      |
-//! | `snapshot`        | `meta`, `data`              | `SnapshotMeta`, snapshot bytes     |
+//! | `snapshot`        | `meta`, `data`, `entries`   | `SnapshotMeta`, snapshot bytes, u64 |
 //!
 //! Every value is written with [`super::encode`] (format byte + postcard).
 
@@ -52,6 +52,8 @@ pub const KEY_CLUSTER_ID: &[u8] = b"cluster_id";
 
 pub const KEY_SNAPSHOT_META: &[u8] = b"meta";
 pub const KEY_SNAPSHOT_DATA: &[u8] = b"data";
+/// Tree entries in the current snapshot (u64), for the snapshot scheduler.
+pub const KEY_SNAPSHOT_ENTRIES: &[u8] = b"entries";
 
 /// Key of one version of a secret: `path ‖ 0x00 ‖ version BE`. Paths never hold 0x00.
 pub fn version_key(path: &str, version: u64) -> Vec<u8> {

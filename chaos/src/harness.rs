@@ -20,6 +20,8 @@ use anyhow::{bail, Context};
 use ass_client::types::{AddMemberRequest, InitRequest, InitResponse, SealStatus, UnsealRequest};
 use serde::Deserialize;
 
+use ass_node::tls::{dev_certs, DevCerts};
+
 use crate::net::{self, Net};
 
 /// Port every node's API listens on inside its namespace (loopback: base + id).
@@ -86,16 +88,15 @@ pub fn cleanup_pid_file(pid_file: &Path) -> Vec<String> {
     killed
 }
 
-/// How the nodes talk TLS. Everything TLS-specific in the harness hangs off this enum, so
-/// switching the suite to TLS is: generate the dev CA and node certificates, pick `Files`,
-/// and give the clients the CA (see [`Cluster::scheme`]).
-#[derive(Debug, Clone)]
+/// How the nodes talk TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tls {
-    /// Plain HTTP: writes `tls_disable = true` when the binary knows that field.
+    /// Plain HTTP on both ports (`tls_disable = true`), for comparison runs only.
     Disabled,
-    /// Certificates per node (`[tls]` section) and the CA the clients trust.
-    #[allow(dead_code)]
-    Files { ca_file: PathBuf, cert_dir: PathBuf },
+    /// As in production: a CA and one certificate per node from `ass-node`'s own dev
+    /// generator (`DIR/tls/`, SANs 127.0.0.1 and the node's namespace address), mutual TLS on
+    /// the cluster port, https on the API, and every client of the harness trusting that CA.
+    Dev,
 }
 
 /// Settings of the cluster under test.
@@ -154,7 +155,13 @@ pub struct Cluster {
     pub root_token: String,
     pub unseal_keys: Vec<String>,
     http: reqwest::Client,
-    write_tls_disable: bool,
+    /// Client of the nodes' cluster ports (state digests): with TLS it presents node 1's
+    /// certificate, as a peer does, since the cluster port demands one signed by the CA.
+    peer_http: reqwest::Client,
+    /// The CA and node certificates ([`Tls::Dev`]).
+    certs: Option<DevCerts>,
+    /// The CA's PEM, which every client of the harness trusts ([`Tls::Dev`]).
+    ca_pem: Option<Vec<u8>>,
 }
 
 impl Cluster {
@@ -169,24 +176,54 @@ impl Cluster {
         std::fs::create_dir_all(&opts.dir)?;
         *PID_FILE.lock().unwrap_or_else(|e| e.into_inner()) = Some(opts.dir.join("pids"));
         let net = if opts.netns { Some(Net::create(&ids)?) } else { None };
-        // The TLS work adds `tls_disable`; older binaries reject unknown fields, so write it
-        // only when the binary knows it.
-        let exe_bytes =
-            std::fs::read(&opts.exe).with_context(|| format!("reading {}", opts.exe.display()))?;
-        let write_tls_disable = exe_bytes.windows(11).any(|w| w == b"tls_disable");
-        drop(exe_bytes);
-        let http = reqwest::Client::builder()
+        let (certs, ca_pem) = match opts.tls {
+            Tls::Disabled => (None, None),
+            Tls::Dev => {
+                // Namespace addresses as SANs; on loopback 127.0.0.1 is always in.
+                let sans: Vec<String> = if opts.netns {
+                    ids.iter().map(|&id| net::node_ip(id)).collect()
+                } else {
+                    Vec::new()
+                };
+                let certs = dev_certs(&opts.dir.join("tls"), &ids, &sans)
+                    .context("making the dev CA and node certificates")?;
+                let pem = std::fs::read(&certs.ca_file)
+                    .with_context(|| format!("reading {}", certs.ca_file.display()))?;
+                (Some(certs), Some(pem))
+            }
+        };
+        let mut http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(1))
-            .timeout(Duration::from_secs(3))
-            .build()?;
+            .timeout(Duration::from_secs(3));
+        if let Some(pem) = &ca_pem {
+            let config = ass_node::tls::api_client_config(pem).map_err(anyhow::Error::msg)?;
+            http = http.tls_backend_preconfigured(config);
+        }
+        let mut peer_http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(1))
+            .timeout(Duration::from_secs(3));
+        if let Some(certs) = &certs {
+            let (_, files) = &certs.nodes[0];
+            let tls = ass_node::config::TlsConfig {
+                cert_file: files.cert_file.clone(),
+                key_file: files.key_file.clone(),
+                ca_file: certs.ca_file.clone(),
+            };
+            let config = ass_node::tls::TlsFiles::load(&tls)
+                .context("loading node 1's certificate for the cluster port")?
+                .peer_client()?;
+            peer_http = peer_http.tls_backend_preconfigured(config);
+        }
         let mut cluster = Cluster {
             opts,
             net,
             nodes: Vec::new(),
             root_token: String::new(),
             unseal_keys: Vec::new(),
-            http,
-            write_tls_disable,
+            http: http.build()?,
+            peer_http: peer_http.build()?,
+            certs,
+            ca_pem,
         };
         for &id in &ids {
             cluster.add_node_proc(id, true)?;
@@ -218,12 +255,17 @@ impl Cluster {
         }
     }
 
-    /// `http` now; `https` once [`Tls::Files`] is used.
+    /// `https`, or `http` with [`Tls::Disabled`].
     pub fn scheme(&self) -> &'static str {
         match self.opts.tls {
             Tls::Disabled => "http",
-            Tls::Files { .. } => "https",
+            Tls::Dev => "https",
         }
+    }
+
+    /// The PEM of the CA the nodes' certificates chain to (`None` with [`Tls::Disabled`]).
+    pub fn ca_pem(&self) -> Option<&[u8]> {
+        self.ca_pem.as_deref()
     }
 
     fn add_node_proc(&mut self, id: u64, bootstrap: bool) -> anyhow::Result<()> {
@@ -252,25 +294,22 @@ impl Cluster {
     }
 
     fn config_text(&self, node: &NodeProc, bootstrap: bool) -> String {
-        let mut peers = String::new();
-        for id in 1..=self.opts.nodes {
+        let peers = ass_node::dev::peers_toml((1..=self.opts.nodes).map(|id| {
             let (api, cluster) = self.addrs(id);
-            peers.push_str(&format!(
-                "\n[[peers]]\nid = {id}\napi_addr = \"{api}\"\ncluster_addr = \"{cluster}\"\n"
-            ));
-        }
-        let tls = match &self.opts.tls {
-            Tls::Disabled if self.write_tls_disable => "tls_disable = true\n".to_string(),
-            Tls::Disabled => String::new(),
-            Tls::Files { ca_file, cert_dir } => format!(
-                "\n[tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\nca_file = \"{}\"\n",
-                cert_dir.join(format!("node{}.pem", node.id)).display(),
-                cert_dir.join(format!("node{}-key.pem", node.id)).display(),
-                ca_file.display()
-            ),
+            (id, api, cluster)
+        }));
+        let (top_tls, table_tls) = match &self.certs {
+            None => ("tls_disable = true\n".to_string(), String::new()),
+            Some(certs) => {
+                let files = certs
+                    .nodes
+                    .iter()
+                    .find(|(id, _)| *id == node.id)
+                    .map(|(_, f)| f)
+                    .expect("a certificate for every node id");
+                (String::new(), format!("\n{}", files.toml(&certs.ca_file)))
+            }
         };
-        let (top_tls, table_tls) =
-            if tls.starts_with('\n') { (String::new(), tls) } else { (tls, String::new()) };
         format!(
             "# Written by ass-chaos.\nnode_id = {id}\napi_addr = \"{api}\"\ncluster_addr = \"{cluster}\"\n\
              data_dir = \"{data}\"\nbootstrap = {bootstrap}\n{top_tls}\n\
@@ -316,7 +355,8 @@ impl Cluster {
         cmd.arg("run")
             .arg("--config")
             .arg(&node.config_path)
-            .env("RUST_LOG", "info,openraft=warn")
+            // openraft's election events (votes asked, granted, refused and why) stay in the log.
+            .env("RUST_LOG", "info,openraft=warn,openraft::engine::engine_impl=info,openraft::core::raft_core=info")
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log);
@@ -392,7 +432,7 @@ impl Cluster {
     pub async fn digest(&self, i: usize) -> Option<Digest> {
         let url =
             format!("{}://{}/internal/state-digest", self.scheme(), self.nodes[i].cluster_addr);
-        let resp = self.http.get(url).timeout(Duration::from_secs(3)).send().await.ok()?;
+        let resp = self.peer_http.get(url).send().await.ok()?;
         if !resp.status().is_success() {
             return None;
         }
@@ -524,11 +564,14 @@ impl Cluster {
     /// A root-token SDK client over every node (fails over), for admin calls.
     pub fn admin_client(&self) -> anyhow::Result<ass_client::Client> {
         let urls: Vec<String> = self.api_urls().into_iter().map(|(_, u)| u).collect();
-        Ok(ass_client::Client::builder()
+        let mut b = ass_client::Client::builder()
             .addresses(urls)
             .token(Some(self.root_token.clone()))
-            .timeout(Duration::from_secs(20))
-            .build()?)
+            .timeout(Duration::from_secs(20));
+        if let Some(pem) = &self.ca_pem {
+            b = b.ca_cert_pem(pem.clone());
+        }
+        Ok(b.build()?)
     }
 
     /// Removes node `id` from the Raft membership (through any node).

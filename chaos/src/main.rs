@@ -48,6 +48,10 @@ struct Args {
     /// Run on loopback with process faults only, even as root.
     #[arg(long)]
     no_netns: bool,
+    /// Plain HTTP between nodes and clients (`tls_disable = true`), for comparison runs;
+    /// by default the nodes run TLS as in production (dev CA, certificates for 10.77.0.N).
+    #[arg(long)]
+    tls_disable: bool,
     /// Seconds each fault is held (default: 6 in ci, 10 in long).
     #[arg(long)]
     hold: Option<u64>,
@@ -162,7 +166,7 @@ async fn real_main(args: Args) -> anyhow::Result<usize> {
             netns: net_unavailable.is_none(),
             base_port: 18300,
             clock_node: Some(nodes),
-            tls: Tls::Disabled,
+            tls: if args.tls_disable { Tls::Disabled } else { Tls::Dev },
             snapshot_every: if long { 5000 } else { 2000 },
         },
         workload: WorkloadOptions {
@@ -179,7 +183,10 @@ async fn real_main(args: Args) -> anyhow::Result<usize> {
         } else {
             480
         })),
-        timing: Timing { hold, election_max: Duration::from_millis(1600) },
+        timing: Timing {
+            hold,
+            election_max: Duration::from_millis(ass_node::config::DEFAULT_ELECTION_TIMEOUT_MAX_MS),
+        },
         recovery: Duration::from_secs(2),
         out: dir.clone(),
         net_unavailable,

@@ -167,7 +167,12 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Report> {
     let mut cluster = Cluster::start(opts.cluster.clone()).await?;
     let leader = cluster.wait_leader(Duration::from_secs(60)).await?;
     tracing_like(&format!("cluster up, leader {leader}; starting the workload"));
-    let workload = Workload::new(opts.workload.clone(), &cluster.api_urls(), &cluster.root_token)?;
+    let workload = Workload::new(
+        opts.workload.clone(),
+        &cluster.api_urls(),
+        &cluster.root_token,
+        cluster.ca_pem(),
+    )?;
     let handles = workload.spawn();
     tokio::time::sleep(opts.recovery).await;
 

@@ -86,16 +86,19 @@ impl Workload {
         opts: WorkloadOptions,
         urls: &[(u64, String)],
         root_token: &str,
+        ca_pem: Option<&[u8]>,
     ) -> anyhow::Result<Arc<Self>> {
         let mut nodes = Vec::new();
         for (id, url) in urls {
-            let c = Client::builder()
+            let mut b = Client::builder()
                 .addresses([url.clone()])
                 .token(Some(root_token.to_string()))
                 .timeout(opts.timeout)
-                .connect_timeout(Duration::from_secs(1))
-                .build()?;
-            nodes.push((*id, c));
+                .connect_timeout(Duration::from_secs(1));
+            if let Some(pem) = ca_pem {
+                b = b.ca_cert_pem(pem.to_vec());
+            }
+            nodes.push((*id, b.build()?));
         }
         Ok(Arc::new(Workload {
             opts,

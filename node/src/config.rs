@@ -12,9 +12,9 @@ use serde::{Deserialize, Serialize};
 /// Default heartbeat interval of the leader, in milliseconds.
 pub const DEFAULT_HEARTBEAT_MS: u64 = 100;
 /// Default lower bound of the election timeout, in milliseconds.
-pub const DEFAULT_ELECTION_TIMEOUT_MIN_MS: u64 = 800;
+pub const DEFAULT_ELECTION_TIMEOUT_MIN_MS: u64 = 400;
 /// Default upper bound of the election timeout, in milliseconds.
-pub const DEFAULT_ELECTION_TIMEOUT_MAX_MS: u64 = 1600;
+pub const DEFAULT_ELECTION_TIMEOUT_MAX_MS: u64 = 800;
 /// Default number of log entries after which a snapshot is built.
 pub const DEFAULT_SNAPSHOT_EVERY: u64 = 5000;
 /// Default number of already-snapshotted log entries kept for lagging followers.
@@ -166,9 +166,9 @@ pub struct Peer {
 pub struct RaftConfig {
     /// Leader heartbeat interval, ms (default 100).
     pub heartbeat_ms: u64,
-    /// Election timeout lower bound, ms (default 800). Must exceed `heartbeat_ms`.
+    /// Election timeout lower bound, ms (default 400). Must exceed `heartbeat_ms`.
     pub election_timeout_min_ms: u64,
-    /// Election timeout upper bound, ms (default 1600). Must exceed the lower bound.
+    /// Election timeout upper bound, ms (default 800). Must exceed the lower bound.
     pub election_timeout_max_ms: u64,
     /// Build a snapshot after at least this many applied entries since the last one
     /// (default 5000). The interval grows with the state: a quarter of the tree entries of

@@ -450,6 +450,18 @@ impl Drop for DevCluster {
     }
 }
 
+/// The `[[peers]]` tables of a node config, one per `(id, api_addr, cluster_addr)`, each
+/// starting with a blank line. Shared with the chaos harness, which writes its own configs.
+pub fn peers_toml(peers: impl IntoIterator<Item = (u64, String, String)>) -> String {
+    let mut out = String::new();
+    for (id, api, cluster) in peers {
+        out.push_str(&format!(
+            "\n[[peers]]\nid = {id}\napi_addr = \"{api}\"\ncluster_addr = \"{cluster}\"\n"
+        ));
+    }
+    out
+}
+
 fn node_config(options: &DevOptions, id: u64, node_dir: &Path) -> String {
     node_config_with(options, id, node_dir, options.nodes, true)
 }
@@ -462,14 +474,13 @@ fn node_config_with(
     peer_count: u64,
     bootstrap: bool,
 ) -> String {
-    let mut peers = String::new();
-    for p in 1..=peer_count {
-        peers.push_str(&format!(
-            "\n[[peers]]\nid = {p}\napi_addr = \"127.0.0.1:{}\"\ncluster_addr = \"127.0.0.1:{}\"\n",
-            options.base_port + (p - 1) as u16,
-            options.base_port + 100 + (p - 1) as u16
-        ));
-    }
+    let peers = peers_toml((1..=peer_count).map(|p| {
+        (
+            p,
+            format!("127.0.0.1:{}", options.base_port + (p - 1) as u16),
+            format!("127.0.0.1:{}", options.base_port + 100 + (p - 1) as u16),
+        )
+    }));
     let tls_dir = options.tls_dir();
     let tls = if options.tls_disable {
         String::new()

@@ -176,10 +176,10 @@ pub async fn members(
 }
 
 /// How long the leader may go without an answer from a member before it flags it
-/// unreachable: twice the longest election timeout (3.2 s by default), so a slow heartbeat
-/// or two never flags a live member.
+/// unreachable: four times the longest election timeout (3.2 s by default, as before the
+/// timeouts were halved in decision 3X), so a slow heartbeat or two never flags a live member.
 pub fn unreachable_after(node: &Node) -> std::time::Duration {
-    std::time::Duration::from_millis(2 * node.config.raft.election_timeout_max_ms)
+    std::time::Duration::from_millis(4 * node.config.raft.election_timeout_max_ms)
 }
 
 /// Load-balancer health with Vault's status codes: 200 active leader, 429 unsealed standby,

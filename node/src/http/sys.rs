@@ -177,7 +177,7 @@ pub async fn members(
 
 /// How long the leader may go without an answer from a member before it flags it
 /// unreachable: four times the longest election timeout (3.2 s by default, as before the
-/// timeouts were halved in decision 3X), so a slow heartbeat or two never flags a live member.
+/// timeouts were halved in decision 32), so a slow heartbeat or two never flags a live member.
 pub fn unreachable_after(node: &Node) -> std::time::Duration {
     std::time::Duration::from_millis(4 * node.config.raft.election_timeout_max_ms)
 }

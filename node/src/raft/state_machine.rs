@@ -332,6 +332,15 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         if start < entries.len() {
             responses.extend(self.apply_batch(&entries[start..])?);
         }
+        // After the commit, before openraft reports these entries applied (a read waiting
+        // for them then sees the new generation and never a cached pre-revoke identity).
+        if entries.iter().any(|e| match &e.payload {
+            EntryPayload::Normal(req) => req.cmd.may_change_identity(),
+            EntryPayload::Membership(_) => true,
+            EntryPayload::Blank => false,
+        }) {
+            self.store.bump_identity_gen();
+        }
         if let Some(t) = entries
             .iter()
             .filter_map(|e| match &e.payload {
@@ -407,6 +416,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             .map_err(|e| {
                 sm_write_err(std::io::Error::other(format!("installing snapshot: {e:?}")))
             })?;
+        self.store.bump_identity_gen(); // every tree was replaced: forget cached identities
         self.save_current_snapshot(meta, &data)?;
         self.store.flush().await.map_err(sm_write_err)?;
         Ok(())

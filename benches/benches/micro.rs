@@ -22,6 +22,7 @@ use ass_node::access::scope::{Action, ScopeSet};
 use ass_node::clock::{wall_ms, LeaderClock};
 use ass_node::crypto::{self, Barrier, Binding, Key, Keyring};
 use ass_node::http::agents::new_secret_credential;
+use ass_node::http::auth::{AuthCache, Identity, Principal};
 use ass_node::identity::{CredentialRef, MAX_TOKEN_DEPTH};
 use ass_node::raft::types::{
     Command, Entry, LogId, NewAgent, NewToken, PutSecret, Request, Response,
@@ -327,37 +328,34 @@ impl From<ass_node::storage::StorageError> for Denied {
     }
 }
 
-/// What `authenticate` (node/src/http/auth.rs, private) and `Caller::require_secret` do for a
-/// token on a request, step for step: SHA-256, root-token compare, credential → token record,
-/// the live chain (the record is cloned as there), the agent, both IP allowlists (parsed from
-/// the stored strings), the stored scopes (parsed), then the scope check for the route.
-/// Left out: the brute-force limiter and the read-index wait before it, the `Caller` and
-/// `ApiError` values. Returns the agent name, as the caller's principal carries it.
-fn check_token(
-    f: &AuthFixture,
-    credential: &str,
-    ip: IpAddr,
-    action: Action,
-    path: &str,
-) -> Result<String, Denied> {
-    let hash = hash_token(credential);
+/// What `ass_node::http::auth::resolve` does for a token on a cache miss, step for step:
+/// root-token compare, credential → token record, the live chain (the record is cloned as
+/// there), the agent, both IP allowlists and the stored scopes (parsed from the stored
+/// strings). Left out: the `ApiError` values.
+fn resolve_token(f: &AuthFixture, hash: &[u8; 32], now: u64) -> Result<Identity, Denied> {
     if let Some(root) = f.state.root_token_hash()? {
-        if root == hash {
-            return Ok("root".into());
+        if &root == hash {
+            return Ok(Identity {
+                principal: Principal::Root,
+                scopes: None,
+                allowlists: Vec::new(),
+                expires_ms: u64::MAX,
+            });
         }
     }
     let identity = &f.state.identity;
-    let CredentialRef::Token(accessor) = identity.credential(&hash)?.ok_or(Denied::Unauthorized)?
+    let CredentialRef::Token(accessor) = identity.credential(hash)?.ok_or(Denied::Unauthorized)?
     else {
         return Err(Denied::Scope); // an agent key only buys tokens
     };
-    let now = f.sm.clock.now_ms();
     let token = identity.token(&accessor)?.ok_or(Denied::Unauthorized)?;
     let mut current = token.clone();
+    let mut expires_ms = u64::MAX;
     for depth in 0..=MAX_TOKEN_DEPTH {
         if current.revoked_ms.is_some() || now >= current.expires_ms {
             return Err(Denied::Unauthorized);
         }
+        expires_ms = expires_ms.min(current.expires_ms);
         match current.parent {
             None => break,
             Some(_) if depth == MAX_TOKEN_DEPTH => return Err(Denied::Unauthorized),
@@ -370,20 +368,87 @@ fn check_token(
         ),
         None => None,
     };
-    let allows = |list: &[String]| Allowlist::parse(list).map(|a| a.allows(ip));
-    if !allows(&token.ip_allowlist).map_err(|_| Denied::Internal)? {
+    let parse = |list: &[String]| Allowlist::parse(list).map_err(|_| Denied::Internal);
+    let mut allowlists = vec![parse(&token.ip_allowlist)?];
+    if let Some(a) = &agent {
+        allowlists.push(parse(&a.ip_allowlist)?);
+    }
+    Ok(Identity {
+        principal: Principal::Token {
+            accessor,
+            agent_id: token.agent_id,
+            agent_name: agent.map(|a| a.name),
+            expires_ms: token.expires_ms,
+        },
+        scopes: Some(ScopeSet::parse(&token.scopes).map_err(|_| Denied::Internal)?),
+        allowlists,
+        expires_ms,
+    })
+}
+
+/// What `authenticate` (node/src/http/auth.rs) and `Caller::require_secret` do after the
+/// identity is known: expiry by cluster time, the allowlists, the scope check for the route.
+/// Returns the agent name, as the caller's principal carries it.
+fn judge(
+    id: &Identity,
+    now: u64,
+    ip: IpAddr,
+    action: Action,
+    path: &str,
+) -> Result<String, Denied> {
+    if now >= id.expires_ms {
+        return Err(Denied::Unauthorized);
+    }
+    if !id.allowlists.iter().all(|a| a.allows(ip)) {
         return Err(Denied::IpNotAllowed);
     }
-    if let Some(a) = &agent {
-        if !allows(&a.ip_allowlist).map_err(|_| Denied::Internal)? {
-            return Err(Denied::IpNotAllowed);
+    if let Some(s) = &id.scopes {
+        if !s.allows_secret(action, path) {
+            return Err(Denied::Scope);
         }
     }
-    let scopes = ScopeSet::parse(&token.scopes).map_err(|_| Denied::Internal)?;
-    if !scopes.allows_secret(action, path) {
-        return Err(Denied::Scope);
+    match &id.principal {
+        Principal::Token { agent_name, .. } => Ok(agent_name.clone().unwrap_or_default()),
+        _ => Ok("root".into()),
     }
-    Ok(agent.map(|a| a.name).unwrap_or_default())
+}
+
+/// A token check without the auth cache (a miss): SHA-256, resolve, judge. Left out: the
+/// brute-force limiter and the read-index wait before it.
+fn check_token(
+    f: &AuthFixture,
+    credential: &str,
+    ip: IpAddr,
+    action: Action,
+    path: &str,
+) -> Result<String, Denied> {
+    let now = f.sm.clock.now_ms();
+    let id = resolve_token(f, &hash_token(credential), now)?;
+    judge(&id, now, ip, action, path)
+}
+
+/// A token check through the auth cache, as `authenticate` makes it: SHA-256, generation,
+/// cache lookup (resolve and insert on a miss), judge.
+fn check_token_cached(
+    f: &AuthFixture,
+    cache: &AuthCache,
+    credential: &str,
+    ip: IpAddr,
+    action: Action,
+    path: &str,
+) -> Result<String, Denied> {
+    let hash = hash_token(credential);
+    let generation = f.sm.store.identity_gen();
+    let now = f.sm.clock.now_ms();
+    let id = match cache.get(&hash, generation) {
+        Some(id) => id,
+        None => {
+            let id = Arc::new(resolve_token(f, &hash, now)?);
+            cache.insert(hash, generation, id.clone());
+            id
+        }
+    };
+    judge(&id, now, ip, action, path)
 }
 
 fn bench_token_check(c: &mut Criterion) {
@@ -419,6 +484,19 @@ fn bench_token_check(c: &mut Criterion) {
         b.iter(|| {
             i = (i + 1) % n;
             check_token(&f, black_box(&f.tokens[i]), ip, Action::Read, path).unwrap()
+        })
+    });
+    // Through the auth cache, every token warm (the steady state of a read load).
+    let cache = AuthCache::default();
+    for t in &f.tokens {
+        assert!(check_token_cached(&f, &cache, t, ip, Action::Read, path).is_ok());
+    }
+    assert_eq!(cache.len(), n);
+    let mut i = 0;
+    g.bench_function(BenchmarkId::new("cached_ok", n), |b| {
+        b.iter(|| {
+            i = (i + 1) % n;
+            check_token_cached(&f, &cache, black_box(&f.tokens[i]), ip, Action::Read, path).unwrap()
         })
     });
     g.bench_function(BenchmarkId::new("full_unknown", n), |b| {

@@ -98,6 +98,8 @@ pub struct Node {
     pub metrics: crate::metrics::Metrics,
     /// Brute-force protection: failed authentications per client address.
     pub limiter: FailureLimiter,
+    /// Resolved credentials, valid while the store's identity generation is unchanged.
+    pub auth_cache: crate::http::auth::AuthCache,
     /// Load balancers whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<IpNet>,
     /// Unseal shares handed in towards a new root token.
@@ -140,6 +142,7 @@ impl Node {
                 config.auth.max_failures_per_minute,
                 Duration::from_secs(60),
             ),
+            auth_cache: Default::default(),
             trusted_proxies: config
                 .auth
                 .trusted_proxies
@@ -184,6 +187,7 @@ impl Node {
     /// Installs (unseal) or drops (seal) the barrier, and adjusts the leadership role.
     pub fn set_barrier(&self, barrier: Option<Barrier>) {
         let unsealed = barrier.is_some();
+        self.store.bump_identity_gen(); // seal/unseal: start with an empty auth cache
         self.audit.set_root(barrier.as_ref().map(|b| b.root()));
         *self.barrier.write().unwrap_or_else(|e| e.into_inner()) = barrier.map(Arc::new);
         *self.loaded_keyring.lock().unwrap_or_else(|e| e.into_inner()) = None;

@@ -330,9 +330,11 @@ impl PathGlob {
     /// Whether the glob matches `path`. A path that breaks the secret path rules
     /// ([`validate_path`]) never matches, not even `*`.
     pub fn matches(&self, path: &str) -> bool {
-        if validate_path(path).is_err() {
-            return false;
-        }
+        validate_path(path).is_ok() && self.matches_valid(path)
+    }
+
+    /// [`PathGlob::matches`] for a path already checked by [`validate_path`].
+    fn matches_valid(&self, path: &str) -> bool {
         match &self.kind {
             GlobKind::All => true,
             GlobKind::Exact(segs) => path.split('/').eq(segs.iter().map(String::as_str)),
@@ -444,9 +446,14 @@ impl Scope {
     /// Whether this scope lets its holder do `action` to `path`. A requested
     /// [`Action::Any`] needs a `*` scope; a path breaking the path rules is never allowed.
     pub fn allows_secret(&self, action: Action, path: &str) -> bool {
+        validate_path(path).is_ok() && self.allows_valid_secret(action, path)
+    }
+
+    /// [`Scope::allows_secret`] for a path already checked by [`validate_path`].
+    fn allows_valid_secret(&self, action: Action, path: &str) -> bool {
         match self {
             Scope::Secrets { action: granted, glob } => {
-                granted.covers(action) && glob.matches(path)
+                granted.covers(action) && glob.matches_valid(path)
             }
             Scope::Admin(_) => false,
         }
@@ -573,8 +580,9 @@ impl ScopeSet {
     }
 
     /// Whether some member allows `action` on `path` (see [`Scope::allows_secret`]).
+    /// The path is validated once, not once per member.
     pub fn allows_secret(&self, action: Action, path: &str) -> bool {
-        self.0.iter().any(|s| s.allows_secret(action, path))
+        validate_path(path).is_ok() && self.0.iter().any(|s| s.allows_valid_secret(action, path))
     }
 
     /// Whether the set holds the admin scope `admin`.
@@ -1024,6 +1032,10 @@ mod tests {
     fn invalid_paths_are_never_allowed() {
         let all = scope("secrets:*:*");
         let sub = scope("secrets:*:production/*");
+        // A set validates the path once, before its members match.
+        let set =
+            ScopeSet::parse(&["secrets:*:*".to_string(), "sys:operator".to_string()]).unwrap();
+        assert!(set.allows_secret(Action::Read, "production/x"));
         for p in [
             "",
             "production",
@@ -1040,6 +1052,7 @@ mod tests {
         ] {
             assert!(!all.allows_secret(Action::Read, p), "{p:?}");
             assert!(!sub.allows_secret(Action::Read, p), "{p:?}");
+            assert!(!set.allows_secret(Action::Read, p), "{p:?}");
         }
         let long = format!("production/{}", "x".repeat(600));
         assert!(!all.allows_secret(Action::Read, &long));

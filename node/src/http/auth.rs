@@ -228,38 +228,80 @@ fn bearer(parts: &Parts) -> Result<&str, ApiError> {
         .ok_or_else(|| ApiError::unauthorized("the Authorization header must be `Bearer <token>`"))
 }
 
-/// Checks a bearer credential against applied state.
+/// Checks a bearer credential against applied state, through the auth cache.
+///
+/// The generation is read *before* the state: an identity resolved from state older than an
+/// apply that bumped it is stored under the older generation and never served after the bump.
+/// Expiry and the IP allowlists are checked on every request, cached or not.
 fn authenticate(node: &Node, credential: &str, ip: IpAddr) -> Result<Caller, ApiError> {
     let hash = hash_token(credential);
+    let generation = node.store.identity_gen();
+    let identity = match node.auth_cache.get(&hash, generation) {
+        Some(hit) => hit,
+        None => {
+            let resolved = Arc::new(resolve(node, &hash, node.clock.now_ms())?);
+            node.auth_cache.insert(hash, generation, resolved.clone());
+            resolved
+        }
+    };
+    if node.clock.now_ms() >= identity.expires_ms {
+        return Err(invalid_credential());
+    }
+    for list in &identity.allowlists {
+        if !list.allows(ip) {
+            return Err(ip_not_allowed(ip));
+        }
+    }
+    Ok(Caller {
+        principal: identity.principal.clone(),
+        scopes: identity.scopes.clone(),
+        client_ip: ip,
+        audit: AuditCtx::default(),
+    })
+}
+
+/// What a credential resolves to on applied state: the part of a [`Caller`] that depends only
+/// on state (not on the request), kept by the [`AuthCache`].
+#[derive(Debug)]
+pub struct Identity {
+    pub principal: Principal,
+    pub scopes: Option<ScopeSet>,
+    /// Every allowlist the caller's address must pass (the token's and its agent's).
+    pub allowlists: Vec<Allowlist>,
+    /// The earliest expiry along the token's parent chain (`u64::MAX`: never).
+    pub expires_ms: u64,
+}
+
+/// Resolves a credential hash on applied state (the slow path: several sled lookups, decodes
+/// and scope parsing). Unknown, revoked and expired credentials are `401`.
+pub fn resolve(node: &Node, hash: &[u8; 32], now_ms: u64) -> Result<Identity, ApiError> {
     if let Some(root) = node.state.root_token_hash()? {
-        if bool::from(root.ct_eq(&hash)) {
-            return Ok(Caller {
+        if bool::from(root.ct_eq(hash)) {
+            return Ok(Identity {
                 principal: Principal::Root,
                 scopes: None,
-                client_ip: ip,
-                audit: AuditCtx::default(),
+                allowlists: Vec::new(),
+                expires_ms: u64::MAX,
             });
         }
     }
     let identity = &node.state.identity;
-    match identity.credential(&hash)?.ok_or_else(invalid_credential)? {
+    match identity.credential(hash)?.ok_or_else(invalid_credential)? {
         CredentialRef::Agent(id) => {
             let agent = identity
                 .agent(&id)?
                 .filter(|a| a.revoked_ms.is_none())
                 .ok_or_else(invalid_credential)?;
-            check_allowlist(&agent.ip_allowlist, ip)?;
-            Ok(Caller {
-                principal: Principal::Agent { id, name: agent.name.clone() },
+            Ok(Identity {
+                allowlists: vec![parse_allowlist(&agent.ip_allowlist)?],
                 scopes: Some(stored_scopes(&agent.scopes)?),
-                client_ip: ip,
-                audit: AuditCtx::default(),
+                principal: Principal::Agent { id, name: agent.name },
+                expires_ms: u64::MAX,
             })
         }
         CredentialRef::Token(accessor) => {
-            let now = node.clock.now_ms();
             let token = identity.token(&accessor)?.ok_or_else(invalid_credential)?;
-            live_chain(node, &token, now)?;
+            let expires_ms = live_chain(node, &token, now_ms)?;
             let agent = match &token.agent_id {
                 Some(id) => Some(
                     identity
@@ -269,11 +311,11 @@ fn authenticate(node: &Node, credential: &str, ip: IpAddr) -> Result<Caller, Api
                 ),
                 None => None,
             };
-            check_allowlist(&token.ip_allowlist, ip)?;
+            let mut allowlists = vec![parse_allowlist(&token.ip_allowlist)?];
             if let Some(a) = &agent {
-                check_allowlist(&a.ip_allowlist, ip)?;
+                allowlists.push(parse_allowlist(&a.ip_allowlist)?);
             }
-            Ok(Caller {
+            Ok(Identity {
                 principal: Principal::Token {
                     accessor,
                     agent_id: token.agent_id,
@@ -281,22 +323,86 @@ fn authenticate(node: &Node, credential: &str, ip: IpAddr) -> Result<Caller, Api
                     expires_ms: token.expires_ms,
                 },
                 scopes: Some(stored_scopes(&token.scopes)?),
-                client_ip: ip,
-                audit: AuditCtx::default(),
+                allowlists,
+                expires_ms,
             })
         }
     }
 }
 
-/// The token and every token above it must be unrevoked and unexpired.
-fn live_chain(node: &Node, token: &TokenRecord, now_ms: u64) -> Result<(), ApiError> {
+/// Credential hash → resolved [`Identity`], valid for one identity generation
+/// ([`crate::storage::Store::identity_gen`]). Bounded: when full it starts over.
+#[derive(Default)]
+pub struct AuthCache {
+    inner: std::sync::RwLock<CacheInner>,
+    pub hits: std::sync::atomic::AtomicU64,
+    pub misses: std::sync::atomic::AtomicU64,
+}
+
+#[derive(Default)]
+struct CacheInner {
+    generation: u64,
+    entries: std::collections::HashMap<[u8; 32], Arc<Identity>>,
+}
+
+/// Most credentials one node keeps resolved at a time.
+pub const AUTH_CACHE_CAPACITY: usize = 8192;
+
+impl AuthCache {
+    /// The identity cached for `hash`, if it was resolved at `generation`.
+    pub fn get(&self, hash: &[u8; 32], generation: u64) -> Option<Arc<Identity>> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
+        let hit = (inner.generation == generation).then(|| inner.entries.get(hash).cloned());
+        match hit.flatten() {
+            Some(h) => {
+                self.hits.fetch_add(1, Relaxed);
+                Some(h)
+            }
+            None => {
+                self.misses.fetch_add(1, Relaxed);
+                None
+            }
+        }
+    }
+
+    /// Keeps `identity`, resolved on state read at `generation` (or later). Entries of an
+    /// older generation are dropped; an identity resolved at an older generation than the
+    /// cache's is not kept.
+    pub fn insert(&self, hash: [u8; 32], generation: u64, identity: Arc<Identity>) {
+        let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        if generation < inner.generation {
+            return;
+        }
+        if generation > inner.generation || inner.entries.len() >= AUTH_CACHE_CAPACITY {
+            inner.entries.clear();
+            inner.generation = generation;
+        }
+        inner.entries.insert(hash, identity);
+    }
+
+    /// How many identities are cached.
+    pub fn len(&self) -> usize {
+        self.inner.read().unwrap_or_else(|e| e.into_inner()).entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The token and every token above it must be unrevoked and unexpired; returns the earliest
+/// expiry along the chain.
+fn live_chain(node: &Node, token: &TokenRecord, now_ms: u64) -> Result<u64, ApiError> {
     let mut current = token.clone();
+    let mut expires_ms = u64::MAX;
     for _ in 0..=MAX_TOKEN_DEPTH {
         if current.revoked_ms.is_some() || now_ms >= current.expires_ms {
             return Err(invalid_credential());
         }
+        expires_ms = expires_ms.min(current.expires_ms);
         match current.parent {
-            None => return Ok(()),
+            None => return Ok(expires_ms),
             Some(parent) => {
                 current = node.state.identity.token(&parent)?.ok_or_else(invalid_credential)?
             }
@@ -305,16 +411,66 @@ fn live_chain(node: &Node, token: &TokenRecord, now_ms: u64) -> Result<(), ApiEr
     Err(invalid_credential())
 }
 
-fn check_allowlist(list: &[String], ip: IpAddr) -> Result<(), ApiError> {
-    let allowlist =
-        Allowlist::parse(list).map_err(|e| ApiError::internal(format!("stored allowlist: {e}")))?;
-    if allowlist.allows(ip) {
-        Ok(())
-    } else {
-        Err(ip_not_allowed(ip))
-    }
+fn parse_allowlist(list: &[String]) -> Result<Allowlist, ApiError> {
+    Allowlist::parse(list).map_err(|e| ApiError::internal(format!("stored allowlist: {e}")))
 }
 
 fn stored_scopes(scopes: &[String]) -> Result<ScopeSet, ApiError> {
     ScopeSet::parse(scopes).map_err(|e| ApiError::internal(format!("stored scopes: {e}")))
+}
+
+#[cfg(test)]
+mod cache_tests {
+    use super::*;
+
+    fn identity(n: u8) -> Arc<Identity> {
+        Arc::new(Identity {
+            principal: Principal::Agent { id: [n; 16], name: format!("a{n}") },
+            scopes: None,
+            allowlists: Vec::new(),
+            expires_ms: u64::MAX,
+        })
+    }
+
+    #[test]
+    fn an_entry_serves_only_its_own_generation() {
+        let cache = AuthCache::default();
+        cache.insert([1; 32], 3, identity(1));
+        assert!(cache.get(&[1; 32], 3).is_some());
+        assert!(cache.get(&[1; 32], 4).is_none(), "a bump invalidates");
+        assert!(cache.get(&[2; 32], 3).is_none());
+        // An identity resolved before a bump is never kept after it.
+        cache.insert([2; 32], 5, identity(2));
+        cache.insert([3; 32], 4, identity(3));
+        assert!(cache.get(&[3; 32], 4).is_none());
+        assert!(cache.get(&[3; 32], 5).is_none());
+        assert!(cache.get(&[1; 32], 5).is_none(), "the new generation starts empty");
+        assert_eq!(cache.len(), 1);
+        assert_eq!(cache.hits.load(std::sync::atomic::Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn only_data_commands_and_ticks_leave_the_identity_generation() {
+        use crate::raft::types::Command;
+        assert!(!Command::Tick.may_change_identity());
+        assert!(!Command::DeleteLatest { path: "a/b".into() }.may_change_identity());
+        assert!(Command::RevokeToken { accessor: [0; 16] }.may_change_identity());
+        assert!(Command::RevokeAgent { id: [0; 16] }.may_change_identity());
+        assert!(Command::SetRootToken { hash: None }.may_change_identity());
+        assert!(
+            Command::Restore { into_uninitialized: false, trees: Vec::new() }.may_change_identity()
+        );
+    }
+
+    #[test]
+    fn the_cache_stays_bounded() {
+        let cache = AuthCache::default();
+        for i in 0..(AUTH_CACHE_CAPACITY as u32 + 10) {
+            let mut h = [0u8; 32];
+            h[..4].copy_from_slice(&i.to_be_bytes());
+            cache.insert(h, 1, identity(0));
+            assert!(cache.len() <= AUTH_CACHE_CAPACITY);
+        }
+        assert!(!cache.is_empty());
+    }
 }

@@ -404,6 +404,15 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         if start < entries.len() {
             responses.extend(self.apply_batch(&entries[start..])?);
         }
+        // After the commit, before openraft reports these entries applied (a read waiting
+        // for them then sees the new generation and never a cached pre-revoke identity).
+        if entries.iter().any(|e| match &e.payload {
+            EntryPayload::Normal(req) => req.cmd.may_change_identity(),
+            EntryPayload::Membership(_) => true,
+            EntryPayload::Blank => false,
+        }) {
+            self.store.bump_identity_gen();
+        }
         if let Some(t) = entries
             .iter()
             .filter_map(|e| match &e.payload {
@@ -479,6 +488,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             .map_err(|e| {
                 sm_write_err(std::io::Error::other(format!("installing snapshot: {e:?}")))
             })?;
+        self.store.bump_identity_gen(); // every tree was replaced: forget cached identities
         let entries = content.trees.iter().map(|(_, items)| items.len() as u64).sum();
         self.save_current_snapshot(meta, &data, entries)?;
         self.store.flush().await.map_err(sm_write_err)?;

@@ -152,6 +152,22 @@ pub struct NewToken {
 }
 
 impl Command {
+    /// Whether applying this can change who is allowed what (credentials, tokens, agents,
+    /// root, policies, keys, the whole state): such an apply bumps the identity generation,
+    /// which invalidates the auth cache. Only the secret data commands, approvals' own
+    /// requests/decisions and ticks leave it (tokens' expiry is checked per request).
+    pub fn may_change_identity(&self) -> bool {
+        !matches!(
+            self,
+            Command::PutSecret(_)
+                | Command::DeleteLatest { .. }
+                | Command::DestroyVersion { .. }
+                | Command::Tick
+                | Command::OpenApproval(_)
+                | Command::DecideApproval(_)
+        )
+    }
+
     /// What a request id is bound to: the kind of command and its target. A retry of the
     /// same call matches (even re-encrypted, or with a fresh token); another call reusing the
     /// id does not.

@@ -52,6 +52,10 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StorageError> {
 #[derive(Clone)]
 pub struct Store {
     pub db: sled::Db,
+    /// The identity generation: bumped (after the commit) by every apply that can change who
+    /// may do what, and by snapshot installs. The auth cache (`http::auth_cache`) trusts an
+    /// entry only while this is unchanged. Shared by every clone of this store.
+    pub identity_gen: std::sync::Arc<std::sync::atomic::AtomicU64>,
     /// sled's log file (`DIR/db/db`), for `fdatasync` after each flush.
     log_file: std::sync::Arc<std::fs::File>,
     /// Raft log entries by index (big-endian u64).
@@ -86,6 +90,16 @@ pub struct Store {
 
 impl Store {
     /// Opens (or creates) the database in `dir`, with background flushing off.
+    /// Marks every cached identity stale (see [`Store::identity_gen`]).
+    pub fn bump_identity_gen(&self) {
+        self.identity_gen.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
+
+    /// The current identity generation.
+    pub fn identity_gen(&self) -> u64 {
+        self.identity_gen.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     pub fn open(dir: &Path) -> Result<Self, StorageError> {
         std::fs::create_dir_all(dir).map_err(|e| StorageError::Sled(sled::Error::Io(e)))?;
         let db = sled::Config::new()
@@ -96,6 +110,7 @@ impl Store {
         let log_file = std::fs::File::open(dir.join("db").join("db"))
             .map_err(|e| StorageError::Sled(sled::Error::Io(e)))?;
         Ok(Self {
+            identity_gen: std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0)),
             log_file: std::sync::Arc::new(log_file),
             raft_log: db.open_tree(schema::RAFT_LOG)?,
             raft_meta: db.open_tree(schema::RAFT_META)?,

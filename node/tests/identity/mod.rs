@@ -553,3 +553,84 @@ async fn the_token_policy_reads_in_hours() {
         r.text
     );
 }
+
+/// Reads `path` with `token` on `node` at the given consistency (`None`: the default).
+async fn read_at(c: &Cluster, node: usize, token: &str, stale: bool) -> u16 {
+    let headers: &[(&str, &str)] = if stale { &[("x-ass-consistency", "stale")] } else { &[] };
+    c.send_as(node, Some(token), "GET", "/v1/secrets/production/x/K", None, headers).await.status
+}
+
+/// The auth cache (credential → resolved identity) never outlives what would have refused the
+/// credential: with every credential warm in every node's cache, a revoked token, a token
+/// under a revoked parent and the tokens of a revoked agent are refused on every node by the
+/// very next default read; stale reads catch up; expiry is judged per request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cached_credentials_die_with_revoke_and_expiry_on_every_node() {
+    let c = Cluster::start(3).await;
+    assert_eq!(c.put(0, "production/x/K", json!({"value": "v"})).await.status, 200);
+    let key =
+        create_agent(&c, "cached", &["secrets:read:production/*", "tokens:manage"], &[]).await;
+    let scopes = ["secrets:read:production/*"];
+    let revoked = token_for(&c, &key, &scopes, "1h").await;
+    let parent = token_for(&c, &key, &["secrets:read:production/*", "tokens:manage"], "1h").await;
+    let r = issue(&c, 0, &parent, json!({"scopes": scopes, "ttl": "1h"})).await;
+    assert_eq!(r.status, 200, "child token: {:?}", r.body);
+    let child = r.body["token"].as_str().unwrap().to_string();
+    let short = token_for(&c, &key, &scopes, "3s").await;
+    let other = token_for(&c, &key, &scopes, "1h").await;
+    // Warm every node's cache with every credential, both consistencies, more than once.
+    for _ in 0..2 {
+        for node in 0..3 {
+            for t in [&revoked, &parent, &child, &short, &other] {
+                for stale in [false, true] {
+                    assert_eq!(read_at(&c, node, t, stale).await, 200, "warm {node}");
+                }
+            }
+        }
+    }
+    let leader = c.leader_index().await;
+    let accessor_of = |t: &str| {
+        let t = t.to_string();
+        let c = &c;
+        async move {
+            let me = get_as(c, 0, &t, "/v1/tokens/self").await;
+            me.body["accessor"].as_str().unwrap().to_string()
+        }
+    };
+    // Revoke one token, then a parent: refused at once on every node, followers first.
+    for (victim, dead) in [(&revoked, vec![&revoked]), (&parent, vec![&parent, &child])] {
+        let accessor = accessor_of(victim).await;
+        let r = c.call(leader, "POST", &format!("/v1/tokens/{accessor}/revoke"), None).await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        for node in [(leader + 1) % 3, (leader + 2) % 3, leader] {
+            for t in &dead {
+                assert_eq!(read_at(&c, node, t, false).await, 401, "node {node}");
+            }
+            assert_eq!(read_at(&c, node, &other, false).await, 200, "others live on {node}");
+        }
+    }
+    // Stale reads judge on local state: refused once the revoke is applied there.
+    for node in 0..3 {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while read_at(&c, node, &child, true).await != 401 {
+            assert!(
+                Instant::now() < deadline,
+                "stale read on {node} still accepts a revoked token"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    // Expiry is checked on every request, cached or not, stale or not.
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    for node in 0..3 {
+        for stale in [false, true] {
+            assert_eq!(read_at(&c, node, &short, stale).await, 401, "expired on {node}");
+        }
+    }
+    // Revoking the agent kills its remaining warm token everywhere.
+    let r = c.call(leader, "POST", "/v1/agents/cached/revoke", None).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    for node in [(leader + 1) % 3, (leader + 2) % 3, leader] {
+        assert_eq!(read_at(&c, node, &other, false).await, 401, "agent revoked, node {node}");
+    }
+}

@@ -71,6 +71,10 @@ pub enum Consistency {
     Stale,
     /// Local state once this index is applied.
     MinIndex(u64),
+    /// For a request that takes effect only by committing an entry (a secret write or
+    /// delete): local state as it is, if this node leads and has applied an entry of its own
+    /// term; a confirmed read index otherwise. See [`Node::leader_ready`].
+    BeforeProposal,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -214,6 +218,22 @@ impl Node {
         self.leader().map(|(id, _)| id) == Some(self.id)
     }
 
+    /// Whether this node leads and has applied an entry of its own term.
+    ///
+    /// Such a leader's state holds everything acknowledged before the request arrived:
+    /// entries of earlier terms were committed before its own first entry, which is applied;
+    /// entries it committed itself were applied here before they were acknowledged. If a
+    /// newer leader exists that this node has not heard of, anything proposed here can never
+    /// commit (a majority has moved to a later term, and this node's log can't win a vote
+    /// against theirs), so a request judged on this state takes effect only if that state was
+    /// current. That is why a secret write needs no read-index round before its proposal.
+    pub fn leader_ready(&self) -> bool {
+        let metrics = self.raft.metrics();
+        let m = metrics.borrow();
+        m.current_leader == Some(self.id)
+            && m.last_applied.is_some_and(|l| l.leader_id.term == m.current_term)
+    }
+
     pub fn applied_index(&self) -> u64 {
         self.raft.metrics().borrow().last_applied.map_or(0, |l| l.index)
     }
@@ -240,6 +260,11 @@ impl Node {
                 self.read_index.linearize().await?;
             }
             Consistency::MinIndex(index) => self.read_index.wait_applied(index).await?,
+            Consistency::BeforeProposal => {
+                if !self.leader_ready() {
+                    self.read_index.linearize().await?;
+                }
+            }
             Consistency::Stale => {
                 let bound = self.config.reads.stale_max_ms;
                 match self.since_leader_contact_ms() {

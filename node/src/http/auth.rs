@@ -170,6 +170,13 @@ impl FromRequestParts<Arc<Node>> for Caller {
         // Make local state current first, so the credential is judged on it.
         let wanted = if parts.method == Method::GET || parts.method == Method::HEAD {
             consistency(&parts.headers)?
+        } else if (parts.method == Method::PUT || parts.method == Method::DELETE)
+            && parts.uri.path().starts_with("/v1/secrets/")
+        {
+            // A secret write or delete is judged by the state machine (CAS, versions) and
+            // takes effect only if it commits; its caller may be judged on a ready leader's
+            // state without a read-index round (`Node::leader_ready`).
+            Consistency::BeforeProposal
         } else {
             Consistency::Linearizable
         };

@@ -210,6 +210,9 @@ impl DevCluster {
             Some((program, args)) => {
                 let mut c = Command::new(program);
                 c.args(args).arg(&self.options.exe);
+                // A wrapper such as faketime forks the node instead of exec'ing it: give the
+                // pair its own process group so kill and stop reach the node too.
+                std::os::unix::process::CommandExt::process_group(&mut c, 0);
                 c
             }
             None => Command::new(&self.options.exe),
@@ -232,6 +235,12 @@ impl DevCluster {
     /// `kill -9` of node `i`.
     pub fn kill(&mut self, i: usize) {
         if let Some(mut child) = self.nodes[i].child.take() {
+            if !self.nodes[i].wrapper.is_empty() {
+                // SAFETY: kill(2) of the process group this node's wrapper leads (see spawn).
+                unsafe {
+                    libc::kill(-(child.id() as i32), libc::SIGKILL);
+                }
+            }
             let _ = child.kill();
             let _ = child.wait();
         }
@@ -240,9 +249,15 @@ impl DevCluster {
     /// Graceful stop (SIGTERM) of node `i`.
     pub fn stop(&mut self, i: usize) {
         if let Some(mut child) = self.nodes[i].child.take() {
-            // SAFETY: plain kill(2) on our own child's pid.
+            // A wrapped node leads its own process group (see spawn): signal the whole group.
+            let target = if self.nodes[i].wrapper.is_empty() {
+                child.id() as i32
+            } else {
+                -(child.id() as i32)
+            };
+            // SAFETY: plain kill(2) on our own child's pid or process group.
             unsafe {
-                libc::kill(child.id() as i32, libc::SIGTERM);
+                libc::kill(target, libc::SIGTERM);
             }
             let deadline = Instant::now() + Duration::from_secs(10);
             while Instant::now() < deadline {

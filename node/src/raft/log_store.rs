@@ -1,13 +1,24 @@
 //! The Raft log and vote on sled.
 //!
 //! Entries and votes are flushed (fsync) before openraft is told they are stored: `append`
-//! calls the callback only after [`Store::flush`] returns, `save_vote` returns only after it.
+//! calls the callback only after a [`Store::flush`] that began after its entries were written,
+//! `save_vote` returns only after one.
+//!
+//! Appends are group-committed, as openraft's storage-v2 contract asks ("returns immediately
+//! after saving the input log entries in memory, and calls the callback when the entries are
+//! persisted"): `append` writes its batch to sled and hands the callback to one flusher task,
+//! which takes every callback waiting, runs one flush, then calls them in order. While one
+//! flush runs, the appends behind it gather for the next. Blocking `append` on its own flush
+//! (what this did first) made the leader fsync about once per 1.5 entries under load.
 //!
 //! openraft's traits fix the error type (`StorageError`, ~224 bytes), so its size is not ours to shrink.
 #![allow(clippy::result_large_err)]
 
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::mpsc;
 
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
 use openraft::{AnyError, OptionalSend, RaftLogReader, StorageIOError, Vote};
@@ -20,6 +31,10 @@ use crate::storage::{decode, encode, Store};
 #[derive(Clone)]
 pub struct LogStore {
     store: Store,
+    /// Callbacks of appended batches waiting for a flush, to the flusher task.
+    flushes: mpsc::UnboundedSender<LogFlushed<TypeConfig>>,
+    /// The flusher's end until the first append starts it (inside the runtime).
+    flusher: Arc<Mutex<Option<mpsc::UnboundedReceiver<LogFlushed<TypeConfig>>>>>,
 }
 
 fn read_err(e: impl std::error::Error + 'static) -> StorageError {
@@ -36,7 +51,16 @@ fn index_key(index: u64) -> [u8; 8] {
 
 impl LogStore {
     pub fn new(store: Store) -> Self {
-        Self { store }
+        let (flushes, rx) = mpsc::unbounded_channel();
+        Self { store, flushes, flusher: Arc::new(Mutex::new(Some(rx))) }
+    }
+
+    /// Starts the flusher task on the first append.
+    fn start_flusher(&self) {
+        let rx = self.flusher.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(rx) = rx {
+            tokio::spawn(group_commit(self.store.clone(), rx));
+        }
     }
 
     fn meta<T: serde::de::DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StorageError> {
@@ -54,6 +78,22 @@ impl LogStore {
 
     async fn flush(&self) -> Result<(), StorageError> {
         self.store.flush().await.map_err(write_err)
+    }
+}
+
+/// The flusher: one flush for every callback waiting when it starts, then the callbacks in
+/// append order. Ends when every `LogStore` clone is dropped.
+async fn group_commit(store: Store, mut rx: mpsc::UnboundedReceiver<LogFlushed<TypeConfig>>) {
+    let mut waiting = Vec::new();
+    while rx.recv_many(&mut waiting, 4096).await > 0 {
+        let result = store.flush().await;
+        if let Err(e) = &result {
+            tracing::error!(error = %e, entries = waiting.len(), "log flush failed");
+        }
+        for callback in waiting.drain(..) {
+            let io = result.as_ref().map(|_| ()).map_err(|e| std::io::Error::other(e.to_string()));
+            callback.log_io_completed(io);
+        }
     }
 }
 
@@ -129,17 +169,15 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             batch.insert(&index_key(entry.log_id.index), encode(&entry).map_err(write_err)?);
         }
         self.store.raft_log.apply_batch(batch).map_err(write_err)?;
-        match self.store.flush().await {
-            Ok(()) => {
-                callback.log_io_completed(Ok(()));
-                Ok(())
-            }
-            Err(e) => {
-                let msg = e.to_string();
-                callback.log_io_completed(Err(std::io::Error::other(msg)));
-                Err(write_err(e))
-            }
+        self.start_flusher();
+        if let Err(mpsc::error::SendError(callback)) = self.flushes.send(callback) {
+            // The flusher is gone (shutdown): flush here, as before group commit.
+            let result = self.store.flush().await;
+            let io = result.as_ref().map(|_| ()).map_err(|e| std::io::Error::other(e.to_string()));
+            callback.log_io_completed(io);
+            return result.map_err(write_err);
         }
+        Ok(())
     }
 
     async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {

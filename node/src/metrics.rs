@@ -35,6 +35,8 @@ pub struct Metrics {
     pub tls_cert_not_after: IntGaugeVec,
     /// TLS handshakes that failed or timed out, by port.
     pub tls_handshake_failures: IntCounterVec,
+    /// Authentications served from the auth cache (`hit`) or resolved from state (`miss`).
+    auth_cache_lookups: IntCounterVec,
     last_leader: std::sync::Mutex<Option<u64>>,
 }
 
@@ -113,6 +115,14 @@ impl Metrics {
                 ),
                 &["port"],
             )),
+            auth_cache_lookups: must(IntCounterVec::new(
+                Opts::new(
+                    "auth_cache_lookups_total",
+                    "Credential checks answered from the auth cache (hit) or resolved from the \
+                     state machine (miss)",
+                ),
+                &["result"],
+            )),
             last_leader: std::sync::Mutex::new(None),
             registry,
         };
@@ -134,6 +144,7 @@ impl Metrics {
             Box::new(m.pending_approvals.clone()),
             Box::new(m.tls_cert_not_after.clone()),
             Box::new(m.tls_handshake_failures.clone()),
+            Box::new(m.auth_cache_lookups.clone()),
         ] {
             must(m.registry.register(c));
         }
@@ -188,6 +199,14 @@ impl Metrics {
             .map(|all| all.iter().filter(|(_, r)| r.status_at(now) == "pending").count())
             .unwrap_or(0);
         self.pending_approvals.set(pending as i64);
+        // The cache counts on its own (no registry on the hot path); catch the counters up.
+        for (result, total) in [
+            ("hit", node.auth_cache.hits.load(std::sync::atomic::Ordering::Relaxed)),
+            ("miss", node.auth_cache.misses.load(std::sync::atomic::Ordering::Relaxed)),
+        ] {
+            let counter = self.auth_cache_lookups.with_label_values(&[result]);
+            counter.inc_by(total.saturating_sub(counter.get()));
+        }
         let mut out = Vec::new();
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
         String::from_utf8(out).unwrap_or_default()

@@ -23,7 +23,6 @@ use ass_node::clock::{wall_ms, LeaderClock};
 use ass_node::crypto::{self, Barrier, Binding, Key, Keyring};
 use ass_node::http::agents::new_secret_credential;
 use ass_node::http::auth::{AuthCache, Identity, Principal};
-use ass_node::identity::{CredentialRef, MAX_TOKEN_DEPTH};
 use ass_node::raft::types::{
     Command, Entry, LogId, NewAgent, NewToken, PutSecret, Request, Response,
 };
@@ -328,62 +327,18 @@ impl From<ass_node::storage::StorageError> for Denied {
     }
 }
 
-/// What `ass_node::http::auth::resolve` does for a token on a cache miss, step for step:
-/// root-token compare, credential → token record, the live chain (the record is cloned as
-/// there), the agent, both IP allowlists and the stored scopes (parsed from the stored
-/// strings). Left out: the `ApiError` values.
+/// The cache-miss path: `ass_node::http::auth::resolve` itself (root-token compare,
+/// credential → token record, the live chain, the agent, both IP allowlists, the stored
+/// scopes), with its error mapped to the bench's outcome.
 fn resolve_token(f: &AuthFixture, hash: &[u8; 32], now: u64) -> Result<Identity, Denied> {
-    if let Some(root) = f.state.root_token_hash()? {
-        if &root == hash {
-            return Ok(Identity {
-                principal: Principal::Root,
-                scopes: None,
-                allowlists: Vec::new(),
-                expires_ms: u64::MAX,
-            });
-        }
-    }
-    let identity = &f.state.identity;
-    let CredentialRef::Token(accessor) = identity.credential(hash)?.ok_or(Denied::Unauthorized)?
-    else {
+    let id = ass_node::http::auth::resolve(&f.state, hash, now).map_err(|e| match e.status {
+        axum::http::StatusCode::UNAUTHORIZED => Denied::Unauthorized,
+        _ => Denied::Internal,
+    })?;
+    if matches!(id.principal, Principal::Agent { .. }) {
         return Err(Denied::Scope); // an agent key only buys tokens
-    };
-    let token = identity.token(&accessor)?.ok_or(Denied::Unauthorized)?;
-    let mut current = token.clone();
-    let mut expires_ms = u64::MAX;
-    for depth in 0..=MAX_TOKEN_DEPTH {
-        if current.revoked_ms.is_some() || now >= current.expires_ms {
-            return Err(Denied::Unauthorized);
-        }
-        expires_ms = expires_ms.min(current.expires_ms);
-        match current.parent {
-            None => break,
-            Some(_) if depth == MAX_TOKEN_DEPTH => return Err(Denied::Unauthorized),
-            Some(parent) => current = identity.token(&parent)?.ok_or(Denied::Unauthorized)?,
-        }
     }
-    let agent = match &token.agent_id {
-        Some(id) => Some(
-            identity.agent(id)?.filter(|a| a.revoked_ms.is_none()).ok_or(Denied::Unauthorized)?,
-        ),
-        None => None,
-    };
-    let parse = |list: &[String]| Allowlist::parse(list).map_err(|_| Denied::Internal);
-    let mut allowlists = vec![parse(&token.ip_allowlist)?];
-    if let Some(a) = &agent {
-        allowlists.push(parse(&a.ip_allowlist)?);
-    }
-    Ok(Identity {
-        principal: Principal::Token {
-            accessor,
-            agent_id: token.agent_id,
-            agent_name: agent.map(|a| a.name),
-            expires_ms: token.expires_ms,
-        },
-        scopes: Some(ScopeSet::parse(&token.scopes).map_err(|_| Denied::Internal)?),
-        allowlists,
-        expires_ms,
-    })
+    Ok(id)
 }
 
 /// What `authenticate` (node/src/http/auth.rs) and `Caller::require_secret` do after the

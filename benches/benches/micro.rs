@@ -528,13 +528,18 @@ fn bench_sm_apply(c: &mut Criterion) {
 }
 
 /// `LogStore::append` needs openraft's `LogFlushed` callback, which only openraft can build
-/// (`LogFlushed::new` is `pub(crate)` in 0.9.25), so this does append's work directly, as in
-/// node/src/raft/log_store.rs: encode each entry into one `sled::Batch` keyed by index (u64 BE),
-/// `apply_batch` on the `raft_log` tree, then `Store::flush` (fsync of the whole `Db`).
+/// (`LogFlushed::new` is `pub(crate)` in 0.9.25), so this measures what append and its group
+/// commit do underneath (node/src/raft/log_store.rs): encode each entry, `Wal::append` the
+/// batch, then one `Wal::sync` (fdatasync of the segment).
 fn bench_log_flush(c: &mut Criterion) {
     let rt = runtime();
     let sm = rt.block_on(Sm::new());
-    let store = sm.store.clone();
+    let wal_dir = tempfile::tempdir().unwrap();
+    let wal = ass_node::storage::wal::Wal::open(
+        wal_dir.path(),
+        ass_node::storage::wal::DEFAULT_SEGMENT_BYTES,
+    )
+    .unwrap();
     let ct = envelope_256();
     let start_index = sm.next_index.load(Ordering::Relaxed);
     let mut g = c.benchmark_group("log_flush");
@@ -549,19 +554,13 @@ fn bench_log_flush(c: &mut Criterion) {
                 .collect()
         };
         g.bench_function(BenchmarkId::new("append_put_secret", batch), |b| {
-            b.to_async(&rt).iter_batched(
+            b.iter_batched(
                 make,
                 |entries| {
-                    let store = store.clone();
-                    async move {
-                        let mut batch = sled::Batch::default();
-                        for entry in entries {
-                            batch
-                                .insert(&entry.log_id.index.to_be_bytes(), encode(&entry).unwrap());
-                        }
-                        store.raft_log.apply_batch(batch).unwrap();
-                        store.flush().await.unwrap();
-                    }
+                    let encoded: Vec<_> =
+                        entries.iter().map(|e| (e.log_id.index, encode(e).unwrap())).collect();
+                    wal.append(encoded.iter().map(|(i, b)| (*i, b.as_slice()))).unwrap();
+                    wal.sync().unwrap();
                 },
                 BatchSize::SmallInput,
             )
@@ -570,7 +569,7 @@ fn bench_log_flush(c: &mut Criterion) {
     g.finish();
     // With a filter that skips this group (`-- token_check`) nothing was appended.
     let ran = sm.next_index.load(Ordering::Relaxed) > start_index;
-    assert!(!ran || !store.raft_log.is_empty(), "the appends reached the log");
+    assert!(!ran || wal.bounds().is_some(), "the appends reached the log");
 }
 
 fn config() -> Criterion {

@@ -96,7 +96,7 @@ pub async fn run(
         config.node_id,
         Arc::new(raft_config(&config)?),
         network,
-        LogStore::new(store.clone()),
+        LogStore::open(&store, &config.data_dir).context("opening the raft log")?,
         state_machine,
     )
     .await

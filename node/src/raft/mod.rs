@@ -1,4 +1,4 @@
-//! Raft: openraft's type configuration, our sled log store and state machine, the peer
+//! Raft: openraft's type configuration, our WAL log store and sled state machine, the peer
 //! network, and the follower read index. Never decrypts: it moves ciphertext and hashes.
 
 pub mod log_store;
@@ -12,7 +12,7 @@ pub use state_machine::StateMachine;
 
 #[cfg(test)]
 mod conformance {
-    //! openraft's storage conformance suite against our sled log store and state machine.
+    //! openraft's storage conformance suite against our WAL log store and sled state machine.
 
     use openraft::testing::{StoreBuilder, Suite};
 
@@ -27,7 +27,9 @@ mod conformance {
             let dir = tempfile::tempdir().expect("temp dir");
             let store = Store::open(dir.path()).expect("open sled");
             let clock = std::sync::Arc::new(crate::clock::LeaderClock::default());
-            Ok((dir, LogStore::new(store.clone()), StateMachine::new(store, clock)))
+            // Small segments, so the suite's appends, truncates and purges cross segments.
+            let log = LogStore::open_with(&store, dir.path(), 4096)?;
+            Ok((dir, log, StateMachine::new(store, clock)))
         }
     }
 

@@ -15,6 +15,6 @@ NODE=$((ADDR - 18600 + 1))
 PID=$(python3 -c "import json;d=json.load(open('$DIR/ass/cluster.json'));print([n['pid'] for n in d['nodes'] if n['id']==$NODE][0])")
 echo "profiling node $NODE pid $PID ($ROLE) case $CASE c=$C"
 sleep 6
-perf record -F 499 -p $PID -o ${OUTDIR:-target/bench-out}/$OUT.perf.data -- sleep 8 2>&1 | tail -1
+perf record ${PERF_ARGS:-} -F 499 -p $PID -o ${OUTDIR:-target/bench-out}/$OUT.perf.data -- sleep 8 2>&1 | tail -1
 wait $LB
 tail -3 $LOG

@@ -28,17 +28,37 @@ pub fn canonical(event: &AuditEvent) -> String {
 pub fn event_hash(event: &AuditEvent) -> String {
     let mut blank = event.clone();
     blank.hash = String::new();
+    blank_line_hash(&canonical(&blank))
+}
+
+/// The hash of an event, given its canonical line with `hash` blank.
+fn blank_line_hash(blank_line: &str) -> String {
     let mut h = Sha256::new();
     h.update(DOMAIN);
-    h.update(canonical(&blank).as_bytes());
+    h.update(blank_line.as_bytes());
     hex::encode(h.finalize())
 }
 
+/// How a canonical line with `hash` blank ends: `hash` is the event's last field.
+const BLANK_TAIL: &str = r#""hash":""}"#;
+
 /// Fills `prev_hash` and `hash` and returns the stored line.
+///
+/// Serializes the event once: the line with `hash` blank is what the hash covers, and the
+/// stored line is that one with the hash written into its (last) field.
 pub fn seal_event(event: &mut AuditEvent, prev_hash: &str) -> String {
     event.prev_hash = prev_hash.to_owned();
-    event.hash = event_hash(event);
-    canonical(event)
+    event.hash = String::new();
+    let mut line = canonical(event);
+    event.hash = blank_line_hash(&line);
+    if !line.ends_with(BLANK_TAIL) {
+        // Only if a field were ever added after `hash`; the slow way stays correct.
+        return canonical(event);
+    }
+    line.truncate(line.len() - 2);
+    line.push_str(&event.hash);
+    line.push_str("\"}");
+    line
 }
 
 /// Where retention cut the chain: everything up to `seq` was pruned; `hash` is the last
@@ -235,6 +255,17 @@ pub(crate) mod tests {
 
     fn run(lines: &[String]) -> ChainCheck {
         check(lines.iter().map(String::as_str), None)
+    }
+
+    #[test]
+    fn a_sealed_line_is_the_canonical_json_of_the_sealed_event() {
+        let mut e = event(7);
+        e.agent = Some("deploy \"bot\" with \"hash\":\"\"}".into());
+        let line = seal_event(&mut e, GENESIS);
+        assert_eq!(line, canonical(&e), "one serialization gives the same bytes as two");
+        assert_eq!(e.hash, event_hash(&e));
+        assert_eq!(e.hash.len(), 64);
+        assert!(line.ends_with(&format!("\"hash\":\"{}\"}}", e.hash)));
     }
 
     #[test]

@@ -2,8 +2,8 @@
 //!
 //! | tree              | key                         | value                              |
 //! |-------------------|-----------------------------|------------------------------------|
-//! | `raft_log`        | index (u64 BE)              | `Entry<TypeConfig>`                |
-//! | `raft_meta`       | `vote`, `last_purged`, `committed` | `Vote`, `LogId`, `LogId`    |
+//! | `raft_log`        | index (u64 BE)              | `Entry<TypeConfig>` (before the WAL; emptied on open) |
+//! | `raft_meta`       | `vote`, `last_purged`, `committed` | the same, before the WAL    |
 //! | `sm_meta`         | `last_applied`, `membership`, `seal`, `keyring`, `root_token`, `token_policy`, `leader_time`, `approval_policy`, `keyring_term`, `cluster_id` | see below |
 //! | `secrets`         | path                        | `SecretRecord`                     |
 //! | `secret_versions` | path ‖ 0x00 ‖ version (u64 BE) | `VersionRecord` (ciphertext)    |
@@ -34,6 +34,7 @@ pub const APPROVALS: &str = "approvals";
 pub const APPROVAL_OPEN: &str = "approval_open";
 pub const GRANTS: &str = "grants";
 
+/// Keys of `raft_meta`, read once to move an old log into the WAL (`raft::log_store`).
 pub const KEY_VOTE: &[u8] = b"vote";
 pub const KEY_LAST_PURGED: &[u8] = b"last_purged";
 pub const KEY_COMMITTED: &[u8] = b"committed";

@@ -15,11 +15,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{Method, StatusCode};
-use axum::middleware::Next;
-use axum::response::Response;
 use subtle::ConstantTimeEq;
 
 use super::audit::AuditCtx;
@@ -37,14 +35,11 @@ use crate::state::StateReader;
 #[derive(Debug, Clone, Copy)]
 pub struct ClientIp(pub IpAddr);
 
-/// Middleware: works out the client address. A request forwarded by another node keeps the
-/// address that node worked out (the cluster port is trusted); otherwise the socket peer, or
-/// the `X-Forwarded-For` entry when the peer is a trusted proxy.
-pub async fn resolve_client_ip(
-    State(node): State<Arc<Node>>,
-    mut req: Request,
-    next: Next,
-) -> Response {
+/// Works out the client address (the outermost layer, `http::edge`, calls it). A request
+/// forwarded by another node keeps the address that node worked out (the cluster port is
+/// trusted); otherwise the socket peer, or the `X-Forwarded-For` entry when the peer is a
+/// trusted proxy.
+pub fn set_client_ip(node: &Node, req: &mut Request) {
     if req.extensions().get::<Forwarded>().is_none() || req.extensions().get::<ClientIp>().is_none()
     {
         let peer = req
@@ -56,7 +51,6 @@ pub async fn resolve_client_ip(
         let ip = client_ip(peer, xff, &node.trusted_proxies);
         req.extensions_mut().insert(ClientIp(ip));
     }
-    next.run(req).await
 }
 
 /// Who a credential belongs to.

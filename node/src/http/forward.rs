@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use ass_client::types::HEADER_REQUEST_ID;
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -67,8 +67,8 @@ fn is_write(req: &Request) -> bool {
 const HOP_BY_HOP: &[&str] =
     &["host", "connection", "content-length", "transfer-encoding", "keep-alive", "upgrade"];
 
-/// Middleware: forward a write to the leader when this node isn't it.
-pub async fn forward_writes(State(node): State<Arc<Node>>, req: Request, next: Next) -> Response {
+/// Forwards a write to the leader when this node isn't it (called by the `http::gate` layer).
+pub async fn forward_writes(node: Arc<Node>, req: Request, next: Next) -> Response {
     if !is_write(&req) || req.extensions().get::<Forwarded>().is_some() || node.is_leader() {
         return next.run(req).await;
     }

@@ -90,11 +90,12 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/metrics", get(metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn_with_state(node.clone(), forward::forward_writes))
-        .layer(middleware::from_fn_with_state(node.clone(), sealed_gate))
+        // Three layers, outermost last: each `from_fn` layer boxes and moves the whole
+        // request future, so steps that sit next to each other share one (edge: client IP +
+        // metrics; gate: sealed check + write forwarding).
+        .layer(middleware::from_fn_with_state(node.clone(), gate))
         .layer(middleware::from_fn_with_state(node.clone(), audit::record))
-        .layer(middleware::from_fn_with_state(node.clone(), auth::resolve_client_ip))
-        .layer(middleware::from_fn_with_state(node.clone(), track))
+        .layer(middleware::from_fn_with_state(node.clone(), edge))
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(node)
 }
@@ -122,8 +123,10 @@ async fn not_found() -> ApiError {
     ApiError::not_found("no_route", "no such API route")
 }
 
-/// Counts every request by route template (never the path itself), method and status.
-async fn track(State(node): State<Arc<Node>>, req: Request, next: Next) -> Response {
+/// The outermost layer: settles the client address (`auth::set_client_ip`), then counts every
+/// request by route template (never the path itself), method and status.
+async fn edge(State(node): State<Arc<Node>>, mut req: Request, next: Next) -> Response {
+    auth::set_client_ip(&node, &mut req);
     let started = std::time::Instant::now();
     let route = req
         .extensions()
@@ -156,11 +159,13 @@ async fn metrics(State(node): State<Arc<Node>>, req: Request) -> Response {
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }
 
-async fn sealed_gate(State(node): State<Arc<Node>>, req: Request, next: Next) -> Response {
+/// The innermost layer: refuses what a sealed node cannot serve, then sends a write on a
+/// follower to the leader (`forward::forward_writes`).
+async fn gate(State(node): State<Arc<Node>>, req: Request, next: Next) -> Response {
     if node.is_sealed() && !OPEN_WHEN_SEALED.contains(&req.uri().path()) {
         return ApiError::sealed().into_response();
     }
-    next.run(req).await
+    forward::forward_writes(node, req, next).await
 }
 
 /// Turns a committed write whose state-machine answer should be `Ok` into the caller's

@@ -7,20 +7,22 @@
 //!    ENTRY  body: index u64 BE ‖ payload
 //!    STATE  body: slot u8 ‖ value                the newest value of a slot wins (vote, …)
 //!    PURGE  body: index u64 BE                   entries up to index are gone
+//!    TRUNCATE body: index u64 BE                 entries from index on are gone
 //! ```
 //!
 //! **Durability.** [`Wal::append`] and [`Wal::set_state`] only `write(2)`. [`Wal::sync`]
 //! `fdatasync`s every segment written since the last sync (and the directory, after a segment
 //! was made), so a record is durable once a `sync` that began after it was written returns —
 //! the group commit of `raft::log_store` rests on this. [`Wal::truncate`] and [`Wal::purge`]
-//! are durable when they return. After any failed write or sync the log refuses all further
+//! are durable when they return. Both are records, never edits of a file: the only files
+//! ever removed are whole older segments after a purge, and the only cut is of a torn tail
+//! at recovery. After any failed write or sync the log refuses all further
 //! work (a failed `fsync` leaves the page cache in an unknown state; retrying could report
 //! lost data as durable).
 //!
 //! **Segments.** A segment that reaches the configured size is synced, then the next begins.
-//! Every segment starts with the current state slots and purge point, and [`Wal::truncate`]
-//! writes them again after its cut, so the newest segment always holds them: deleting older
-//! segments ([`Wal::purge`]) or cutting a tail never loses a slot.
+//! Every segment starts with the current state slots and purge point, so the newest segment
+//! always holds them: deleting older segments ([`Wal::purge`]) never loses a slot.
 //!
 //! **Recovery.** [`Wal::open`] reads every segment in order and checks each record's CRC. A
 //! torn record in the newest segment is a write cut short by a crash (nothing after it was
@@ -43,6 +45,7 @@ const HEADER: usize = 8;
 const KIND_ENTRY: u8 = 1;
 const KIND_STATE: u8 = 2;
 const KIND_PURGE: u8 = 3;
+const KIND_TRUNCATE: u8 = 4;
 /// The largest record read back; a corrupt length must not allocate gigabytes.
 const MAX_RECORD: usize = 256 << 20;
 
@@ -190,6 +193,14 @@ impl Inner {
         Ok((seq, at))
     }
 
+    /// Forgets entries from `from` on.
+    fn drop_from(&mut self, from: u64) {
+        if self.entries.is_empty() || from > self.first + self.entries.len() as u64 {
+            return;
+        }
+        self.entries.truncate(from.saturating_sub(self.first) as usize);
+    }
+
     /// Forgets entries up to `upto`.
     fn drop_through(&mut self, upto: u64) {
         self.purged = Some(self.purged.map_or(upto, |p| p.max(upto)));
@@ -214,7 +225,8 @@ impl Inner {
                     Some(last) if index > last + 1 => {
                         return Err(format!("entry {index} follows entry {last}"));
                     }
-                    // An overwrite (a tail cut that was not made on disk): keep the newest.
+                    // Never written by this code (a TRUNCATE record comes first); if it were,
+                    // the newest copy wins.
                     Some(_) if index >= self.first => {
                         self.entries.truncate((index - self.first) as usize)
                     }
@@ -237,6 +249,12 @@ impl Inner {
                     body.get(..8).ok_or("short purge record")?.try_into().expect("8 bytes"),
                 );
                 self.drop_through(upto);
+            }
+            KIND_TRUNCATE => {
+                let from = u64::from_be_bytes(
+                    body.get(..8).ok_or("short truncate record")?.try_into().expect("8 bytes"),
+                );
+                self.drop_from(from);
             }
             other => return Err(format!("unknown record kind {other}")),
         }
@@ -512,39 +530,23 @@ impl Wal {
     }
 
     /// Removes every entry from `from` on; durable when it returns.
+    ///
+    /// Logical, like a purge: one `TRUNCATE` record, synced. Cutting files instead (the
+    /// first version) had crash windows that lost the vote: a later segment holding the
+    /// newest vote deleted, or a segment cut, before the slots were written again.
     pub fn truncate(&self, from: u64) -> Result<(), WalError> {
         {
             let mut inner = self.lock();
             inner.check()?;
-            let Some(last) = inner.last_index() else { return Ok(()) };
-            if from > last {
-                return Ok(());
+            match inner.last_index() {
+                Some(last) if from <= last => {}
+                _ => return Ok(()),
             }
-            let keep = from.saturating_sub(inner.first) as usize;
-            let cut = inner.entries[keep];
-            let later: Vec<u64> =
-                inner.segments.range(cut.segment + 1..).map(|(s, _)| *s).collect();
-            for seq in later {
-                let seg = inner.segments.remove(&seq).expect("listed");
-                inner.unsynced.remove(&seq);
-                std::fs::remove_file(&seg.path).map_err(io_at(&seg.path))?;
-                inner.dir_unsynced = true;
-            }
-            inner.entries.truncate(keep);
-            let last_kept = inner.last_index();
-            let kept_here = inner.entries.back().is_some_and(|l| l.segment == cut.segment);
-            let seg = inner.segments.get_mut(&cut.segment).expect("cut segment");
-            if let Err(e) = seg.file.set_len(cut.offset) {
-                let err = io_at(&seg.path)(e);
-                inner.poisoned = Some(err.to_string());
-                return Err(err);
-            }
-            seg.len = cut.offset;
-            seg.last_entry = last_kept.filter(|_| kept_here);
-            inner.unsynced.insert(cut.segment);
-            // The cut may have taken state records written after the entry: write them again.
-            let header = inner.header_records();
-            inner.write(&header)?;
+            self.rotate_if_full(&mut inner)?;
+            let mut buf = Vec::new();
+            push_record(&mut buf, KIND_TRUNCATE, &[&from.to_be_bytes()]);
+            inner.write(&buf)?;
+            inner.drop_from(from);
         }
         self.sync()
     }
@@ -698,18 +700,24 @@ mod tests {
     }
 
     #[test]
-    fn truncate_cuts_entries_keeps_later_slots_and_deletes_later_segments() {
+    fn truncate_is_durable_across_segments_and_never_loses_a_slot() {
         let dir = tempfile::tempdir().unwrap();
         let wal = Wal::open(dir.path(), 512).unwrap();
         append_range(&wal, 1, 40);
         append_range(&wal, 40, 80);
-        // Written after the entries the truncate removes: must survive it.
+        // Written after the entries the truncate removes, in a later segment: must survive.
         wal.set_state(1, b"vote-after").unwrap();
         wal.sync().unwrap();
-        let before = wal.segment_count();
+        let cut_segment = wal.lock().entries[29].segment;
+        assert!(wal.lock().current().0 > cut_segment, "the cut is in an older segment");
         wal.truncate(30).unwrap();
         assert_holds(&wal, 1, 30);
-        assert!(wal.segment_count() < before, "segments after the cut are gone");
+        // Reopened with nothing appended since: the removed entries stay removed.
+        drop(wal);
+        let wal = Wal::open(dir.path(), 512).unwrap();
+        assert_holds(&wal, 1, 30);
+        assert_eq!(wal.state(1).as_deref(), Some(&b"vote-after"[..]));
+        // New entries take the removed indexes, and win over the old ones on replay.
         append_range(&wal, 30, 35);
         assert_holds(&wal, 1, 35);
         drop(wal);
@@ -720,7 +728,25 @@ mod tests {
         assert_eq!(wal.bounds(), None);
         wal.truncate(100).unwrap();
         append_range(&wal, 1, 3);
-        assert_holds(&wal, 1, 3);
+        drop(wal);
+        assert_holds(&Wal::open(dir.path(), 512).unwrap(), 1, 3);
+    }
+
+    #[test]
+    fn a_purge_after_a_truncate_keeps_every_live_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let wal = Wal::open(dir.path(), 256).unwrap();
+        for i in 1..60 {
+            append_range(&wal, i, i + 1);
+        }
+        wal.truncate(20).unwrap();
+        for i in 20..90 {
+            append_range(&wal, i, i + 1);
+        }
+        wal.purge(40).unwrap();
+        assert_holds(&wal, 41, 90);
+        drop(wal);
+        assert_holds(&Wal::open(dir.path(), 256).unwrap(), 41, 90);
     }
 
     #[test]

@@ -20,9 +20,12 @@
 //! work (a failed `fsync` leaves the page cache in an unknown state; retrying could report
 //! lost data as durable).
 //!
-//! **Segments.** A segment that reaches the configured size is synced, then the next begins.
-//! Every segment starts with the current state slots and purge point, so the newest segment
-//! always holds them: deleting older segments ([`Wal::purge`]) never loses a slot.
+//! **Segments.** A segment that reaches the configured size is synced, then the next begins;
+//! every [`Wal::open`] begins one too. Every segment starts with the current state slots and
+//! purge point, so the newest segment always holds them: deleting older segments
+//! ([`Wal::purge`]) never loses a slot. A purge deletes only the oldest run of segments whose
+//! entries are all purged, stopping at the first it must keep: a newer segment may hold the
+//! `TRUNCATE` that removed entries of an older one.
 //!
 //! **Recovery.** [`Wal::open`] reads every segment in order and checks each record's CRC. A
 //! torn record in the newest segment is a write cut short by a crash (nothing after it was
@@ -111,6 +114,10 @@ pub struct Wal {
     dir: PathBuf,
     segment_bytes: u64,
     inner: Mutex<Inner>,
+    /// Held through a whole [`Wal::sync`]: a second sync must not return while the first is
+    /// still writing back what it took (it would find nothing left to sync, and report
+    /// durable what is not yet).
+    syncing: Mutex<()>,
 }
 
 fn push_record(buf: &mut Vec<u8>, kind: u8, parts: &[&[u8]]) -> u32 {
@@ -329,13 +336,27 @@ impl Wal {
             }
             inner.segments.get_mut(&seq).expect("inserted").len = at as u64;
         }
-        let wal = Self { dir: dir.to_path_buf(), segment_bytes, inner: Mutex::new(inner) };
-        if seqs.is_empty() {
-            let mut inner = wal.lock();
-            wal.new_segment(&mut inner, 1)?;
-            drop(inner);
-            wal.sync()?;
-        }
+        let wal = Self {
+            dir: dir.to_path_buf(),
+            segment_bytes,
+            inner: Mutex::new(inner),
+            syncing: Mutex::new(()),
+        };
+        // Every open starts a segment of its own, headed by the recovered slots: recovery may
+        // have cut the newest segment's header (a crash right after a rotation), and the next
+        // purge could then delete the only segment still holding the vote. The newest one is
+        // synced first, so every older segment stays durable whole.
+        let mut inner = wal.lock();
+        let next = match inner.segments.last_key_value() {
+            Some((seq, seg)) => {
+                seg.file.sync_data().map_err(io_at(&seg.path))?;
+                seq + 1
+            }
+            None => 1,
+        };
+        wal.new_segment(&mut inner, next)?;
+        drop(inner);
+        wal.sync()?;
         Ok(wal)
     }
 
@@ -396,6 +417,12 @@ impl Wal {
                     next.map_or(String::new(), |n| n.to_string())
                 )));
             }
+            if payload.len() + 1 + 8 > MAX_RECORD {
+                return Err(WalError::Misuse(format!(
+                    "entry {index} is {} bytes, over the {MAX_RECORD}-byte record limit",
+                    payload.len()
+                )));
+            }
             let start = buf.len() as u64;
             let len = push_record(&mut buf, KIND_ENTRY, &[&index.to_be_bytes(), payload]);
             spans.push((index, start, len));
@@ -432,6 +459,7 @@ impl Wal {
 
     /// Makes everything written before this call durable.
     pub fn sync(&self) -> Result<(), WalError> {
+        let _one_at_a_time = self.syncing.lock().unwrap_or_else(|e| e.into_inner());
         let (files, dir) = {
             let mut inner = self.lock();
             inner.check()?;
@@ -566,10 +594,12 @@ impl Wal {
         self.sync()?;
         let mut inner = self.lock();
         let (current, _) = inner.current();
+        // Only the oldest run of segments, stopping at the first one still needed: a newer
+        // segment may hold the TRUNCATE record that removed entries of an older one kept.
         let done: Vec<u64> = inner
             .segments
             .range(..current)
-            .filter(|(_, s)| s.last_entry.is_none_or(|l| l <= upto))
+            .take_while(|(_, s)| s.last_entry.is_none_or(|l| l <= upto))
             .map(|(seq, _)| *seq)
             .collect();
         for seq in done {
@@ -580,6 +610,16 @@ impl Wal {
             inner.dir_unsynced = true;
         }
         Ok(())
+    }
+
+    /// Starts the next segment now (tests of what lies in which segment).
+    #[cfg(test)]
+    fn rotate_now(&self) {
+        let mut inner = self.lock();
+        let (seq, seg) = inner.current();
+        seg.file.sync_data().unwrap();
+        inner.unsynced.remove(&seq);
+        self.new_segment(&mut inner, seq + 1).unwrap();
     }
 
     /// The number of segment files, for tests and metrics.
@@ -747,6 +787,51 @@ mod tests {
         assert_holds(&wal, 41, 90);
         drop(wal);
         assert_holds(&Wal::open(dir.path(), 256).unwrap(), 41, 90);
+    }
+
+    #[test]
+    fn a_purge_never_deletes_a_truncate_and_keeps_the_entries_it_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let wal = Wal::open(dir.path(), 256).unwrap();
+        for i in 1..51 {
+            append_range(&wal, i, i + 1);
+        }
+        // The TRUNCATE and the rewritten tail in a segment of their own, the purge record in
+        // the next: deleting the TRUNCATE's segment but not the older ones holding 27..50
+        // would bring those back.
+        wal.rotate_now();
+        wal.truncate(20).unwrap();
+        append_range(&wal, 20, 27);
+        wal.rotate_now();
+        wal.purge(26).unwrap();
+        assert_eq!(wal.bounds(), None);
+        drop(wal);
+        let wal = Wal::open(dir.path(), 256).unwrap();
+        assert_eq!(wal.bounds(), None, "no truncated entry came back");
+        append_range(&wal, 27, 29);
+        drop(wal);
+        assert_holds(&Wal::open(dir.path(), 256).unwrap(), 27, 29);
+    }
+
+    #[test]
+    fn a_newest_segment_cut_empty_by_recovery_does_not_cost_the_vote() {
+        let dir = tempfile::tempdir().unwrap();
+        let wal = Wal::open(dir.path(), DEFAULT_SEGMENT_BYTES).unwrap();
+        wal.set_state(1, b"vote").unwrap();
+        append_range(&wal, 1, 3);
+        wal.sync().unwrap();
+        let next = wal.lock().current().0 + 1;
+        drop(wal);
+        // A crash right after a rotation: the new segment exists, its header never written.
+        File::create(dir.path().join(segment_name(next))).unwrap();
+        let wal = Wal::open(dir.path(), DEFAULT_SEGMENT_BYTES).unwrap();
+        append_range(&wal, 3, 6);
+        // Deletes the segment that held the vote (all its entries are purged).
+        wal.purge(5).unwrap();
+        drop(wal);
+        let wal = Wal::open(dir.path(), DEFAULT_SEGMENT_BYTES).unwrap();
+        assert_eq!(wal.state(1).as_deref(), Some(&b"vote"[..]));
+        assert_eq!(wal.purged(), Some(5));
     }
 
     #[test]

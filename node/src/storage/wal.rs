@@ -148,6 +148,14 @@ fn parse_record(bytes: &[u8]) -> Option<(u8, &[u8], usize)> {
     (crc32fast::hash(rest) == crc).then(|| (rest[0], &rest[1..], HEADER + len))
 }
 
+/// The index (u64 BE) that ENTRY, PURGE and TRUNCATE bodies start with.
+fn leading_index(body: &[u8], kind: &str) -> Result<u64, String> {
+    body.get(..8)
+        .and_then(|b| b.try_into().ok())
+        .map(u64::from_be_bytes)
+        .ok_or_else(|| format!("short {kind} record"))
+}
+
 fn segment_name(seq: u64) -> String {
     format!("{seq:016x}.{SEGMENT_EXT}")
 }
@@ -214,18 +222,16 @@ impl Inner {
         if self.entries.is_empty() || upto < self.first {
             return;
         }
-        let n = ((upto - self.first + 1) as usize).min(self.entries.len());
+        let n = ((upto - self.first).saturating_add(1) as usize).min(self.entries.len());
         self.entries.drain(..n);
-        self.first = upto + 1;
+        self.first = upto.saturating_add(1);
     }
 
-    /// Replays one record read at `loc` during recovery.
+    /// Replays one record read at `loc` during recovery; an error says what is wrong with it.
     fn replay(&mut self, kind: u8, body: &[u8], loc: Loc) -> Result<(), String> {
         match kind {
             KIND_ENTRY => {
-                let index = u64::from_be_bytes(
-                    body.get(..8).ok_or("short entry record")?.try_into().expect("8 bytes"),
-                );
+                let index = leading_index(body, "entry")?;
                 match self.last_index() {
                     None => self.first = index,
                     Some(last) if index == last + 1 => {}
@@ -252,15 +258,11 @@ impl Inner {
                 self.state.insert(*slot, value.to_vec());
             }
             KIND_PURGE => {
-                let upto = u64::from_be_bytes(
-                    body.get(..8).ok_or("short purge record")?.try_into().expect("8 bytes"),
-                );
+                let upto = leading_index(body, "purge")?;
                 self.drop_through(upto);
             }
             KIND_TRUNCATE => {
-                let from = u64::from_be_bytes(
-                    body.get(..8).ok_or("short truncate record")?.try_into().expect("8 bytes"),
-                );
+                let from = leading_index(body, "truncate")?;
                 self.drop_from(from);
             }
             other => return Err(format!("unknown record kind {other}")),

@@ -24,7 +24,7 @@ use super::audit::AuditCtx;
 use super::error::ApiError;
 use super::extract::consistency;
 use super::forward::Forwarded;
-use crate::access::allowlist::{client_ip, Allowlist};
+use crate::access::allowlist::{client_ip_from_hops, forwarded_hops, Allowlist};
 use crate::access::scope::{needed_secret_scope, Action, Admin, ScopeSet};
 use crate::identity::{CredentialRef, TokenRecord, MAX_TOKEN_DEPTH};
 use crate::node::{Consistency, Node};
@@ -37,8 +37,8 @@ pub struct ClientIp(pub IpAddr);
 
 /// Works out the client address (the outermost layer, `http::edge`, calls it). A request
 /// forwarded by another node keeps the address that node worked out (the cluster port is
-/// trusted); otherwise the socket peer, or the `X-Forwarded-For` entry when the peer is a
-/// trusted proxy.
+/// trusted); otherwise the socket peer, or, when the peer is a trusted proxy, the client named
+/// by the `[auth] forwarded_header` (all its lines, walked from the right).
 pub fn set_client_ip(node: &Node, req: &mut Request) {
     if req.extensions().get::<Forwarded>().is_none() || req.extensions().get::<ClientIp>().is_none()
     {
@@ -47,8 +47,14 @@ pub fn set_client_ip(node: &Node, req: &mut Request) {
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0)
             .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
-        let xff = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
-        let ip = client_ip(peer, xff, &node.trusted_proxies);
+        let ip = if node.trusted_proxies.is_empty() {
+            peer.ip().to_canonical()
+        } else {
+            // Every line of the header, in order: repeated lines are one list.
+            let header = node.config.auth.forwarded_header;
+            let lines = req.headers().get_all(header.name()).iter().map(|v| v.to_str().ok());
+            client_ip_from_hops(peer, &forwarded_hops(header, lines), &node.trusted_proxies)
+        };
         req.extensions_mut().insert(ClientIp(ip));
     }
 }

@@ -173,3 +173,97 @@ async fn a_grant_covers_only_what_its_tier_covers_after_later_writes() {
     let old = as_token(&c, 2, &reader, "GET", &format!("{url}?version=1"), None).await;
     assert_eq!(old.code(), "approval_required", "{:?}", old.body);
 }
+
+/// Issue 14, item 2: behind a trusted proxy, repeated `X-Forwarded-For` lines are one list,
+/// walked from the right: a client can't name an allowlisted address on a line of its own,
+/// neither for a read nor for a write through a follower, and the audit log records the real
+/// address. `forwarded_header = "forwarded"` reads RFC 7239 the same way, and ignores XFF.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_forwarded_for_lines_cannot_spoof_an_allowlisted_address() {
+    let c = Cluster::start_with(3, "[auth]\ntrusted_proxies = [\"127.0.0.1\"]\n").await;
+    let path = "production/gemini/K";
+    assert_eq!(c.put(0, path, json!({"value": "g"})).await.status, 200);
+    let scopes = ["secrets:read:production/*", "secrets:write:production/*"];
+    let r =
+        c.call(0, "POST", "/v1/agents", Some(json!({"name": "fenced", "scopes": scopes}))).await;
+    let key = r.body["agent_key"].as_str().unwrap().to_string();
+    let good = [("x-forwarded-for", "10.0.1.100")];
+    let t = c
+        .send_as(
+            0,
+            Some(&key),
+            "POST",
+            "/v1/tokens",
+            Some(json!({"scopes": scopes, "ttl": "1h", "ip_allowlist": ["10.0.1.100/32"]})),
+            &good,
+        )
+        .await;
+    assert_eq!(t.status, 200, "{:?}", t.body);
+    let token = t.body["token"].as_str().unwrap().to_string();
+    let url = format!("/v1/secrets/{path}");
+    let spoof = [("x-forwarded-for", "10.0.1.100"), ("x-forwarded-for", "203.0.113.9")];
+    for node in 0..3 {
+        let r = c.send_as(node, Some(&token), "GET", &url, None, &spoof).await;
+        assert_eq!(
+            (r.status, r.code()),
+            (403, "ip_not_allowed".into()),
+            "node {node}: {:?}",
+            r.body
+        );
+        assert!(r.body["message"].as_str().unwrap().contains("203.0.113.9"), "{:?}", r.body);
+        let w =
+            c.send_as(node, Some(&token), "PUT", &url, Some(json!({"value": "x"})), &spoof).await;
+        assert_eq!(w.code(), "ip_not_allowed", "node {node}: {:?}", w.body);
+        // The honest single line still works.
+        let ok = c.send_as(node, Some(&token), "GET", &url, None, &good).await;
+        assert_eq!(ok.body["value"], "g", "node {node}: {:?}", ok.body);
+    }
+    assert_eq!(c.get(1, &url).await.body["version"], 1, "no spoofed write landed");
+    let audit = c.call(0, "GET", "/v1/audit?limit=10000", None).await;
+    let events = audit.body["events"].as_array().expect("events");
+    let denied: Vec<&Value> = events.iter().filter(|e| e["status"] == 403).collect();
+    assert_eq!(denied.len(), 6, "{:?}", audit.body);
+    assert!(denied.iter().all(|e| e["client"] == "203.0.113.9"), "{denied:?}");
+
+    // RFC 7239 `Forwarded`, chosen in config: the same walk; X-Forwarded-For is then ignored.
+    drop(c);
+    let c = Cluster::start_with(
+        3,
+        "[auth]\ntrusted_proxies = [\"127.0.0.1\"]\nforwarded_header = \"forwarded\"\n",
+    )
+    .await;
+    assert_eq!(c.put(0, path, json!({"value": "g"})).await.status, 200);
+    let r = c
+        .call(
+            0,
+            "POST",
+            "/v1/agents",
+            Some(json!({"name": "fenced", "scopes": scopes, "ip_allowlist": ["10.0.1.100/32"]})),
+        )
+        .await;
+    let key = r.body["agent_key"].as_str().unwrap().to_string();
+    let fwd = [("forwarded", "for=10.0.1.100;proto=https")];
+    let t = c
+        .send_as(
+            0,
+            Some(&key),
+            "POST",
+            "/v1/tokens",
+            Some(json!({"scopes": scopes, "ttl": "1h"})),
+            &fwd,
+        )
+        .await;
+    assert_eq!(t.status, 200, "{:?}", t.body);
+    let token = t.body["token"].as_str().unwrap().to_string();
+    assert_eq!(c.send_as(1, Some(&token), "GET", &url, None, &fwd).await.body["value"], "g");
+    let spoof = [("forwarded", "for=10.0.1.100"), ("forwarded", "for=\"203.0.113.9\"")];
+    assert_eq!(
+        c.send_as(1, Some(&token), "GET", &url, None, &spoof).await.code(),
+        "ip_not_allowed"
+    );
+    let xff_only = [("x-forwarded-for", "10.0.1.100")];
+    assert_eq!(
+        c.send_as(2, Some(&token), "GET", &url, None, &xff_only).await.code(),
+        "ip_not_allowed"
+    );
+}

@@ -1,10 +1,11 @@
 //! Who is calling: the one place a request's credential is checked.
 //!
 //! ```text
-//!  client IP (peer, or X-Forwarded-For from a trusted proxy, or the forwarding node's word)
-//!    ──> brute-force limiter ──> consistency (read index) ──> Bearer credential
+//!  client IP (peer, or the forwarding header of a trusted proxy, or the forwarding node's word)
+//!    ──> consistency (read index) ──> Bearer credential
 //!    ──> root | agent key | token (expiry by cluster time, revocation, parent chain)
 //!    ──> IP allowlists ──> Caller { principal, scopes }
+//!    (a failure: counted by the brute-force limiter, 429 once over the address's allowance)
 //! ```
 //!
 //! The state is made current *before* the credential is checked (a linearizable request waits
@@ -158,16 +159,6 @@ impl FromRequestParts<Arc<Node>> for Caller {
         node: &Arc<Node>,
     ) -> Result<Self, Self::Rejection> {
         let ip = parts.extensions.get::<ClientIp>().map_or(IpAddr::from([127, 0, 0, 1]), |c| c.0);
-        if let Err(wait) = node.limiter.check(ip, Instant::now()) {
-            return Err(ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
-                format!(
-                    "too many failed authentications from {ip}; retry in {} s",
-                    wait.as_secs().max(1)
-                ),
-            ));
-        }
         // Make local state current first, so the credential is judged on it.
         let wanted = if parts.method == Method::GET || parts.method == Method::HEAD {
             consistency(&parts.headers)?
@@ -191,13 +182,6 @@ impl FromRequestParts<Arc<Node>> for Caller {
 /// quorum is lost). The limiter still applies.
 pub(crate) fn caller_from_local_state(parts: &Parts, node: &Node) -> Result<Caller, ApiError> {
     let ip = parts.extensions.get::<ClientIp>().map_or(IpAddr::from([127, 0, 0, 1]), |c| c.0);
-    if node.limiter.check(ip, Instant::now()).is_err() {
-        return Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            format!("too many failed authentications from {ip}"),
-        ));
-    }
     check_credential(parts, node, ip)
 }
 
@@ -213,12 +197,29 @@ fn check_credential(parts: &Parts, node: &Node, ip: IpAddr) -> Result<Caller, Ap
             caller.audit = ctx;
             Ok(caller)
         }
-        Err(e) => {
-            if e.status == StatusCode::UNAUTHORIZED {
-                node.limiter.record_failure(ip, Instant::now());
-            }
-            Err(e)
-        }
+        Err(e) if e.status == StatusCode::UNAUTHORIZED => Err(failed_authentication(node, ip, e)),
+        Err(e) => Err(e),
+    }
+}
+
+/// The failed-auth limiter answers failures only: a credential that authenticates is never
+/// refused by it, however many bad ones came from the same address (behind a balancer every
+/// agent may share one). A failure from an address over its allowance is answered 429
+/// instead of 401, until its window passes (`docs/security-model.md`, "Brute-force limiter").
+fn failed_authentication(node: &Node, ip: IpAddr, unauthorized: ApiError) -> ApiError {
+    let now = Instant::now();
+    node.limiter.record_failure(ip, now);
+    match node.limiter.check(ip, now) {
+        Ok(()) => unauthorized,
+        Err(wait) => ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!(
+                "too many failed authentications from {ip}; a valid credential still works, \
+                 failures are refused for {} s",
+                wait.as_secs().max(1)
+            ),
+        ),
     }
 }
 

@@ -209,12 +209,15 @@ pub async fn list(
     Ok(Json(ListApprovalsResponse { approvals }))
 }
 
-/// `GET /v1/approvals/{id}`: for approvers, and for the requester itself.
+/// `GET /v1/approvals/{id}`: for approvers, and for the requester itself: any token of the
+/// requesting agent (or the requesting token) reads its own request with no extra scope. An
+/// agent key only buys tokens, here as everywhere.
 pub async fn show(
     State(node): State<Arc<Node>>,
     caller: Caller,
     ApiPath(id): ApiPath,
 ) -> Result<Json<ApprovalInfo>, ApiError> {
+    caller.refuse_agent_key()?;
     let id = approval_id(&id)?;
     let r = node
         .state

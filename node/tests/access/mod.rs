@@ -267,3 +267,42 @@ async fn repeated_forwarded_for_lines_cannot_spoof_an_allowlisted_address() {
         "ip_not_allowed"
     );
 }
+
+/// Issue 14, item 6: one rule for an approval's status. The agent key only buys tokens; any
+/// token of the requesting agent reads its own request with no extra scope; another agent's
+/// token needs `approvals:decide`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_requester_reads_its_own_approval_with_a_plain_token() {
+    let c = Cluster::start(3).await;
+    agent_token(&c, "you@company.com", &["approvals:decide"]).await;
+    assert_eq!(c.call(0, "PUT", "/v1/policy/approvals", Some(guide_policy())).await.status, 200);
+    assert_eq!(
+        c.put(0, STRIPE, json!({"value": "sk_live_xyz", "tier": "critical"})).await.status,
+        200
+    );
+    let scopes = ["secrets:read:production/stripe/*"];
+    let r = c
+        .call(0, "POST", "/v1/agents", Some(json!({"name": "payment-service", "scopes": scopes})))
+        .await;
+    let key = r.body["agent_key"].as_str().unwrap().to_string();
+    let first = token_of(&c, &key, &scopes).await;
+    let ask = as_token(&c, 1, &first, "GET", &format!("/v1/secrets/{STRIPE}"), None).await;
+    let id = ask.body["approval_id"].as_str().expect("approval id").to_string();
+    let url = format!("/v1/approvals/{id}");
+    let raw = c.send_as(2, Some(&key), "GET", &url, None, &[]).await;
+    assert_eq!((raw.status, raw.code()), (403, "agent_key_not_allowed".into()), "{:?}", raw.body);
+    // Another token of the same agent, bought later, with only its read scope.
+    let later = token_of(&c, &key, &scopes).await;
+    for node in 0..3 {
+        let r = as_token(&c, node, &later, "GET", &url, None).await;
+        assert_eq!(
+            (r.status, r.body["status"].as_str()),
+            (200, Some("pending")),
+            "node {node}: {:?}",
+            r.body
+        );
+    }
+    let other = agent_token(&c, "inference-service", &["secrets:read:production/gemini/*"]).await;
+    let r = as_token(&c, 0, &other, "GET", &url, None).await;
+    assert_eq!((r.status, r.code()), (403, "scope_denied".into()), "{:?}", r.body);
+}

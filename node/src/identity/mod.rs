@@ -369,6 +369,21 @@ impl IdentityReader {
         Ok(None)
     }
 
+    /// An agent by name: exactly, or (for e-mail-like names, compared case-insensitively) by
+    /// its case-folded form.
+    pub fn find_agent_by_name(
+        &self,
+        name: &str,
+    ) -> Result<Option<([u8; 16], AgentRecord)>, StorageError> {
+        for candidate in [name.to_string(), name.to_ascii_lowercase()] {
+            if let Some(id) = self.agent_names.get(candidate.as_bytes())? {
+                let id = id16(&id)?;
+                return Ok(self.agent(&id)?.map(|a| (id, a)));
+            }
+        }
+        Ok(None)
+    }
+
     pub fn agents(&self) -> Result<Vec<([u8; 16], AgentRecord)>, StorageError> {
         let mut out = Vec::new();
         for item in self.agent_names.iter() {

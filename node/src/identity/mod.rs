@@ -125,9 +125,20 @@ impl TokenState {
 pub fn token_state<E>(
     token: &TokenRecord,
     now_ms: u64,
+    get_token: impl FnMut(&[u8; 16]) -> Result<Option<TokenRecord>, E>,
+    get_agent: impl FnMut(&[u8; 16]) -> Result<Option<AgentRecord>, E>,
+) -> Result<TokenState, E> {
+    judge_token(token, now_ms, get_token, get_agent).map(|(state, _)| state)
+}
+
+/// [`token_state`], with the earliest expiry along the chain (what a live token's answers
+/// may be cached until).
+pub fn judge_token<E>(
+    token: &TokenRecord,
+    now_ms: u64,
     mut get_token: impl FnMut(&[u8; 16]) -> Result<Option<TokenRecord>, E>,
     mut get_agent: impl FnMut(&[u8; 16]) -> Result<Option<AgentRecord>, E>,
-) -> Result<TokenState, E> {
+) -> Result<(TokenState, u64), E> {
     let mut dead: Option<TokenState> = None;
     let mut note = |state: TokenState| {
         let earlier = match (dead.and_then(|d| d.dead_since()), state.dead_since()) {
@@ -169,13 +180,18 @@ pub fn token_state<E>(
             }
         }
     }
+    if parent.is_some() {
+        // Deeper than any chain this cluster issues: refuse rather than trust the rest.
+        note(TokenState::Revoked { at_ms: 0, by: RevokedBy::Parent });
+    }
     if now_ms >= expires_ms {
         note(TokenState::Expired { at_ms: expires_ms });
     }
-    Ok(match dead {
+    let state = match dead {
         Some(d) if d.dead_since().is_some_and(|at| at <= now_ms) => d,
         _ => TokenState::Live,
-    })
+    };
+    Ok((state, expires_ms))
 }
 
 /// What a credential hash belongs to.
@@ -412,6 +428,15 @@ impl IdentityReader {
     /// The state of one stored token at `now_ms`, along its chain and agent.
     pub fn state_of(&self, token: &TokenRecord, now_ms: u64) -> Result<TokenState, StorageError> {
         token_state(token, now_ms, |id| self.token(id), |id| self.agent(id))
+    }
+
+    /// [`judge_token`] on applied state.
+    pub fn judge(
+        &self,
+        token: &TokenRecord,
+        now_ms: u64,
+    ) -> Result<(TokenState, u64), StorageError> {
+        judge_token(token, now_ms, |id| self.token(id), |id| self.agent(id))
     }
 
     /// Number of tokens that work at `now_ms` (not expired or revoked, nor any token above

@@ -157,7 +157,12 @@ pub struct GlobalArgs {
 
     /// Buy a new token with the agent key for this command instead of reusing the one an
     /// earlier command bought (kept in $XDG_CACHE_HOME/ass or ~/.cache/ass, mode 0600)
-    #[arg(long, env = "ASS_NO_TOKEN_CACHE", global = true)]
+    #[arg(
+        long,
+        env = "ASS_NO_TOKEN_CACHE",
+        global = true,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
     pub no_token_cache: bool,
 
     /// Time allowed for one request to one node, e.g. 10s, 1m
@@ -780,6 +785,14 @@ pub(crate) mod tests {
         assert!(!ctx.scoped("secrets:read:a/b").has_agent_key());
         assert!(!ctx.issuer().has_agent_key());
         assert!(ctx.require_token("x").is_ok());
+    }
+
+    #[test]
+    fn no_token_cache_takes_a_flag_or_a_boolish_env() {
+        assert!(parse(&["--no-token-cache", "secrets", "list"]).unwrap().global.no_token_cache);
+        let cmd = Cli::command();
+        let arg = cmd.get_arguments().find(|a| a.get_id() == "no_token_cache").unwrap();
+        assert_eq!(arg.get_env().and_then(|e| e.to_str()), Some("ASS_NO_TOKEN_CACHE"));
     }
 
     #[test]

@@ -29,7 +29,8 @@ Example:
   ass tokens issue --scopes \"secrets:read:production/gemini/*\" --ttl 1h
   ass tokens issue --scopes \"secrets:read:production/*\" --ttl 1h \\
       --ip-allowlist 10.0.1.100/32,172.16.0.0/12
-  export ASS_TOKEN=$(ass tokens issue --scopes \"secrets:read:production/db/*\" --ttl 15m --silent)";
+  ASS_TOKEN=$(ass tokens issue --scopes \"secrets:read:production/db/*\" --ttl 15m --silent)
+  export ASS_TOKEN   # apart: `export X=$(…)` would hide a failed issue (exit 0)";
 
 /// Issue a short-lived scoped token (shown once)
 #[derive(Debug, Args)]

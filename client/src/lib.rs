@@ -20,7 +20,12 @@
 //! The credential is a token (`ASS_TOKEN`) or an agent key (`ASS_AGENT_KEY`). With an agent
 //! key the client buys a short-lived token holding only the scopes it is given (see
 //! [`scope`] for the least each call needs) before its first call, and refreshes tokens whose
-//! expiry it knows before they run out ([`should_refresh`]); see `session.rs`.
+//! expiry it knows before they run out ([`should_refresh`]); see `session.rs`. Bought tokens
+//! are reused by every client of the process with the same key, scopes and addresses
+//! ([`TokenCache::Memory`], the default), or across processes from files of mode 0600
+//! ([`TokenCache::Disk`], what the CLI uses; [`ClientBuilder::token_cache`]); a reused token
+//! the cluster refuses (401) is replaced once, transparently. `ASS_NO_TOKEN_CACHE=1` turns
+//! reuse off for [`Client::from_env`].
 //!
 //! A read of a secret whose tier needs approvals fails with [`Error::is_approval_required`]
 //! until approvers approve the request it opened ([`Error::approval_id`]); approvers list and

@@ -210,6 +210,8 @@ impl Ass<'_> {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_ass"));
         clear_ass_env(&mut cmd);
         cmd.args(args).env("ASS_ADDR", &self.addr);
+        // The agent-key token cache goes to the test's scratch space, never the user's.
+        cmd.env("XDG_CACHE_HOME", self.cluster.scratch.join("cache"));
         if let Some(ca) = &self.ca_cert {
             cmd.env("ASS_CACERT", ca);
         }
@@ -1294,7 +1296,11 @@ fn real_cluster_end_to_end() {
         .unwrap_or_else(|| panic!("no `New agent key:` line:\n{}", run.stdout))
         .to_owned();
     assert_ne!(new_key, rotator_key);
-    rot(&rotator_key).run(&["secrets", "list", "staging/"]).server_error("unauthorized");
+    // The old key buys nothing more. Tokens it bought live on until they expire ("tokens
+    // stay"), the cached one included: `--no-token-cache` makes the key itself be asked.
+    rot(&rotator_key)
+        .run(&["--no-token-cache", "secrets", "list", "staging/"])
+        .server_error("unauthorized");
     rot(&new_key).run(&["secrets", "list", "staging/"]).ok().stdout_has(staging);
 
     step(t0, 11, "token policy: show, set, break-glass, --file");

@@ -68,7 +68,8 @@ impl Default for TokenPolicyRecord {
 }
 
 /// How long a dead token (expired, revoked, or of a revoked agent) stays listed before the
-/// leader's sweep removes it from the state machine.
+/// leader's sweep removes it from the state machine, by default (`[auth]
+/// dead_token_retention_ms`).
 pub const DEAD_TOKEN_RETENTION_MS: u64 = 3_600_000;
 
 /// Why a token stopped working.
@@ -578,5 +579,43 @@ mod tests {
             state(&token(Some(3), None, 100, None), 10, &tokens, &agents),
             TokenState::Revoked { at_ms: 0, by: RevokedBy::Agent }
         );
+    }
+
+    /// The sweep's apply judges every listed token again: a token that is live, or dead for
+    /// less than the cut-off, stays; a dead one goes with its credential.
+    #[test]
+    fn the_sweep_removes_only_what_is_dead_by_the_cutoff() {
+        use sled::Transactional;
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::Config::new().path(dir.path()).temporary(true).open().unwrap();
+        let trees: Vec<sled::Tree> =
+            ["a", "n", "t", "c"].iter().map(|n| db.open_tree(n).unwrap()).collect();
+        let run = |f: &dyn Fn(&IdentityTx<'_>) -> TxResult<Response>| {
+            (&trees[0], &trees[1], &trees[2], &trees[3])
+                .transaction(|(a, n, t, c)| {
+                    f(&IdentityTx { agents: a, agent_names: n, tokens: t, credentials: c })
+                })
+                .unwrap()
+        };
+        let new = |acc: u8, expires_ms: u64| NewToken {
+            accessor: [acc; 16],
+            token_hash: [acc; 32],
+            agent_id: None,
+            parent: None,
+            scopes: vec![],
+            ip_allowlist: vec![],
+            expires_ms,
+            break_glass: false,
+            justification: None,
+        };
+        run(&|tx| tx.issue_token(0, &new(1, 100)));
+        run(&|tx| tx.issue_token(0, &new(2, 1000)));
+        let both = [[1u8; 16], [2u8; 16]];
+        assert_eq!(run(&|tx| tx.sweep_tokens(&both, 50)), Response::Swept { tokens: 0 });
+        assert_eq!(run(&|tx| tx.sweep_tokens(&both, 150)), Response::Swept { tokens: 1 });
+        assert!(trees[2].get([1u8; 16]).unwrap().is_none());
+        assert!(trees[3].get([1u8; 32]).unwrap().is_none(), "its credential went too");
+        assert!(trees[2].get([2u8; 16]).unwrap().is_some());
+        assert!(trees[3].get([2u8; 32]).unwrap().is_some());
     }
 }

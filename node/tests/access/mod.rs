@@ -362,3 +362,59 @@ async fn a_revoke_shows_in_every_token_listing() {
         m.text
     );
 }
+
+/// Issue 14, item 7: the leader sweeps dead tokens (revoked, expired, of a revoked agent)
+/// out of the state machine once they are past the retention, on every node alike, and
+/// counts them; live tokens stay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_tokens_are_swept_from_every_node() {
+    let c = Cluster::start_with(3, "[auth]\ndead_token_retention_ms = 1000\n").await;
+    let scopes = ["secrets:read:dev/*"];
+    let issue = |ttl: &'static str| {
+        let c = &c;
+        async move {
+            let r =
+                c.call(0, "POST", "/v1/tokens", Some(json!({"scopes": scopes, "ttl": ttl}))).await;
+            assert_eq!(r.status, 200, "{:?}", r.body);
+            (
+                r.body["token"].as_str().unwrap().to_string(),
+                r.body["accessor"].as_str().unwrap().to_string(),
+            )
+        }
+    };
+    let (_, revoked) = issue("1h").await;
+    let (_, expiring) = issue("2s").await;
+    let (live_token, live) = issue("1h").await;
+    let r = c.call(1, "POST", &format!("/v1/tokens/{revoked}/revoke"), None).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let mut gone = true;
+        for node in 0..3 {
+            let all = c.get(node, "/v1/tokens?all=true").await;
+            gone &= !all.text.contains(&revoked) && !all.text.contains(&expiring);
+            assert!(all.text.contains(&live), "node {node} lost a live token: {:?}", all.body);
+        }
+        if gone {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "dead tokens still listed after 30 s");
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    for node in 0..3 {
+        let r = c.get(node, &format!("/v1/tokens/{revoked}")).await;
+        assert_eq!(r.status, 404, "node {node}: {:?}", r.body);
+        let ok = c.send_as(node, Some(&live_token), "GET", "/v1/secrets/dev/x/K", None, &[]).await;
+        assert_eq!(ok.code(), "not_found", "the live token still works: {:?}", ok.body);
+    }
+    let leader = c.leader_index().await;
+    let m = c.get(leader, "/metrics").await;
+    let swept: u64 = m
+        .text
+        .lines()
+        .find(|l| l.starts_with("ass_tokens_swept_total"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .expect("ass_tokens_swept_total on the leader");
+    assert!(swept >= 2, "{swept}");
+}

@@ -418,3 +418,158 @@ async fn dead_tokens_are_swept_from_every_node() {
         .expect("ass_tokens_swept_total on the leader");
     assert!(swept >= 2, "{swept}");
 }
+
+fn two_approver_policy() -> Value {
+    json!({ "approval_policy": {
+        "tiers": { "critical": { "required_approvals": 2, "timeout_hours": 24 } },
+        "approvers": [ "you@company.com", "Security@Company.com" ] } })
+}
+
+async fn read_with_reason(c: &Cluster, node: usize, token: &str, reason: &str) -> Reply {
+    let url = format!("/v1/secrets/{STRIPE}");
+    c.send_as(node, Some(token), "GET", &url, None, &[("x-ass-reason", reason)]).await
+}
+
+/// Issue 14, item 8: a denial does not block the path for the request's whole timeout. A
+/// plain re-read hears the denial; a read with a new reason opens a new request at once;
+/// asking again and again is slowed (429 `approval_rate_limited`), never locked out for good.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_denied_requester_may_ask_again_with_a_new_reason() {
+    let c = Cluster::start(3).await;
+    let you = agent_token(&c, "you@company.com", &["approvals:decide"]).await;
+    assert_eq!(c.call(0, "PUT", "/v1/policy/approvals", Some(guide_policy())).await.status, 200);
+    assert_eq!(c.put(0, STRIPE, json!({"value": "sk", "tier": "critical"})).await.status, 200);
+    let payer = agent_token(&c, "payment-service", &["secrets:read:production/stripe/*"]).await;
+    let mut id = read_with_reason(&c, 0, &payer, "payout 1").await.body["approval_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for n in 2..=(2 + 4) {
+        let deny = c
+            .send_as(
+                1,
+                Some(&you),
+                "POST",
+                &format!("/v1/approvals/{id}/deny"),
+                Some(json!({})),
+                &[],
+            )
+            .await;
+        assert_eq!(deny.body["status"], "denied", "{:?}", deny.body);
+        let same = read_with_reason(&c, 2, &payer, &format!("payout {}", n - 1)).await;
+        assert_eq!(
+            (same.code(), same.body["approval_id"].as_str()),
+            ("approval_denied".into(), Some(id.as_str()))
+        );
+        let again = read_with_reason(&c, 0, &payer, &format!("payout {n}")).await;
+        assert_eq!(
+            (again.status, again.code()),
+            (403, "approval_required".into()),
+            "ask {n}: {:?}",
+            again.body
+        );
+        let new_id = again.body["approval_id"].as_str().unwrap().to_string();
+        assert_ne!(new_id, id, "a new request, not the denied one");
+        let shown =
+            c.send_as(1, Some(&you), "GET", &format!("/v1/approvals/{new_id}"), None, &[]).await;
+        assert_eq!(
+            (shown.body["status"].as_str(), shown.body["reason"].as_str()),
+            (Some("pending"), Some(format!("payout {n}").as_str()))
+        );
+        id = new_id;
+    }
+    // The sixth re-request after denials within the hour, on the same node: slowed.
+    let deny = c
+        .send_as(1, Some(&you), "POST", &format!("/v1/approvals/{id}/deny"), Some(json!({})), &[])
+        .await;
+    assert_eq!(deny.status, 200);
+    let limited = read_with_reason(&c, 0, &payer, "payout 99").await;
+    assert_eq!(
+        (limited.status, limited.code()),
+        (429, "approval_rate_limited".into()),
+        "{:?}",
+        limited.body
+    );
+}
+
+/// Issue 14, item 8: e-mail-like agent names are case-folded at creation and in the policy,
+/// and a name differing only by case from an existing one is refused, so `BOB@X.COM` can't
+/// pass the approver check for `bob@x.com`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approver_names_are_case_folded_and_never_near_reused() {
+    let c = Cluster::start(3).await;
+    let create = |name: &'static str| {
+        let c = &c;
+        async move {
+            c.call(
+                0,
+                "POST",
+                "/v1/agents",
+                Some(json!({"name": name, "scopes": ["approvals:decide"]})),
+            )
+            .await
+        }
+    };
+    let sec = create("Security@Company.com").await;
+    assert_eq!(
+        (sec.status, sec.body["agent"]["name"].as_str()),
+        (200, Some("security@company.com")),
+        "{:?}",
+        sec.body
+    );
+    for twin in ["SECURITY@COMPANY.COM", "security@company.com"] {
+        let r = create(twin).await;
+        assert_eq!((r.status, r.code()), (409, "name_taken".into()), "{twin}: {:?}", r.body);
+    }
+    assert_eq!(create("inference-service").await.status, 200);
+    let r = create("Inference-Service").await;
+    assert_eq!((r.status, r.code()), (409, "name_taken".into()), "{:?}", r.body);
+    // Looked up in any case.
+    assert_eq!(c.get(1, "/v1/agents/SECURITY@company.com").await.status, 200);
+    create("you@company.com").await;
+    let p = c.call(0, "PUT", "/v1/policy/approvals", Some(two_approver_policy())).await;
+    assert_eq!(p.status, 200, "{:?}", p.body);
+    assert_eq!(
+        p.body["approval_policy"]["approvers"],
+        json!(["you@company.com", "security@company.com"])
+    );
+}
+
+/// Issue 14, item 8: request ids are bound to the caller. Two approvers sending the same
+/// `X-Ass-Request-Id` each make their own decision (before, the second got the first's answer
+/// and her decision was dropped); the same approver retrying gets her first answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_id_is_bound_to_its_caller() {
+    let c = Cluster::start(3).await;
+    let you = agent_token(&c, "you@company.com", &["approvals:decide"]).await;
+    let sec = agent_token(&c, "security@company.com", &["approvals:decide"]).await;
+    assert_eq!(
+        c.call(0, "PUT", "/v1/policy/approvals", Some(two_approver_policy())).await.status,
+        200
+    );
+    assert_eq!(
+        c.put(0, STRIPE, json!({"value": "sk_live_1", "tier": "critical"})).await.status,
+        200
+    );
+    let payer = agent_token(&c, "payment-service", &["secrets:read:production/stripe/*"]).await;
+    let id = read_with_reason(&c, 0, &payer, "payout").await.body["approval_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let url = format!("/v1/approvals/{id}/approve");
+    let rid = [("x-ass-request-id", "approve-payout-1")];
+    let first = c.send_as(1, Some(&you), "POST", &url, Some(json!({})), &rid).await;
+    assert_eq!(first.status, 200, "{:?}", first.body);
+    let retry = c.send_as(2, Some(&you), "POST", &url, Some(json!({})), &rid).await;
+    assert_eq!(
+        (retry.status, retry.body["approvals"].as_array().map(Vec::len)),
+        (200, Some(1)),
+        "a retry is answered, not applied again: {:?}",
+        retry.body
+    );
+    let second = c.send_as(0, Some(&sec), "POST", &url, Some(json!({})), &rid).await;
+    assert_eq!(second.status, 200, "{:?}", second.body);
+    assert_eq!(second.body["status"], "approved", "{:?}", second.body);
+    assert_eq!(second.body["approvals"].as_array().unwrap().len(), 2);
+    assert_eq!(read_with_reason(&c, 1, &payer, "payout").await.body["value"], "sk_live_1");
+}

@@ -573,3 +573,91 @@ async fn a_request_id_is_bound_to_its_caller() {
     assert_eq!(second.body["approvals"].as_array().unwrap().len(), 2);
     assert_eq!(read_with_reason(&c, 1, &payer, "payout").await.body["value"], "sk_live_1");
 }
+
+/// One raw HTTPS exchange (the bytes as sent, however malformed), and the answer's head and
+/// body.
+async fn raw_https(c: &Cluster, node: usize, request: Vec<u8>) -> (String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let config = ass_node::tls::api_client_config(&c.ca_pem()).expect("CA");
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let addr = format!("127.0.0.1:{}", c.dev.nodes[node].api_port);
+    let tcp = tokio::net::TcpStream::connect(&addr).await.expect("connect");
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    let mut tls = connector.connect(name, tcp).await.expect("handshake");
+    // The server may answer and close before it has read everything: ignore write errors.
+    let writer = async {
+        let _ = tls.write_all(&request).await;
+        let mut out = Vec::new();
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), tls.read_to_end(&mut out))
+            .await;
+        out
+    };
+    let out = String::from_utf8_lossy(&writer.await).to_string();
+    let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
+    (head.to_string(), body.to_string())
+}
+
+/// Issue 14, item 8: every refusal, including those made before routing, has the JSON error
+/// shape and an audit event: a URI or headers over the node's limits, and what hyper itself
+/// can't read (a URI over 64 KiB, a head over 1 MiB).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_requests_get_json_errors_and_audit_events() {
+    let c = Cluster::start(3).await;
+    let get = |uri: String, header: usize| {
+        let mut r =
+            format!("GET {uri} HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n").into_bytes();
+        if header > 0 {
+            r.extend_from_slice(b"x-big: ");
+            r.extend(std::iter::repeat_n(b'a', header));
+            r.extend_from_slice(b"\r\n");
+        }
+        r.extend_from_slice(b"\r\n");
+        r
+    };
+    let cases = [
+        (get(format!("/v1/secrets/dev/x/{}", "a".repeat(20_000)), 0), 414, "uri_too_long"),
+        (get(format!("/v1/secrets/dev/x/{}", "a".repeat(100_000)), 0), 414, "uri_too_long"),
+        (get("/v1/secrets/dev/x/K".into(), 500_000), 431, "headers_too_large"),
+        (get("/v1/secrets/dev/x/K".into(), 2_000_000), 431, "headers_too_large"),
+    ];
+    for (request, status, code) in cases {
+        let (head, body) = raw_https(&c, 1, request).await;
+        assert!(head.starts_with(&format!("HTTP/1.1 {status} ")), "{code}: {head}");
+        assert!(head.to_ascii_lowercase().contains("content-type: application/json"), "{head}");
+        let json: Value =
+            serde_json::from_str(&body).unwrap_or_else(|e| panic!("{code}: {e}: {body:?}"));
+        assert_eq!(json["error"], code, "{json}");
+    }
+    // Each is in node 2's audit log, with its code.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let audit = c.call(0, "GET", "/v1/audit?limit=10000", None).await;
+        let events = audit.body["events"].as_array().cloned().unwrap_or_default();
+        let refused: Vec<(u64, String)> = events
+            .iter()
+            .filter(|e| {
+                e["node"] == c.dev.nodes[1].id && (e["status"] == 414 || e["status"] == 431)
+            })
+            .map(|e| {
+                (e["status"].as_u64().unwrap(), e["result"].as_str().unwrap_or("").to_string())
+            })
+            .collect();
+        if refused.len() == 4 {
+            assert_eq!(
+                refused.iter().filter(|(s, r)| *s == 414 && r == "uri_too_long").count(),
+                2,
+                "{refused:?}"
+            );
+            assert_eq!(
+                refused.iter().filter(|(s, r)| *s == 431 && r == "headers_too_large").count(),
+                2,
+                "{refused:?}"
+            );
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "refusals in the audit log: {refused:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    // Nothing oversized broke the node.
+    assert_eq!(c.get(1, "/v1/sys/status").await.status, 200);
+}

@@ -274,11 +274,13 @@ class AgentVault:
                     self._current = idx
                     raise last
             attempt += 1
-            delay = min(BACKOFF_FIRST * (2 ** (attempt - 1)), BACKOFF_MAX)
-            if time.monotonic() + delay >= deadline:
+            left = deadline - time.monotonic()
+            if left <= 0.01:
                 if n > 1:
                     self._current = (start + attempt) % n
                 raise last
+            # The last attempt comes at the end of the window, not a backoff short of it.
+            delay = min(BACKOFF_FIRST * (2 ** (attempt - 1)), BACKOFF_MAX, left)
             log.debug(
                 "%s %s: %s on %s (%s); retrying on %s in %.2f s",
                 method, path, last.code, addr, last.message[:200],

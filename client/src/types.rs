@@ -201,6 +201,10 @@ pub struct VersionInfo {
     /// Data-key term this version is encrypted with (absent once destroyed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_term: Option<u32>,
+    /// The tier a read of this version is gated by: the higher of the tier it was written
+    /// with and the path's tier now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tier: Option<Tier>,
 }
 
 /// `GET /v1/secrets/{path}/versions`.

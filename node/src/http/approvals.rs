@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use ass_client::types::{
-    ApprovalInfo, ApprovalPolicyDocument, DecideRequest, Decision, ListApprovalsResponse,
+    ApprovalInfo, ApprovalPolicyDocument, DecideRequest, Decision, ListApprovalsResponse, Tier,
     HEADER_REASON,
 };
 use axum::extract::State;
@@ -22,7 +22,6 @@ use crate::approvals::{
 use crate::identity::{format_id, parse_id};
 use crate::node::{now_ms, rfc3339, Node};
 use crate::raft::types::{Command, Request, Response as SmResponse};
-use crate::secrets::SecretRecord;
 
 /// Longest reason or comment, in bytes.
 const MAX_TEXT: usize = 1024;
@@ -43,31 +42,31 @@ fn approval_error(code: &'static str, id: &[u8; 16], message: String) -> ApiErro
     e
 }
 
-/// Lets a read of `path` through if its tier needs no approval, the caller is root, or the
-/// caller holds a live grant made under this tier or a higher one. Otherwise answers 403 with
-/// the approval request the read opened or re-used.
+/// Lets a read of `path` at `tier` (the version's effective tier) through if that tier needs
+/// no approval, the caller is root, or the caller holds a live grant made under this tier or
+/// a higher one. Otherwise answers 403 with the approval request the read opened or re-used.
 pub async fn gate(
     node: &Node,
     caller: &Caller,
     path: &str,
-    record: &SecretRecord,
+    tier: Tier,
     version: u64,
     headers: &HeaderMap,
 ) -> Result<(), ApiError> {
     let policy = node.state.approval_policy()?;
-    if policy.rule(record.tier).required == 0 {
+    if policy.rule(tier).required == 0 {
         return Ok(());
     }
     let Some(requester) = requester_of(caller) else { return Ok(()) };
     let now = node.clock.now_ms();
     if let Some(g) = node.state.approvals.grant(&requester, path)? {
-        if g.expires_ms > now && tier_rank(g.tier) >= tier_rank(record.tier) {
+        if g.expires_ms > now && tier_rank(g.tier) >= tier_rank(tier) {
             return Ok(());
         }
     }
     let mut expired = None;
     if let Some((id, r)) = node.state.approvals.latest(&requester, path)? {
-        if r.tier == record.tier && now < r.expires_ms {
+        if r.tier == tier && now < r.expires_ms {
             match r.status {
                 Status::Pending => {
                     return Err(approval_error(
@@ -75,7 +74,7 @@ pub async fn gate(
                         &id,
                         format!(
                             "reading this {} secret needs approval; request {} is pending",
-                            record.tier,
+                            tier,
                             format_id(&id)
                         ),
                     ))
@@ -117,7 +116,7 @@ pub async fn gate(
         requester,
         agent_name,
         path: path.to_string(),
-        tier: record.tier,
+        tier,
         version,
         reason,
     };
@@ -143,7 +142,7 @@ pub async fn gate(
             &id,
             format!(
                 "reading this {} secret needs approval; opened request {}",
-                record.tier,
+                tier,
                 format_id(&id)
             ),
         )),
@@ -210,12 +209,15 @@ pub async fn list(
     Ok(Json(ListApprovalsResponse { approvals }))
 }
 
-/// `GET /v1/approvals/{id}`: for approvers, and for the requester itself.
+/// `GET /v1/approvals/{id}`: for approvers, and for the requester itself: any token of the
+/// requesting agent (or the requesting token) reads its own request with no extra scope. An
+/// agent key only buys tokens, here as everywhere.
 pub async fn show(
     State(node): State<Arc<Node>>,
     caller: Caller,
     ApiPath(id): ApiPath,
 ) -> Result<Json<ApprovalInfo>, ApiError> {
+    caller.refuse_agent_key()?;
     let id = approval_id(&id)?;
     let r = node
         .state

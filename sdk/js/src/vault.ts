@@ -461,7 +461,15 @@ export class AgentVault {
   async getApprovalStatus(approvalId: string): Promise<Approval> {
     rules.checkApprovalId(approvalId);
     let held = this.#approvalTokens.get(approvalId);
-    if (!held || !this.#held.includes(held)) held = await this.#tokenFor(undefined);
+    if (!held || !this.#held.includes(held)) {
+      if (!this.#held[0]) {
+        throw new ConfigurationError(
+          "getApprovalStatus asks with a token of the requesting agent, and this vault holds none: call requestToken (or the read) first",
+          { code: "config" },
+        );
+      }
+      held = this.#held[0];
+    }
     if (held.due(performance.now())) await this.#renew(held, held.token);
     const { data } = await this.#send("GET", `/v1/approvals/${approvalId}`, { bearer: held.token });
     return approvalFrom(data);

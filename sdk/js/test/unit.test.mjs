@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import * as http from "node:http";
 import { afterEach, test } from "node:test";
 
-import { AgentVault, NoLeaderError, NotFoundError, RateLimitedError, UnauthorizedError } from "agentsecretstore";
+import { AgentVault, ConfigurationError, NoLeaderError, NotFoundError, RateLimitedError, UnauthorizedError } from "agentsecretstore";
 
 const P = "dev/app/KEY";
 const servers = [];
@@ -190,4 +190,10 @@ test("rate limited everywhere throws RateLimitedError", async () => {
   await assert.rejects(v.getSecret(P), RateLimitedError);
   await v.close();
   assert.ok(a.seen.length >= 2);
+});
+
+test("approval status without a token says what to do", async () => {
+  const v = new AgentVault({ agentKey: "ass_key", addr: "http://127.0.0.1:1" });
+  await assert.rejects(v.getApprovalStatus("6f1c2d3e-4b5a-4c6d-8e7f-0a1b2c3d4e5f"), (e) => e instanceof ConfigurationError && /requestToken/.test(e.message));
+  await v.close();
 });

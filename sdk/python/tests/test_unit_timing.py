@@ -11,7 +11,7 @@ from typing import Iterator, List
 
 import pytest
 
-from agentsecretstore import AgentVault, NoLeaderError, NotFoundError, RateLimitedError, UnauthorizedError
+from agentsecretstore import AgentVault, ConfigurationError, NoLeaderError, NotFoundError, RateLimitedError, UnauthorizedError
 from agentsecretstore._vault import BACKOFF_MAX
 from fake_server import Answer, FakeNode, Seen, err, secret_body, token_body
 
@@ -229,3 +229,13 @@ def test_rate_limited_everywhere_raises_rate_limited(nodes: List[FakeNode]) -> N
 
     asyncio.run(run())
     assert len(a.seen) >= 2
+
+
+def test_approval_status_without_a_token_says_what_to_do() -> None:
+    async def run() -> None:
+        async with AgentVault(agent_key="ass_key", addr="http://127.0.0.1:1") as v:
+            with pytest.raises(ConfigurationError) as e:
+                await v.get_approval_status("6f1c2d3e-4b5a-4c6d-8e7f-0a1b2c3d4e5f")
+            assert "request_token" in str(e.value) and e.value.code == "config"
+
+    asyncio.run(run())

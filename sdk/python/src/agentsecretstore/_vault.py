@@ -505,7 +505,13 @@ class AgentVault:
         _check_id(approval_id)
         held = self._approval_tokens.get(approval_id)
         if held is None or held not in self._held:
-            held = await self._token_for(None)
+            if not self._held:
+                raise ConfigurationError(
+                    "get_approval_status asks with a token of the requesting agent, and this "
+                    "vault holds none: call request_token (or the read) first",
+                    code="config",
+                )
+            held = self._held[0]
         if held.due(time.monotonic()):
             await self._renew(held, held.token)
         data, _ = await self._send("GET", f"/v1/approvals/{approval_id}", bearer=held.token)

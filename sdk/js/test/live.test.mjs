@@ -240,3 +240,14 @@ test("no secret value, token or key in messages, inspect, JSON or log lines", as
   for (const secret of [key, value, ...tokens, cluster.rootToken]) assert.ok(!all.includes(secret), "a secret leaked");
   assert.ok(all.includes("<redacted>"));
 });
+
+test("the SDK is versioned with the node it speaks to", async () => {
+  const { VERSION } = await import("agentsecretstore");
+  const { request } = await import("./cluster.mjs");
+  const st = await request(cluster.ca, "GET", `${cluster.addrs[0]}/v1/sys/status`);
+  assert.equal(st.json.version, VERSION);
+  const pkg = JSON.parse(readFileSync(join(here, "..", "package.json"), "utf8"));
+  assert.equal(pkg.version, VERSION);
+  const cargo = readFileSync(join(here, "..", "..", "..", "Cargo.toml"), "utf8");
+  assert.equal(/^version = "([^"]+)"/m.exec(cargo)?.[1], VERSION);
+});

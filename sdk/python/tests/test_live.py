@@ -265,3 +265,20 @@ def test_sync_twin_writes_lists_and_reads(env: Cluster) -> None:
         assert (s.value, s.version, s.type, s.tier) == ("pw-2", 2, "password", "sensitive")
         assert vault.get_secret(f"{ns}/db/PASSWORD", version=1).value == "pw-1"
         assert "pw-" not in repr(s) and "pw-" not in str(s)
+
+
+def test_the_sdk_is_versioned_with_the_node(cluster: Cluster) -> None:
+    """The package version is the version of the ass-node it speaks to (and of the workspace)."""
+    import re
+
+    import httpx
+
+    import agentsecretstore
+
+    status = httpx.get(cluster.addrs[0] + "/v1/sys/status", verify=cluster.tls).json()
+    assert status["version"] == agentsecretstore.__version__
+    root = (Path(__file__).parents[3] / "Cargo.toml").read_text()
+    m = re.search(r'^version = "([^"]+)"', root, re.M)
+    assert m and m.group(1) == agentsecretstore.__version__
+    pyproject = (Path(__file__).parents[1] / "pyproject.toml").read_text()
+    assert f'version = "{agentsecretstore.__version__}"' in pyproject

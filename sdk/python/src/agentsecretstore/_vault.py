@@ -200,7 +200,8 @@ class AgentVault:
 
     @property
     def token(self) -> Optional[Token]:
-        """The token :meth:`request_token` bought last (or the one given), if any."""
+        """The first token held: the one :meth:`request_token` bought last (or the one
+        given), else one bought for a call; ``None`` before any."""
         return self._held[0].info if self._held else None
 
     def _secrets(self) -> List[str]:

@@ -23,10 +23,12 @@ export function makeAgents(ca: string | Buffer | undefined): Agents {
 }
 
 export class HttpFailure extends Error {
-  constructor(message: string, readonly timedOut: boolean) {
+  constructor(message: string, readonly timedOut: boolean, readonly certificate = false) {
     super(message);
   }
 }
+
+const CERT_CODES = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ALTNAME|UNABLE_TO_GET_ISSUER/;
 
 export function send(
   agents: Agents,
@@ -75,11 +77,11 @@ export function send(
       sock.once(url.protocol === "https:" ? "secureConnect" : "connect", connected);
     });
     req.on("error", (e: NodeJS.ErrnoException) => {
-      let hint = "";
-      if (/self[- ]signed|unable to verify|UNABLE_TO_VERIFY|SELF_SIGNED/i.test(`${e.code} ${e.message}`)) {
-        hint = " (the node's certificate is not signed by a CA this client trusts: pass caCert or set ASS_CACERT, e.g. DIR/tls/ca.pem of `ass-node dev`)";
-      }
-      finish(new HttpFailure(`${e.code ?? "error"}: ${e.message}${hint}`, false));
+      const cert = CERT_CODES.test(e.code ?? "");
+      const hint = cert
+        ? " (the node's certificate is not signed by a CA this client trusts, or does not name this host: pass caCert or set ASS_CACERT, e.g. DIR/tls/ca.pem of `ass-node dev`)"
+        : "";
+      finish(new HttpFailure(`${e.code ?? "error"}: ${e.message}${hint}`, false, cert));
     });
     if (body) req.write(body);
     req.end();

@@ -242,6 +242,8 @@ export class AgentVault {
       } catch (e) {
         const msg = e instanceof HttpFailure || e instanceof Error ? e.message : String(e);
         last = new TransportError(scrub(`${addr}: ${msg}`, secrets), { code: "transport", requestId });
+        // Every address refused our trust of its certificate: waiting won't help.
+        if (e instanceof HttpFailure && e.certificate && attempt + 1 >= n) throw last;
       }
       if (ans) {
         const rid = headerOf(ans, "x-ass-request-id") ?? requestId;

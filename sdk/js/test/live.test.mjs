@@ -251,3 +251,12 @@ test("the SDK is versioned with the node it speaks to", async () => {
   const cargo = readFileSync(join(here, "..", "..", "..", "Cargo.toml"), "utf8");
   assert.equal(/^version = "([^"]+)"/m.exec(cargo)?.[1], VERSION);
 });
+
+test("an untrusted certificate fails fast with a hint", async () => {
+  const vault = new AgentVault({ agentKey: "ass_x", addr: cluster.addrs, env: {} });
+  const t0 = performance.now();
+  await assert.rejects(vault.requestToken({ scopes: ["secrets:read:dev/*"], ttl: "1h" }),
+    (e) => e instanceof TransportError && e.code === "transport" && e.message.includes("ASS_CACERT"));
+  assert.ok(performance.now() - t0 < 3000);
+  await vault.close();
+});

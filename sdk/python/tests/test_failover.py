@@ -25,7 +25,8 @@ def own_cluster() -> Iterator[Cluster]:
         c.stop()
 
 
-def test_leader_kill_during_a_read_loop_fails_no_call(own_cluster: Cluster) -> None:
+def test_leader_kill_during_a_read_loop_fails_no_call(own_cluster: Cluster,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
     c = own_cluster
     path = f"production/{uuid.uuid4().hex[:8]}/GEMINI_API_KEY"
     c.put(path, "v0")
@@ -66,8 +67,9 @@ def test_leader_kill_during_a_read_loop_fails_no_call(own_cluster: Cluster) -> N
 
     latencies, failures, writes, version = asyncio.run(run())
     slowest = max(latencies)
-    print(f"\nleader kill: {len(latencies)} calls ({writes} writes), {len(failures)} failed, "
-          f"slowest {slowest:.2f} s (window {DEFAULT_RETRY_TIMEOUT:.0f} s)")
+    with capsys.disabled():
+        print(f"\nleader kill: {len(latencies)} calls ({writes} writes), {len(failures)} failed, "
+              f"slowest {slowest:.2f} s (window {DEFAULT_RETRY_TIMEOUT:.0f} s)")
     assert not failures, failures
     assert slowest < DEFAULT_RETRY_TIMEOUT
     assert version == writes + 1, "every write applied exactly once"

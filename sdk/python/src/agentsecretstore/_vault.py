@@ -251,11 +251,15 @@ class AgentVault:
                     method, addr + path, json=body, params=params, headers=h
                 )
             except httpx.HTTPError as e:
+                hint = _tls_hint(e)
                 last = TransportError(
-                    scrub(f"{addr}: {type(e).__name__}: {e}{_tls_hint(e)}", secrets),
+                    scrub(f"{addr}: {type(e).__name__}: {e}{hint}", secrets),
                     code="transport",
                     request_id=request_id,
                 )
+                if hint and attempt + 1 >= n:
+                    # Every address refused our trust of its certificate: waiting won't help.
+                    raise last from None
             else:
                 rid = resp.headers.get("x-ass-request-id") or request_id
                 if 200 <= resp.status_code < 300:

@@ -239,3 +239,15 @@ def test_approval_status_without_a_token_says_what_to_do() -> None:
             assert "request_token" in str(e.value) and e.value.code == "config"
 
     asyncio.run(run())
+
+
+def test_one_vault_serves_two_asyncio_runs(nodes: List[FakeNode]) -> None:
+    """A script that calls asyncio.run twice with the same vault: the second run gets a new
+    connection pool and keeps the token the first one bought."""
+    a = agent_node(nodes, lifetime=600, remaining=600)
+    v = AgentVault(agent_key="ass_key", addr=[a.url])
+    assert asyncio.run(v.get_secret(P)).value == "v"
+    assert asyncio.run(v.get_secret(P)).value == "v"
+    asyncio.run(v.close())
+    assert a.count("POST", "/v1/tokens") == 1
+    assert a.count("GET", "/v1/secrets") == 2

@@ -162,12 +162,33 @@ class AgentVault:
         self._buying: Dict[str, asyncio.Lock] = {}
         self._approval_tokens: Dict[str, _Held] = {}
         self._closed = False
-        self._http = httpx.AsyncClient(
-            verify=_tls(ca_cert),
-            timeout=httpx.Timeout(timeout, connect=connect_timeout),
+        self._verify = _tls(ca_cert)
+        self._timeout = httpx.Timeout(timeout, connect=connect_timeout)
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self._http = self._new_client()
+
+    def _new_client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            verify=self._verify,
+            timeout=self._timeout,
             headers={"user-agent": f"agentsecretstore-python/{__version__}"},
             follow_redirects=False,
         )
+
+    def _client(self) -> httpx.AsyncClient:
+        """The connection pool of the running event loop. A vault used from a second
+        ``asyncio.run`` gets a new pool (the old one died with its loop), and new locks; its
+        tokens carry over."""
+        loop = asyncio.get_running_loop()
+        if self._loop is None:
+            self._loop = loop
+        elif self._loop is not loop:
+            self._loop = loop
+            self._http = self._new_client()
+            for h in self._held:
+                h.lock = asyncio.Lock()
+            self._buying = {}
+        return self._http
 
     # ---- plumbing ------------------------------------------------------------------------
 
@@ -187,7 +208,8 @@ class AgentVault:
         """Closes the connection pool. Tokens stay valid until they expire: call
         :meth:`revoke_token` first to end them now."""
         self._closed = True
-        await self._http.aclose()
+        if self._loop is None or self._loop is asyncio.get_running_loop():
+            await self._http.aclose()
 
     @property
     def addresses(self) -> Tuple[str, ...]:
@@ -247,7 +269,7 @@ class AgentVault:
             addr = self._addrs[idx]
             last: AgentVaultError
             try:
-                resp = await self._http.request(
+                resp = await self._client().request(
                     method, addr + path, json=body, params=params, headers=h
                 )
             except httpx.HTTPError as e:

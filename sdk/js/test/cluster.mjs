@@ -65,11 +65,24 @@ export function request(ca, method, url, { token, body, headers } = {}) {
   });
 }
 
+class PortTaken extends Error {}
+
 export class Cluster {
   static async start(nodes = 3) {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await Cluster.#startOnce(nodes, attempt);
+      } catch (e) {
+        // Another run took the ports between our check and the bind: try further on.
+        if (!(e instanceof PortTaken) || attempt >= 2) throw e;
+      }
+    }
+  }
+
+  static async #startOnce(nodes, attempt) {
     const c = new Cluster();
     c.dir = mkdtempSync(join(tmpdir(), "ass-sdk-js-"));
-    c.basePort = await freeBasePort(nodes);
+    c.basePort = (await freeBasePort(nodes)) + 10 * attempt;
     const log = openSync(join(c.dir, "launcher.log"), "w");
     c.proc = spawn(nodeBinary(), ["dev", "--dir", c.dir, "--nodes", String(nodes), "--base-port", String(c.basePort)],
       { stdio: ["ignore", log, log], detached: true });
@@ -77,7 +90,11 @@ export class Cluster {
     c.proc.on("exit", () => { c.exited = true; });
     const deadline = Date.now() + 90000;
     for (;;) {
-      if (c.exited) throw new Error(`ass-node dev exited: ${readFileSync(join(c.dir, "launcher.log"), "utf8")}`);
+      if (c.exited) {
+        const text = readFileSync(join(c.dir, "launcher.log"), "utf8");
+        if (text.includes("is in use")) throw new PortTaken(text);
+        throw new Error(`ass-node dev exited: ${text}`);
+      }
       try {
         const info = JSON.parse(readFileSync(join(c.dir, "cluster.json"), "utf8"));
         if (info.root_token) { c.info = info; break; }

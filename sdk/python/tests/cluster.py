@@ -57,18 +57,29 @@ def free_base_port(nodes: int = 3) -> int:
     raise RuntimeError("no free ports for a dev cluster")
 
 
+class PortTaken(Exception):
+    pass
+
+
 class Cluster:
     def __init__(self, nodes: int = 3) -> None:
-        self.dir = Path(tempfile.mkdtemp(prefix="ass-sdk-py-"))
-        self.base_port = free_base_port(nodes)
-        self.log = open(self.dir / "launcher.log", "w")
-        self.proc = subprocess.Popen(
-            [str(node_binary()), "dev", "--dir", str(self.dir), "--nodes", str(nodes),
-             "--base-port", str(self.base_port)],
-            stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        info = self._wait_cluster_file(90.0)
+        for attempt in range(3):
+            self.dir = Path(tempfile.mkdtemp(prefix="ass-sdk-py-"))
+            self.base_port = free_base_port(nodes) + 10 * attempt
+            self.log = open(self.dir / "launcher.log", "w")
+            self.proc = subprocess.Popen(
+                [str(node_binary()), "dev", "--dir", str(self.dir), "--nodes", str(nodes),
+                 "--base-port", str(self.base_port)],
+                stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+            try:
+                info = self._wait_cluster_file(90.0)
+                break
+            except PortTaken:
+                self.log.close()  # another run took the ports between our check and the bind
+        else:
+            raise RuntimeError("could not find free ports for a dev cluster in 3 tries")
         self.root_token: str = info["root_token"]
         self.nodes: List[Dict[str, Any]] = info["nodes"]
         self.addrs: List[str] = [n["api"] for n in self.nodes]
@@ -83,7 +94,10 @@ class Cluster:
         path = self.dir / "cluster.json"
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"ass-node dev exited: {(self.dir / 'launcher.log').read_text()}")
+                log = (self.dir / "launcher.log").read_text()
+                if "is in use" in log:
+                    raise PortTaken(log)
+                raise RuntimeError(f"ass-node dev exited: {log}")
             try:
                 info: Dict[str, Any] = json.loads(path.read_text())
                 if info.get("root_token"):

@@ -95,6 +95,8 @@ class Held {
   lifetimeMs = 0;
   expires: number | undefined;
   renewing: Promise<void> | null = null;
+  /** After a refresh that failed for a passing reason, the next try waits until then. */
+  retryAt = 0;
   constructor(info: Token, readonly ttl: string | undefined, readonly bought: boolean) {
     this.info = info;
     this.adopt(info);
@@ -120,7 +122,7 @@ class Held {
   }
   due(now: number): boolean {
     const m = this.marginStarts;
-    return m !== undefined && now >= m;
+    return m !== undefined && now >= m && now >= this.retryAt;
   }
   expired(now: number, slackMs = 1000): boolean {
     return this.expires !== undefined && now >= this.expires - slackMs;
@@ -369,6 +371,8 @@ export class AgentVault {
       if (!(e instanceof AgentVaultError)) throw e;
       const dead = e.status === 401 || held.expired(performance.now());
       if (!dead) {
+        // Keep using it; try again a little later, not on every call.
+        held.retryAt = performance.now() + Math.min(5000, Math.max(1000, held.lifetimeMs / 20));
         this.#log.warn?.(`token ${held.info.accessor}: refresh failed (${e.code}); using it until it expires`);
         return;
       }

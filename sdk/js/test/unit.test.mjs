@@ -197,3 +197,16 @@ test("approval status without a token says what to do", async () => {
   await assert.rejects(v.getApprovalStatus("6f1c2d3e-4b5a-4c6d-8e7f-0a1b2c3d4e5f"), (e) => e instanceof ConfigurationError && /requestToken/.test(e.message));
   await v.close();
 });
+
+test("a failing refresh is not tried on every call", async () => {
+  const a = await agentNode({ lifetime: 10, remaining: 10, refresh: err(500, "internal") });
+  const v = new AgentVault({ agentKey: "ass_key", addr: [a.url] });
+  await v.requestToken({ scopes: ["secrets:read:*"], ttl: "10s" });
+  await sleep(5100);
+  for (let i = 0; i < 20; i++) {
+    assert.equal((await v.getSecret(P)).value, "v");
+    await sleep(25);
+  }
+  await v.close();
+  assert.equal(a.count("POST", "/v1/tokens/refresh"), 1);
+});

@@ -251,3 +251,24 @@ def test_one_vault_serves_two_asyncio_runs(nodes: List[FakeNode]) -> None:
     asyncio.run(v.close())
     assert a.count("POST", "/v1/tokens") == 1
     assert a.count("GET", "/v1/secrets") == 2
+
+
+def test_a_failing_refresh_is_not_tried_on_every_call(nodes: List[FakeNode]) -> None:
+    """Refresh answers 500: the token is used on, and the refresh is tried again only after a
+    pause (1 s for a 10 s token), not on each of the calls in between."""
+    a = agent_node(nodes, lifetime=10, remaining=10, refresh=err(500, "internal"))
+
+    async def run() -> None:
+        async with AgentVault(agent_key="ass_key", addr=[a.url]) as v:
+            await v.request_token(["secrets:read:*"], ttl="10s")
+            await asyncio.sleep(5.1)  # margin: 2 s... at most half: 5 s
+            end = time.monotonic() + 0.8
+            calls = 0
+            while time.monotonic() < end:
+                assert (await v.get_secret(P)).value == "v"
+                calls += 1
+                await asyncio.sleep(0.02)
+            assert calls >= 10
+
+    asyncio.run(run())
+    assert a.count("POST", "/v1/tokens/refresh") == 1

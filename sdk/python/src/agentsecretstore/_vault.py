@@ -90,6 +90,8 @@ class _Held:
         self.info = info
         self.lifetime = 0.0
         self.expires: Optional[float] = None
+        # After a refresh that failed for a passing reason, the next try waits until then.
+        self.retry_at = 0.0
         self.adopt(info)
 
     def adopt(self, info: Token) -> None:
@@ -116,7 +118,7 @@ class _Held:
 
     def due(self, now: float) -> bool:
         m = self.margin_starts
-        return m is not None and now >= m
+        return m is not None and now >= m and now >= self.retry_at
 
     def expired(self, now: float, slack: float = 1.0) -> bool:
         return self.expires is not None and now >= self.expires - slack
@@ -411,6 +413,8 @@ class AgentVault:
             except AgentVaultError as e:
                 dead = e.status == 401 or held.expired(time.monotonic())
                 if not dead:
+                    # Keep using it; try again a little later, not on every call.
+                    held.retry_at = time.monotonic() + min(5.0, max(1.0, held.lifetime / 20))
                     log.warning("token %s: refresh failed (%s); using it until it expires",
                                 held.info.accessor, e.code)
                     return

@@ -57,8 +57,9 @@ def approver_key(cluster: Cluster) -> str:
 
 
 @pytest.fixture()
-def env(cluster: Cluster, monkeypatch: pytest.MonkeyPatch) -> Cluster:
-    """ASS_ADDR and ASS_CACERT as the CLI reads them."""
+def env(cluster: Cluster, approver_key: str, monkeypatch: pytest.MonkeyPatch) -> Cluster:
+    """ASS_ADDR and ASS_CACERT as the CLI reads them, on a cluster whose approval policy is
+    the tests' own (critical: 1 approval; sensitive and standard: none)."""
     monkeypatch.setenv("ASS_ADDR", ",".join(cluster.addrs))
     monkeypatch.setenv("ASS_CACERT", cluster.ca)
     monkeypatch.delenv("ASS_TOKEN", raising=False)

@@ -75,9 +75,9 @@ def test_retries_are_bounded_by_the_window_with_a_capped_backoff(nodes: List[Fak
     seen = sorted(a.seen + b.seen, key=lambda s: s.at)
     gaps = [y.at - x.at for x, y in zip(seen, seen[1:])]
     print(f"\ngave up after {took:.2f} s, {len(seen)} attempts, gaps {['%.2f' % g for g in gaps]}")
-    assert 2.4 <= took <= 3.0
+    assert 2.4 <= took <= 3.5
     assert 5 <= len(seen) <= 10
-    assert all(g <= BACKOFF_MAX + 0.2 for g in gaps)
+    assert all(g <= BACKOFF_MAX + 0.5 for g in gaps)
     assert gaps[0] < gaps[-1], "the backoff grows"
     assert {s.path for s in seen} == {f"/v1/secrets/{P}"}
 
@@ -161,7 +161,7 @@ def test_refresh_comes_on_the_first_call_inside_the_margin(nodes: List[FakeNode]
 
     took = asyncio.run(run())
     print(f"\nrefreshed {took:.3f} s after the token was bought (margin begins at 2.0 s)")
-    assert 1.9 <= took <= 2.4
+    assert 1.9 <= took <= 2.8
 
 
 def test_a_401_on_an_expired_token_buys_again_once(nodes: List[FakeNode]) -> None:

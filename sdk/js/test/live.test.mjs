@@ -260,3 +260,15 @@ test("an untrusted certificate fails fast with a hint", async () => {
   assert.ok(performance.now() - t0 < 3000);
   await vault.close();
 });
+
+test("a token allowlisted elsewhere throws IpNotAllowedError", async () => {
+  const { IpNotAllowedError } = await import("agentsecretstore");
+  const path = `dev/${uniq("ip")}/KEY`;
+  await cluster.put(path, "v-ip");
+  const key = await cluster.createAgent([`secrets:read:${path}`]);
+  const vault = new AgentVault({ agentKey: key, ...opts() });
+  const t = await vault.requestToken({ scopes: [`secrets:read:${path}`], ttl: "5m", ipAllowlist: ["10.9.9.9/32"] });
+  assert.deepEqual([...t.ipAllowlist], ["10.9.9.9/32"]);
+  await assert.rejects(vault.getSecret(path), (e) => e instanceof IpNotAllowedError && e.code === "ip_not_allowed" && e.status === 403);
+  await vault.close();
+});

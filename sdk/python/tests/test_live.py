@@ -301,3 +301,23 @@ def test_an_untrusted_certificate_fails_fast_with_a_hint(cluster: Cluster, monke
             return time.monotonic() - t0
 
     assert asyncio.run(run()) < 3.0
+
+
+def test_a_token_allowlisted_elsewhere_raises_ip_not_allowed(env: Cluster) -> None:
+    """request_token(ip_allowlist=...) is enforced by the cluster: from 127.0.0.1 a token
+    bound to 10.9.9.9/32 raises IpNotAllowedError."""
+    from agentsecretstore import IpNotAllowedError
+
+    path = f"dev/{uniq('ip')}/KEY"
+    env.put(path, "v-ip")
+    key = env.create_agent([f"secrets:read:{path}"])
+
+    async def run() -> None:
+        async with AgentVault(agent_key=key) as vault:
+            t = await vault.request_token([f"secrets:read:{path}"], ttl="5m", ip_allowlist=["10.9.9.9/32"])
+            assert t.ip_allowlist == ("10.9.9.9/32",)
+            with pytest.raises(IpNotAllowedError) as e:
+                await vault.get_secret(path)
+            assert (e.value.code, e.value.status) == ("ip_not_allowed", 403)
+
+    asyncio.run(run())

@@ -303,16 +303,55 @@ pub async fn get_policy(
     Ok(Json(node.state.approval_policy()?.to_document()))
 }
 
-/// `PUT /v1/policy/approvals`: needs `policy:manage`.
+/// `PUT /v1/policy/approvals[?allow_unknown_approvers=true]`: needs `policy:manage`. An
+/// approver that is no live agent is refused unless allowed explicitly (reads needing it would
+/// wait for it, silently).
 pub async fn set_policy(
     State(node): State<Arc<Node>>,
     caller: Caller,
     headers: HeaderMap,
+    ApiQuery(q): ApiQuery,
     ApiJson(doc): ApiJson<ApprovalPolicyDocument>,
 ) -> Result<Json<ApprovalPolicyDocument>, ApiError> {
     caller.require_admin(Admin::PolicyManage)?;
+    let allow_unknown = match q.get("allow_unknown_approvers").map(String::as_str) {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "bad_request",
+                "allow_unknown_approvers is true or false",
+            ))
+        }
+    };
     let record = policy_from_document(&doc)
         .map_err(|e| ApiError::bad_request("invalid_policy", e.to_string()))?;
+    let mut unknown = Vec::new();
+    for approver in &record.approvers {
+        let live = node
+            .state
+            .identity
+            .find_agent_by_name(approver)?
+            .is_some_and(|(_, a)| a.revoked_ms.is_none());
+        if !live {
+            unknown.push(format!("`{approver}`"));
+        }
+    }
+    if !unknown.is_empty() {
+        if !allow_unknown {
+            return Err(ApiError::bad_request(
+                "unknown_approver",
+                format!(
+                    "approver {} is not an agent: create each first (`ass agents create --name \
+                     <approver> --scopes approvals:decide`), or allow it explicitly \
+                     (allow_unknown_approvers=true, `--allow-unknown-approvers`) and reads that \
+                     need it wait until it exists",
+                    unknown.join(", ")
+                ),
+            ));
+        }
+        tracing::warn!(approvers = %unknown.join(", "), "approval policy names approvers that are not agents yet");
+    }
     let cmd = Command::SetApprovalPolicy(record.clone());
     let committed =
         node.write(Request { request_id: request_id(&headers)?, time_ms: now_ms(), cmd }).await?;

@@ -27,7 +27,7 @@ use super::extract::consistency;
 use super::forward::Forwarded;
 use crate::access::allowlist::{client_ip_from_hops, forwarded_hops, Allowlist};
 use crate::access::scope::{needed_secret_scope, Action, Admin, ScopeSet};
-use crate::identity::{CredentialRef, TokenRecord, MAX_TOKEN_DEPTH};
+use crate::identity::{CredentialRef, TokenState};
 use crate::node::{Consistency, Node};
 use crate::seal::hash_token;
 use crate::state::StateReader;
@@ -311,7 +311,11 @@ pub fn resolve(state: &StateReader, hash: &[u8; 32], now_ms: u64) -> Result<Iden
         }
         CredentialRef::Token(accessor) => {
             let token = identity.token(&accessor)?.ok_or_else(invalid_credential)?;
-            let expires_ms = live_chain(state, &token, now_ms)?;
+            // The one rule listings show too: the token, its parents and its agent.
+            let (judged, expires_ms) = identity.judge(&token, now_ms)?;
+            if judged != TokenState::Live {
+                return Err(invalid_credential());
+            }
             let agent = match &token.agent_id {
                 Some(id) => Some(
                     identity
@@ -399,26 +403,6 @@ impl AuthCache {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
-}
-
-/// The token and every token above it must be unrevoked and unexpired; returns the earliest
-/// expiry along the chain.
-fn live_chain(state: &StateReader, token: &TokenRecord, now_ms: u64) -> Result<u64, ApiError> {
-    let mut current = token.clone();
-    let mut expires_ms = u64::MAX;
-    for _ in 0..=MAX_TOKEN_DEPTH {
-        if current.revoked_ms.is_some() || now_ms >= current.expires_ms {
-            return Err(invalid_credential());
-        }
-        expires_ms = expires_ms.min(current.expires_ms);
-        match current.parent {
-            None => return Ok(expires_ms),
-            Some(parent) => {
-                current = state.identity.token(&parent)?.ok_or_else(invalid_credential)?
-            }
-        }
-    }
-    Err(invalid_credential())
 }
 
 fn parse_allowlist(list: &[String]) -> Result<Allowlist, ApiError> {

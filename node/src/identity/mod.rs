@@ -68,7 +68,8 @@ impl Default for TokenPolicyRecord {
 }
 
 /// How long a dead token (expired, revoked, or of a revoked agent) stays listed before the
-/// leader's sweep removes it from the state machine.
+/// leader's sweep removes it from the state machine, by default (`[auth]
+/// dead_token_retention_ms`).
 pub const DEAD_TOKEN_RETENTION_MS: u64 = 3_600_000;
 
 /// Why a token stopped working.
@@ -125,9 +126,20 @@ impl TokenState {
 pub fn token_state<E>(
     token: &TokenRecord,
     now_ms: u64,
+    get_token: impl FnMut(&[u8; 16]) -> Result<Option<TokenRecord>, E>,
+    get_agent: impl FnMut(&[u8; 16]) -> Result<Option<AgentRecord>, E>,
+) -> Result<TokenState, E> {
+    judge_token(token, now_ms, get_token, get_agent).map(|(state, _)| state)
+}
+
+/// [`token_state`], with the earliest expiry along the chain (what a live token's answers
+/// may be cached until).
+pub fn judge_token<E>(
+    token: &TokenRecord,
+    now_ms: u64,
     mut get_token: impl FnMut(&[u8; 16]) -> Result<Option<TokenRecord>, E>,
     mut get_agent: impl FnMut(&[u8; 16]) -> Result<Option<AgentRecord>, E>,
-) -> Result<TokenState, E> {
+) -> Result<(TokenState, u64), E> {
     let mut dead: Option<TokenState> = None;
     let mut note = |state: TokenState| {
         let earlier = match (dead.and_then(|d| d.dead_since()), state.dead_since()) {
@@ -169,13 +181,18 @@ pub fn token_state<E>(
             }
         }
     }
+    if parent.is_some() {
+        // Deeper than any chain this cluster issues: refuse rather than trust the rest.
+        note(TokenState::Revoked { at_ms: 0, by: RevokedBy::Parent });
+    }
     if now_ms >= expires_ms {
         note(TokenState::Expired { at_ms: expires_ms });
     }
-    Ok(match dead {
+    let state = match dead {
         Some(d) if d.dead_since().is_some_and(|at| at <= now_ms) => d,
         _ => TokenState::Live,
-    })
+    };
+    Ok((state, expires_ms))
 }
 
 /// What a credential hash belongs to.
@@ -369,6 +386,21 @@ impl IdentityReader {
         Ok(None)
     }
 
+    /// An agent by name: exactly, or (for e-mail-like names, compared case-insensitively) by
+    /// its case-folded form.
+    pub fn find_agent_by_name(
+        &self,
+        name: &str,
+    ) -> Result<Option<([u8; 16], AgentRecord)>, StorageError> {
+        for candidate in [name.to_string(), name.to_ascii_lowercase()] {
+            if let Some(id) = self.agent_names.get(candidate.as_bytes())? {
+                let id = id16(&id)?;
+                return Ok(self.agent(&id)?.map(|a| (id, a)));
+            }
+        }
+        Ok(None)
+    }
+
     pub fn agents(&self) -> Result<Vec<([u8; 16], AgentRecord)>, StorageError> {
         let mut out = Vec::new();
         for item in self.agent_names.iter() {
@@ -397,6 +429,15 @@ impl IdentityReader {
     /// The state of one stored token at `now_ms`, along its chain and agent.
     pub fn state_of(&self, token: &TokenRecord, now_ms: u64) -> Result<TokenState, StorageError> {
         token_state(token, now_ms, |id| self.token(id), |id| self.agent(id))
+    }
+
+    /// [`judge_token`] on applied state.
+    pub fn judge(
+        &self,
+        token: &TokenRecord,
+        now_ms: u64,
+    ) -> Result<(TokenState, u64), StorageError> {
+        judge_token(token, now_ms, |id| self.token(id), |id| self.agent(id))
     }
 
     /// Number of tokens that work at `now_ms` (not expired or revoked, nor any token above
@@ -538,5 +579,43 @@ mod tests {
             state(&token(Some(3), None, 100, None), 10, &tokens, &agents),
             TokenState::Revoked { at_ms: 0, by: RevokedBy::Agent }
         );
+    }
+
+    /// The sweep's apply judges every listed token again: a token that is live, or dead for
+    /// less than the cut-off, stays; a dead one goes with its credential.
+    #[test]
+    fn the_sweep_removes_only_what_is_dead_by_the_cutoff() {
+        use sled::Transactional;
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::Config::new().path(dir.path()).temporary(true).open().unwrap();
+        let trees: Vec<sled::Tree> =
+            ["a", "n", "t", "c"].iter().map(|n| db.open_tree(n).unwrap()).collect();
+        let run = |f: &dyn Fn(&IdentityTx<'_>) -> TxResult<Response>| {
+            (&trees[0], &trees[1], &trees[2], &trees[3])
+                .transaction(|(a, n, t, c)| {
+                    f(&IdentityTx { agents: a, agent_names: n, tokens: t, credentials: c })
+                })
+                .unwrap()
+        };
+        let new = |acc: u8, expires_ms: u64| NewToken {
+            accessor: [acc; 16],
+            token_hash: [acc; 32],
+            agent_id: None,
+            parent: None,
+            scopes: vec![],
+            ip_allowlist: vec![],
+            expires_ms,
+            break_glass: false,
+            justification: None,
+        };
+        run(&|tx| tx.issue_token(0, &new(1, 100)));
+        run(&|tx| tx.issue_token(0, &new(2, 1000)));
+        let both = [[1u8; 16], [2u8; 16]];
+        assert_eq!(run(&|tx| tx.sweep_tokens(&both, 50)), Response::Swept { tokens: 0 });
+        assert_eq!(run(&|tx| tx.sweep_tokens(&both, 150)), Response::Swept { tokens: 1 });
+        assert!(trees[2].get([1u8; 16]).unwrap().is_none());
+        assert!(trees[3].get([1u8; 32]).unwrap().is_none(), "its credential went too");
+        assert!(trees[2].get([2u8; 16]).unwrap().is_some());
+        assert!(trees[3].get([2u8; 32]).unwrap().is_some());
     }
 }

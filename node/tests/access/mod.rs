@@ -306,3 +306,115 @@ async fn the_requester_reads_its_own_approval_with_a_plain_token() {
     let r = as_token(&c, 0, &other, "GET", &url, None).await;
     assert_eq!((r.status, r.code()), (403, "scope_denied".into()), "{:?}", r.body);
 }
+
+/// Issue 14, item 4: after `agents revoke`, listings show what every node enforces: the
+/// agent's tokens are not live, and lookups say revoked, when, and why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoke_shows_in_every_token_listing() {
+    let c = Cluster::start(3).await;
+    let scopes = ["secrets:read:production/gemini/*"];
+    let r = c
+        .call(0, "POST", "/v1/agents", Some(json!({"name": "inference-service", "scopes": scopes})))
+        .await;
+    let key = r.body["agent_key"].as_str().unwrap().to_string();
+    let t = c
+        .send_as(
+            0,
+            Some(&key),
+            "POST",
+            "/v1/tokens",
+            Some(json!({"scopes": scopes, "ttl": "1h"})),
+            &[],
+        )
+        .await;
+    let accessor = t.body["accessor"].as_str().unwrap().to_string();
+    assert_eq!((t.body["state"].as_str(), t.body["revoked_at"].as_str()), (Some("live"), None));
+    let live = c.get(1, "/v1/tokens").await;
+    assert!(live.text.contains(&accessor), "{:?}", live.body);
+    let rev = c.call(0, "POST", "/v1/agents/inference-service/revoke", None).await;
+    assert_eq!(rev.status, 200, "{:?}", rev.body);
+    let revoked_at = rev.body["revoked_at"].as_str().unwrap().to_string();
+    for node in 0..3 {
+        let live = c.get(node, "/v1/tokens").await;
+        assert!(!live.text.contains(&accessor), "node {node} lists it as live: {:?}", live.body);
+        let all = c.get(node, "/v1/tokens?all=true").await;
+        let mine = all.body["tokens"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["accessor"] == accessor.as_str())
+            .cloned()
+            .expect("listed with all=true");
+        assert_eq!(mine["state"], "revoked", "node {node}: {mine}");
+        assert_eq!(mine["revoked_reason"], "agent revoked", "node {node}: {mine}");
+        assert_eq!(mine["revoked_at"], revoked_at.as_str(), "node {node}: {mine}");
+        assert_eq!(mine["ttl_remaining_secs"], 0, "node {node}: {mine}");
+        let one = c.get(node, &format!("/v1/tokens/{accessor}")).await;
+        assert_eq!(
+            (one.body["state"].as_str(), one.body["revoked_reason"].as_str()),
+            (Some("revoked"), Some("agent revoked"))
+        );
+    }
+    let m = c.get(0, "/metrics").await;
+    assert!(
+        m.text.lines().any(|l| l.starts_with("ass_live_tokens") && l.ends_with(" 0")),
+        "{}",
+        m.text
+    );
+}
+
+/// Issue 14, item 7: the leader sweeps dead tokens (revoked, expired, of a revoked agent)
+/// out of the state machine once they are past the retention, on every node alike, and
+/// counts them; live tokens stay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_tokens_are_swept_from_every_node() {
+    let c = Cluster::start_with(3, "[auth]\ndead_token_retention_ms = 1000\n").await;
+    let scopes = ["secrets:read:dev/*"];
+    let issue = |ttl: &'static str| {
+        let c = &c;
+        async move {
+            let r =
+                c.call(0, "POST", "/v1/tokens", Some(json!({"scopes": scopes, "ttl": ttl}))).await;
+            assert_eq!(r.status, 200, "{:?}", r.body);
+            (
+                r.body["token"].as_str().unwrap().to_string(),
+                r.body["accessor"].as_str().unwrap().to_string(),
+            )
+        }
+    };
+    let (_, revoked) = issue("1h").await;
+    let (_, expiring) = issue("2s").await;
+    let (live_token, live) = issue("1h").await;
+    let r = c.call(1, "POST", &format!("/v1/tokens/{revoked}/revoke"), None).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let mut gone = true;
+        for node in 0..3 {
+            let all = c.get(node, "/v1/tokens?all=true").await;
+            gone &= !all.text.contains(&revoked) && !all.text.contains(&expiring);
+            assert!(all.text.contains(&live), "node {node} lost a live token: {:?}", all.body);
+        }
+        if gone {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "dead tokens still listed after 30 s");
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    for node in 0..3 {
+        let r = c.get(node, &format!("/v1/tokens/{revoked}")).await;
+        assert_eq!(r.status, 404, "node {node}: {:?}", r.body);
+        let ok = c.send_as(node, Some(&live_token), "GET", "/v1/secrets/dev/x/K", None, &[]).await;
+        assert_eq!(ok.code(), "not_found", "the live token still works: {:?}", ok.body);
+    }
+    let leader = c.leader_index().await;
+    let m = c.get(leader, "/metrics").await;
+    let swept: u64 = m
+        .text
+        .lines()
+        .find(|l| l.starts_with("ass_tokens_swept_total"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .expect("ass_tokens_swept_total on the leader");
+    assert!(swept >= 2, "{swept}");
+}

@@ -49,10 +49,12 @@ export const DEFAULT_TOKEN_TTL = "15m";
 export const DEFAULT_RETRY_TIMEOUT_MS = 15_000;
 export const BACKOFF_FIRST_MS = 50;
 export const BACKOFF_MAX_MS = 1_000;
-/** Codes after which another node (or the same one a moment later) may well succeed. */
-export const RETRY_CODES: ReadonlySet<string> = new Set([
-  "sealed", "no_leader", "unavailable", "stale_unavailable", "audit_unavailable", "timeout", "rate_limited",
-]);
+/** Whether another node (or the same one a moment later) may do better: any 429 or 503 (the
+ * node did not act on the request: ours, or a load balancer's), and our own 504 `timeout` (a
+ * read index or min-index wait that ran out). */
+export function retryable(status: number, code: string): boolean {
+  return status === 429 || status === 503 || (status === 504 && code === "timeout");
+}
 const MAX_HELD = 64;
 
 /** Where the SDK reports what it does (never a secret). Defaults to nothing. */
@@ -261,7 +263,7 @@ export class AgentVault {
           return { data: (data && typeof data === "object" ? data : { value: data }) as Data, requestId: rid };
         }
         last = answerError(ans, rid, secrets);
-        if (!RETRY_CODES.has(last.code) || ![429, 503, 504].includes(ans.status)) {
+        if (!retryable(ans.status, last.code)) {
           this.#current = idx;
           throw last;
         }

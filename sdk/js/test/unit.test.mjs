@@ -210,3 +210,17 @@ test("a failing refresh is not tried on every call", async () => {
   await v.close();
   assert.equal(a.count("POST", "/v1/tokens/refresh"), 1);
 });
+
+test("a load balancer's own 503 is retried, not a gateway's 504", async () => {
+  const { UnavailableError } = await import("agentsecretstore");
+  const lb = await fakeNode(() => [503, { oops: "no backend" }]);
+  const b = await fakeNode(() => [200, secretBody()]);
+  const gw = await fakeNode(() => [504, { oops: "gateway timeout" }]);
+  const v1 = new AgentVault({ token: "asst_given", addr: [lb.url, b.url] });
+  assert.equal((await v1.getSecret(P)).value, "v");
+  await v1.close();
+  const v2 = new AgentVault({ token: "asst_given", addr: [gw.url, b.url] });
+  await assert.rejects(v2.getSecret(P), (e) => e instanceof UnavailableError && e.code === "http_504");
+  await v2.close();
+  assert.deepEqual([lb.seen.length, gw.seen.length, b.seen.length], [1, 1, 1]);
+});

@@ -23,14 +23,13 @@ from agentsecretstore import (
 from cluster import Cluster
 
 
-def test_no_secret_in_messages_reprs_or_logs(cluster: Cluster, caplog: pytest.LogCaptureFixture) -> None:
+def test_no_secret_in_messages_reprs_or_logs(cluster: Cluster, approver_key: str,
+                                            caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     ns = f"hyg{uuid.uuid4().hex[:8]}"
     value = f"VALUE-{uuid.uuid4().hex}"
     critical = f"{ns}/pay/KEY"
     cluster.put(critical, f"CRIT-{uuid.uuid4().hex}", tier="critical")
-    cluster.set_approval_policy({"tiers": {"critical": {"required_approvals": 1}},
-                                 "approvers": ["security@company.com"]})
     key = cluster.create_agent([f"secrets:*:{ns}/*"])
     shown: List[str] = []
     tokens: List[str] = []

@@ -27,7 +27,7 @@ from agentsecretstore import (
 )
 from cluster import Cluster
 
-APPROVER = "security@company.com"
+from conftest import APPROVER
 
 # The guide's snippet ("Additional: requesting approval in Python"), character for character.
 GUIDE_SNIPPET = '''\
@@ -41,19 +41,6 @@ except ApprovalRequiredError as e:
     print(f"Approval required: {e.approval_id}")
     status = await vault.get_approval_status(e.approval_id)
 '''
-
-
-@pytest.fixture(scope="session")
-def approver_key(cluster: Cluster) -> str:
-    """The second identity: an agent named by e-mail in the approval policy, holding
-    ``approvals:decide``. The policy the tests need is set here, explicitly."""
-    key = cluster.create_agent(["approvals:decide"], name=APPROVER)
-    cluster.set_approval_policy({
-        "tiers": {"critical": {"required_approvals": 1, "timeout_hours": 24}},
-        "approvers": [APPROVER],
-        "grant_hours": 1,
-    })
-    return key
 
 
 @pytest.fixture()

@@ -13,6 +13,7 @@ import pytest
 
 from agentsecretstore import AgentVault, ConfigurationError, NoLeaderError, NotFoundError, RateLimitedError, UnauthorizedError
 from agentsecretstore._vault import BACKOFF_MAX
+import agentsecretstore as sdk_errors
 from fake_server import Answer, FakeNode, Seen, err, secret_body, token_body
 
 P = "dev/app/KEY"
@@ -272,3 +273,21 @@ def test_a_failing_refresh_is_not_tried_on_every_call(nodes: List[FakeNode]) -> 
 
     asyncio.run(run())
     assert a.count("POST", "/v1/tokens/refresh") == 1
+
+
+def test_a_load_balancers_own_503_is_retried_but_not_a_gateway_504(nodes: List[FakeNode]) -> None:
+    lb = node(nodes, lambda s: (503, {"oops": "no backend"}))
+    b = node(nodes, lambda s: (200, secret_body(P)))
+    gw = node(nodes, lambda s: (504, {"oops": "gateway timeout"}))
+
+    async def run() -> None:
+        async with AgentVault(token="asst_given", addr=[lb.url, b.url]) as v:
+            assert (await v.get_secret(P)).value == "v"
+        async with AgentVault(token="asst_given", addr=[gw.url, b.url]) as v:
+            with pytest.raises(sdk_errors.UnavailableError) as e:
+                await v.get_secret(P)
+            assert e.value.code == "http_504"
+
+    asyncio.run(run())
+    assert (len(lb.seen), len(gw.seen)) == (1, 1)
+    assert len(b.seen) == 1

@@ -62,11 +62,6 @@ DEFAULT_TOKEN_TTL = "15m"
 DEFAULT_RETRY_TIMEOUT = 15.0
 BACKOFF_FIRST = 0.05
 BACKOFF_MAX = 1.0
-#: Error codes after which another node (or the same one a moment later) may well succeed.
-RETRY_CODES = frozenset(
-    {"sealed", "no_leader", "unavailable", "stale_unavailable", "audit_unavailable",
-     "timeout", "rate_limited"}
-)
 #: Tokens a vault keeps at most (oldest dropped first).
 MAX_HELD = 64
 
@@ -299,7 +294,7 @@ class AgentVault:
                         ) from None
                     return (data if isinstance(data, dict) else {"value": data}), rid
                 last = _answer_error(resp, rid, secrets)
-                if last.code not in RETRY_CODES or resp.status_code not in (429, 503, 504):
+                if not _retryable(resp.status_code, last.code):
                     self._current = idx
                     raise last
             attempt += 1
@@ -691,6 +686,13 @@ def _answer_error(resp: httpx.Response, rid: Optional[str], secrets: Sequence[st
         message += ": " + resp.text.strip()[:200]
     return error_from_answer(resp.status_code, code, message, request_id=rid,
                              approval_id=approval_id, secrets=secrets)
+
+
+def _retryable(status: int, code: str) -> bool:
+    """Whether another node (or the same one a moment later) may do better: any 429 or 503
+    (the node did not act on the request: ours, or a load balancer's), and our own 504
+    ``timeout`` (a read index or min-index wait that ran out)."""
+    return status in (429, 503) or (status == 504 and code == "timeout")
 
 
 def _secret_route(path: str) -> str:

@@ -8,29 +8,6 @@ use crate::harness::{Cluster, Reply};
 
 const STRIPE: &str = "production/stripe/STRIPE_SECRET_KEY";
 
-/// An agent with `scopes` (root creates it) and a 2 h token of it.
-async fn agent_token(c: &Cluster, name: &str, scopes: &[&str]) -> String {
-    let r = c.call(0, "POST", "/v1/agents", Some(json!({"name": name, "scopes": scopes}))).await;
-    assert_eq!(r.status, 200, "{:?}", r.body);
-    let key = r.body["agent_key"].as_str().unwrap().to_string();
-    token_of(c, &key, scopes).await
-}
-
-async fn token_of(c: &Cluster, credential: &str, scopes: &[&str]) -> String {
-    let r = c
-        .send_as(
-            0,
-            Some(credential),
-            "POST",
-            "/v1/tokens",
-            Some(json!({"scopes": scopes, "ttl": "2h"})),
-            &[],
-        )
-        .await;
-    assert_eq!(r.status, 200, "{:?}", r.body);
-    r.body["token"].as_str().unwrap().to_string()
-}
-
 fn guide_policy() -> Value {
     json!({ "approval_policy": {
         "tiers": { "standard": { "required_approvals": 0 },
@@ -70,12 +47,12 @@ async fn approve(c: &Cluster, approver: &str, id: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lowering_a_tier_never_releases_an_old_gated_version() {
     let c = Cluster::start(3).await;
-    let you = agent_token(&c, "you@company.com", &["approvals:decide"]).await;
+    let you = c.agent_token("you@company.com", &["approvals:decide"]).await;
     assert_eq!(c.call(0, "PUT", "/v1/policy/approvals", Some(guide_policy())).await.status, 200);
     let w = c.put(0, STRIPE, json!({"value": "sk_live_xyz", "tier": "critical"})).await;
     assert_eq!(w.status, 200, "{:?}", w.body);
-    let writer = agent_token(&c, "stripe-rotator", &["secrets:write:production/stripe/*"]).await;
-    let reader = agent_token(&c, "payment-service", &["secrets:read:production/*"]).await;
+    let writer = c.agent_token("stripe-rotator", &["secrets:write:production/stripe/*"]).await;
+    let reader = c.agent_token("payment-service", &["secrets:read:production/*"]).await;
     let url = format!("/v1/secrets/{STRIPE}");
 
     let down =
@@ -114,8 +91,7 @@ async fn lowering_a_tier_never_releases_an_old_gated_version() {
 
     // The privileged act: policy:manage plus an approval like a read's.
     let admin =
-        agent_token(&c, "tier-admin", &["policy:manage", "secrets:write:production/stripe/*"])
-            .await;
+        c.agent_token("tier-admin", &["policy:manage", "secrets:write:production/stripe/*"]).await;
     let ask =
         as_token(&c, 0, &admin, "PUT", &url, Some(json!({"value": "pk_test", "tier": "standard"})))
             .await;
@@ -157,12 +133,12 @@ async fn lowering_a_tier_never_releases_an_old_gated_version() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_grant_covers_only_what_its_tier_covers_after_later_writes() {
     let c = Cluster::start(3).await;
-    let you = agent_token(&c, "you@company.com", &["approvals:decide"]).await;
+    let you = c.agent_token("you@company.com", &["approvals:decide"]).await;
     assert_eq!(c.call(0, "PUT", "/v1/policy/approvals", Some(guide_policy())).await.status, 200);
     let path = "production/gemini/GEMINI_API_KEY";
     let url = format!("/v1/secrets/{path}");
     assert_eq!(c.put(0, path, json!({"value": "g-1", "tier": "sensitive"})).await.status, 200);
-    let reader = agent_token(&c, "inference-service", &["secrets:read:production/gemini/*"]).await;
+    let reader = c.agent_token("inference-service", &["secrets:read:production/gemini/*"]).await;
     let first = as_token(&c, 0, &reader, "GET", &url, None).await;
     approve(&c, &you, first.body["approval_id"].as_str().unwrap()).await;
     assert_eq!(as_token(&c, 1, &reader, "GET", &url, None).await.body["value"], "g-1");
@@ -274,7 +250,7 @@ async fn repeated_forwarded_for_lines_cannot_spoof_an_allowlisted_address() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_requester_reads_its_own_approval_with_a_plain_token() {
     let c = Cluster::start(3).await;
-    agent_token(&c, "you@company.com", &["approvals:decide"]).await;
+    c.agent_token("you@company.com", &["approvals:decide"]).await;
     assert_eq!(c.call(0, "PUT", "/v1/policy/approvals", Some(guide_policy())).await.status, 200);
     assert_eq!(
         c.put(0, STRIPE, json!({"value": "sk_live_xyz", "tier": "critical"})).await.status,
@@ -285,14 +261,14 @@ async fn the_requester_reads_its_own_approval_with_a_plain_token() {
         .call(0, "POST", "/v1/agents", Some(json!({"name": "payment-service", "scopes": scopes})))
         .await;
     let key = r.body["agent_key"].as_str().unwrap().to_string();
-    let first = token_of(&c, &key, &scopes).await;
+    let first = c.token_of(&key, &scopes).await;
     let ask = as_token(&c, 1, &first, "GET", &format!("/v1/secrets/{STRIPE}"), None).await;
     let id = ask.body["approval_id"].as_str().expect("approval id").to_string();
     let url = format!("/v1/approvals/{id}");
     let raw = c.send_as(2, Some(&key), "GET", &url, None, &[]).await;
     assert_eq!((raw.status, raw.code()), (403, "agent_key_not_allowed".into()), "{:?}", raw.body);
     // Another token of the same agent, bought later, with only its read scope.
-    let later = token_of(&c, &key, &scopes).await;
+    let later = c.token_of(&key, &scopes).await;
     for node in 0..3 {
         let r = as_token(&c, node, &later, "GET", &url, None).await;
         assert_eq!(
@@ -302,7 +278,7 @@ async fn the_requester_reads_its_own_approval_with_a_plain_token() {
             r.body
         );
     }
-    let other = agent_token(&c, "inference-service", &["secrets:read:production/gemini/*"]).await;
+    let other = c.agent_token("inference-service", &["secrets:read:production/gemini/*"]).await;
     let r = as_token(&c, 0, &other, "GET", &url, None).await;
     assert_eq!((r.status, r.code()), (403, "scope_denied".into()), "{:?}", r.body);
 }
@@ -436,10 +412,10 @@ async fn read_with_reason(c: &Cluster, node: usize, token: &str, reason: &str) -
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_denied_requester_may_ask_again_with_a_new_reason() {
     let c = Cluster::start(3).await;
-    let you = agent_token(&c, "you@company.com", &["approvals:decide"]).await;
+    let you = c.agent_token("you@company.com", &["approvals:decide"]).await;
     assert_eq!(c.call(0, "PUT", "/v1/policy/approvals", Some(guide_policy())).await.status, 200);
     assert_eq!(c.put(0, STRIPE, json!({"value": "sk", "tier": "critical"})).await.status, 200);
-    let payer = agent_token(&c, "payment-service", &["secrets:read:production/stripe/*"]).await;
+    let payer = c.agent_token("payment-service", &["secrets:read:production/stripe/*"]).await;
     let mut id = read_with_reason(&c, 0, &payer, "payout 1").await.body["approval_id"]
         .as_str()
         .unwrap()
@@ -541,8 +517,8 @@ async fn approver_names_are_case_folded_and_never_near_reused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_id_is_bound_to_its_caller() {
     let c = Cluster::start(3).await;
-    let you = agent_token(&c, "you@company.com", &["approvals:decide"]).await;
-    let sec = agent_token(&c, "security@company.com", &["approvals:decide"]).await;
+    let you = c.agent_token("you@company.com", &["approvals:decide"]).await;
+    let sec = c.agent_token("security@company.com", &["approvals:decide"]).await;
     assert_eq!(
         c.call(0, "PUT", "/v1/policy/approvals", Some(two_approver_policy())).await.status,
         200
@@ -551,7 +527,7 @@ async fn a_request_id_is_bound_to_its_caller() {
         c.put(0, STRIPE, json!({"value": "sk_live_1", "tier": "critical"})).await.status,
         200
     );
-    let payer = agent_token(&c, "payment-service", &["secrets:read:production/stripe/*"]).await;
+    let payer = c.agent_token("payment-service", &["secrets:read:production/stripe/*"]).await;
     let id = read_with_reason(&c, 0, &payer, "payout").await.body["approval_id"]
         .as_str()
         .unwrap()

@@ -72,9 +72,10 @@ export function send(
     }, connectTimeoutMs);
     req.on("socket", (sock) => {
       const connected = (): void => clearTimeout(connect);
-      // A pooled socket is connected already.
+      // A pooled socket is connected already: listening for a connect that never comes
+      // would add a listener per request to a kept-alive socket (a leak in a long-lived agent).
       if (!sock.connecting && !(sock as { pending?: boolean }).pending) connected();
-      sock.once(url.protocol === "https:" ? "secureConnect" : "connect", connected);
+      else sock.once(url.protocol === "https:" ? "secureConnect" : "connect", connected);
     });
     req.on("error", (e: NodeJS.ErrnoException) => {
       const cert = CERT_CODES.test(e.code ?? "");

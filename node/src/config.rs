@@ -52,6 +52,9 @@ pub struct Config {
     /// Authentication settings; all fields have defaults.
     #[serde(default)]
     pub auth: AuthConfig,
+    /// API port settings (`[api]`); all fields have defaults.
+    #[serde(default)]
+    pub api: ApiConfig,
     /// Whether `GET /metrics` needs a token holding `sys:operator` (default false: Prometheus
     /// scrapes without one; the metrics carry no paths or tokens).
     #[serde(default)]
@@ -210,6 +213,18 @@ impl Default for AuthConfig {
     }
 }
 
+/// API port settings (`[api]`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    /// CIDR ranges (or IPs) of TCP load balancers that open every API connection with a PROXY
+    /// protocol header, v1 or v2 (haproxy `send-proxy-v2`). The client address in the header
+    /// becomes the connection's peer address. A connection from these addresses without a
+    /// valid header is closed; a PROXY header from any other address is refused too
+    /// (`ass_proxy_protocol_rejected_total{reason}`). Default: none.
+    pub proxy_protocol_from: Vec<String>,
+}
+
 /// Default bound on wall-clock skew, ms.
 pub const DEFAULT_MAX_CLOCK_SKEW_MS: u64 = 5000;
 /// Default failed authentications per client address per minute.
@@ -347,6 +362,14 @@ impl Config {
             if cidr.parse::<ipnet::IpNet>().is_err() && cidr.parse::<std::net::IpAddr>().is_err() {
                 return Err(invalid(
                     "auth.trusted_proxies",
+                    format!("entry {i} `{cidr}` is not a CIDR range or an IP address"),
+                ));
+            }
+        }
+        for (i, cidr) in self.api.proxy_protocol_from.iter().enumerate() {
+            if crate::tls::proxy_protocol::parse_net(cidr).is_none() {
+                return Err(invalid(
+                    "api.proxy_protocol_from",
                     format!("entry {i} `{cidr}` is not a CIDR range or an IP address"),
                 ));
             }

@@ -35,6 +35,8 @@ pub struct Metrics {
     pub tls_cert_not_after: IntGaugeVec,
     /// TLS handshakes that failed or timed out, by port.
     pub tls_handshake_failures: IntCounterVec,
+    /// API connections closed before TLS for a PROXY protocol fault, by reason.
+    pub proxy_protocol_rejected: IntCounterVec,
     /// Authentications served from the auth cache (`hit`) or resolved from state (`miss`).
     auth_cache_lookups: IntCounterVec,
     last_leader: std::sync::Mutex<Option<u64>>,
@@ -115,6 +117,15 @@ impl Metrics {
                 ),
                 &["port"],
             )),
+            proxy_protocol_rejected: must(IntCounterVec::new(
+                Opts::new(
+                    "proxy_protocol_rejected_total",
+                    "API connections closed before TLS: a configured proxy sent no PROXY header \
+                     (missing), a bad one (malformed) or none in time (timeout), or a peer not \
+                     in [api] proxy_protocol_from sent one (untrusted)",
+                ),
+                &["reason"],
+            )),
             auth_cache_lookups: must(IntCounterVec::new(
                 Opts::new(
                     "auth_cache_lookups_total",
@@ -144,6 +155,7 @@ impl Metrics {
             Box::new(m.pending_approvals.clone()),
             Box::new(m.tls_cert_not_after.clone()),
             Box::new(m.tls_handshake_failures.clone()),
+            Box::new(m.proxy_protocol_rejected.clone()),
             Box::new(m.auth_cache_lookups.clone()),
         ] {
             must(m.registry.register(c));

@@ -145,9 +145,16 @@ pub async fn run(
     let failures = |port| Port {
         name: port,
         handshake_failures: node.metrics.tls_handshake_failures.with_label_values(&[port]),
+        proxy: None,
     };
-    let api_task =
-        tokio::spawn(serve(api_listener, api, api_tls, failures("api"), stop_rx.clone()));
+    let mut api_port = failures("api");
+    if !config.api.proxy_protocol_from.is_empty() {
+        api_port.proxy = Some(crate::tls::proxy_protocol::ProxyProtocol::new(
+            &config.api.proxy_protocol_from,
+            node.metrics.proxy_protocol_rejected.clone(),
+        ));
+    }
+    let api_task = tokio::spawn(serve(api_listener, api, api_tls, api_port, stop_rx.clone()));
     let cluster_task = tokio::spawn(serve(
         cluster_listener,
         cluster,

@@ -19,6 +19,8 @@ use serde_json::{json, Value};
 
 use crate::harness::Cluster;
 
+mod proxy;
+
 /// How the rendered files talk to the nodes.
 pub enum Tls<'a> {
     /// Plain HTTP (`tls_disable = true`): the shipped TLS options are removed.
@@ -45,12 +47,26 @@ fn subst(text: &str, from: &str, to: &str, file: &str) -> String {
     text.replace(from, to)
 }
 
+/// The address haproxy connects to the nodes from in the tests (`source`), so that the test's
+/// own direct calls from 127.0.0.1 are not taken for the proxy's.
+pub const HAPROXY_SOURCE: &str = "127.0.0.9";
+/// The node config that goes with [`render_haproxy`]: the shipped file sends PROXY v2 headers
+/// from [`HAPROXY_SOURCE`].
+pub const NODE_BEHIND_HAPROXY: &str = "[api]\nproxy_protocol_from = [\"127.0.0.9/32\"]\n";
+
 /// `cluster-config/haproxy/haproxy.cfg` for a local cluster: the frontend on `lb_port`, the
-/// servers on `api_ports`.
+/// servers on `api_ports`, connecting from [`HAPROXY_SOURCE`] (start the nodes with
+/// [`NODE_BEHIND_HAPROXY`]).
 pub fn render_haproxy(lb_port: u16, api_ports: &[u16], tls: Tls<'_>) -> String {
     let file = "haproxy/haproxy.cfg";
     let (_, mut t) = shipped(file);
     t = subst(&t, "bind :8200", &format!("bind 127.0.0.1:{lb_port}"), file);
+    t = subst(
+        &t,
+        "    balance leastconn\n",
+        &format!("    balance leastconn\n    source {HAPROXY_SOURCE}\n"),
+        file,
+    );
     for (shipped, port) in SHIPPED_NODES.iter().zip(api_ports) {
         t = subst(&t, &format!("{shipped} check"), &format!("127.0.0.1:{port} check"), file);
     }
@@ -202,7 +218,7 @@ async fn haproxy_keeps_reads_going_through_a_leader_kill() {
     let Some(haproxy) = tool("haproxy", "haproxy_keeps_reads_going_through_a_leader_kill") else {
         return;
     };
-    let mut c = Cluster::start(3).await;
+    let mut c = Cluster::start_with(3, NODE_BEHIND_HAPROXY).await;
     let path = "production/lb/API_KEY";
     assert_eq!(c.put(0, path, json!({"value": "through-haproxy"})).await.status, 200);
     let lb = free_port();

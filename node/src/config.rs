@@ -310,7 +310,18 @@ impl Config {
             return Err(invalid("peers", "must list every member, this node included"));
         }
         let mut ids = BTreeSet::new();
+        let mut addrs = BTreeSet::new();
         for peer in &self.peers {
+            for (field, addr) in
+                [("peers.api_addr", &peer.api_addr), ("peers.cluster_addr", &peer.cluster_addr)]
+            {
+                if !addrs.insert(addr.as_str()) {
+                    return Err(invalid(
+                        field,
+                        format!("peer {}: address `{addr}` is used twice in [[peers]]", peer.id),
+                    ));
+                }
+            }
             if peer.id == 0 {
                 return Err(invalid("peers.id", "must be greater than 0"));
             }
@@ -467,6 +478,11 @@ mod tests {
         assert!(err_of(&GOOD.replace("8301\"\n        data", "8201\"\n        data"))
             .contains("cluster_addr"));
         assert!(err_of(&format!("bogus = 1\n{GOOD}")).contains("bogus"));
+        let e = err_of(&GOOD.replace("127.0.0.1:8302", "127.0.0.1:8301"));
+        assert!(e.contains("peers.cluster_addr") && e.contains("used twice"), "{e}");
+        let e =
+            err_of(&GOOD.replace("api_addr = \"127.0.0.1:8202\"", "api_addr = \"127.0.0.1:8301\""));
+        assert!(e.contains("peers.api_addr") && e.contains("used twice"), "{e}");
         assert!(err_of(&GOOD.replace(
             "api_addr = \"127.0.0.1:8201\"\n        cluster",
             "api_addr = \"nope\"\n        cluster"

@@ -141,6 +141,9 @@ pub async fn run(
         }
         None => (None, None),
     };
+    // Read before the ports open: a peer may replicate the cluster's first entry here as soon
+    // as they do, and that is not a restart.
+    let had_raft_state = raft.is_initialized().await.context("reading raft state")?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let failures = |port| Port {
         name: port,
@@ -163,7 +166,7 @@ pub async fn run(
         stop_rx.clone(),
     ));
 
-    form_cluster(&raft, &config).await?;
+    form_cluster(&raft, &config, had_raft_state).await?;
     let ticker = tokio::spawn(tick_when_idle(node.clone()));
     let role = tokio::spawn(keep_seal_role(node.clone()));
     let pruner = tokio::spawn(prune_request_ids(node.clone()));
@@ -198,9 +201,14 @@ pub async fn run(
 /// Forms the cluster on the very first start: a node with an empty log proposes the
 /// configured membership. Every member proposing the same one is safe (openraft makes the same
 /// first entry everywhere); a node that already has a log never re-initializes.
-async fn form_cluster(raft: &Raft, config: &Config) -> anyhow::Result<()> {
-    if raft.is_initialized().await.context("reading raft state")? {
+/// `had_raft_state`: the log held a membership when the node opened it (a restart).
+async fn form_cluster(raft: &Raft, config: &Config, had_raft_state: bool) -> anyhow::Result<()> {
+    if had_raft_state {
         tracing::info!("raft state found: rejoining the cluster");
+        return Ok(());
+    }
+    if raft.is_initialized().await.context("reading raft state")? {
+        tracing::info!("first start: a peer formed the cluster first; joining it");
         return Ok(());
     }
     if !config.bootstrap {

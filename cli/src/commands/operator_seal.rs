@@ -15,7 +15,7 @@ first one. Needs a token with the sys:operator scope.
 Exits 2 if any node could not be sealed.
 
 Example:
-  ass operator seal --addr http://n2:8201
+  ass operator seal --addr https://n2:8200
   ass operator seal --all";
 
 /// Seal a node (or every node with --all)

@@ -55,6 +55,9 @@ pub struct Config {
     /// API port settings (`[api]`); all fields have defaults.
     #[serde(default)]
     pub api: ApiConfig,
+    /// How the root key is protected (`[seal]`): Shamir shares (default) or an HSM.
+    #[serde(default)]
+    pub seal: SealSettings,
     /// Whether `GET /metrics` needs a token holding `sys:operator` (default false: Prometheus
     /// scrapes without one; the metrics carry no paths or tokens).
     #[serde(default)]
@@ -225,6 +228,51 @@ pub struct ApiConfig {
     pub proxy_protocol_from: Vec<String>,
 }
 
+/// The seal backend (`[seal]`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SealKind {
+    /// Unseal key shares handed in by operators after every start.
+    #[default]
+    Shamir,
+    /// Auto-unseal: the root key wrapped by an AES key inside a PKCS#11 HSM.
+    Pkcs11,
+}
+
+/// Seal settings (`[seal]`). The HSM PIN is never in the config: `pin_file` names a file
+/// holding it, or it comes from the `ASS_SEAL_PIN` environment variable.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SealSettings {
+    /// `shamir` (default) or `pkcs11`.
+    #[serde(rename = "type")]
+    pub kind: SealKind,
+    /// With `pkcs11`: the vendor's PKCS#11 library, e.g. `/usr/lib/softhsm/libsofthsm2.so`.
+    pub library: PathBuf,
+    /// With `pkcs11`: the label of the token holding the key.
+    pub token_label: String,
+    /// With `pkcs11`: the label of the AES-256 secret key that wraps the root key (default
+    /// `ass-root`); created in the HSM beforehand, non-extractable.
+    pub key_label: String,
+    /// With `pkcs11`: a file holding the user PIN (mode 0600); empty: `ASS_SEAL_PIN`.
+    pub pin_file: PathBuf,
+}
+
+/// Default label of the HSM wrapping key.
+pub const DEFAULT_SEAL_KEY_LABEL: &str = "ass-root";
+
+impl Default for SealSettings {
+    fn default() -> Self {
+        Self {
+            kind: SealKind::Shamir,
+            library: PathBuf::new(),
+            token_label: String::new(),
+            key_label: DEFAULT_SEAL_KEY_LABEL.into(),
+            pin_file: PathBuf::new(),
+        }
+    }
+}
+
 /// Default bound on wall-clock skew, ms.
 pub const DEFAULT_MAX_CLOCK_SKEW_MS: u64 = 5000;
 /// Default failed authentications per client address per minute.
@@ -383,6 +431,17 @@ impl Config {
                     "api.proxy_protocol_from",
                     format!("entry {i} `{cidr}` is not a CIDR range or an IP address"),
                 ));
+            }
+        }
+        if self.seal.kind == SealKind::Pkcs11 {
+            for (field, empty) in [
+                ("seal.library", self.seal.library.as_os_str().is_empty()),
+                ("seal.token_label", self.seal.token_label.is_empty()),
+                ("seal.key_label", self.seal.key_label.is_empty()),
+            ] {
+                if empty {
+                    return Err(invalid(field, "is required with [seal] type = \"pkcs11\""));
+                }
             }
         }
         if self.auth.max_failures_per_minute == 0 {

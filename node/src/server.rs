@@ -125,6 +125,12 @@ pub async fn run(
     let mut node = Node::new(config.clone(), raft.clone(), store.clone(), http_client, clock)
         .with_audit(audit);
     node.peer_contacts = peer_contacts;
+    if config.seal.kind == crate::config::SealKind::Pkcs11 {
+        let hsm = crate::seal::pkcs11::Hsm::open_retrying(&config.seal)
+            .context("[seal] type = \"pkcs11\": the HSM can't be used, the node does not start")?;
+        tracing::info!(hsm = %hsm.name, "HSM ready: this node unseals itself (auto-unseal)");
+        node.hsm = Some(Arc::new(hsm));
+    }
     let node = Arc::new(node);
 
     let api = http::router(node.clone());
@@ -169,6 +175,7 @@ pub async fn run(
     form_cluster(&raft, &config, had_raft_state).await?;
     let ticker = tokio::spawn(tick_when_idle(node.clone()));
     let role = tokio::spawn(keep_seal_role(node.clone()));
+    let auto_unseal = tokio::spawn(crate::seal::auto::keep_unsealed(node.clone()));
     let pruner = tokio::spawn(prune_request_ids(node.clone()));
     let fatal_watch = tokio::spawn(stop_on_fatal(raft.clone()));
     let retention = tokio::spawn(audit_retention(node.clone()));
@@ -184,6 +191,7 @@ pub async fn run(
     let _ = stop_tx.send(true);
     ticker.abort();
     role.abort();
+    auto_unseal.abort();
     pruner.abort();
     fatal_watch.abort();
     retention.abort();

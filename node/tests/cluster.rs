@@ -3,6 +3,7 @@
 
 mod approvals;
 mod audit;
+mod autounseal;
 mod backup;
 mod harness;
 mod identity;

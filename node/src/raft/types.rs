@@ -123,6 +123,9 @@ pub enum Command {
     /// proposer). `into_uninitialized`: refused if the cluster was initialized meanwhile.
     /// The cluster's own membership and applied position are kept.
     Restore { into_uninitialized: bool, trees: Vec<crate::backup::TreeCopy> },
+    /// Turns auto-unseal on (the root key wrapped by an HSM key) or off (`None`: back to
+    /// Shamir unseal shares). The seal config and the data are untouched.
+    SetAutoSeal { auto: Option<crate::seal::AutoSeal> },
 }
 
 /// A new agent, validated by the proposer and checked again (name taken) at apply.
@@ -187,7 +190,9 @@ impl Command {
             | Command::SetApprovalPolicy(_) => String::new(),
             Command::OpenApproval(a) => a.path.clone(),
             Command::RotateKeyring { term, .. } => term.to_string(),
-            Command::Rekey { .. } | Command::Restore { .. } => String::new(),
+            Command::Rekey { .. } | Command::Restore { .. } | Command::SetAutoSeal { .. } => {
+                String::new()
+            }
             Command::DecideApproval(d) => hex::encode(d.id),
         };
         format!("{}:{target}", self.name())
@@ -213,6 +218,7 @@ impl Command {
             Command::RotateKeyring { .. } => "rotate_keyring",
             Command::Rekey { .. } => "rekey",
             Command::Restore { .. } => "restore",
+            Command::SetAutoSeal { .. } => "set_auto_seal",
         }
     }
 }

@@ -38,6 +38,7 @@ pub mod operator_rekey;
 pub mod operator_revoke_root;
 pub mod operator_rotate;
 pub mod operator_seal;
+pub mod operator_seal_migrate;
 pub mod operator_snapshot_restore;
 pub mod operator_snapshot_save;
 pub mod operator_status;

@@ -151,13 +151,19 @@ async fn haproxy_proxy_protocol_gives_nodes_the_real_client_address() {
         statuses.push(get(&from3, &url, &format!("asst_bogus{i}")).await.0);
     }
     assert!(statuses.contains(&429), "127.0.0.3 gets rate limited: {statuses:?}");
-    let (root3, _) = get(&from3, &url, &c.dev.root_token).await;
-    assert_eq!(root3, 429, "127.0.0.3 is limited even with a valid token");
+    // The limiter answers failures only (a valid credential is never refused), so the
+    // budgets show in what a bad token gets: 429 from 127.0.0.3, still 401 from 127.0.0.2.
+    let (bad3, _) = get(&from3, &url, "asst_bogus-again").await;
     let mut root2 = Vec::new();
-    for _ in 0..6 {
+    let mut bad2 = Vec::new();
+    for i in 0..3 {
         root2.push(get(&from2, &url, &c.dev.root_token).await.0);
+        bad2.push(get(&from2, &url, &format!("asst_other{i}")).await.0);
     }
-    assert!(root2.iter().all(|s| *s == 200), "127.0.0.2 is not limited: {root2:?}");
+    assert_eq!(bad3, 429, "127.0.0.3 is over its budget on every node");
+    assert!(bad2.iter().all(|s| *s == 401), "127.0.0.2 has its own budget: {bad2:?}");
+    assert!(root2.iter().all(|s| *s == 200), "127.0.0.2 is served: {root2:?}");
+    let (root3, _) = get(&from3, &url, &c.dev.root_token).await;
 
     // The audit trail records the real client.
     let r = c.call(0, "GET", &format!("/v1/audit?path={secret}&limit=200"), None).await;
@@ -203,7 +209,8 @@ async fn haproxy_proxy_protocol_gives_nodes_the_real_client_address() {
         "PROXY protocol through haproxy 127.0.0.1:{lb} (source {HAPROXY_SOURCE}, send-proxy-v2): \
          token allowlisted to 127.0.0.2/32: {from2_ok}/6 reads 200 from 127.0.0.2, \
          {from3_refused}/6 403 ip_not_allowed from 127.0.0.3; 30 bad tokens from 127.0.0.3: \
-         {statuses:?}, then root token from 127.0.0.3: {root3}, from 127.0.0.2: {root2:?}; \
+         {statuses:?}, then a bad token from 127.0.0.3: {bad3}, from 127.0.0.2: {bad2:?}; root \
+         token from 127.0.0.2: {root2:?}, from 127.0.0.3: {root3}; \
          audit clients {clients:?}; direct: 2 spoofed headers and 1 header-less proxy \
          connection closed (ass_proxy_protocol_rejected_total untrusted {untrusted}, missing \
          {missing})"

@@ -246,7 +246,7 @@ async fn put_all(c: &Cluster, path: &str, values: &[String]) {
 
 /// The `ass` binary next to `ass-node`, built first (a no-op when it is up to date) so the
 /// shipped backup script runs the CLI of this checkout.
-fn ass_cli() -> std::path::PathBuf {
+pub fn ass_cli() -> std::path::PathBuf {
     let node = std::path::Path::new(env!("CARGO_BIN_EXE_ass-node"));
     let ass = node.with_file_name("ass");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());

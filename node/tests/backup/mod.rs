@@ -244,11 +244,15 @@ async fn put_all(c: &Cluster, path: &str, values: &[String]) {
     }
 }
 
-/// The `ass` binary next to `ass-node`, built first (a no-op when it is up to date) so the
-/// shipped backup script runs the CLI of this checkout.
+/// The `ass` binary next to `ass-node`. `cargo test --workspace` (CI) has built it with this
+/// checkout; when it is missing (`cargo test -p ass-node` on a fresh target directory) it is
+/// built first with the same profile, as `cli/tests/real_cluster.rs` builds `ass-node`.
 pub fn ass_cli() -> std::path::PathBuf {
     let node = std::path::Path::new(env!("CARGO_BIN_EXE_ass-node"));
     let ass = node.with_file_name("ass");
+    if ass.exists() {
+        return ass;
+    }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = std::process::Command::new(cargo);
     cmd.args(["build", "--quiet", "-p", "ass-cli", "--bin", "ass"]);

@@ -175,7 +175,6 @@ pub async fn run(
     form_cluster(&raft, &config, had_raft_state).await?;
     let ticker = tokio::spawn(tick_when_idle(node.clone()));
     let role = tokio::spawn(keep_seal_role(node.clone()));
-    let auto_unseal = tokio::spawn(crate::seal::auto::keep_unsealed(node.clone()));
     let pruner = tokio::spawn(prune_request_ids(node.clone()));
     let fatal_watch = tokio::spawn(stop_on_fatal(raft.clone()));
     let retention = tokio::spawn(audit_retention(node.clone()));
@@ -185,6 +184,8 @@ pub async fn run(
         snapshot_entries,
     ));
     tracing::info!(node_id = config.node_id, api = %config.api_addr, cluster = %config.cluster_addr, "node running (sealed)");
+    // After that line: with an HSM the node unseals itself next, and says so.
+    let auto_unseal = tokio::spawn(crate::seal::auto::keep_unsealed(node.clone()));
 
     shutdown.await;
     tracing::info!("shutting down");

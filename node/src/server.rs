@@ -126,8 +126,15 @@ pub async fn run(
         .with_audit(audit);
     node.peer_contacts = peer_contacts;
     if config.seal.kind == crate::config::SealKind::Pkcs11 {
-        let hsm = crate::seal::pkcs11::Hsm::open_retrying(&config.seal)
-            .context("[seal] type = \"pkcs11\": the HSM can't be used, the node does not start")?;
+        // Off the runtime's workers: the vendor library blocks, and retries sleep.
+        let settings = config.seal.clone();
+        let hsm =
+            tokio::task::spawn_blocking(move || crate::seal::pkcs11::Hsm::open_retrying(&settings))
+                .await
+                .context("HSM open task")?
+                .context(
+                    "[seal] type = \"pkcs11\": the HSM can't be used, the node does not start",
+                )?;
         tracing::info!(hsm = %hsm.name, "HSM ready: this node unseals itself (auto-unseal)");
         node.hsm = Some(Arc::new(hsm));
     }

@@ -82,6 +82,16 @@ pub async fn init(
     tracing::info!(shares, threshold, index = committed.index, "cluster initialized");
     let mut recovery_keys = false;
     if let Some(auto) = auto {
+        // This node (the leader: init is forwarded there) unseals now, as its HSM would in
+        // a moment anyway: a sealed leader of an initialized cluster stops heartbeating
+        // within 250 ms (seal role), and the record below would then wait for a leader.
+        match crate::crypto::Keyring::open_with(&material.root, &material.sealed_keyring) {
+            Ok(keyring) => {
+                node.set_barrier(Some(Barrier::new(material.root.clone(), keyring)));
+                tracing::info!("node unsealed at init (auto-unseal)");
+            }
+            Err(e) => tracing::error!(error = %e, "init: the new keyring does not open"),
+        }
         let cmd = Command::SetAutoSeal { auto: Some(auto) };
         let request =
             Request { request_id: *uuid::Uuid::new_v4().as_bytes(), time_ms: now_ms(), cmd };

@@ -410,6 +410,14 @@ async fn seal_migrates_from_shamir_to_pkcs11_and_back() {
         (last["migrated"].clone(), last["seal_type"].clone()),
         (json!(true), json!("shamir"))
     );
+    // Every node learns it (the record replicates); then a second migration is refused.
+    for i in 0..3 {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while status_of(&c, i).await["seal_type"] != "shamir" {
+            assert!(Instant::now() < deadline, "node {i} never saw the migration");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
     let r = c
         .call(0, "POST", "/v1/sys/seal/migrate", Some(json!({"to": "shamir", "key": keys[0]})))
         .await;

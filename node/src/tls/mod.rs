@@ -24,6 +24,7 @@
 
 pub mod dev_certs;
 pub mod proxy_protocol;
+pub mod refusal;
 pub mod serve;
 
 use std::path::{Path, PathBuf};

@@ -16,6 +16,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+use cryptoki::error::RvError;
 use cryptoki::mechanism::aead::GcmParams;
 use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, KeyType, ObjectClass, ObjectHandle};
@@ -149,10 +150,30 @@ impl Hsm {
         })?;
         let session = ctx.open_rw_session(slot).map_err(op("opening a session"))?;
         let auth = AuthPin::from(pin.as_str().to_string());
-        session.login(UserType::User, Some(&auth)).map_err(|e| HsmError::Login {
-            label: settings.token_label.clone(),
-            message: e.to_string(),
-        })?;
+        match session.login(UserType::User, Some(&auth)) {
+            Ok(()) => {}
+            // Already logged in through another session of this process: fine.
+            Err(cryptoki::error::Error::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {}
+            // The PIN itself was refused: final (another try would count against it).
+            Err(
+                e @ cryptoki::error::Error::Pkcs11(
+                    RvError::PinIncorrect
+                    | RvError::PinInvalid
+                    | RvError::PinLenRange
+                    | RvError::PinExpired
+                    | RvError::PinLocked,
+                    _,
+                ),
+            ) => {
+                return Err(HsmError::Login {
+                    label: settings.token_label.clone(),
+                    message: e.to_string(),
+                })
+            }
+            // Anything else (SoftHSM's CKR_GENERAL_ERROR while another process rewrites its
+            // store, a device error): worth another try.
+            Err(e) => return Err(HsmError::Op { op: "login", message: e.to_string() }),
+        }
         let keys = session
             .find_objects(&[
                 Attribute::Class(ObjectClass::SECRET_KEY),

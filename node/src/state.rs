@@ -14,6 +14,7 @@ use crate::identity::{IdentityReader, IdentityTx};
 use crate::raft::types::{Applied, Command, Rejection, Request, Response};
 use crate::seal::SealConfig;
 use crate::secrets;
+use crate::storage::schema::KEY_AUTO_SEAL;
 use crate::storage::schema::{
     KEY_APPROVAL_POLICY, KEY_CLUSTER_ID, KEY_KEYRING, KEY_KEYRING_TERM, KEY_LEADER_TIME,
     KEY_ROOT_TOKEN, KEY_SEAL, KEY_TOKEN_POLICY,
@@ -179,6 +180,15 @@ fn apply_command(tx: &Tx<'_>, time_ms: u64, cmd: &Command) -> TxResult<Response>
             put_tx(tx.meta, KEY_SEAL, seal)?;
             Ok(Response::Ok)
         }
+        Command::SetAutoSeal { auto } => {
+            match auto {
+                Some(a) => put_tx(tx.meta, KEY_AUTO_SEAL, a)?,
+                None => {
+                    tx.meta.remove(KEY_AUTO_SEAL)?;
+                }
+            }
+            Ok(Response::Ok)
+        }
         Command::DecideApproval(d) => {
             let policy: ApprovalPolicyRecord =
                 get_tx(tx.meta, KEY_APPROVAL_POLICY)?.unwrap_or_default();
@@ -238,6 +248,11 @@ impl StateReader {
     /// The seal config, once `Init` is applied.
     pub fn seal_config(&self) -> Result<Option<SealConfig>, StorageError> {
         self.get(KEY_SEAL)
+    }
+
+    /// The auto-unseal state, while auto-unseal is on.
+    pub fn auto_seal(&self) -> Result<Option<crate::seal::AutoSeal>, StorageError> {
+        self.get(KEY_AUTO_SEAL)
     }
 
     /// The keyring sealed under the root key.

@@ -5,7 +5,8 @@
 //! A [`Client`] holds a list of node base URLs, an optional bearer token and one keep-alive
 //! connection pool. Each call goes to the current node; when that node cannot be reached, or
 //! answers 503 with `sealed`, `no_leader` or `unavailable`, the call moves on to the next
-//! address (each at most once per call, with a small backoff). Every write carries one
+//! address (each at most once per call, with a small backoff). A client with one address (a
+//! load balancer in front of the nodes) tries it [`LB_TRIES`] times instead. Every write carries one
 //! `x-ass-request-id` for all of its attempts, so a write retried on another node is applied
 //! once.
 //!
@@ -108,6 +109,9 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default pause before the second address is tried; it grows linearly per attempt.
 pub const DEFAULT_BACKOFF: Duration = Duration::from_millis(100);
+/// Attempts of one call when the client has a single address (a load balancer): the first
+/// and two retries, after the usual backoff (100 ms, then 200 ms).
+pub const LB_TRIES: usize = 3;
 /// Longest pause between two attempts of one call.
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
 /// How long an idle keep-alive connection stays in the pool.
@@ -621,7 +625,14 @@ impl Client {
         }
         let n = inner.addrs.len();
         let start = inner.current.load(Ordering::Relaxed) % n;
-        let tries = if call.failover == Failover::Yes { n } else { 1 };
+        // One address is a load balancer in front of the nodes: its next connection reaches
+        // another node, so it is worth LB_TRIES attempts (a restart behind it then costs no
+        // call). Several addresses: each once.
+        let tries = match call.failover {
+            Failover::Yes if n == 1 => LB_TRIES,
+            Failover::Yes => n,
+            Failover::No => 1,
+        };
         // One id for every attempt of this logical write, so the cluster applies it once.
         let request_id = call.is_write().then(|| uuid::Uuid::new_v4().to_string());
         let mut last_err = None;

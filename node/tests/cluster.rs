@@ -4,6 +4,7 @@
 mod approvals;
 mod audit;
 mod backup;
+mod ha;
 mod harness;
 mod identity;
 mod keys;

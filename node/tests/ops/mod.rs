@@ -45,12 +45,48 @@ fn subst(text: &str, from: &str, to: &str, file: &str) -> String {
     text.replace(from, to)
 }
 
+/// The runtime API socket the shipped haproxy config names.
+const SHIPPED_SOCKET: &str = "/run/haproxy/admin.sock";
+
+/// Where [`render_haproxy`] puts the runtime API socket of the haproxy on `lb_port`.
+pub fn haproxy_socket(lb_port: u16) -> PathBuf {
+    std::env::temp_dir().join(format!("ass-haproxy-{lb_port}.sock"))
+}
+
+/// One command on haproxy's runtime API socket; its answer.
+pub fn haproxy_command(socket: &Path, command: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::os::unix::net::UnixStream::connect(socket)
+        .unwrap_or_else(|e| panic!("haproxy socket {}: {e}", socket.display()));
+    s.write_all(format!("{command}\n").as_bytes()).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+/// The `status` column of `show stat` for one server of backend `ass_nodes` (`UP`, `DOWN`,
+/// `DRAIN`, `MAINT`, `UP 1/2`, …).
+pub fn haproxy_server_status(socket: &Path, server: &str) -> String {
+    let stat = haproxy_command(socket, "show stat");
+    let mut lines = stat.lines();
+    let header: Vec<&str> =
+        lines.next().unwrap_or("").trim_start_matches("# ").split(',').collect();
+    let col = header.iter().position(|h| *h == "status").expect("a status column");
+    lines
+        .map(|l| l.split(',').collect::<Vec<_>>())
+        .find(|f| f.first() == Some(&"ass_nodes") && f.get(1) == Some(&server))
+        .and_then(|f| f.get(col).map(|s| s.to_string()))
+        .unwrap_or_default()
+}
+
 /// `cluster-config/haproxy/haproxy.cfg` for a local cluster: the frontend on `lb_port`, the
 /// servers on `api_ports`.
 pub fn render_haproxy(lb_port: u16, api_ports: &[u16], tls: Tls<'_>) -> String {
     let file = "haproxy/haproxy.cfg";
     let (_, mut t) = shipped(file);
     t = subst(&t, "bind :8200", &format!("bind 127.0.0.1:{lb_port}"), file);
+    let socket = haproxy_socket(lb_port);
+    t = subst(&t, SHIPPED_SOCKET, &socket.display().to_string(), file);
     for (shipped, port) in SHIPPED_NODES.iter().zip(api_ports) {
         t = subst(&t, &format!("{shipped} check"), &format!("127.0.0.1:{port} check"), file);
     }
@@ -83,7 +119,7 @@ pub fn render_prometheus(api_ports: &[u16], rules: &Path, tls: Tls<'_>) -> Strin
 }
 
 /// The path of `bin` on PATH, or a loud skip message.
-fn tool(bin: &str, test: &str) -> Option<PathBuf> {
+pub fn tool(bin: &str, test: &str) -> Option<PathBuf> {
     let found = std::env::var_os("PATH")
         .and_then(|paths| std::env::split_paths(&paths).map(|d| d.join(bin)).find(|p| p.is_file()));
     if found.is_none() {
@@ -95,12 +131,12 @@ fn tool(bin: &str, test: &str) -> Option<PathBuf> {
     found
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// A child process killed when dropped.
-struct Running(Child);
+pub struct Running(Child);
 
 impl Drop for Running {
     fn drop(&mut self) {
@@ -109,7 +145,7 @@ impl Drop for Running {
     }
 }
 
-fn spawn(cmd: &mut Command, log: &Path) -> Running {
+pub fn spawn(cmd: &mut Command, log: &Path) -> Running {
     let out = std::fs::File::create(log).unwrap();
     let child = cmd
         .stdin(Stdio::null())
@@ -120,7 +156,7 @@ fn spawn(cmd: &mut Command, log: &Path) -> Running {
     Running(child)
 }
 
-fn api_ports(c: &Cluster) -> Vec<u16> {
+pub fn api_ports(c: &Cluster) -> Vec<u16> {
     c.dev.nodes.iter().map(|n| n.api_port).collect()
 }
 

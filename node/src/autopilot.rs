@@ -220,15 +220,20 @@ pub fn mark_removed(node: &Node, index: u64) -> Result<(), AutopilotError> {
 
 /// Every 250 ms on every node: a node that sees itself outside an initialized membership
 /// marks itself removed; a removed node listed by a newer membership is a member again.
+///
+/// Only after it was listed once in this run: a joining node replays memberships from before
+/// it was added, which do not list it either.
 pub async fn watch_membership(node: Arc<Node>) {
     let mut interval = tokio::time::interval(Duration::from_millis(250));
+    let mut seen_listed = false;
     loop {
         interval.tick().await;
         let m = node.raft.metrics().borrow().clone();
         let Some(log_id) = m.membership_config.log_id() else { continue };
         let listed = m.membership_config.membership().get_node(&node.id).is_some();
+        seen_listed |= listed;
         let removed = node.removed.load(Ordering::Relaxed);
-        if !listed && !removed {
+        if !listed && !removed && seen_listed {
             if let Err(e) = mark_removed(&node, log_id.index) {
                 tracing::warn!(error = %e, "could not record the removal");
             }
@@ -252,7 +257,7 @@ pub async fn tell_removed(node: &Node, cluster_addr: &str, index: u64) {
     let sent = node
         .http
         .post(cluster_addr, PATH_REMOVED)
-        .timeout(Duration::from_secs(2))
+        .timeout(Duration::from_secs(1))
         .body(body)
         .send()
         .await;

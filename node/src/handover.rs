@@ -60,7 +60,7 @@ pub async fn transfer(node: &Node, bound: Duration) -> Result<Handover, Handover
         return Err(HandoverError::NoOtherVoter);
     }
     let started = Instant::now();
-    node.stepping_down.store(true, Ordering::Relaxed);
+    node.stepping_down.store(true, Ordering::SeqCst);
     node.reconcile_seal_role();
     let result = hand_over(node, started, bound).await;
     node.stepping_down.store(false, Ordering::Relaxed);
@@ -103,6 +103,9 @@ async fn hand_over(
     }
     // 1. The successor: the live voter with the most entries, once it has all of them.
     let (target, addr) = loop {
+        // No proposal in flight (none can start now: see `Node::write`); read before the
+        // metrics, so the last log index below holds every proposal ever answered here.
+        let quiet = node.proposals_in_flight.load(Ordering::SeqCst) == 0;
         let m = node.raft.metrics().borrow().clone();
         if let Some(l) = m.current_leader.filter(|l| *l != node.id) {
             return Ok(Handover { new_leader: l, asked: l, took: started.elapsed() });
@@ -117,7 +120,7 @@ async fn hand_over(
             .map(|id| (matched.get(&id).copied().flatten().map_or(0, |l| l.index), id))
             .max();
         if let Some((index, id)) = best {
-            if index >= last && applied >= last {
+            if quiet && index >= last && applied >= last {
                 let addr = membership.get_node(&id).map(|n| n.cluster_addr.clone());
                 if let Some(addr) = addr {
                     break (id, addr);

@@ -120,6 +120,8 @@ pub struct Node {
     /// Set while this leader hands over leadership (see [`crate::handover`]); shared with
     /// the read-index service, which then confirms nothing here.
     pub stepping_down: Arc<std::sync::atomic::AtomicBool>,
+    /// Proposals submitted by [`Node::write`] and not yet answered (see [`crate::handover`]).
+    pub proposals_in_flight: AtomicU64,
     /// Set once a clean stop began: the node neither campaigns nor takes leadership back.
     pub draining: std::sync::atomic::AtomicBool,
     /// Set when this node was removed from the cluster (see [`crate::autopilot`]): it fails
@@ -181,6 +183,7 @@ impl Node {
             loaded_keyring: std::sync::Mutex::new(None),
             stepping_down,
             draining: std::sync::atomic::AtomicBool::new(false),
+            proposals_in_flight: AtomicU64::new(0),
             removed: std::sync::atomic::AtomicBool::new(false),
             audit: crate::audit::AuditLog::disabled(),
             peer_contacts: Default::default(),
@@ -312,10 +315,17 @@ impl Node {
 
     /// Proposes one request on this node, which must be the leader.
     pub async fn write(&self, request: Request) -> Result<Committed, WriteError> {
+        // Counted before the handover flag is read (both SeqCst): a handover that set the
+        // flag and then sees no proposal in flight knows none can start until it is done.
+        let mut proposing = Proposing::start(&self.proposals_in_flight);
         // A write that got past the forwarding layer just before a handover began waits for
-        // it: proposing now would keep the followers' leases fresh and the handover stuck.
-        if self.stepping_down.load(Ordering::Relaxed) && !self.wait_handover(WRITE_TIMEOUT).await {
-            return Err(WriteError::NotLeader { leader: self.leader().map(|(_, n)| n) });
+        // it: a proposal now could leave the chosen successor one entry short.
+        if self.stepping_down.load(Ordering::SeqCst) {
+            proposing.end();
+            if !self.wait_handover(WRITE_TIMEOUT).await {
+                return Err(WriteError::NotLeader { leader: self.leader().map(|(_, n)| n) });
+            }
+            proposing = Proposing::start(&self.proposals_in_flight);
         }
         let result = tokio::time::timeout(WRITE_TIMEOUT, self.raft.client_write(request))
             .await
@@ -324,6 +334,7 @@ impl Node {
                     "the write did not commit within 30 s (it may still commit)".into(),
                 )
             })?;
+        proposing.end();
         match result {
             Ok(resp) => Ok(Committed {
                 response: resp.data.response,
@@ -422,6 +433,32 @@ impl Node {
             Err(ProposeError::NotLeader) => Err(WriteError::NotLeader { leader: None }),
             Err(ProposeError::Raft(m)) => Err(WriteError::Raft(m)),
         }
+    }
+}
+
+/// One proposal counted in [`Node::proposals_in_flight`] until ended (or dropped, when a
+/// write's future is cancelled).
+struct Proposing<'a> {
+    count: &'a AtomicU64,
+    live: bool,
+}
+
+impl<'a> Proposing<'a> {
+    fn start(count: &'a AtomicU64) -> Self {
+        count.fetch_add(1, Ordering::SeqCst);
+        Self { count, live: true }
+    }
+
+    fn end(&mut self) {
+        if std::mem::replace(&mut self.live, false) {
+            self.count.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+impl Drop for Proposing<'_> {
+    fn drop(&mut self) {
+        self.end();
     }
 }
 

@@ -578,6 +578,24 @@ mod tests {
     }
 
     #[test]
+    fn shutdown_and_autopilot_settings_default_and_are_checked() {
+        let c = Config::from_toml(GOOD).unwrap();
+        assert_eq!(c.shutdown.drain_timeout_ms, DEFAULT_DRAIN_TIMEOUT_MS);
+        assert!(!c.autopilot.cleanup_dead_servers && c.autopilot.min_quorum == 3);
+        let t = format!("{GOOD}\n[shutdown]\ndrain_timeout_ms = 0\n");
+        assert!(err_of(&t).contains("shutdown.drain_timeout_ms"));
+        let t = format!("{GOOD}\n[autopilot]\ndead_server_last_contact_threshold_ms = 500\n");
+        assert!(err_of(&t).contains("autopilot.dead_server_last_contact_threshold_ms"));
+        let t = format!("{GOOD}\n[autopilot]\nmin_quorum = 0\n");
+        assert!(err_of(&t).contains("autopilot.min_quorum"));
+        let t = format!("{GOOD}\n[autopilot]\ncleanup_dead_servers = true\nmin_quorum = 2\n");
+        let c = Config::from_toml(&t).unwrap();
+        assert!(c.autopilot.cleanup_dead_servers && c.autopilot.min_quorum == 2);
+        let t = format!("{GOOD}\n[shutdown]\ndrain_secs = 3\n");
+        assert!(err_of(&t).contains("drain_secs"), "unknown keys are refused");
+    }
+
+    #[test]
     fn audit_settings_default_and_are_checked() {
         let c = Config::from_toml(GOOD).unwrap();
         assert!(c.audit.enabled);
@@ -675,6 +693,20 @@ mod tests {
                 file.display()
             );
             assert_eq!(config.reads.stale_max_ms, DEFAULT_STALE_READ_MAX_MS, "{}", file.display());
+            let (sd, ap) = (&config.shutdown, &config.autopilot);
+            assert_eq!(
+                (sd.drain_timeout_ms, sd.handover_timeout_ms),
+                (DEFAULT_DRAIN_TIMEOUT_MS, DEFAULT_HANDOVER_TIMEOUT_MS),
+                "{}",
+                file.display()
+            );
+            assert!(!ap.cleanup_dead_servers, "{}", file.display());
+            assert_eq!(
+                ap.dead_server_last_contact_threshold_ms,
+                DEFAULT_DEAD_SERVER_THRESHOLD_MS,
+                "{}",
+                file.display()
+            );
             assert_eq!(config.max_body_bytes, DEFAULT_MAX_BODY_BYTES, "{}", file.display());
             let a = &config.auth;
             assert!(a.trusted_proxies.is_empty(), "{}: [auth] trusted_proxies", file.display());

@@ -188,7 +188,7 @@ fn shipped_configs_pass_haproxy_promtool_and_systemd_analyze() {
         let (rules, _) = shipped("prometheus/ass-alerts.yml");
         let (rule_tests, _) = shipped("prometheus/ass-alerts.test.yml");
         let out = run_ok(Command::new(&promtool).arg("check").arg("rules").arg(&rules));
-        assert!(out.contains("SUCCESS: 8 rules found"), "{out}");
+        assert!(out.contains("SUCCESS: 9 rules found"), "{out}");
         run_ok(Command::new(&promtool).arg("test").arg("rules").arg(&rule_tests));
         // The shipped config as is (it names the rule file next to it) ...
         let (config, _) = shipped("prometheus/prometheus.yml");
@@ -444,7 +444,7 @@ async fn prometheus_scrapes_every_node_with_the_shipped_config() {
         let evaluated = rules
             .iter()
             .all(|r| r["health"] == "ok" && r["lastEvaluation"] != "0001-01-01T00:00:00Z");
-        if rules.len() == 8 && evaluated {
+        if rules.len() == 9 && evaluated {
             // A rule evaluated before the first scrape landed may still be pending (e.g.
             // `absent(...)`); it must clear once the data is there.
             let firing: Vec<&Value> = rules.iter().filter(|r| r["state"] != "inactive").collect();
@@ -456,11 +456,11 @@ async fn prometheus_scrapes_every_node_with_the_shipped_config() {
                 "a healthy cluster raises no alert: {firing:?}"
             );
         }
-        wait("8 rules evaluated", t0);
+        wait("9 rules evaluated", t0);
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     eprintln!(
-        "prometheus: {} targets up ({}), leader node {leader_id}, 8 rules evaluated in {:.1} s",
+        "prometheus: {} targets up ({}), leader node {leader_id}, 9 rules evaluated in {:.1} s",
         up.len(),
         instances.join(", "),
         t0.elapsed().as_secs_f64()

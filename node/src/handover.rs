@@ -101,59 +101,72 @@ async fn hand_over(
     if live.is_empty() {
         return Err(HandoverError::NoLiveVoter);
     }
-    // 1. The successor: the live voter with the most entries, once it has all of them.
-    let (target, addr) = loop {
-        // No proposal in flight (none can start now: see `Node::write`); read before the
-        // metrics, so the last log index below holds every proposal ever answered here.
-        let quiet = node.proposals_in_flight.load(Ordering::SeqCst) == 0;
-        let m = node.raft.metrics().borrow().clone();
-        if let Some(l) = m.current_leader.filter(|l| *l != node.id) {
-            return Ok(Handover { new_leader: l, asked: l, took: started.elapsed() });
-        }
-        let last = m.last_log_index.unwrap_or(0);
-        let applied = m.last_applied.map_or(0, |l| l.index);
-        let matched = m.replication.clone().unwrap_or_default();
-        let membership = m.membership_config.membership();
-        let best = membership
-            .voter_ids()
-            .filter(|id| live.contains(id))
-            .map(|id| (matched.get(&id).copied().flatten().map_or(0, |l| l.index), id))
-            .max();
-        if let Some((index, id)) = best {
-            if quiet && index >= last && applied >= last {
-                let addr = membership.get_node(&id).map(|n| n.cluster_addr.clone());
-                if let Some(addr) = addr {
-                    break (id, addr);
-                }
-            }
-        }
-        if Instant::now() > deadline {
-            return Err(HandoverError::NotCaughtUp(bound_ms));
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    };
-    // 2. Ask it to campaign; ask again each election timeout until someone else leads.
+    let mut live = live;
     let again = Duration::from_millis(node.config.raft.election_timeout_max_ms);
     loop {
-        let asked = node
-            .http
-            .post(&addr, PATH_CAMPAIGN)
-            .timeout(Duration::from_secs(1))
-            .send()
-            .await
-            .map(|r| r.status().is_success());
-        if !matches!(asked, Ok(true)) {
-            tracing::debug!(target, "the successor did not take the campaign request");
-        }
-        let round = Instant::now() + again;
-        while Instant::now() < round.min(deadline) {
-            if let Some(l) = node.leader().map(|(id, _)| id).filter(|l| *l != node.id) {
-                return Ok(Handover { new_leader: l, asked: target, took: started.elapsed() });
+        // 1. The successor: the live voter with the most entries, once it has all of them.
+        let (target, addr) = loop {
+            // No proposal in flight (none can start now: see `Node::write`); read before
+            // the metrics, so the last log index below holds every proposal ever answered.
+            let quiet = node.proposals_in_flight.load(Ordering::SeqCst) == 0;
+            let m = node.raft.metrics().borrow().clone();
+            if let Some(l) = m.current_leader.filter(|l| *l != node.id) {
+                return Ok(Handover { new_leader: l, asked: l, took: started.elapsed() });
+            }
+            let last = m.last_log_index.unwrap_or(0);
+            let applied = m.last_applied.map_or(0, |l| l.index);
+            let matched = m.replication.clone().unwrap_or_default();
+            let membership = m.membership_config.membership();
+            let best = membership
+                .voter_ids()
+                .filter(|id| live.contains(id))
+                .map(|id| (matched.get(&id).copied().flatten().map_or(0, |l| l.index), id))
+                .max();
+            if let Some((index, id)) = best {
+                if quiet && index >= last && applied >= last {
+                    let addr = membership.get_node(&id).map(|n| n.cluster_addr.clone());
+                    if let Some(addr) = addr {
+                        break (id, addr);
+                    }
+                }
+            }
+            if Instant::now() > deadline {
+                return Err(HandoverError::NotCaughtUp(bound_ms));
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        if Instant::now() >= deadline {
-            return Err(HandoverError::Timeout(bound_ms));
+        };
+        // 2. Ask it to campaign; ask again each election timeout until someone else leads.
+        //    A successor that refuses (stopping, sealed) or can't be reached is dropped, and
+        //    the next best is asked.
+        loop {
+            let asked = node
+                .http
+                .post(&addr, PATH_CAMPAIGN)
+                .timeout(Duration::from_secs(1))
+                .send()
+                .await
+                .map(|r| r.status().is_success());
+            if !matches!(asked, Ok(true)) {
+                tracing::info!(
+                    target,
+                    "the chosen successor refused or did not answer; trying another"
+                );
+                live.retain(|id| *id != target);
+                if live.is_empty() {
+                    return Err(HandoverError::NoLiveVoter);
+                }
+                break;
+            }
+            let round = Instant::now() + again;
+            while Instant::now() < round.min(deadline) {
+                if let Some(l) = node.leader().map(|(id, _)| id).filter(|l| *l != node.id) {
+                    return Ok(Handover { new_leader: l, asked: target, took: started.elapsed() });
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            if Instant::now() >= deadline {
+                return Err(HandoverError::Timeout(bound_ms));
+            }
         }
     }
 }

@@ -558,3 +558,99 @@ async fn rolling_restart_behind_haproxy_fails_no_call() {
     }
     assert!(lost.is_empty(), "acknowledged writes lost: {lost:?}");
 }
+
+/// The `ass-node dev` launcher itself (the issue: its nodes "never exited" on SIGTERM — they
+/// had exited, and lingered as zombies the launcher never reaped): a node sent SIGTERM exits
+/// 0, is reaped at once (no zombie) and reported; Ctrl-C (SIGINT) of the launcher stops the
+/// rest cleanly and the launcher exits 0. Prints the SIGTERM-to-exit times.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dev_launcher_reaps_a_node_stopped_with_sigterm_and_stops_the_rest_on_ctrl_c() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let base = crate::harness::free_base_port(3);
+    let mut launcher = std::process::Command::new(env!("CARGO_BIN_EXE_ass-node"))
+        .args(["dev", "--dir"])
+        .arg(dir.path())
+        .args(["--base-port", &base.to_string()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+    let reader = {
+        let (lines, out) = (lines.clone(), launcher.stdout.take().unwrap());
+        std::thread::spawn(move || {
+            for l in BufReader::new(out).lines().map_while(Result::ok) {
+                lines.lock().unwrap().push(l);
+            }
+        })
+    };
+    let seen = |needle: &str| lines.lock().unwrap().iter().any(|l| l.contains(needle));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !seen("Ctrl-C stops every node") {
+        assert!(
+            Instant::now() < deadline,
+            "dev cluster never came up: {:?}",
+            lines.lock().unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let file: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("cluster.json")).unwrap()).unwrap();
+    let pids: Vec<(u64, i32)> = file["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| (n["id"].as_u64().unwrap(), n["pid"].as_i64().unwrap() as i32))
+        .collect();
+    let state = |pid: i32| -> Option<String> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        stat.rsplit(')').next()?.split_whitespace().next().map(str::to_owned)
+    };
+    // A leader elected less than an election timeout ago waits out its own lease first.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (id, pid) = pids[2];
+    let t = Instant::now();
+    // SAFETY: kill(2) on a node process of the launcher this test started.
+    unsafe {
+        libc::kill(pid, libc::SIGTERM);
+    }
+    while !matches!(state(pid).as_deref(), None | Some("Z")) {
+        assert!(t.elapsed() < Duration::from_secs(20), "node {id} still running");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let exited = t.elapsed();
+    while !seen(&format!("node {id} exited (exit status: 0)")) {
+        assert!(t.elapsed() < Duration::from_secs(5), "not reported: {:?}", lines.lock().unwrap());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(state(pid), None, "node {id} was reaped, not left a zombie");
+    let t = Instant::now();
+    // SAFETY: kill(2) on the launcher this test started (Ctrl-C).
+    unsafe {
+        libc::kill(launcher.id() as i32, libc::SIGINT);
+    }
+    let status = loop {
+        if let Some(s) = launcher.try_wait().unwrap() {
+            break s;
+        }
+        assert!(t.elapsed() < Duration::from_secs(30), "the launcher did not stop");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let stopped_all = t.elapsed();
+    reader.join().unwrap();
+    assert!(status.success(), "launcher: {status}");
+    let lines = lines.lock().unwrap().clone();
+    for (id, pid) in &pids[..2] {
+        assert_eq!(state(*pid), None, "node {id} gone");
+        let line = lines.iter().find(|l| l.starts_with(&format!("node {id} stopped in")));
+        assert!(line.is_some_and(|l| l.ends_with("(exit status: 0)")), "{lines:#?}");
+    }
+    eprintln!(
+        "ass-node dev: node {id} exited {} ms after SIGTERM and was reaped; Ctrl-C stopped the \
+         other two (follower first, then the leader) in {} ms: {:?}",
+        exited.as_millis(),
+        stopped_all.as_millis(),
+        lines.iter().filter(|l| l.contains("stopped in")).collect::<Vec<_>>()
+    );
+}

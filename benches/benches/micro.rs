@@ -484,6 +484,7 @@ fn put_cmd(n: u64, ciphertext: &[u8]) -> Command {
         cas: None,
         secret_type: None,
         tier: None,
+        lower_from: None,
         ciphertext: ciphertext.to_vec(),
     })
 }

@@ -369,6 +369,7 @@ mod tests {
             message: String::new(),
             leader: None,
             approval_id: None,
+            request_id: None,
         }
     }
 

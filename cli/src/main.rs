@@ -10,7 +10,11 @@
 //! | 3 | approval required: the secret's tier needs approvals; a request is pending (its id on stderr) |
 //! | 4 | approval denied, or the request expired while `secrets get --wait` waited |
 //!
-//! Errors print as `error: <message> (<code>)` on stderr. The token is never printed. A read
+//! Errors print as `error: <message> (<code>)` on stderr; with `--json` anywhere before `--`
+//! they are one JSON document on stderr instead, `{"error": {"code", "message",
+//! "request_id"}}` (plus `approval_id` for a held read, `hint` where one helps), for every
+//! command and every error, usage and local ones included (see [`error_code`] for their
+//! codes). The token is never printed. A read
 //! held by an approval prints `approval required: request <id> (…); ask an approver: …` (or
 //! `approval denied: …`, `approval expired: …`) and then the request id alone on its own
 //! line, all on stderr, so `--silent` output stays the value or nothing. Codes 3 and 4 come
@@ -32,6 +36,8 @@ use commands::Cli;
 pub struct Failed {
     /// Process exit code.
     pub exit: u8,
+    /// Stable machine code for `--json` errors (`nodes_failed`, `secrets_unreadable`, …).
+    pub code: &'static str,
     /// One-line summary for stderr.
     pub message: String,
 }
@@ -206,6 +212,89 @@ const REPLAYED_HINT: &str = "\nhint: an earlier attempt of this call reached the
     as a hash and can't be shown again. Check with `ass agents show NAME` / `ass tokens list`, \
     then run the command again (for an agent: `ass agents rotate-key NAME`).";
 
+/// Stable machine code of an error: the server's for a server error (`scope_denied`, …),
+/// `approval_required` / `approval_denied` / `approval_expired` for a held read, the
+/// client's local kinds (`transport`, `decode`, `config`), a [`Failed`]'s own code, `io`
+/// when a file or the terminal failed, and `invalid_input` for any other local refusal. Usage
+/// errors (bad flags) are `usage`, decided before a command runs.
+pub fn error_code(err: &anyhow::Error) -> String {
+    if let Some(f) = err.downcast_ref::<Failed>() {
+        return f.code.to_owned();
+    }
+    if let Some(h) = approval_held(err) {
+        return format!(
+            "approval_{}",
+            if h.held == Held::Pending { "required" } else { h.status() }
+        );
+    }
+    if let Some(e) = err.downcast_ref::<ass_client::Error>() {
+        return e.code().to_owned();
+    }
+    if err.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some()) {
+        return "io".to_owned();
+    }
+    "invalid_input".to_owned()
+}
+
+/// The `--json` form of an error: `{"error": {"code", "message", "request_id"}}`, with
+/// `approval_id` for a held read and `hint` when the text form has one.
+pub fn error_json(err: &anyhow::Error, credential_given: bool) -> serde_json::Value {
+    let text = error_text(err, credential_given);
+    let (head, hint) = match text.split_once("\nhint: ") {
+        Some((h, hint)) => (h.to_owned(), Some(hint.to_owned())),
+        None => (text.clone(), None),
+    };
+    let client = err.downcast_ref::<ass_client::Error>();
+    let message = match (client, approval_held(err)) {
+        (_, Some(h)) => h.text().lines().next().unwrap_or_default().to_owned(),
+        (Some(e), None) => e.to_string(),
+        (None, None) => head.strip_prefix("error: ").unwrap_or(&head).to_owned(),
+    };
+    let mut body = serde_json::json!({
+        "code": error_code(err),
+        "message": message,
+        "request_id": client.and_then(ass_client::Error::request_id),
+    });
+    if let Some(h) = approval_held(err) {
+        body["approval_id"] = h.approval_id.into();
+    }
+    if let Some(hint) = hint {
+        body["hint"] = hint.into();
+    }
+    serde_json::json!({ "error": body })
+}
+
+/// Whether the command line asks for JSON (`--json`, or `--format json-array`, before any
+/// `--`): errors are then JSON too. Read from the raw arguments, so usage errors that stop
+/// parsing are JSON as well.
+pub fn wants_json<I, S>(args: I) -> bool
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let mut prev_format = false;
+    for a in args {
+        let a = a.as_ref().to_string_lossy();
+        if a == "--" {
+            return false;
+        }
+        if a == "--json" || a == "--format=json-array" || (prev_format && a == "json-array") {
+            return true;
+        }
+        prev_format = a == "--format";
+    }
+    false
+}
+
+/// Prints the error on stderr, as text or (`json`) as one JSON document.
+fn report(err: &anyhow::Error, credential_given: bool, json: bool) {
+    if json {
+        eprintln!("{}", error_json(err, credential_given));
+    } else {
+        eprintln!("{}", error_text(err, credential_given));
+    }
+}
+
 /// Whether the error is stdout closing under us (`ass … | head`): not worth a message.
 fn is_broken_pipe(err: &anyhow::Error) -> bool {
     err.chain().any(|c| {
@@ -215,8 +304,19 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
 }
 
 fn main() -> ExitCode {
+    let json = wants_json(std::env::args_os().skip(1));
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
+        Err(e) if json && e.use_stderr() => {
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or_default();
+            let message = first.strip_prefix("error: ").unwrap_or(first);
+            let body = serde_json::json!({"error": {
+                "code": "usage", "message": message, "request_id": null,
+            }});
+            eprintln!("{body}");
+            return ExitCode::from(1);
+        }
         Err(e) => {
             let _ = e.print();
             // Help and version are successes; every other parse failure is a usage error.
@@ -227,7 +327,8 @@ fn main() -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            let e = anyhow::Error::new(e).context("cannot start the async runtime");
+            report(&e, credential_given, json);
             return ExitCode::from(1);
         }
     };
@@ -235,7 +336,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("{}", error_text(&e, credential_given));
+            report(&e, credential_given, json);
             ExitCode::from(exit_code(&e))
         }
     }
@@ -257,6 +358,7 @@ mod tests {
             message: "nope".into(),
             leader: None,
             approval_id: approval_id.map(str::to_owned),
+            request_id: None,
         }
     }
 
@@ -327,7 +429,8 @@ mod tests {
 
     #[test]
     fn reported_failures_keep_their_code() {
-        let e: anyhow::Error = Failed { exit: 2, message: "1 of 3 nodes failed".into() }.into();
+        let e: anyhow::Error =
+            Failed { exit: 2, code: "nodes_failed", message: "1 of 3 nodes failed".into() }.into();
         assert_eq!(exit_code(&e), 2);
         assert_eq!(error_text(&e, true), "error: 1 of 3 nodes failed");
     }
@@ -390,6 +493,51 @@ mod tests {
     fn local_errors_print_their_context_chain() {
         let e = anyhow::anyhow!("gone").context("cannot read key file k");
         assert_eq!(error_text(&e, true), "error: cannot read key file k: gone");
+    }
+
+    #[test]
+    fn json_is_asked_for_before_the_double_dash() {
+        assert!(wants_json(["secrets", "get", "a/b", "--json"]));
+        assert!(wants_json(["audit", "--format", "json-array"]));
+        assert!(wants_json(["audit", "--format=json-array"]));
+        assert!(!wants_json(["audit", "--format", "table"]));
+        assert!(!wants_json(["run", "--env", "A=a/b", "--", "jq", "--json"]));
+        assert!(!wants_json(["secrets", "get", "a/b"]));
+    }
+
+    #[test]
+    fn json_errors_have_code_message_and_request_id() {
+        let mut e = api_with(403, "scope_denied", None);
+        if let Error::Api { request_id, .. } = &mut e {
+            *request_id = Some("req-1".into());
+        }
+        let j = error_json(&e.into(), true);
+        assert_eq!(
+            j,
+            serde_json::json!({"error": {"code": "scope_denied", "message": "nope",
+                "request_id": "req-1"}})
+        );
+        let held = error_json(&api_with(403, "approval_required", Some(ID)).into(), true);
+        assert_eq!(held["error"]["code"], "approval_required");
+        assert_eq!(held["error"]["approval_id"], ID);
+        let hinted = error_json(&api("unauthorized"), false);
+        assert!(hinted["error"]["hint"].as_str().unwrap().contains("ASS_TOKEN"), "{hinted}");
+    }
+
+    #[test]
+    fn local_errors_have_stable_codes() {
+        let code = |e: anyhow::Error| error_code(&e);
+        assert_eq!(code(anyhow::anyhow!("bad spec")), "invalid_input");
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "gone");
+        assert_eq!(code(anyhow::Error::new(io).context("cannot read key file k")), "io");
+        assert_eq!(code(Error::Config("bad addr".into()).into()), "config");
+        let f = Failed { exit: 3, code: "secrets_unreadable", message: "m".into() };
+        assert_eq!(code(f.into()), "secrets_unreadable");
+        let held = ApprovalHeld { held: Held::Denied, approval_id: ID.into(), detail: "d".into() };
+        assert_eq!(code(held.into()), "approval_denied");
+        let j = error_json(&anyhow::anyhow!("gone").context("cannot read CA file x"), true);
+        assert_eq!(j["error"]["message"], "cannot read CA file x: gone");
+        assert_eq!(j["error"]["request_id"], serde_json::Value::Null);
     }
 
     #[test]

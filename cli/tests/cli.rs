@@ -89,6 +89,8 @@ async fn ass_env(args: &[&str], env: &[(&str, &str)], stdin: &str) -> Run {
             cmd.env_remove(k);
         }
     }
+    // Fake nodes on random ports: nothing to reuse, and nothing left in the user's cache.
+    cmd.env("ASS_NO_TOKEN_CACHE", "1");
     let mut child = cmd
         .args(args)
         .envs(env.iter().copied())

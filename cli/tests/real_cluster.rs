@@ -210,6 +210,8 @@ impl Ass<'_> {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_ass"));
         clear_ass_env(&mut cmd);
         cmd.args(args).env("ASS_ADDR", &self.addr);
+        // The agent-key token cache goes to the test's scratch space, never the user's.
+        cmd.env("XDG_CACHE_HOME", self.cluster.scratch.join("cache"));
         if let Some(ca) = &self.ca_cert {
             cmd.env("ASS_CACERT", ca);
         }
@@ -1114,6 +1116,13 @@ fn real_cluster_end_to_end() {
         ]),
         "{j}"
     );
+    // A fresh cluster has the guide's policy (sensitive needs an approval, and no approver
+    // exists yet): this operator runs sensitive secrets without approvals until step 13.
+    let no_sensitive = c.key_file(
+        "no-sensitive-approvals.json",
+        r#"{"approval_policy":{"tiers":{"standard":{"required_approvals":0},"sensitive":{"required_approvals":0}},"approvers":[]}}"#,
+    );
+    c.ass(&["policy", "approvals", "set", "--file", &no_sensitive]).ok();
     // GEMINI's latest version was deleted in step 5: write a fresh one.
     let v3 = unique("AIza-e2e-v3");
     c.ass(&["secrets", "set", GEMINI, &v3]).ok();
@@ -1287,7 +1296,11 @@ fn real_cluster_end_to_end() {
         .unwrap_or_else(|| panic!("no `New agent key:` line:\n{}", run.stdout))
         .to_owned();
     assert_ne!(new_key, rotator_key);
-    rot(&rotator_key).run(&["secrets", "list", "staging/"]).server_error("unauthorized");
+    // The old key buys nothing more. Tokens it bought live on until they expire ("tokens
+    // stay"), the cached one included: `--no-token-cache` makes the key itself be asked.
+    rot(&rotator_key)
+        .run(&["--no-token-cache", "secrets", "list", "staging/"])
+        .server_error("unauthorized");
     rot(&new_key).run(&["secrets", "list", "staging/"]).ok().stdout_has(staging);
 
     step(t0, 11, "token policy: show, set, break-glass, --file");
@@ -1376,8 +1389,19 @@ fn real_cluster_end_to_end() {
     c.ass(&["operator", "members"]).ok();
 
     step(t0, 13, "approvals: policy file, gated read exits 3, --wait, two approvers, deny exits 4");
-    // The policy users write, from a file; shown back as stored.
+    // The policy users write, from a file; shown back as stored. Its approvers must exist
+    // first: named before they do, the policy is refused.
     let policy = c.key_file("approval-policy.json", APPROVAL_POLICY);
+    c.ass(&["policy", "approvals", "set", "--file", &policy])
+        .server_error("unknown_approver")
+        .stderr_has("you@company.com");
+    // Approvers are agents named by e-mail; the requester is one agent per service.
+    let create = |name: &str, scopes: &str| {
+        let run = c.ass(&["agents", "create", "--name", name, "--scopes", scopes, "--json"]);
+        run.ok().json()["agent_key"].as_str().expect("agent_key").to_owned()
+    };
+    let you_key = create("you@company.com", "approvals:decide");
+    let security_key = create("security@company.com", "approvals:decide");
     c.ass(&["policy", "approvals", "set", "--file", &policy])
         .ok()
         .stdout_has("Approval policy set:\n")
@@ -1402,13 +1426,6 @@ fn real_cluster_end_to_end() {
     c.ass(&["policy", "approvals", "set", "--file", &not_policy])
         .expect(1)
         .stderr_has("is not an approval policy document");
-    // Approvers are agents named by e-mail; the requester is one agent per service.
-    let create = |name: &str, scopes: &str| {
-        let run = c.ass(&["agents", "create", "--name", name, "--scopes", scopes, "--json"]);
-        run.ok().json()["agent_key"].as_str().expect("agent_key").to_owned()
-    };
-    let you_key = create("you@company.com", "approvals:decide");
-    let security_key = create("security@company.com", "approvals:decide");
     let payment_key = create("payment-service", "secrets:read:production/stripe/*");
     let you = || c.cli().agent_key(&you_key);
     let security = || c.cli().agent_key(&security_key);

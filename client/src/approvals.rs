@@ -87,11 +87,26 @@ impl Client {
     /// returns it as stored (defaults filled in). A policy the cluster refuses is
     /// `invalid_policy`, its message naming the problem (an unknown tier, more approvals than
     /// approvers, an approver that is not an e-mail address, …).
+    ///
+    /// An approver that is no live agent yet is refused (`unknown_approver`); see
+    /// [`Self::set_approval_policy_allowing_unknown`].
     pub async fn set_approval_policy(
         &self,
         doc: &ApprovalPolicyDocument,
     ) -> Result<ApprovalPolicyDocument, Error> {
         self.call(Call::new(Method::PUT, "/v1/policy/approvals").json(doc)?).await
+    }
+
+    /// Like [`Self::set_approval_policy`], accepting approvers that do not exist yet: reads
+    /// that need them wait until they are created.
+    pub async fn set_approval_policy_allowing_unknown(
+        &self,
+        doc: &ApprovalPolicyDocument,
+    ) -> Result<ApprovalPolicyDocument, Error> {
+        let call = Call::new(Method::PUT, "/v1/policy/approvals")
+            .query("allow_unknown_approvers", "true")
+            .json(doc)?;
+        self.call(call).await
     }
 }
 

@@ -27,6 +27,9 @@ pub enum Error {
         /// The approval request a gated read opened or re-used (`approval_required`,
         /// `approval_denied`, `approval_expired` on a read); see [`Error::approval_id`].
         approval_id: Option<String>,
+        /// The request id the node answered with (`x-ass-request-id`), which its audit event
+        /// carries: quote it when asking an operator what happened.
+        request_id: Option<String>,
     },
     /// No answer: connection refused, reset, TLS failure or timeout, on every address tried.
     #[error("{0}")]
@@ -55,6 +58,14 @@ impl Error {
     pub fn status(&self) -> Option<u16> {
         match self {
             Error::Api { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// The request id of a server error (`x-ass-request-id` of the answer), when it had one.
+    pub fn request_id(&self) -> Option<&str> {
+        match self {
+            Error::Api { request_id, .. } => request_id.as_deref(),
             _ => None,
         }
     }
@@ -105,23 +116,32 @@ impl Error {
             && matches!(self.code(), "approval_required" | "approval_expired")
     }
 
-    /// `true` for answers after which another node may well succeed: no answer at all, or a
-    /// 503 whose code is one of [`FAILOVER_CODES`]. This is what the client fails over on.
+    /// `true` for answers after which another node may well succeed: no answer at all, a 429
+    /// (this node is slowing this client address down: `rate_limited`), or a 503 (this node
+    /// cannot serve now: `sealed`, `no_leader`, `unavailable`, `stale_unavailable`,
+    /// `audit_unavailable`, or a load balancer's own 503). This is what the client fails over
+    /// on. Both statuses mean the node did not act on the request, and every write carries a
+    /// request id (`x-ass-request-id`) for all its attempts, so the retry is safe: a read
+    /// changes nothing, a write is applied at most once.
     pub fn is_failover(&self) -> bool {
         match self {
             Error::Transport(_) => true,
-            Error::Api { status, code, .. } => {
-                *status == 503 && FAILOVER_CODES.contains(&code.as_str())
-            }
+            Error::Api { status, .. } => FAILOVER_STATUSES.contains(status),
             _ => false,
         }
     }
 }
 
-/// Codes of a 503 answer after which the client tries the next address: this node cannot
-/// serve now but another may (`stale_unavailable`: a stale read on a node that has not heard
-/// from a leader lately).
-pub const FAILOVER_CODES: &[&str] = &["sealed", "no_leader", "unavailable", "stale_unavailable"];
+/// HTTP statuses after which the client tries the next address: 429 (too many requests from
+/// here, e.g. `rate_limited` after failed authentications from a shared address) and 503
+/// (unavailable).
+pub const FAILOVER_STATUSES: &[u16] = &[429, 503];
+
+/// The server's 503 codes, all of which fail over (see [`FAILOVER_STATUSES`]): this node
+/// cannot serve now but another may (`stale_unavailable`: a stale read on a node that has not
+/// heard from a leader lately; `audit_unavailable`: its audit event could not be recorded).
+pub const FAILOVER_CODES: &[&str] =
+    &["sealed", "no_leader", "unavailable", "stale_unavailable", "audit_unavailable"];
 
 /// Turns a non-success answer into [`Error::Api`]: our JSON [`ErrorBody`] when the body is
 /// one, else code `http_<status>` with (the start of) the body as message.
@@ -133,6 +153,7 @@ pub(crate) fn api_error(status: u16, body: &[u8]) -> Error {
             message: e.message,
             leader: e.leader,
             approval_id: e.approval_id,
+            request_id: None,
         };
     }
     let text = String::from_utf8_lossy(body);
@@ -147,7 +168,23 @@ pub(crate) fn api_error(status: u16, body: &[u8]) -> Error {
         let ellipsis = if cut < text.len() { "…" } else { "" };
         format!("server answered HTTP {status}: {}{ellipsis}", &text[..cut])
     };
-    Error::Api { status, code: format!("http_{status}"), message, leader: None, approval_id: None }
+    Error::Api {
+        status,
+        code: format!("http_{status}"),
+        message,
+        leader: None,
+        approval_id: None,
+        request_id: None,
+    }
+}
+
+/// [`api_error`], carrying the answer's request id.
+pub(crate) fn api_error_with_id(status: u16, body: &[u8], id: Option<String>) -> Error {
+    let mut e = api_error(status, body);
+    if let Error::Api { request_id, .. } = &mut e {
+        *request_id = id;
+    }
+    e
 }
 
 #[cfg(test)]
@@ -167,6 +204,7 @@ mod tests {
                 message: "election in progress".into(),
                 leader: Some("http://n2:8201".into()),
                 approval_id: None,
+                request_id: None,
             }
         );
         assert_eq!(e.code(), "no_leader");
@@ -181,7 +219,8 @@ mod tests {
         assert_eq!(e.code(), "http_502");
         assert_eq!(e.status(), Some(502));
         assert_eq!(e.to_string(), "server answered HTTP 502: <html>Bad Gateway</html>");
-        assert!(!e.is_failover(), "only our own 503 codes fail over");
+        assert!(!e.is_failover(), "a 502 is not a reason to fail over");
+        assert!(api_error(503, b"<html>busy</html>").is_failover(), "a balancer's 503 is");
     }
 
     #[test]
@@ -201,17 +240,22 @@ mod tests {
     }
 
     #[test]
-    fn failover_only_on_listed_503_codes_and_transport() {
+    fn failover_on_429_503_and_transport_only() {
         let api = |status, code: &str| Error::Api {
             status,
             code: code.into(),
             message: String::new(),
             leader: None,
             approval_id: None,
+            request_id: None,
         };
         assert!(api(503, "sealed").is_failover());
         assert!(api(503, "unavailable").is_failover());
-        assert!(!api(503, "timeout").is_failover());
+        assert!(api(503, "audit_unavailable").is_failover());
+        assert!(api(429, "rate_limited").is_failover(), "another node may not limit us");
+        assert!(!api(504, "timeout").is_failover(), "a timed-out write may have committed");
+        assert!(!api(401, "unauthorized").is_failover());
+        assert!(!api(403, "scope_denied").is_failover());
         assert!(!api(400, "sealed").is_failover());
         assert!(!api(404, "not_found").is_failover());
         assert!(Error::Transport("refused".into()).is_failover());

@@ -4,22 +4,29 @@
 //!
 //! A [`Client`] holds a list of node base URLs, an optional bearer token and one keep-alive
 //! connection pool. Each call goes to the current node; when that node cannot be reached, or
-//! answers 503 with `sealed`, `no_leader` or `unavailable`, the call moves on to the next
-//! address (each at most once per call, with a small backoff). A client with one address (a
-//! load balancer in front of the nodes) tries it [`LB_TRIES`] times instead. Every write carries one
-//! `x-ass-request-id` for all of its attempts, so a write retried on another node is applied
-//! once.
+//! answers 429 (`rate_limited`) or 503 (`sealed`, `no_leader`, `unavailable`, …), the call
+//! moves on to the next address (each at most once per call, with a backoff that grows by
+//! 100 ms per attempt, at most 1 s). Both statuses mean the node did not act on the request,
+//! and every write carries one `x-ass-request-id` for all of its attempts, so a write retried
+//! on another node is applied once. A client with one address (a load balancer in front of
+//! the nodes) tries it [`LB_TRIES`] times instead. Per-node calls (seal, unseal, status,
+//! health) never fail over.
 //!
 //! ```text
 //!  Client::secret_get ──> addr[cur] ──ok──────────────────────────────> decode T
-//!                            │ refused / timeout / 503 sealed|no_leader|unavailable
+//!                            │ refused / timeout / 429 / 503
 //!                            └──backoff──> addr[cur+1] ──> … (each address once)
 //! ```
 //!
 //! The credential is a token (`ASS_TOKEN`) or an agent key (`ASS_AGENT_KEY`). With an agent
 //! key the client buys a short-lived token holding only the scopes it is given (see
 //! [`scope`] for the least each call needs) before its first call, and refreshes tokens whose
-//! expiry it knows before they run out ([`should_refresh`]); see `session.rs`.
+//! expiry it knows before they run out ([`should_refresh`]); see `session.rs`. Bought tokens
+//! are reused by every client of the process with the same key, scopes and addresses
+//! ([`TokenCache::Memory`], the default), or across processes from files of mode 0600
+//! ([`TokenCache::Disk`], what the CLI uses; [`ClientBuilder::token_cache`]); a reused token
+//! the cluster refuses (401) is replaced once, transparently. `ASS_NO_TOKEN_CACHE=1` turns
+//! reuse off for [`Client::from_env`].
 //!
 //! A read of a secret whose tier needs approvals fails with [`Error::is_approval_required`]
 //! until approvers approve the request it opened ([`Error::approval_id`]); approvers list and
@@ -62,6 +69,7 @@ mod identity;
 mod operations;
 pub mod scope;
 mod session;
+pub mod token_cache;
 pub mod types;
 
 pub use addr::{
@@ -71,10 +79,11 @@ pub use audit::{
     AuditChainReport, AuditCursor, AuditEvent, AuditFilter, AuditHashResponse, AuditNodeStatus,
     AuditProblem, AuditQueryResponse, AuditStream, AuditStreamItem, AuditVerifyResponse,
 };
-pub use error::{Error, FAILOVER_CODES};
+pub use error::{Error, FAILOVER_CODES, FAILOVER_STATUSES};
 pub use identity::RevokeRootResponse;
 pub use operations::{ADD_MEMBER_TIMEOUT, SNAPSHOT_TIMEOUT};
 pub use session::{format_ttl, refresh_margin, should_refresh, Lease, DEFAULT_AGENT_TOKEN_TTL};
+pub use token_cache::{TokenCache, ENV_NO_TOKEN_CACHE};
 pub use types::*;
 
 use session::{AgentGrant, Session};
@@ -146,6 +155,7 @@ pub struct ClientBuilder {
     timeout: Duration,
     backoff: Duration,
     ca_pem: Option<Vec<u8>>,
+    token_cache: TokenCache,
 }
 
 impl std::fmt::Debug for ClientBuilder {
@@ -159,6 +169,7 @@ impl std::fmt::Debug for ClientBuilder {
             .field("timeout", &self.timeout)
             .field("backoff", &self.backoff)
             .field("ca_pem", &self.ca_pem.is_some())
+            .field("token_cache", &self.token_cache)
             .finish()
     }
 }
@@ -173,6 +184,7 @@ impl Default for ClientBuilder {
             timeout: DEFAULT_REQUEST_TIMEOUT,
             backoff: DEFAULT_BACKOFF,
             ca_pem: None,
+            token_cache: TokenCache::default(),
         }
     }
 }
@@ -230,6 +242,14 @@ impl ClientBuilder {
         self
     }
 
+    /// Where tokens bought with an agent key are reused from (default
+    /// [`TokenCache::Memory`]: by every client of this process with the same key, scopes and
+    /// addresses; [`TokenCache::Disk`] also across processes, as the CLI does).
+    pub fn token_cache(mut self, cache: TokenCache) -> Self {
+        self.token_cache = cache;
+        self
+    }
+
     /// PEM bundle of CA certificates to trust for `https://` nodes, instead of the system
     /// roots (a cluster's own CA).
     pub fn ca_cert_pem(mut self, pem: Vec<u8>) -> Self {
@@ -272,7 +292,7 @@ impl ClientBuilder {
             .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
         let session = match (self.token, self.agent) {
             (Some(t), _) => Session::with_token(Some(t)),
-            (None, Some(g)) => Session::with_agent(g),
+            (None, Some(g)) => Session::with_agent(g, self.token_cache.clone(), &addrs),
             (None, None) => Session::with_token(None),
         };
         Ok(Client {
@@ -285,6 +305,7 @@ impl ClientBuilder {
                 current: AtomicUsize::new(0),
                 last_write_index: Arc::new(AtomicU64::new(0)),
                 invalid: None,
+                token_cache: self.token_cache,
             }),
         })
     }
@@ -313,6 +334,8 @@ struct Inner {
     last_write_index: Arc<AtomicU64>,
     /// Set by [`Client::for_node`] for an invalid address: every call fails with it.
     invalid: Option<Error>,
+    /// Where sessions made from this client ([`Client::with_agent_key`]) reuse tokens from.
+    token_cache: TokenCache,
 }
 
 impl std::fmt::Debug for Client {
@@ -333,6 +356,7 @@ enum Failover {
 }
 
 /// One logical API call, before it is sent to any node.
+#[derive(Clone)]
 struct Call<'a> {
     method: Method,
     /// Path after the base URL, starting with `/v1/`.
@@ -412,13 +436,15 @@ impl<'a> Call<'a> {
 struct Answer {
     status: u16,
     body: Vec<u8>,
+    /// Its `x-ass-request-id` header.
+    request_id: Option<String>,
 }
 
 impl Answer {
     /// Decodes a 2xx body as `T`, or turns the answer into [`Error::Api`].
     fn decode<T: DeserializeOwned>(self) -> Result<T, Error> {
         if !(200..300).contains(&self.status) {
-            return Err(error::api_error(self.status, &self.body));
+            return Err(error::api_error_with_id(self.status, &self.body, self.request_id));
         }
         serde_json::from_slice(&self.body).map_err(|e| Error::Decode(e.to_string()))
     }
@@ -512,6 +538,9 @@ impl Client {
             }
             (None, None) => {}
         }
+        if token_cache::env_disables() {
+            b = b.token_cache(TokenCache::Off);
+        }
         if let Some(path) = std::env::var_os(ENV_CACERT).filter(|p| !p.is_empty()) {
             let pem = std::fs::read(&path).map_err(|e| {
                 Error::Config(format!("cannot read {ENV_CACERT} {}: {e}", path.display()))
@@ -544,6 +573,7 @@ impl Client {
                 current: AtomicUsize::new(0),
                 last_write_index: Arc::clone(&self.inner.last_write_index),
                 invalid,
+                token_cache: self.inner.token_cache.clone(),
             }),
         }
     }
@@ -567,7 +597,22 @@ impl Client {
         if key.is_empty() {
             return self.with_token(None);
         }
-        self.with_session(Session::with_agent(AgentGrant { key, scopes, ttl }))
+        let cache = self.inner.token_cache.clone();
+        self.with_session(Session::with_agent(
+            AgentGrant { key, scopes, ttl },
+            cache,
+            &self.inner.addrs,
+        ))
+    }
+
+    /// A client holding a fresh token bought earlier with `agent_key` for these addresses,
+    /// whatever its scopes, from the token cache; `None` if there is none. Any token of an
+    /// agent may read the status of the agent's own approval requests
+    /// ([`Client::get_approval`]), so this is how a requester with only its key follows one.
+    pub fn with_cached_agent_token(&self, agent_key: &str) -> Option<Client> {
+        let probe = self.with_agent_key(agent_key, Vec::new(), DEFAULT_AGENT_TOKEN_TTL);
+        let token = probe.inner.session.any_cached_token()?;
+        Some(self.with_token(Some(token)))
     }
 
     fn with_session(&self, session: Session) -> Client {
@@ -581,6 +626,7 @@ impl Client {
                 current: AtomicUsize::new(self.inner.current.load(Ordering::Relaxed)),
                 last_write_index: Arc::clone(&self.inner.last_write_index),
                 invalid: self.inner.invalid.clone(),
+                token_cache: self.inner.token_cache.clone(),
             }),
         }
     }
@@ -612,7 +658,21 @@ impl Client {
             return Err(e.clone());
         }
         let bearer = if call.auth { self.session_token().await? } else { None };
-        self.send(call, bearer.as_deref()).await
+        let used = match bearer {
+            Some(t) if self.inner.session.agent().is_some() => t,
+            other => return self.send(call, other.as_deref()).await,
+        };
+        // Agent-key mode: a token the cluster refuses (revoked, expired, or bought from a
+        // cluster since rebuilt) is dropped from the cache and replaced once. A 401 means
+        // nothing was done, so sending the call again is safe.
+        let again = call.clone();
+        let answer = self.send(call, Some(&used)).await?;
+        if answer.status != 401 {
+            return Ok(answer);
+        }
+        self.inner.session.drop_token(&used);
+        let fresh = self.session_token().await?;
+        self.send(again, fresh.as_deref()).await
     }
 
     /// Sends `call` with `bearer` (if `call.auth`) to the current node, failing over as the
@@ -666,21 +726,27 @@ impl Client {
             let result = match req.send().await {
                 Ok(resp) => {
                     let status = resp.status().as_u16();
+                    let request_id = resp
+                        .headers()
+                        .get(HEADER_REQUEST_ID)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned);
                     resp.bytes()
                         .await
-                        .map(|b| Answer { status, body: b.to_vec() })
+                        .map(|b| Answer { status, body: b.to_vec(), request_id })
                         .map_err(|e| transport_error(addr, &e))
                 }
                 Err(e) => Err(transport_error(addr, &e)),
             };
             match result {
                 Ok(answer) => {
-                    if answer.status == 503 {
-                        let err = error::api_error(answer.status, &answer.body);
-                        if err.is_failover() {
-                            last_err = Some(err);
-                            continue;
-                        }
+                    if error::FAILOVER_STATUSES.contains(&answer.status) && tries > 1 {
+                        last_err = Some(error::api_error_with_id(
+                            answer.status,
+                            &answer.body,
+                            answer.request_id,
+                        ));
+                        continue;
                     }
                     inner.current.store(idx, Ordering::Relaxed);
                     return Ok(answer);
@@ -748,7 +814,7 @@ impl Client {
         match serde_json::from_slice::<HealthResponse>(&answer.body) {
             Ok(h) => Ok((answer.status, h)),
             Err(e) if (200..300).contains(&answer.status) => Err(Error::Decode(e.to_string())),
-            Err(_) => Err(error::api_error(answer.status, &answer.body)),
+            Err(_) => Err(error::api_error_with_id(answer.status, &answer.body, answer.request_id)),
         }
     }
 

@@ -96,7 +96,11 @@ impl Client {
         }
         let answer = self.execute(call).await?;
         if !(200..300).contains(&answer.status) {
-            return Err(crate::error::api_error(answer.status, &answer.body));
+            return Err(crate::error::api_error_with_id(
+                answer.status,
+                &answer.body,
+                answer.request_id,
+            ));
         }
         Ok(answer.body)
     }

@@ -9,6 +9,12 @@
 //!                                                  └──> POST /v1/tokens (agent key)
 //! ```
 //!
+//! A token bought with an agent key is kept in the client's [`TokenCache`] (memory, and on
+//! disk for the CLI) and reused by later clients and processes with the same key, scopes and
+//! addresses until it is near expiry; an authenticated call answered 401 (the token was
+//! revoked or expired, or the cluster never knew it) drops it from the cache, buys a new one
+//! and is sent once more. See `token_cache.rs`.
+//!
 //! Only the expiry of a token the client bought, refreshed or looked up ([`Client::lookup_self`])
 //! is known; a token given as-is is used as-is until then. Renewals are single-flight: one
 //! gate per session, shared by every clone and [`Client::for_node`] child of a client. The
@@ -18,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::Method;
 
+use crate::token_cache::{CacheKey, Entry, TokenCache};
 use crate::types::{IssueTokenRequest, IssueTokenResponse, TokenInfo};
 use crate::{Call, Client, Error};
 
@@ -107,6 +114,9 @@ struct Current {
 /// A client's credential, shared by its clones.
 pub(crate) struct Session {
     agent: Option<AgentGrant>,
+    /// Where tokens bought with the agent key are reused from, and their key there.
+    cache: TokenCache,
+    cache_key: Option<CacheKey>,
     current: std::sync::Mutex<Current>,
     /// Held while a token is bought or refreshed, so concurrent calls renew once.
     renew: tokio::sync::Mutex<()>,
@@ -129,6 +139,8 @@ impl Session {
     pub fn with_token(token: Option<String>) -> Session {
         Session {
             agent: None,
+            cache: TokenCache::Off,
+            cache_key: None,
             current: std::sync::Mutex::new(Current {
                 token: token.filter(|t| !t.is_empty()),
                 lease: None,
@@ -137,10 +149,14 @@ impl Session {
         }
     }
 
-    /// An agent key, exchanged for a token on first use.
-    pub fn with_agent(grant: AgentGrant) -> Session {
+    /// An agent key, exchanged for a token on first use (or a token reused from `cache`,
+    /// bought earlier with the same key and scopes for the same `addrs`).
+    pub fn with_agent(grant: AgentGrant, cache: TokenCache, addrs: &[String]) -> Session {
+        let cache_key = Some(CacheKey::new(&grant.key, &grant.scopes, addrs));
         Session {
             agent: Some(grant),
+            cache,
+            cache_key,
             current: std::sync::Mutex::new(Current::default()),
             renew: tokio::sync::Mutex::new(()),
         }
@@ -174,6 +190,42 @@ impl Session {
         }
     }
 
+    /// Forgets `token` (refused by the cluster): no longer the session's, nor in the cache.
+    pub fn drop_token(&self, token: &str) {
+        {
+            let mut c = self.lock();
+            if c.token.as_deref() == Some(token) {
+                *c = Current::default();
+            }
+        }
+        self.cache.forget(token);
+    }
+
+    /// Makes the cached entry for this session's key the session token, if there is a fresh
+    /// one; returns it.
+    fn adopt_cached(&self) -> Option<String> {
+        let e = self.cache.load(self.cache_key.as_ref()?)?;
+        let now = Instant::now();
+        let unix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        self.set(e.token.clone(), e.lease_at(now, unix));
+        Some(e.token)
+    }
+
+    /// Keeps a token bought or refreshed for the agent key in the cache.
+    fn remember(&self, resp: &IssueTokenResponse, lease: Lease) {
+        if let (Some(_), Some(k)) = (&self.agent, &self.cache_key) {
+            self.cache.store(k, &Entry::of(resp, lease));
+        }
+    }
+
+    /// A fresh token bought with the same agent key for the same addresses, whatever its
+    /// scopes, from the cache.
+    pub fn any_cached_token(&self) -> Option<String> {
+        self.cache.load_any(&self.cache_key.as_ref()?.owner).map(|e| e.token)
+    }
+
     /// The token, when one is held and no renewal is due at `now`.
     fn usable(&self, now: Instant) -> Option<String> {
         let c = self.lock();
@@ -204,7 +256,10 @@ impl Client {
         let (token, lease) = match (token, lease) {
             (None, _) => {
                 return match session.agent() {
-                    Some(g) => self.exchange(g).await.map(Some),
+                    Some(g) => match session.adopt_cached() {
+                        Some(t) => Ok(Some(t)),
+                        None => self.exchange(g).await.map(Some),
+                    },
                     None => Ok(None),
                 }
             }
@@ -258,10 +313,12 @@ impl Client {
         self.send(Call::new(Method::POST, "/v1/tokens/refresh"), Some(token)).await?.decode()
     }
 
-    /// Makes a freshly issued token the session token; returns it.
+    /// Makes a freshly issued token the session token (and, in agent-key mode, the cached
+    /// one); returns it.
     fn adopt(&self, resp: IssueTokenResponse) -> String {
         let lease = Lease::from_info(&resp.info, Instant::now());
         self.inner.session.set(resp.token.clone(), lease);
+        self.inner.session.remember(&resp, lease);
         resp.token
     }
 
@@ -281,6 +338,7 @@ impl Client {
         let resp = self.post_refresh(&token).await?;
         let lease = Lease::from_info(&resp.info, Instant::now());
         session.set(resp.token.clone(), lease);
+        session.remember(&resp, lease);
         Ok(resp)
     }
 
@@ -302,7 +360,7 @@ impl Client {
 /// Says which exchange failed, keeping the server's code and status.
 fn exchange_error(e: Error, scopes: &[String]) -> Error {
     match e {
-        Error::Api { status, code, message, leader, approval_id } => Error::Api {
+        Error::Api { status, code, message, leader, approval_id, request_id } => Error::Api {
             status,
             code,
             message: format!(
@@ -311,6 +369,7 @@ fn exchange_error(e: Error, scopes: &[String]) -> Error {
             ),
             leader,
             approval_id,
+            request_id,
         },
         other => other,
     }
@@ -412,11 +471,15 @@ mod tests {
 
     #[test]
     fn session_debug_never_shows_token_or_key() {
-        let s = Session::with_agent(AgentGrant {
-            key: "ass_SUPERSECRETKEY".into(),
-            scopes: vec!["secrets:read:a/b".into()],
-            ttl: secs(900),
-        });
+        let s = Session::with_agent(
+            AgentGrant {
+                key: "ass_SUPERSECRETKEY".into(),
+                scopes: vec!["secrets:read:a/b".into()],
+                ttl: secs(900),
+            },
+            TokenCache::Off,
+            &["https://a:1".to_owned()],
+        );
         s.set("asst_SECRETTOKEN".into(), Lease { issued: Instant::now(), expires: Instant::now() });
         let shown = format!("{s:?}");
         assert!(!shown.contains("SUPERSECRETKEY") && !shown.contains("SECRETTOKEN"), "{shown}");

@@ -201,6 +201,10 @@ pub struct VersionInfo {
     /// Data-key term this version is encrypted with (absent once destroyed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_term: Option<u32>,
+    /// The tier a read of this version is gated by: the higher of the tier it was written
+    /// with and the path's tier now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tier: Option<Tier>,
 }
 
 /// `GET /v1/secrets/{path}/versions`.
@@ -352,8 +356,21 @@ pub struct TokenInfo {
     pub break_glass: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub justification: Option<String>,
+    /// When it stopped working by a revoke: its own, its agent's or a parent token's (see
+    /// `revoked_reason`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoked_at: Option<String>,
+    /// What the token is now, along its whole chain: `live`, `expired` or `revoked`.
+    #[serde(default = "live")]
+    pub state: String,
+    /// Why a revoked token stopped: `token revoked`, `agent revoked` or
+    /// `parent token revoked`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_reason: Option<String>,
+}
+
+fn live() -> String {
+    "live".to_string()
 }
 
 /// Answer to issue and refresh: the token, shown this once, and its description.

@@ -134,6 +134,89 @@ async fn write_fails_over_on_sealed_with_one_request_id() {
     assert_eq!(c.current_address(), ok.addr);
 }
 
+/// A node answering 429 (`rate_limited`: it is slowing down failed authentications from our
+/// address) is skipped like a sealed one: the write goes to the next node with the same
+/// request id, and a read too.
+#[tokio::test]
+async fn write_and_read_fail_over_on_429_with_one_request_id() {
+    let limited = FakeNode::start(|_| (429, err_body("rate_limited"))).await;
+    let ok = FakeNode::start(|s| {
+        if s.method == Method::PUT {
+            (200, WRITE_OK.into())
+        } else {
+            (200, SECRET.into())
+        }
+    })
+    .await;
+    let c = client(&[&limited.addr, &ok.addr], Some("tok"));
+    c.put_secret("a/b", &put("v")).await.unwrap();
+    let (a, b) = (limited.seen(), ok.seen());
+    assert_eq!((a.len(), b.len()), (1, 1));
+    assert_eq!(a[0].header(HEADER_REQUEST_ID), b[0].header(HEADER_REQUEST_ID));
+    let c = client(&[&limited.addr, &ok.addr], Some("tok"));
+    c.get_secret("a/b", &ReadOptions::default()).await.unwrap();
+    assert_eq!((limited.seen().len(), ok.seen().len()), (2, 2));
+    // Every node limiting: the last 429 is the answer, code kept.
+    let only = client(&[&limited.addr], Some("tok"));
+    let e = only.get_secret("a/b", &ReadOptions::default()).await.unwrap_err();
+    assert_eq!((e.status(), e.code()), (Some(429), "rate_limited"));
+    assert!(e.is_failover());
+}
+
+/// A token reused from the cache that the cluster refuses (401: revoked) is dropped, a new one
+/// is bought with the agent key, and the call is sent once more, transparently.
+#[tokio::test]
+async fn a_refused_cached_token_is_replaced_and_the_call_sent_again() {
+    let revoked = Arc::new(Mutex::new(false));
+    let flag = Arc::clone(&revoked);
+    let bought = Arc::new(Mutex::new(0u32));
+    let count = Arc::clone(&bought);
+    let n = FakeNode::start(move |s| match s.uri.as_str() {
+        "/v1/tokens" => {
+            let mut c = count.lock().unwrap();
+            *c += 1;
+            (200, issued(&format!("asst_{c}"), 900))
+        }
+        _ if *flag.lock().unwrap() && s.header("authorization") == Some("Bearer asst_1") => {
+            (401, err_body("unauthorized"))
+        }
+        _ => (200, SECRET.into()),
+    })
+    .await;
+    agent_client(&n.addr, &["secrets:read:a/b"])
+        .get_secret("a/b", &Default::default())
+        .await
+        .unwrap();
+    // A second client with the same key, scopes and address reuses the token (memory cache).
+    agent_client(&n.addr, &["secrets:read:a/b"])
+        .get_secret("a/b", &Default::default())
+        .await
+        .unwrap();
+    assert_eq!(*bought.lock().unwrap(), 1, "one token for both clients");
+    *revoked.lock().unwrap() = true;
+    let c = agent_client(&n.addr, &["secrets:read:a/b"]);
+    c.get_secret("a/b", &ReadOptions::default()).await.unwrap();
+    let seen = n.seen();
+    let tail: Vec<(&str, Option<&str>)> = seen[seen.len() - 3..]
+        .iter()
+        .map(|s| (s.uri.as_str(), s.header("authorization")))
+        .collect();
+    assert_eq!(
+        tail,
+        [
+            ("/v1/secrets/a/b", Some("Bearer asst_1")),
+            ("/v1/tokens", Some("Bearer ass_KEY")),
+            ("/v1/secrets/a/b", Some("Bearer asst_2")),
+        ]
+    );
+    // And the new token is the cached one now.
+    agent_client(&n.addr, &["secrets:read:a/b"])
+        .get_secret("a/b", &Default::default())
+        .await
+        .unwrap();
+    assert_eq!(*bought.lock().unwrap(), 2);
+}
+
 fn uuid_like(s: &str) -> bool {
     s.len() == 36 && s.chars().filter(|c| *c == '-').count() == 4
 }

@@ -259,22 +259,30 @@ pub struct ReadConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
-    /// CIDR ranges of load balancers whose `X-Forwarded-For` header is believed (default: none;
+    /// CIDR ranges of load balancers whose forwarding header is believed (default: none;
     /// the client address is then always the socket peer).
     pub trusted_proxies: Vec<String>,
+    /// Which header the trusted proxies write the client chain in: `x-forwarded-for`
+    /// (default) or `forwarded` (RFC 7239). Only that one is read.
+    pub forwarded_header: crate::access::allowlist::ForwardedHeader,
     /// How far this node's wall clock may run behind leader time before it stops mattering,
     /// ms (default 5000). Expiry is judged by `max(leader time, wall clock − this)`.
     pub max_clock_skew_ms: u64,
     /// Failed authentications allowed per client address per minute (default 20).
     pub max_failures_per_minute: u32,
+    /// How long a dead token (expired, revoked, or of a revoked agent) stays listed before
+    /// the leader's sweep removes it, ms of cluster time (default 3 600 000: an hour).
+    pub dead_token_retention_ms: u64,
 }
 
 impl Default for AuthConfig {
     fn default() -> Self {
         Self {
             trusted_proxies: Vec::new(),
+            forwarded_header: Default::default(),
             max_clock_skew_ms: DEFAULT_MAX_CLOCK_SKEW_MS,
             max_failures_per_minute: DEFAULT_MAX_FAILURES_PER_MINUTE,
+            dead_token_retention_ms: crate::identity::DEAD_TOKEN_RETENTION_MS,
         }
     }
 }
@@ -441,6 +449,9 @@ impl Config {
                     format!("entry {i} `{cidr}` is not a CIDR range or an IP address"),
                 ));
             }
+        }
+        if self.auth.dead_token_retention_ms == 0 {
+            return Err(invalid("auth.dead_token_retention_ms", "must be greater than 0"));
         }
         if self.auth.max_failures_per_minute == 0 {
             return Err(invalid("auth.max_failures_per_minute", "must be greater than 0"));

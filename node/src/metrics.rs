@@ -30,6 +30,9 @@ pub struct Metrics {
     sealed: IntGauge,
     secrets: IntGauge,
     live_tokens: IntGauge,
+    /// Dead tokens the leader's sweep removed from the state machine (counted on the leader
+    /// that proposed the sweep).
+    pub tokens_swept: IntCounter,
     pending_approvals: IntGauge,
     /// notAfter of the node's certificate, Unix seconds, by port (`api`, `cluster`).
     pub tls_cert_not_after: IntGaugeVec,
@@ -102,6 +105,10 @@ impl Metrics {
             sealed: gauge("sealed", "1 if this node is sealed"),
             secrets: gauge("secrets", "Secret paths stored"),
             live_tokens: gauge("live_tokens", "Tokens neither expired nor revoked"),
+            tokens_swept: must(IntCounter::new(
+                "tokens_swept_total",
+                "Dead tokens (expired or revoked over an hour ago) removed by this node's sweeps",
+            )),
             pending_approvals: gauge(
                 "pending_approvals",
                 "Approval requests waiting for a decision",
@@ -160,6 +167,7 @@ impl Metrics {
             Box::new(m.sealed.clone()),
             Box::new(m.secrets.clone()),
             Box::new(m.live_tokens.clone()),
+            Box::new(m.tokens_swept.clone()),
             Box::new(m.pending_approvals.clone()),
             Box::new(m.tls_cert_not_after.clone()),
             Box::new(m.tls_handshake_failures.clone()),

@@ -122,6 +122,12 @@ fn apply_command(tx: &Tx<'_>, time_ms: u64, cmd: &Command) -> TxResult<Response>
             Ok(Response::Ok)
         }
         Command::PutSecret(put) => secrets::apply_put(tx.secrets, tx.versions, time_ms, put),
+        Command::PutSecretV1(put) => {
+            secrets::apply_put(tx.secrets, tx.versions, time_ms, &put.into())
+        }
+        Command::SweepTokens { accessors, dead_before_ms } => {
+            tx.identity.sweep_tokens(accessors, (*dead_before_ms).min(time_ms))
+        }
         Command::DeleteLatest { path } => {
             secrets::apply_delete_latest(tx.secrets, tx.versions, time_ms, path)
         }

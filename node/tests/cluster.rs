@@ -1,6 +1,7 @@
 //! Integration tests: real `ass-node` processes on 127.0.0.1, real sled in temp dirs, driven
 //! over HTTP exactly as clients drive them. Each test names the property it proves.
 
+mod access;
 mod approvals;
 mod audit;
 mod backup;

@@ -13,8 +13,11 @@ Show one approval request: who asked to read which secret (path, tier, version) 
 the approvals given so far of those required, a denial, when it times out, and, once
 approved, until when the requester may read the path.
 
-Needs the approvals:decide scope (a requester may look at its own request with the token it
-read with; `ass secrets get --wait` does).
+Needs the approvals:decide scope, except for the requester: any token of the agent whose read
+opened the request may look at it. With only ASS_AGENT_KEY, `ass approvals show` first uses a
+token this agent key bought earlier (the one `ass secrets get`, `ass run` or `ass env` read
+with, kept in the token cache), then buys one with the scopes in ASS_TOKEN_SCOPES if set, and
+else one with approvals:decide (an approver's).
 
 Example:
   ass approvals show 6f1c2d3e-4b5a-4c6d-8e7f-0a1b2c3d4e5f
@@ -34,13 +37,48 @@ pub struct ShowArgs {
 
 /// Runs `ass approvals show`.
 pub async fn exec(ctx: &Ctx, args: &ShowArgs) -> anyhow::Result<()> {
-    let a = ctx.scoped(APPROVALS_DECIDE).get_approval(&args.id).await?;
+    let a = match ctx.agent_key() {
+        None => ctx.client.get_approval(&args.id).await?,
+        Some(key) => as_agent(ctx, key, &args.id).await?,
+    };
     if args.json {
         output::print_json(&a)
     } else {
         output::print(&render(&a))
     }
 }
+
+/// The request, read with only an agent key: as its requester with a token the key bought
+/// earlier (any scope), or with one holding ASS_TOKEN_SCOPES, else as an approver.
+async fn as_agent(ctx: &Ctx, key: &str, id: &str) -> anyhow::Result<ApprovalInfo> {
+    if let Some(c) = ctx.client.with_cached_agent_token(key) {
+        match c.get_approval(id).await {
+            Ok(a) => return Ok(a),
+            // Revoked or expired meanwhile, or not this agent's request: try as below.
+            Err(e) if matches!(e.status(), Some(401 | 403)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let scopes = ass_client::scope::split_list(
+        &std::env::var(ass_client::ENV_TOKEN_SCOPES).unwrap_or_default(),
+    );
+    let scopes = if scopes.is_empty() { vec![APPROVALS_DECIDE.to_owned()] } else { scopes };
+    let asked_decide = scopes == [APPROVALS_DECIDE];
+    match ctx.scoped_all(scopes).get_approval(id).await {
+        Ok(a) => Ok(a),
+        Err(ass_client::Error::Api { status, code, message, leader, approval_id, request_id })
+            if asked_decide && code == "scope_denied" =>
+        {
+            let message = format!("{message}; {REQUESTER_HINT}");
+            Err(ass_client::Error::Api { status, code, message, leader, approval_id, request_id }
+                .into())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Why an agent key without `approvals:decide` can't look, and how it can.
+const REQUESTER_HINT: &str = "this agent key may not buy an approvals:decide token; as the     requester, look with a token of the same agent: run this after the `ass secrets get` (or     `ass run`) that opened the request, whose token is cached, or set ASS_TOKEN_SCOPES to a scope     the agent holds (e.g. secrets:read:PATH of the request)";
 
 /// `you@company.com at T: comment`.
 fn decision(d: &Decision) -> String {

@@ -18,8 +18,10 @@ error code), when, on which node, from which address. Secret values, tokens and 
 never in it; a presented credential appears only as an HMAC (see `ass audit hash`).
 
 Without --tail: the newest --limit events of every node, oldest first. A node that does not
-answer is named on stderr (its events are missing from the answer). With --json: one event
-per line (JSON lines), ready for a SIEM.
+answer is named on stderr (its events are missing from the answer). With --json (the same as
+--format json-lines): JSON lines, one event per line as one JSON object, not one JSON document
+(read it with `jq -c .` or a SIEM's line reader). --format json-array prints one JSON array of
+the events instead, for tools that want a single document (`jq '.[]'`).
 
 With --tail: follow new events live until Ctrl-C. The stream resumes where it stood after a
 dropped connection, moving to the next address in ASS_ADDR when a node goes away, with no gap
@@ -34,7 +36,8 @@ Needs the audit:read scope. Check the log was not tampered with: `ass audit veri
 
 Examples:
   ass audit --limit 100
-  ass audit --json --limit 1000 > audit-$(date +%Y-%m-%d).json
+  ass audit --json --limit 1000 > audit-$(date +%Y-%m-%d).jsonl
+  ass audit --format json-array --since 24h | jq 'map(select(.result != \"ok\")) | length'
   ass audit --tail
   ass audit --since 24h --result error --agent payment-service";
 
@@ -49,9 +52,13 @@ pub struct AuditArgs {
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub limit: u64,
 
-    /// Print JSON lines: one event per line
-    #[arg(long)]
+    /// Print JSON lines: one event per line, each its own JSON object (= --format json-lines)
+    #[arg(long, conflicts_with = "format")]
     pub json: bool,
+
+    /// Output form: table, json-lines (one JSON object per line), json-array (one document)
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub format: Option<AuditFormat>,
 
     /// Follow new events live until Ctrl-C
     #[arg(long, conflicts_with_all = ["limit", "since", "until"])]
@@ -82,6 +89,17 @@ pub struct AuditArgs {
     pub action: Option<String>,
 }
 
+/// Output forms of `ass audit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AuditFormat {
+    /// Aligned columns for people
+    Table,
+    /// One JSON object per line (what --json prints)
+    JsonLines,
+    /// One JSON array holding every event (not with --tail)
+    JsonArray,
+}
+
 /// `ass audit verify|hash`.
 #[derive(Debug, clap::Subcommand)]
 pub enum AuditCommand {
@@ -90,6 +108,15 @@ pub enum AuditCommand {
 }
 
 impl AuditArgs {
+    /// The output form: --json is json-lines; the table by default.
+    pub fn output(&self) -> AuditFormat {
+        match (self.json, self.format) {
+            (true, _) => AuditFormat::JsonLines,
+            (false, Some(f)) => f,
+            (false, None) => AuditFormat::Table,
+        }
+    }
+
     fn filter(&self) -> AuditFilter {
         AuditFilter {
             limit: Some(self.limit as usize),
@@ -111,14 +138,19 @@ pub async fn exec(ctx: &Ctx, args: &AuditArgs) -> anyhow::Result<()> {
         None => {}
     }
     if args.tail {
+        if args.output() == AuditFormat::JsonArray {
+            anyhow::bail!(
+                "--tail follows events as they come: use --json (JSON lines), not json-array"
+            );
+        }
         return tail(ctx, args).await;
     }
     let resp = ctx.scoped(AUDIT_READ).audit_query(&args.filter()).await?;
     warn_partial(&resp);
-    if args.json {
-        output::print(&json_lines(&resp.events)?)
-    } else {
-        output::print(&render(&resp.events))
+    match args.output() {
+        AuditFormat::JsonLines => output::print(&json_lines(&resp.events)?),
+        AuditFormat::JsonArray => output::print_json(&resp.events),
+        AuditFormat::Table => output::print(&render(&resp.events)),
     }
 }
 
@@ -211,7 +243,7 @@ async fn tail(ctx: &Ctx, args: &AuditArgs) -> anyhow::Result<()> {
                             if !local(&e) {
                                 continue;
                             }
-                            let line = if args.json {
+                            let line = if args.output() == AuditFormat::JsonLines {
                                 serde_json::to_string(&e)?
                             } else {
                                 row(&e).join("  ")
@@ -327,6 +359,11 @@ pub(crate) mod tests {
         assert_eq!((a.limit, a.json, a.tail), (100, false, false));
         let a = args(&["audit", "--json", "--limit", "1000"]);
         assert_eq!((a.limit, a.json), (1000, true));
+        assert_eq!(a.output(), AuditFormat::JsonLines);
+        assert_eq!(args(&["audit"]).output(), AuditFormat::Table);
+        let a = args(&["audit", "--format", "json-array"]);
+        assert_eq!(a.output(), AuditFormat::JsonArray);
+        assert!(parse(&["audit", "--json", "--format", "json-array"]).is_err());
         assert!(args(&["audit", "--tail"]).tail);
         assert_eq!(args(&["audit"]).limit, 100);
         assert!(parse(&["audit", "--limit", "0"]).is_err());

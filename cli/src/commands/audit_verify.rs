@@ -40,7 +40,12 @@ pub async fn exec(ctx: &Ctx, args: &VerifyArgs) -> anyhow::Result<()> {
     if resp.ok {
         Ok(())
     } else {
-        Err(crate::Failed { exit: 2, message: "the audit log did not verify".into() }.into())
+        Err(crate::Failed {
+            exit: 2,
+            code: "audit_not_verified",
+            message: "the audit log did not verify".into(),
+        }
+        .into())
     }
 }
 

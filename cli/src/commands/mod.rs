@@ -26,6 +26,9 @@ pub mod approvals_show;
 pub mod audit_hash;
 pub mod audit_list;
 pub mod audit_verify;
+pub mod env_fetch;
+pub mod env_print;
+pub mod env_run;
 pub mod operator_generate_root;
 pub mod operator_init;
 pub mod operator_members;
@@ -75,7 +78,17 @@ shell history).
 
 Or, in CI, with only an agent key in ASS_AGENT_KEY: each command then first exchanges the key
 for a token holding just the scope it needs (`secrets get P` asks for `secrets:read:P`) that
-lives ASS_TOKEN_TTL (default 15m). ASS_TOKEN, when set, wins over ASS_AGENT_KEY.
+lives ASS_TOKEN_TTL (default 15m). ASS_TOKEN, when set, wins over ASS_AGENT_KEY. The token is
+kept in $XDG_CACHE_HOME/ass (or ~/.cache/ass; file mode 0600, named by a hash of the key,
+scopes and addresses, never the key) and reused by later commands until it is near expiry,
+so a job's twenty calls hold one token; a token the cluster refuses (revoked, expired) is
+dropped and replaced. --no-token-cache or ASS_NO_TOKEN_CACHE=1 turns that off.
+
+In CI, prefer `ass run --env NAME=PATH … -- CMD` (or `ass env`): it fails loudly, running
+nothing, when any secret can't be read, where `export X=$(ass secrets get …)` would go on
+with an empty value.
+
+With --json, errors are JSON too, on stderr: {\"error\": {\"code\", \"message\", \"request_id\"}}.
 
 Exit codes: 0 success, 1 usage or local error, 2 the server refused or could not be reached,
 3 approval required (the read opened or re-used an approval request, still pending; its id is
@@ -87,7 +100,7 @@ Example:
   ass secrets get production/gemini/GEMINI_API_KEY --silent
 
   # CI: only the agent key is stored
-  ASS_AGENT_KEY=ass_… ass secrets get production/gemini/GEMINI_API_KEY --silent";
+  ASS_AGENT_KEY=ass_… ass run --env GEMINI_API_KEY=production/gemini/GEMINI_API_KEY -- ./deploy.sh";
 
 /// The `ass` command line.
 #[derive(Debug, Parser)]
@@ -143,6 +156,16 @@ pub struct GlobalArgs {
     #[arg(long, env = "ASS_CACERT", global = true, value_name = "FILE")]
     pub ca_cert: Option<PathBuf>,
 
+    /// Buy a new token with the agent key for this command instead of reusing the one an
+    /// earlier command bought (kept in $XDG_CACHE_HOME/ass or ~/.cache/ass, mode 0600)
+    #[arg(
+        long,
+        env = "ASS_NO_TOKEN_CACHE",
+        global = true,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub no_token_cache: bool,
+
     /// Time allowed for one request to one node, e.g. 10s, 1m
     #[arg(
         long,
@@ -163,6 +186,7 @@ impl std::fmt::Debug for GlobalArgs {
             .field("agent_key", &self.agent_key.as_ref().map(|_| "REDACTED"))
             .field("token_ttl", &self.token_ttl)
             .field("ca_cert", &self.ca_cert)
+            .field("no_token_cache", &self.no_token_cache)
             .field("timeout", &self.timeout)
             .finish()
     }
@@ -220,6 +244,8 @@ pub enum Command {
     Approvals(ApprovalsCommand),
     /// Show, export (JSON lines), follow (--tail), verify and search the audit log
     Audit(audit_list::AuditArgs),
+    Run(env_run::RunArgs),
+    Env(env_print::EnvArgs),
 }
 
 /// `ass approvals …`.
@@ -366,7 +392,11 @@ impl Ctx {
     pub fn new(g: &GlobalArgs) -> anyhow::Result<Self> {
         let addrs = ass_client::parse_addresses(&g.addr)?;
         let token = g.token().map(str::to_owned);
-        let mut b = Client::builder().addresses(addrs).token(token).timeout(g.timeout);
+        let mut b = Client::builder()
+            .addresses(addrs)
+            .token(token)
+            .timeout(g.timeout)
+            .token_cache(ass_client::TokenCache::user_default(g.no_token_cache));
         if let Some(path) = &g.ca_cert {
             let pem = std::fs::read(path)
                 .with_context(|| format!("cannot read CA file {}", path.display()))?;
@@ -389,6 +419,20 @@ impl Ctx {
             }
             None => self.client.clone(),
         }
+    }
+
+    /// The client for a call that needs all of `scopes`: like [`Ctx::scoped`], one token
+    /// holding every one of them (`ass run`, `ass env`: one token for all their reads).
+    pub fn scoped_all(&self, scopes: Vec<String>) -> Client {
+        match &self.agent_key {
+            Some(key) => self.client.with_agent_key(key.clone(), scopes, self.token_ttl),
+            None => self.client.clone(),
+        }
+    }
+
+    /// The agent key, when it is the credential (no token given).
+    pub fn agent_key(&self) -> Option<&str> {
+        self.agent_key.as_deref()
     }
 
     /// The client for `POST /v1/tokens`: with only an agent key, the key itself is the
@@ -531,6 +575,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             ApprovalsCommand::Deny(a) => approvals_deny::exec(&ctx, a).await,
         },
         Command::Audit(a) => audit_list::exec(&ctx, a).await,
+        Command::Run(a) => env_run::exec(&ctx, a).await,
+        Command::Env(a) => env_print::exec(&ctx, a).await,
     }
 }
 
@@ -626,6 +672,7 @@ pub fn report_nodes<T: serde::Serialize>(
     if failed > 0 {
         return Err(crate::Failed {
             exit: 2,
+            code: "nodes_failed",
             message: format!("{failed} of {} nodes failed", results.len()),
         }
         .into());
@@ -743,6 +790,14 @@ pub(crate) mod tests {
         assert!(!ctx.scoped("secrets:read:a/b").has_agent_key());
         assert!(!ctx.issuer().has_agent_key());
         assert!(ctx.require_token("x").is_ok());
+    }
+
+    #[test]
+    fn no_token_cache_takes_a_flag_or_a_boolish_env() {
+        assert!(parse(&["--no-token-cache", "secrets", "list"]).unwrap().global.no_token_cache);
+        let cmd = Cli::command();
+        let arg = cmd.get_arguments().find(|a| a.get_id() == "no_token_cache").unwrap();
+        assert_eq!(arg.get_env().and_then(|e| e.to_str()), Some("ASS_NO_TOKEN_CACHE"));
     }
 
     #[test]

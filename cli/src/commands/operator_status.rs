@@ -45,7 +45,12 @@ pub async fn exec(ctx: &Ctx, args: &StatusArgs) -> anyhow::Result<()> {
         }
     }
     if results.iter().all(|r| r.error.is_some()) {
-        return Err(crate::Failed { exit: 2, message: "no node answered".into() }.into());
+        return Err(crate::Failed {
+            exit: 2,
+            code: "no_node_answered",
+            message: "no node answered".into(),
+        }
+        .into());
     }
     Ok(())
 }

@@ -25,7 +25,9 @@ the form of the hardening guide (and of `ass policy approvals show --json`):
 A tier left out needs no approval; timeout_hours (how long a request waits) and grant_hours
 (how long an approved read lasts) default to 24 and 1. Approvers are e-mail addresses, each
 the name of an agent holding approvals:decide (`ass agents create --name you@company.com
---scopes approvals:decide`); a tier can't need more approvals than there are approvers. The
+--scopes approvals:decide`); create them first: an approver that does not exist is refused
+(unknown_approver) unless --allow-unknown-approvers, and then reads that need it wait until
+it exists. A tier can't need more approvals than there are approvers. The
 cluster refuses a bad policy as invalid_policy, naming the problem (exit 2); a file that is
 not such a document is refused before sending (exit 1).
 
@@ -45,6 +47,10 @@ pub struct SetArgs {
     /// Print the stored policy as JSON
     #[arg(long)]
     pub json: bool,
+
+    /// Accept approvers that are not agents yet (reads needing them wait until they exist)
+    #[arg(long)]
+    pub allow_unknown_approvers: bool,
 }
 
 /// A policy document from JSON text; a bad one is a local error.
@@ -76,7 +82,16 @@ fn read_file(path: &Path) -> anyhow::Result<ApprovalPolicyDocument> {
 /// Runs `ass policy approvals set`.
 pub async fn exec(ctx: &Ctx, args: &SetArgs) -> anyhow::Result<()> {
     let doc = read_file(&args.file)?;
-    let stored = ctx.scoped(POLICY_MANAGE).set_approval_policy(&doc).await?;
+    let client = ctx.scoped(POLICY_MANAGE);
+    let stored = if args.allow_unknown_approvers {
+        eprintln!(
+            "warning: approvers that are not agents yet are accepted; reads that need them \
+             wait until `ass agents create --name <approver> --scopes approvals:decide`"
+        );
+        client.set_approval_policy_allowing_unknown(&doc).await?
+    } else {
+        client.set_approval_policy(&doc).await?
+    };
     if args.json {
         output::print_json(&stored)
     } else {

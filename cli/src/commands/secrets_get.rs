@@ -48,8 +48,15 @@ the duration after the path, or as --wait=DURATION.
 Exit codes: 0 value printed, 1 usage or local error, 2 server error, 3 approval required
 (request pending), 4 approval denied or expired.
 
+In a script, assign first and export after: `X=$(ass secrets get P --silent)` fails (with
+`set -e`) or sets $? to the CLI's exit code, but `export X=$(ass secrets get P --silent)` does
+not: bash's `export` exits 0 whatever happened inside $(…), so a read that needs an approval
+(exit 3) leaves X empty and the job goes on. Better still, `ass run --env X=P -- CMD` reads
+every secret first and runs nothing if one fails.
+
 Example:
-  export GEMINI_API_KEY=$(ass secrets get production/gemini/GEMINI_API_KEY --silent)
+  GEMINI_API_KEY=$(ass secrets get production/gemini/GEMINI_API_KEY --silent)
+  export GEMINI_API_KEY
   ass secrets get production/stripe/STRIPE_SECRET_KEY --reason \"payout run\" --wait 30m --silent";
 
 /// How often `--wait` looks at the approval request.

@@ -1,5 +1,7 @@
 //! `ass tokens issue`: a short-lived token whose scopes lie within the caller's.
 
+use std::time::Duration;
+
 use ass_client::{IssueTokenRequest, IssueTokenResponse};
 use clap::Args;
 
@@ -20,11 +22,15 @@ refused unless the policy allows break-glass and --justification says why.
 Prints the token (shown this once), its accessor (for lookup and revoke) and its expiry;
 --silent prints only the token, --json everything.
 
+A token that reaches every namespace (a secrets:ACTION:* scope) or lives longer than 8h is
+issued, with a warning on stderr: that is the blast radius the hardening guide warns about.
+
 Example:
   ass tokens issue --scopes \"secrets:read:production/gemini/*\" --ttl 1h
   ass tokens issue --scopes \"secrets:read:production/*\" --ttl 1h \\
       --ip-allowlist 10.0.1.100/32,172.16.0.0/12
-  export ASS_TOKEN=$(ass tokens issue --scopes \"secrets:read:production/db/*\" --ttl 15m --silent)";
+  ASS_TOKEN=$(ass tokens issue --scopes \"secrets:read:production/db/*\" --ttl 15m --silent)
+  export ASS_TOKEN   # apart: `export X=$(…)` would hide a failed issue (exit 0)";
 
 /// Issue a short-lived scoped token (shown once)
 #[derive(Debug, Args)]
@@ -69,7 +75,55 @@ pub fn request(args: &IssueArgs) -> anyhow::Result<IssueTokenRequest> {
 pub async fn exec(ctx: &Ctx, args: &IssueArgs) -> anyhow::Result<()> {
     let req = request(args)?;
     let resp = ctx.issuer().issue_token(&req).await?;
+    for w in warnings(&resp.info.scopes, lifetime(&resp).or_else(|| ttl_of(&req.ttl))) {
+        eprintln!("warning: {w}");
+    }
     print_issued(&resp, args.json, args.silent)
+}
+
+/// Longest lifetime issued without a warning.
+pub const WARN_TTL: Duration = Duration::from_secs(8 * 3600);
+
+/// What is risky about a token with `scopes` living `ttl`: scopes over every namespace
+/// (`secrets:ACTION:*`), a lifetime over [`WARN_TTL`].
+pub fn warnings(scopes: &[String], ttl: Option<Duration>) -> Vec<String> {
+    let mut out = Vec::new();
+    let wide: Vec<&str> = scopes
+        .iter()
+        .map(String::as_str)
+        .filter(|s| {
+            s.strip_prefix("secrets:")
+                .and_then(|r| r.split_once(':'))
+                .is_some_and(|(_, g)| g == "*")
+        })
+        .collect();
+    if !wide.is_empty() {
+        out.push(format!(
+            "{} reaches every secret in every namespace; scope it to the paths the job reads \
+             (e.g. secrets:read:production/gemini/*)",
+            wide.join(", ")
+        ));
+    }
+    if let Some(t) = ttl.filter(|t| *t > WARN_TTL) {
+        out.push(format!(
+            "the token lives {}, more than 8h; prefer 15m for a pipeline step, 1h for an agent, \
+             8h with refresh for a long-running worker",
+            ass_client::format_ttl(t)
+        ));
+    }
+    out
+}
+
+/// The issued token's lifetime by the cluster's stamps.
+fn lifetime(r: &IssueTokenResponse) -> Option<Duration> {
+    let i = humantime::parse_rfc3339_weak(&r.info.issued_at).ok()?;
+    let e = humantime::parse_rfc3339_weak(&r.info.expires_at).ok()?;
+    e.duration_since(i).ok()
+}
+
+/// The requested TTL (`1h`, `1d`, `1h30m`), when it parses.
+fn ttl_of(ttl: &str) -> Option<Duration> {
+    humantime::parse_duration(ttl.trim()).ok()
 }
 
 /// Prints a freshly issued token: JSON, the bare token, or [`render`].
@@ -107,6 +161,22 @@ mod tests {
             Command::Tokens(TokensCommand::Issue(a)) => a,
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn all_namespace_scopes_and_long_ttls_warn() {
+        let v = |xs: &[&str]| xs.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        let h = |n: u64| Some(Duration::from_secs(n * 3600));
+        let w = warnings(&v(&["secrets:read:*"]), h(24));
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(w[0].starts_with("secrets:read:* reaches every secret"), "{w:?}");
+        assert!(w[1].contains("lives 1d"), "{w:?}");
+        assert!(warnings(&v(&["secrets:*:*", "agents:manage"]), h(1))[0].contains("secrets:*:*"));
+        assert!(warnings(&v(&["secrets:read:production/gemini/*"]), h(8)).is_empty());
+        assert!(warnings(&v(&["secrets:read:production/*", "tokens:manage"]), None).is_empty());
+        assert_eq!(warnings(&v(&["secrets:read:a/b"]), h(9)).len(), 1);
+        assert_eq!(ttl_of("1d"), h(24));
+        assert_eq!(ttl_of("soon"), None);
     }
 
     #[test]

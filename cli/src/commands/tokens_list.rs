@@ -48,9 +48,11 @@ pub fn render(resp: &ListTokensResponse, all: bool) -> String {
         .tokens
         .iter()
         .map(|t| {
-            let state = if t.revoked_at.is_some() {
+            let state = if let Some(why) = &t.revoked_reason {
+                format!("revoked ({why})")
+            } else if t.revoked_at.is_some() {
                 "revoked".to_owned()
-            } else if t.ttl_remaining_secs == 0 {
+            } else if t.state == "expired" || t.ttl_remaining_secs == 0 {
                 "expired".to_owned()
             } else {
                 ass_client::format_ttl(std::time::Duration::from_secs(t.ttl_remaining_secs))

@@ -62,8 +62,12 @@ pub fn pairs(t: &TokenInfo) -> Vec<(&'static str, String)> {
     if let Some(j) = &t.justification {
         pairs.push(("justification", j.clone()));
     }
+    pairs.push(("state", t.state.clone()));
     if let Some(r) = &t.revoked_at {
         pairs.push(("revoked_at", r.clone()));
+    }
+    if let Some(why) = &t.revoked_reason {
+        pairs.push(("revoked_by", why.clone()));
     }
     pairs
 }
@@ -124,7 +128,8 @@ pub(crate) mod tests {
              ip_allowlist  10.0.1.100/32\n\
              issued_at     2026-11-28T10:00:00.000Z\n\
              expires_at    2026-11-28T11:00:00.000Z (59m59s left)\n\
-             break_glass   no\n"
+             break_glass   no\n\
+             state         live\n"
         );
     }
 
@@ -134,6 +139,8 @@ pub(crate) mod tests {
         t.break_glass = true;
         t.justification = Some("incident 42".into());
         t.revoked_at = Some("2026-11-28T10:30:00.000Z".into());
+        t.state = "revoked".into();
+        t.revoked_reason = Some("agent revoked".into());
         t.ttl_remaining_secs = 0;
         t.ip_allowlist.clear();
         let out = render(&t);
@@ -142,5 +149,7 @@ pub(crate) mod tests {
         assert!(out.contains("justification  incident 42\n"), "{out}");
         assert!(out.contains("revoked_at     2026-11-28T10:30:00.000Z\n"), "{out}");
         assert!(out.contains("(expired)"), "{out}");
+        assert!(out.contains("state          revoked\n"), "{out}");
+        assert!(out.contains("revoked_by     agent revoked\n"), "{out}");
     }
 }

@@ -13,7 +13,7 @@ it with `ass tokens revoke ACCESSOR` if it should stop sooner.
 Prints the new token (shown this once) and its description; --silent only the token.
 
 Example:
-  export ASS_TOKEN=$(ass tokens refresh --silent)";
+  ASS_TOKEN=$(ass tokens refresh --silent) && export ASS_TOKEN";
 
 /// Get a new token like the current one, for another TTL
 #[derive(Debug, Args)]

@@ -199,23 +199,80 @@ fn parse_hop(hop: &str) -> Option<IpAddr> {
         .map(|ip| ip.to_canonical())
 }
 
-/// The IP a request comes from.
+/// The header a trusted proxy writes the client chain in (`[auth] forwarded_header`). Only
+/// that one is believed: a client behind a proxy that appends `X-Forwarded-For` could write a
+/// `Forwarded` header of its own, and the reverse.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ForwardedHeader {
+    /// `X-Forwarded-For: client, proxy1, proxy2` (haproxy `option forwardfor`, nginx, most
+    /// balancers).
+    #[default]
+    XForwardedFor,
+    /// RFC 7239 `Forwarded: for=client;proto=https, for=proxy1` (Envoy, some CDNs).
+    Forwarded,
+}
+
+impl ForwardedHeader {
+    /// The header's name, lower case.
+    pub fn name(self) -> &'static str {
+        match self {
+            ForwardedHeader::XForwardedFor => "x-forwarded-for",
+            ForwardedHeader::Forwarded => "forwarded",
+        }
+    }
+}
+
+/// Every hop of every line of a forwarding header, in order: repeated lines of one header
+/// are one list (RFC 9110, 5.3), so the lines are read as if joined with `,`. A hop that is
+/// not an address (empty, `unknown`, an obfuscated `_name`, a `Forwarded` element with no
+/// `for=`, a line that is not text: `None`) is kept as `None`, where a walk must stop.
+pub fn forwarded_hops<'a>(
+    header: ForwardedHeader,
+    lines: impl IntoIterator<Item = Option<&'a str>>,
+) -> Vec<Option<IpAddr>> {
+    let mut hops = Vec::new();
+    for line in lines {
+        let Some(line) = line else {
+            hops.push(None);
+            continue;
+        };
+        for element in line.split(',') {
+            hops.push(match header {
+                ForwardedHeader::XForwardedFor => parse_hop(element),
+                ForwardedHeader::Forwarded => forwarded_for(element),
+            });
+        }
+    }
+    hops
+}
+
+/// The `for=` of one RFC 7239 element (`for=192.0.2.60;proto=http`, `for="[2001:db8::1]:443"`).
+fn forwarded_for(element: &str) -> Option<IpAddr> {
+    let value = element.split(';').find_map(|pair| {
+        let (name, value) = pair.split_once('=')?;
+        name.trim_matches([' ', '\t']).eq_ignore_ascii_case("for").then_some(value)
+    })?;
+    let value = value.trim_matches([' ', '\t']);
+    let value = value.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(value);
+    parse_hop(value)
+}
+
+/// The IP a request comes from, given the hops of its forwarding header (see
+/// [`forwarded_hops`]; empty when the request has none).
 ///
-/// When the socket peer is not in `trusted_proxies`, that is the peer's IP and
-/// `X-Forwarded-For` is ignored (anyone can send the header). When the peer is a trusted
-/// proxy, the header is walked from the right (each proxy appends the address it saw), past
-/// hops that are themselves trusted proxies, and the first untrusted hop is the client.
-/// Entries to the left of it were written by the client and are never believed.
-///
-/// `forwarded_for` is the whole header value; a request carrying the header more than once
-/// must have its values joined with `,` in order. When the header is missing, every hop is a
-/// trusted proxy, or the walk meets an entry that is not an address (empty, `unknown`,
-/// garbage) before an untrusted hop, the answer is the peer's IP: the walk never guesses past
-/// something it can't read. The peer is then a trusted proxy, so an allowlist that names the
-/// proxies' own addresses would admit such a request; allowlists should name clients.
-pub fn client_ip(
+/// When the socket peer is not in `trusted_proxies`, that is the peer's IP and the header is
+/// ignored (anyone can send one). When the peer is a trusted proxy, the hops are walked from
+/// the right (each proxy appends the address it saw), past hops that are themselves trusted
+/// proxies, and the first untrusted hop is the client. Entries to the left of it were written
+/// by the client and are never believed. When there are no hops, every hop is a trusted
+/// proxy, or the walk meets a hop that is not an address before an untrusted hop, the answer
+/// is the peer's IP: the walk never guesses past something it can't read. The peer is then a
+/// trusted proxy, so an allowlist that names the proxies' own addresses would admit such a
+/// request; allowlists should name clients.
+pub fn client_ip_from_hops(
     peer: SocketAddr,
-    forwarded_for: Option<&str>,
+    hops: &[Option<IpAddr>],
     trusted_proxies: &[IpNet],
 ) -> IpAddr {
     let peer_ip = peer.ip().to_canonical();
@@ -223,18 +280,26 @@ pub fn client_ip(
     if !trusted(&peer_ip) {
         return peer_ip;
     }
-    let Some(header) = forwarded_for else {
-        return peer_ip;
-    };
-    for hop in header.rsplit(',') {
-        let Some(ip) = parse_hop(hop) else {
+    for hop in hops.iter().rev() {
+        let Some(ip) = hop else {
             return peer_ip;
         };
-        if !trusted(&ip) {
-            return ip;
+        if !trusted(ip) {
+            return *ip;
         }
     }
     peer_ip
+}
+
+/// [`client_ip_from_hops`] for one `X-Forwarded-For` value (a request carrying the header
+/// more than once: its lines joined with `,` in order).
+pub fn client_ip(
+    peer: SocketAddr,
+    forwarded_for: Option<&str>,
+    trusted_proxies: &[IpNet],
+) -> IpAddr {
+    let hops = forwarded_hops(ForwardedHeader::XForwardedFor, forwarded_for.map(Some));
+    client_ip_from_hops(peer, &hops, trusted_proxies)
 }
 
 #[cfg(test)]
@@ -638,6 +703,109 @@ mod tests {
             let al = Allowlist::parse(&[s]).map_err(|e| TestCaseError::fail(e.to_string()))?;
             let _ = al.allows(IpAddr::V6(Ipv6Addr::from(x)));
             prop_assert!(al.is_within(&al));
+        }
+    }
+}
+
+#[cfg(test)]
+mod forwarded_tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::net::Ipv4Addr;
+
+    fn net(s: &str) -> IpNet {
+        s.parse().unwrap()
+    }
+
+    /// The reference model: the hops as one list, walked from the right by hand.
+    fn model(peer: Ipv4Addr, hops: &[Option<Ipv4Addr>], trusted: &[Ipv4Addr]) -> Ipv4Addr {
+        if !trusted.contains(&peer) {
+            return peer;
+        }
+        let mut i = hops.len();
+        while i > 0 {
+            i -= 1;
+            match hops[i] {
+                None => return peer,
+                Some(h) if trusted.contains(&h) => continue,
+                Some(h) => return h,
+            }
+        }
+        peer
+    }
+
+    fn render(h: &Option<Ipv4Addr>) -> String {
+        h.map_or_else(|| "unknown".to_string(), |ip| ip.to_string())
+    }
+
+    /// Issue 14, item 2: `X-Forwarded-For: 10.0.1.100` then `X-Forwarded-For: 203.0.113.9`
+    /// is one list; the client is 203.0.113.9, whatever it wrote on the line before.
+    #[test]
+    fn repeated_header_lines_are_one_list() {
+        let lb: SocketAddr = "127.0.0.1:443".parse().unwrap();
+        let trusted = [net("127.0.0.1/32")];
+        let hops = forwarded_hops(
+            ForwardedHeader::XForwardedFor,
+            [Some("10.0.1.100"), Some("203.0.113.9")],
+        );
+        assert_eq!(client_ip_from_hops(lb, &hops, &trusted), IpAddr::from([203, 0, 113, 9]));
+        let forwarded = forwarded_hops(
+            ForwardedHeader::Forwarded,
+            [Some("for=10.0.1.100"), Some("For=\"203.0.113.9\";proto=https")],
+        );
+        assert_eq!(client_ip_from_hops(lb, &forwarded, &trusted), IpAddr::from([203, 0, 113, 9]));
+        // A line that is not text stops the walk at the peer.
+        let bad = forwarded_hops(ForwardedHeader::XForwardedFor, [Some("10.0.1.100"), None]);
+        assert_eq!(client_ip_from_hops(lb, &bad, &trusted), lb.ip());
+        let v6 = forwarded_hops(
+            ForwardedHeader::Forwarded,
+            [Some("for=\"[2001:db8:cafe::17]:4711\", for=_hidden;by=x")],
+        );
+        assert_eq!(v6, vec![Some("2001:db8:cafe::17".parse().unwrap()), None]);
+        assert_eq!(forwarded_hops(ForwardedHeader::Forwarded, [Some("proto=https")]), vec![None]);
+    }
+
+    proptest! {
+        /// However a proxy chain's hops are split over header lines, in either header form,
+        /// the answer is the reference model's.
+        #[test]
+        fn prop_lines_and_forms_match_the_model(
+            peer in any::<u8>(),
+            hops in prop::collection::vec(proptest::option::weighted(0.9, any::<u8>()), 0..6),
+            trusted in prop::collection::vec(any::<u8>(), 0..4),
+            cuts in prop::collection::vec(any::<bool>(), 0..6),
+        ) {
+            let ip = |d: u8| Ipv4Addr::new(10, 0, 0, d);
+            let hops: Vec<Option<Ipv4Addr>> = hops.iter().map(|h| h.map(ip)).collect();
+            let trusted: Vec<Ipv4Addr> = trusted.into_iter().map(ip).collect();
+            let nets: Vec<IpNet> = trusted.iter().map(|t| IpNet::from(IpAddr::V4(*t))).collect();
+            let expected = IpAddr::V4(model(ip(peer), &hops, &trusted));
+            // Split into lines wherever `cuts` says.
+            let mut xff_lines: Vec<String> = vec![String::new()];
+            let mut fwd_lines: Vec<String> = vec![String::new()];
+            for (i, h) in hops.iter().enumerate() {
+                let new_line = i > 0 && cuts.get(i).copied().unwrap_or(false);
+                if new_line {
+                    xff_lines.push(String::new());
+                    fwd_lines.push(String::new());
+                } else if i > 0 {
+                    xff_lines.last_mut().unwrap().push_str(", ");
+                    fwd_lines.last_mut().unwrap().push_str(", ");
+                }
+                xff_lines.last_mut().unwrap().push_str(&render(h));
+                fwd_lines.last_mut().unwrap().push_str(&format!("for={};proto=https", render(h)));
+            }
+            let sock = SocketAddr::new(IpAddr::V4(ip(peer)), 9);
+            if !hops.is_empty() {
+                let x = forwarded_hops(ForwardedHeader::XForwardedFor, xff_lines.iter().map(|l| Some(l.as_str())));
+                prop_assert_eq!(client_ip_from_hops(sock, &x, &nets), expected);
+                let f = forwarded_hops(ForwardedHeader::Forwarded, fwd_lines.iter().map(|l| Some(l.as_str())));
+                prop_assert_eq!(client_ip_from_hops(sock, &f, &nets), expected);
+                let joined = xff_lines.join(",");
+                prop_assert_eq!(client_ip(sock, Some(&joined), &nets), expected);
+            } else {
+                prop_assert_eq!(client_ip_from_hops(sock, &[], &nets), expected);
+            }
         }
     }
 }

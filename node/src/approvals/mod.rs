@@ -65,13 +65,13 @@ pub struct ApprovalPolicyRecord {
 }
 
 impl Default for ApprovalPolicyRecord {
-    /// Until a policy is set, critical secrets need one approval within 24 h ("critical tier
-    /// secrets require approval by default"); with no approvers listed such reads wait until
-    /// an operator sets a policy (fail closed). Sensitive secrets need none until configured.
+    /// Until a policy is set, the hardening guide's: sensitive and critical secrets need one
+    /// approval within 24 h, standard ones none. With no approvers listed such reads wait
+    /// until an operator sets a policy (fail closed).
     fn default() -> Self {
         Self {
             standard: TierRuleRecord { required: 0, timeout_ms: 24 * HOUR_MS },
-            sensitive: TierRuleRecord { required: 0, timeout_ms: 24 * HOUR_MS },
+            sensitive: TierRuleRecord { required: 1, timeout_ms: 24 * HOUR_MS },
             critical: TierRuleRecord { required: 1, timeout_ms: 24 * HOUR_MS },
             approvers: Vec::new(),
             grant_ms: HOUR_MS,

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use ass_client::types::{
-    ApprovalInfo, ApprovalPolicyDocument, DecideRequest, Decision, ListApprovalsResponse,
+    ApprovalInfo, ApprovalPolicyDocument, DecideRequest, Decision, ListApprovalsResponse, Tier,
     HEADER_REASON,
 };
 use axum::extract::State;
@@ -22,7 +22,6 @@ use crate::approvals::{
 use crate::identity::{format_id, parse_id};
 use crate::node::{now_ms, rfc3339, Node};
 use crate::raft::types::{Command, Request, Response as SmResponse};
-use crate::secrets::SecretRecord;
 
 /// Longest reason or comment, in bytes.
 const MAX_TEXT: usize = 1024;
@@ -43,31 +42,31 @@ fn approval_error(code: &'static str, id: &[u8; 16], message: String) -> ApiErro
     e
 }
 
-/// Lets a read of `path` through if its tier needs no approval, the caller is root, or the
-/// caller holds a live grant made under this tier or a higher one. Otherwise answers 403 with
-/// the approval request the read opened or re-used.
+/// Lets a read of `path` at `tier` (the version's effective tier) through if that tier needs
+/// no approval, the caller is root, or the caller holds a live grant made under this tier or
+/// a higher one. Otherwise answers 403 with the approval request the read opened or re-used.
 pub async fn gate(
     node: &Node,
     caller: &Caller,
     path: &str,
-    record: &SecretRecord,
+    tier: Tier,
     version: u64,
     headers: &HeaderMap,
 ) -> Result<(), ApiError> {
     let policy = node.state.approval_policy()?;
-    if policy.rule(record.tier).required == 0 {
+    if policy.rule(tier).required == 0 {
         return Ok(());
     }
     let Some(requester) = requester_of(caller) else { return Ok(()) };
     let now = node.clock.now_ms();
     if let Some(g) = node.state.approvals.grant(&requester, path)? {
-        if g.expires_ms > now && tier_rank(g.tier) >= tier_rank(record.tier) {
+        if g.expires_ms > now && tier_rank(g.tier) >= tier_rank(tier) {
             return Ok(());
         }
     }
     let mut expired = None;
     if let Some((id, r)) = node.state.approvals.latest(&requester, path)? {
-        if r.tier == record.tier && now < r.expires_ms {
+        if r.tier == tier && now < r.expires_ms {
             match r.status {
                 Status::Pending => {
                     return Err(approval_error(
@@ -75,7 +74,7 @@ pub async fn gate(
                         &id,
                         format!(
                             "reading this {} secret needs approval; request {} is pending",
-                            record.tier,
+                            tier,
                             format_id(&id)
                         ),
                     ))
@@ -117,7 +116,7 @@ pub async fn gate(
         requester,
         agent_name,
         path: path.to_string(),
-        tier: record.tier,
+        tier,
         version,
         reason,
     };
@@ -143,7 +142,7 @@ pub async fn gate(
             &id,
             format!(
                 "reading this {} secret needs approval; opened request {}",
-                record.tier,
+                tier,
                 format_id(&id)
             ),
         )),
@@ -210,12 +209,15 @@ pub async fn list(
     Ok(Json(ListApprovalsResponse { approvals }))
 }
 
-/// `GET /v1/approvals/{id}`: for approvers, and for the requester itself.
+/// `GET /v1/approvals/{id}`: for approvers, and for the requester itself: any token of the
+/// requesting agent (or the requesting token) reads its own request with no extra scope. An
+/// agent key only buys tokens, here as everywhere.
 pub async fn show(
     State(node): State<Arc<Node>>,
     caller: Caller,
     ApiPath(id): ApiPath,
 ) -> Result<Json<ApprovalInfo>, ApiError> {
+    caller.refuse_agent_key()?;
     let id = approval_id(&id)?;
     let r = node
         .state
@@ -301,16 +303,55 @@ pub async fn get_policy(
     Ok(Json(node.state.approval_policy()?.to_document()))
 }
 
-/// `PUT /v1/policy/approvals`: needs `policy:manage`.
+/// `PUT /v1/policy/approvals[?allow_unknown_approvers=true]`: needs `policy:manage`. An
+/// approver that is no live agent is refused unless allowed explicitly (reads needing it would
+/// wait for it, silently).
 pub async fn set_policy(
     State(node): State<Arc<Node>>,
     caller: Caller,
     headers: HeaderMap,
+    ApiQuery(q): ApiQuery,
     ApiJson(doc): ApiJson<ApprovalPolicyDocument>,
 ) -> Result<Json<ApprovalPolicyDocument>, ApiError> {
     caller.require_admin(Admin::PolicyManage)?;
+    let allow_unknown = match q.get("allow_unknown_approvers").map(String::as_str) {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "bad_request",
+                "allow_unknown_approvers is true or false",
+            ))
+        }
+    };
     let record = policy_from_document(&doc)
         .map_err(|e| ApiError::bad_request("invalid_policy", e.to_string()))?;
+    let mut unknown = Vec::new();
+    for approver in &record.approvers {
+        let live = node
+            .state
+            .identity
+            .find_agent_by_name(approver)?
+            .is_some_and(|(_, a)| a.revoked_ms.is_none());
+        if !live {
+            unknown.push(format!("`{approver}`"));
+        }
+    }
+    if !unknown.is_empty() {
+        if !allow_unknown {
+            return Err(ApiError::bad_request(
+                "unknown_approver",
+                format!(
+                    "approver {} is not an agent: create each first (`ass agents create --name \
+                     <approver> --scopes approvals:decide`), or allow it explicitly \
+                     (allow_unknown_approvers=true, `--allow-unknown-approvers`) and reads that \
+                     need it wait until it exists",
+                    unknown.join(", ")
+                ),
+            ));
+        }
+        tracing::warn!(approvers = %unknown.join(", "), "approval policy names approvers that are not agents yet");
+    }
     let cmd = Command::SetApprovalPolicy(record.clone());
     let committed =
         node.write(Request { request_id: request_id(&headers)?, time_ms: now_ms(), cmd }).await?;

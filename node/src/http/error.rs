@@ -200,6 +200,21 @@ impl From<Rejection> for ApiError {
             Rejection::AlreadyDeleted => {
                 ApiError::bad_request("already_deleted", "that version is already deleted")
             }
+            Rejection::TierDowngradeDenied { current } => tier_downgrade_denied(current),
         }
     }
+}
+
+/// A write that would lower a path's tier without the authority to (see
+/// `docs/security-model.md`, "Tiers and versions").
+pub fn tier_downgrade_denied(current: ass_client::types::Tier) -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "tier_downgrade_denied",
+        format!(
+            "this secret is {current}: lowering its tier needs the `policy:manage` scope and, \
+             for a sensitive or critical secret, an approval like a read; a write without \
+             --tier keeps the tier"
+        ),
+    )
 }

@@ -17,10 +17,12 @@ use super::error::ApiError;
 use super::extract::{request_id, ApiJson, ApiPath, ApiQuery};
 use super::with_index;
 use crate::access::scope::Action;
+use crate::access::scope::Admin;
+use crate::approvals::tier_rank;
 use crate::crypto::{Barrier, Binding};
 use crate::node::{now_ms, rfc3339, Node};
 use crate::raft::types::{Command, PutSecret, Rejection, Request, Response as SmResponse};
-use crate::secrets::{validate_path, validate_prefix, SecretRecord};
+use crate::secrets::{effective_tier, validate_path, validate_prefix, SecretRecord};
 
 /// Retries of a write whose version was taken by a concurrent write on the same path.
 const VERSION_RETRIES: usize = 8;
@@ -69,8 +71,9 @@ pub async fn get(
     caller.require_secret(Action::Read, &path)?;
     let wanted = parse_version(&q)?;
     let (record, number, version) = read_version(&node, &path, wanted).await?;
-    caller.audit.note_secret(Some(number), Some(record.tier.as_str()));
-    super::approvals::gate(&node, &caller, &path, &record, number, &headers).await?;
+    let tier = effective_tier(&record, &version);
+    caller.audit.note_secret(Some(number), Some(tier.as_str()));
+    super::approvals::gate(&node, &caller, &path, tier, number, &headers).await?;
     if version.destroyed {
         return Err(ApiError::not_found(
             "version_destroyed",
@@ -100,7 +103,7 @@ pub async fn get(
         version: number,
         value,
         secret_type: record.secret_type,
-        tier: record.tier,
+        tier,
         created_at: rfc3339(version.created_ms),
     })
     .into_response())
@@ -167,6 +170,7 @@ async fn versions(node: &Node, caller: &Caller, path: &str) -> Result<Response, 
             deleted_at: v.deleted_ms.map(rfc3339),
             destroyed: v.destroyed,
             key_term: crate::crypto::envelope_term(&v.ciphertext).ok(),
+            tier: Some(effective_tier(&record, &v)),
         })
         .collect();
     Ok(Json(VersionsResponse { metadata: metadata(path.to_string(), &record), versions })
@@ -226,7 +230,15 @@ pub async fn put(
     let request_id = request_id(&headers)?;
     let _guard = node.path_lock(&path).lock().await;
     for _ in 0..VERSION_RETRIES {
-        let latest = node.state.secrets.record(&path)?.map_or(0, |r| r.latest_version);
+        let current = node.state.secrets.record(&path)?;
+        let latest = current.as_ref().map_or(0, |r| r.latest_version);
+        let lower_from = match (current.as_ref().map(|r| r.tier), req.tier) {
+            (Some(now), Some(to)) if tier_rank(to) < tier_rank(now) => {
+                authorize_lowering(&node, &caller, &path, now, latest, &headers).await?;
+                Some(now)
+            }
+            _ => None,
+        };
         // CAS is judged by the state machine only, after the request-id check, so a retried
         // CAS write gets its first answer instead of a mismatch.
         let version = latest + 1;
@@ -242,6 +254,7 @@ pub async fn put(
                 cas: req.cas,
                 secret_type: req.secret_type.clone(),
                 tier: req.tier,
+                lower_from,
                 ciphertext,
             }),
         };
@@ -267,6 +280,23 @@ pub async fn put(
         "conflict",
         "too many concurrent writes to this path; retry",
     ))
+}
+
+/// Lowering a path's tier is its own privileged act: the caller needs `policy:manage`, and
+/// for a path gated now, the same approval a read of it needs. The apply judges it again
+/// against the tier the path has by then (`secrets::apply_put`).
+async fn authorize_lowering(
+    node: &Node,
+    caller: &Caller,
+    path: &str,
+    now: ass_client::types::Tier,
+    latest: u64,
+    headers: &HeaderMap,
+) -> Result<(), ApiError> {
+    if caller.require_admin(Admin::PolicyManage).is_err() {
+        return Err(super::error::tier_downgrade_denied(now));
+    }
+    super::approvals::gate(node, caller, path, now, latest, headers).await
 }
 
 /// `DELETE /v1/secrets/{*path}[?version=N]`: soft-delete the latest, or destroy version N.

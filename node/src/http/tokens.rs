@@ -21,7 +21,9 @@ use super::extract::{request_id, ApiJson, ApiPath, ApiQuery};
 use crate::access::allowlist::Allowlist;
 use crate::access::scope::{Admin, ScopeSet};
 use crate::access::ttl::parse_ttl;
-use crate::identity::{format_id, parse_id, TokenPolicyRecord, TokenRecord, MAX_TOKEN_DEPTH};
+use crate::identity::{
+    format_id, parse_id, TokenPolicyRecord, TokenRecord, TokenState, MAX_TOKEN_DEPTH,
+};
 use crate::node::{now_ms, rfc3339, Node};
 use crate::raft::types::{Command, NewToken, Request};
 use crate::seal::hash_token;
@@ -47,6 +49,14 @@ fn token_info(node: &Node, accessor: &[u8; 16], t: &TokenRecord) -> Result<Token
         None => None,
     };
     let now = node.clock.now_ms();
+    let state = node.state.identity.state_of(t, now)?;
+    let (state_name, revoked_ms, revoked_reason) = match state {
+        TokenState::Live => ("live", None, None),
+        TokenState::Expired { .. } => ("expired", t.revoked_ms, None),
+        TokenState::Revoked { at_ms, by } => {
+            ("revoked", Some(at_ms), Some(by.as_str().to_string()))
+        }
+    };
     Ok(TokenInfo {
         accessor: format_id(accessor),
         agent_id: t.agent_id.as_ref().map(format_id),
@@ -55,10 +65,15 @@ fn token_info(node: &Node, accessor: &[u8; 16], t: &TokenRecord) -> Result<Token
         ip_allowlist: t.ip_allowlist.clone(),
         issued_at: rfc3339(t.issued_ms),
         expires_at: rfc3339(t.expires_ms),
-        ttl_remaining_secs: t.expires_ms.saturating_sub(now) / 1000,
+        ttl_remaining_secs: match state {
+            TokenState::Live => t.expires_ms.saturating_sub(now) / 1000,
+            _ => 0,
+        },
         break_glass: t.break_glass,
         justification: t.justification.clone(),
-        revoked_at: t.revoked_ms.map(rfc3339),
+        revoked_at: revoked_ms.map(rfc3339),
+        state: state_name.to_string(),
+        revoked_reason,
     })
 }
 
@@ -350,7 +365,8 @@ pub async fn lookup_self(
     Ok(Json(token_info(&node, &accessor, &me)?))
 }
 
-/// `GET /v1/tokens[?all=true]`: live tokens (all with `all=true`); never the tokens themselves.
+/// `GET /v1/tokens[?all=true]`: live tokens (all with `all=true`, each with its state);
+/// never the tokens themselves. A token whose agent or parent was revoked is not live.
 pub async fn list(
     State(node): State<Arc<Node>>,
     caller: Caller,
@@ -361,7 +377,7 @@ pub async fn list(
     let now = node.clock.now_ms();
     let mut tokens = Vec::new();
     for (accessor, t) in node.state.identity.tokens()? {
-        if all || (t.revoked_ms.is_none() && t.expires_ms > now) {
+        if all || node.state.identity.state_of(&t, now)? == TokenState::Live {
             tokens.push(token_info(&node, &accessor, &t)?);
         }
     }

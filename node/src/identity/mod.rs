@@ -67,6 +67,134 @@ impl Default for TokenPolicyRecord {
     }
 }
 
+/// How long a dead token (expired, revoked, or of a revoked agent) stays listed before the
+/// leader's sweep removes it from the state machine, by default (`[auth]
+/// dead_token_retention_ms`).
+pub const DEAD_TOKEN_RETENTION_MS: u64 = 3_600_000;
+
+/// Why a token stopped working.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevokedBy {
+    /// The token itself was revoked.
+    Token,
+    /// Its agent was revoked (every token derived from it died with it).
+    Agent,
+    /// A token above it in the chain was revoked, or is gone.
+    Parent,
+}
+
+impl RevokedBy {
+    /// The words listings show.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RevokedBy::Token => "token revoked",
+            RevokedBy::Agent => "agent revoked",
+            RevokedBy::Parent => "parent token revoked",
+        }
+    }
+}
+
+/// What a token is at one moment, judged along its whole chain: the state every listing
+/// shows and every request obeys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenState {
+    Live,
+    /// It (or a token above it) expired at `at_ms`.
+    Expired {
+        at_ms: u64,
+    },
+    Revoked {
+        at_ms: u64,
+        by: RevokedBy,
+    },
+}
+
+impl TokenState {
+    /// Since when the token has been dead, if it is.
+    pub fn dead_since(&self) -> Option<u64> {
+        match self {
+            TokenState::Live => None,
+            TokenState::Expired { at_ms } | TokenState::Revoked { at_ms, .. } => Some(*at_ms),
+        }
+    }
+}
+
+/// The state of `token` at `now_ms`, walking its parents and its agent through the lookups.
+/// Pure: the request path, the listings and the sweep's apply all judge with this one rule.
+/// Of several causes, the earliest counts; a parent that is no longer stored was swept,
+/// so it died before anything still stored (`at_ms` 0).
+pub fn token_state<E>(
+    token: &TokenRecord,
+    now_ms: u64,
+    get_token: impl FnMut(&[u8; 16]) -> Result<Option<TokenRecord>, E>,
+    get_agent: impl FnMut(&[u8; 16]) -> Result<Option<AgentRecord>, E>,
+) -> Result<TokenState, E> {
+    judge_token(token, now_ms, get_token, get_agent).map(|(state, _)| state)
+}
+
+/// [`token_state`], with the earliest expiry along the chain (what a live token's answers
+/// may be cached until).
+pub fn judge_token<E>(
+    token: &TokenRecord,
+    now_ms: u64,
+    mut get_token: impl FnMut(&[u8; 16]) -> Result<Option<TokenRecord>, E>,
+    mut get_agent: impl FnMut(&[u8; 16]) -> Result<Option<AgentRecord>, E>,
+) -> Result<(TokenState, u64), E> {
+    let mut dead: Option<TokenState> = None;
+    let mut note = |state: TokenState| {
+        let earlier = match (dead.and_then(|d| d.dead_since()), state.dead_since()) {
+            (Some(old), Some(new)) => new < old,
+            _ => true,
+        };
+        if earlier {
+            dead = Some(state);
+        }
+    };
+    if let Some(at_ms) = token.revoked_ms {
+        note(TokenState::Revoked { at_ms, by: RevokedBy::Token });
+    }
+    if let Some(agent_id) = &token.agent_id {
+        match get_agent(agent_id)? {
+            Some(a) => {
+                if let Some(at_ms) = a.revoked_ms {
+                    note(TokenState::Revoked { at_ms, by: RevokedBy::Agent });
+                }
+            }
+            None => note(TokenState::Revoked { at_ms: 0, by: RevokedBy::Agent }),
+        }
+    }
+    let mut expires_ms = token.expires_ms;
+    let mut parent = token.parent;
+    for _ in 0..MAX_TOKEN_DEPTH {
+        let Some(p) = parent else { break };
+        match get_token(&p)? {
+            Some(t) => {
+                if let Some(at_ms) = t.revoked_ms {
+                    note(TokenState::Revoked { at_ms, by: RevokedBy::Parent });
+                }
+                expires_ms = expires_ms.min(t.expires_ms);
+                parent = t.parent;
+            }
+            None => {
+                note(TokenState::Revoked { at_ms: 0, by: RevokedBy::Parent });
+                break;
+            }
+        }
+    }
+    if parent.is_some() {
+        // Deeper than any chain this cluster issues: refuse rather than trust the rest.
+        note(TokenState::Revoked { at_ms: 0, by: RevokedBy::Parent });
+    }
+    if now_ms >= expires_ms {
+        note(TokenState::Expired { at_ms: expires_ms });
+    }
+    let state = match dead {
+        Some(d) if d.dead_since().is_some_and(|at| at <= now_ms) => d,
+        _ => TokenState::Live,
+    };
+    Ok((state, expires_ms))
+}
+
 /// What a credential hash belongs to.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 pub enum CredentialRef {
@@ -171,6 +299,33 @@ impl IdentityTx<'_> {
         Ok(Response::Ok)
     }
 
+    /// Removes each listed token that has been dead since `dead_before_ms` or earlier (judged
+    /// again here, on applied state), with its credential. Answers how many were removed.
+    pub fn sweep_tokens(&self, accessors: &[[u8; 16]], dead_before_ms: u64) -> TxResult<Response> {
+        let mut removed = 0u64;
+        for accessor in accessors {
+            let Some(record): Option<TokenRecord> = get_tx(self.tokens, accessor)? else {
+                continue;
+            };
+            let state = token_state(
+                &record,
+                dead_before_ms,
+                |id| get_tx::<TokenRecord>(self.tokens, id),
+                |id| get_tx::<AgentRecord>(self.agents, id),
+            )?;
+            if state.dead_since().is_none_or(|at| at > dead_before_ms) {
+                continue;
+            }
+            let credential: Option<CredentialRef> = get_tx(self.credentials, &record.token_hash)?;
+            if credential == Some(CredentialRef::Token(*accessor)) {
+                self.credentials.remove(&record.token_hash[..])?;
+            }
+            self.tokens.remove(&accessor[..])?;
+            removed += 1;
+        }
+        Ok(Response::Swept { tokens: removed })
+    }
+
     pub fn revoke_token(&self, time_ms: u64, accessor: &[u8; 16]) -> TxResult<Response> {
         let Some(mut record): Option<TokenRecord> = get_tx(self.tokens, accessor)? else {
             return Ok(Response::Rejected(Rejection::NotFound));
@@ -231,6 +386,21 @@ impl IdentityReader {
         Ok(None)
     }
 
+    /// An agent by name: exactly, or (for e-mail-like names, compared case-insensitively) by
+    /// its case-folded form.
+    pub fn find_agent_by_name(
+        &self,
+        name: &str,
+    ) -> Result<Option<([u8; 16], AgentRecord)>, StorageError> {
+        for candidate in [name.to_string(), name.to_ascii_lowercase()] {
+            if let Some(id) = self.agent_names.get(candidate.as_bytes())? {
+                let id = id16(&id)?;
+                return Ok(self.agent(&id)?.map(|a| (id, a)));
+            }
+        }
+        Ok(None)
+    }
+
     pub fn agents(&self) -> Result<Vec<([u8; 16], AgentRecord)>, StorageError> {
         let mut out = Vec::new();
         for item in self.agent_names.iter() {
@@ -256,13 +426,52 @@ impl IdentityReader {
         Ok(out)
     }
 
-    /// Number of tokens neither revoked nor expired at `now_ms`.
+    /// The state of one stored token at `now_ms`, along its chain and agent.
+    pub fn state_of(&self, token: &TokenRecord, now_ms: u64) -> Result<TokenState, StorageError> {
+        token_state(token, now_ms, |id| self.token(id), |id| self.agent(id))
+    }
+
+    /// [`judge_token`] on applied state.
+    pub fn judge(
+        &self,
+        token: &TokenRecord,
+        now_ms: u64,
+    ) -> Result<(TokenState, u64), StorageError> {
+        judge_token(token, now_ms, |id| self.token(id), |id| self.agent(id))
+    }
+
+    /// Number of tokens that work at `now_ms` (not expired or revoked, nor any token above
+    /// them or their agent).
     pub fn live_tokens(&self, now_ms: u64) -> Result<usize, StorageError> {
-        Ok(self
-            .tokens()?
-            .iter()
-            .filter(|(_, t)| t.revoked_ms.is_none() && t.expires_ms > now_ms)
-            .count())
+        let mut live = 0;
+        for (_, t) in self.tokens()? {
+            if self.state_of(&t, now_ms)? == TokenState::Live {
+                live += 1;
+            }
+        }
+        Ok(live)
+    }
+
+    /// Accessors of the tokens dead since `dead_before_ms` or earlier, at most `limit`.
+    pub fn sweepable(
+        &self,
+        dead_before_ms: u64,
+        limit: usize,
+    ) -> Result<Vec<[u8; 16]>, StorageError> {
+        let mut out = Vec::new();
+        for (accessor, t) in self.tokens()? {
+            if out.len() >= limit {
+                break;
+            }
+            if self
+                .state_of(&t, dead_before_ms)?
+                .dead_since()
+                .is_some_and(|at| at <= dead_before_ms)
+            {
+                out.push(accessor);
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -274,4 +483,139 @@ pub fn parse_id(s: &str) -> Option<[u8; 16]> {
 /// The API's form of an id.
 pub fn format_id(id: &[u8; 16]) -> String {
     uuid::Uuid::from_bytes(*id).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn token(
+        agent: Option<u8>,
+        parent: Option<u8>,
+        expires_ms: u64,
+        revoked: Option<u64>,
+    ) -> TokenRecord {
+        TokenRecord {
+            token_hash: [0; 32],
+            agent_id: agent.map(|a| [a; 16]),
+            parent: parent.map(|p| [p; 16]),
+            scopes: vec![],
+            ip_allowlist: vec![],
+            issued_ms: 0,
+            expires_ms,
+            break_glass: false,
+            justification: None,
+            revoked_ms: revoked,
+        }
+    }
+
+    fn agent(revoked: Option<u64>) -> AgentRecord {
+        AgentRecord {
+            name: "svc".into(),
+            scopes: vec![],
+            ip_allowlist: vec![],
+            description: None,
+            key_hash: [0; 32],
+            created_ms: 0,
+            key_rotated_ms: None,
+            revoked_ms: revoked,
+        }
+    }
+
+    fn state(
+        t: &TokenRecord,
+        now: u64,
+        tokens: &HashMap<[u8; 16], TokenRecord>,
+        agents: &HashMap<[u8; 16], AgentRecord>,
+    ) -> TokenState {
+        token_state::<()>(
+            t,
+            now,
+            |id| Ok(tokens.get(id).cloned()),
+            |id| Ok(agents.get(id).cloned()),
+        )
+        .unwrap()
+    }
+
+    /// Issue 14, item 4: what a revoke did shows in the token's own state.
+    #[test]
+    fn a_token_is_dead_by_its_earliest_cause() {
+        let mut agents = HashMap::new();
+        let mut tokens = HashMap::new();
+        agents.insert([1; 16], agent(None));
+        agents.insert([2; 16], agent(Some(50)));
+        assert_eq!(state(&token(Some(1), None, 100, None), 99, &tokens, &agents), TokenState::Live);
+        assert_eq!(
+            state(&token(Some(1), None, 100, None), 100, &tokens, &agents),
+            TokenState::Expired { at_ms: 100 }
+        );
+        assert_eq!(
+            state(&token(Some(2), None, 100, None), 60, &tokens, &agents),
+            TokenState::Revoked { at_ms: 50, by: RevokedBy::Agent }
+        );
+        // A revoke in the future of `now` (judging an older moment) is not yet a revoke.
+        assert_eq!(state(&token(Some(2), None, 100, None), 40, &tokens, &agents), TokenState::Live);
+        assert_eq!(
+            state(&token(Some(1), None, 100, Some(30)), 200, &tokens, &agents),
+            TokenState::Revoked { at_ms: 30, by: RevokedBy::Token }
+        );
+        // Parents: an earlier parent expiry, a revoked parent, a swept parent.
+        tokens.insert([7; 16], token(Some(1), None, 80, None));
+        tokens.insert([8; 16], token(Some(1), None, 500, Some(20)));
+        assert_eq!(
+            state(&token(Some(1), Some(7), 100, None), 90, &tokens, &agents),
+            TokenState::Expired { at_ms: 80 }
+        );
+        assert_eq!(
+            state(&token(Some(1), Some(8), 100, None), 25, &tokens, &agents),
+            TokenState::Revoked { at_ms: 20, by: RevokedBy::Parent }
+        );
+        assert_eq!(
+            state(&token(Some(1), Some(9), 100, None), 10, &tokens, &agents),
+            TokenState::Revoked { at_ms: 0, by: RevokedBy::Parent }
+        );
+        assert_eq!(
+            state(&token(Some(3), None, 100, None), 10, &tokens, &agents),
+            TokenState::Revoked { at_ms: 0, by: RevokedBy::Agent }
+        );
+    }
+
+    /// The sweep's apply judges every listed token again: a token that is live, or dead for
+    /// less than the cut-off, stays; a dead one goes with its credential.
+    #[test]
+    fn the_sweep_removes_only_what_is_dead_by_the_cutoff() {
+        use sled::Transactional;
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::Config::new().path(dir.path()).temporary(true).open().unwrap();
+        let trees: Vec<sled::Tree> =
+            ["a", "n", "t", "c"].iter().map(|n| db.open_tree(n).unwrap()).collect();
+        let run = |f: &dyn Fn(&IdentityTx<'_>) -> TxResult<Response>| {
+            (&trees[0], &trees[1], &trees[2], &trees[3])
+                .transaction(|(a, n, t, c)| {
+                    f(&IdentityTx { agents: a, agent_names: n, tokens: t, credentials: c })
+                })
+                .unwrap()
+        };
+        let new = |acc: u8, expires_ms: u64| NewToken {
+            accessor: [acc; 16],
+            token_hash: [acc; 32],
+            agent_id: None,
+            parent: None,
+            scopes: vec![],
+            ip_allowlist: vec![],
+            expires_ms,
+            break_glass: false,
+            justification: None,
+        };
+        run(&|tx| tx.issue_token(0, &new(1, 100)));
+        run(&|tx| tx.issue_token(0, &new(2, 1000)));
+        let both = [[1u8; 16], [2u8; 16]];
+        assert_eq!(run(&|tx| tx.sweep_tokens(&both, 50)), Response::Swept { tokens: 0 });
+        assert_eq!(run(&|tx| tx.sweep_tokens(&both, 150)), Response::Swept { tokens: 1 });
+        assert!(trees[2].get([1u8; 16]).unwrap().is_none());
+        assert!(trees[3].get([1u8; 32]).unwrap().is_none(), "its credential went too");
+        assert!(trees[2].get([2u8; 16]).unwrap().is_some());
+        assert!(trees[3].get([2u8; 32]).unwrap().is_some());
+    }
 }

@@ -85,8 +85,9 @@ impl fmt::Debug for Request {
 pub enum Command {
     /// Initializes the cluster once: seal config, sealed keyring and root token hash.
     Init { seal: SealConfig, sealed_keyring: Vec<u8>, root_token_hash: [u8; 32] },
-    /// Writes `version` of `path` (it must be the latest version + 1).
-    PutSecret(PutSecret),
+    /// The first form of a secret write, kept so that log entries written by earlier releases
+    /// still decode and apply as they did (any tier change allowed). Never proposed now.
+    PutSecretV1(PutSecretV1),
     /// Soft-deletes the latest version of `path`.
     DeleteLatest { path: String },
     /// Destroys the ciphertext of one version of `path`.
@@ -123,6 +124,12 @@ pub enum Command {
     /// proposer). `into_uninitialized`: refused if the cluster was initialized meanwhile.
     /// The cluster's own membership and applied position are kept.
     Restore { into_uninitialized: bool, trees: Vec<crate::backup::TreeCopy> },
+    /// Writes `version` of `path` (it must be the latest version + 1), judging at apply any
+    /// lowering of the path's tier against what the proposer authorized.
+    PutSecret(PutSecret),
+    /// Removes tokens that are dead (expired, revoked, or of a revoked agent) since before
+    /// `dead_before_ms`, with their credentials; each is checked again at apply.
+    SweepTokens { accessors: Vec<[u8; 16]>, dead_before_ms: u64 },
 }
 
 /// A new agent, validated by the proposer and checked again (name taken) at apply.
@@ -160,6 +167,7 @@ impl Command {
         !matches!(
             self,
             Command::PutSecret(_)
+                | Command::PutSecretV1(_)
                 | Command::DeleteLatest { .. }
                 | Command::DestroyVersion { .. }
                 | Command::Tick
@@ -174,6 +182,7 @@ impl Command {
     pub fn dedupe_key(&self) -> String {
         let target = match self {
             Command::PutSecret(p) => p.path.clone(),
+            Command::PutSecretV1(p) => p.path.clone(),
             Command::DeleteLatest { path } => path.clone(),
             Command::DestroyVersion { path, version } => format!("{path}@{version}"),
             Command::CreateAgent(a) => a.name.clone(),
@@ -184,7 +193,8 @@ impl Command {
             | Command::SetTokenPolicy(_)
             | Command::SetRootToken { .. }
             | Command::Tick
-            | Command::SetApprovalPolicy(_) => String::new(),
+            | Command::SetApprovalPolicy(_)
+            | Command::SweepTokens { .. } => String::new(),
             Command::OpenApproval(a) => a.path.clone(),
             Command::RotateKeyring { term, .. } => term.to_string(),
             Command::Rekey { .. } | Command::Restore { .. } => String::new(),
@@ -196,7 +206,8 @@ impl Command {
     pub fn name(&self) -> &'static str {
         match self {
             Command::Init { .. } => "init",
-            Command::PutSecret(_) => "put_secret",
+            // One name for both forms: a retry is the same call whichever form carried it.
+            Command::PutSecret(_) | Command::PutSecretV1(_) => "put_secret",
             Command::DeleteLatest { .. } => "delete_latest",
             Command::DestroyVersion { .. } => "destroy_version",
             Command::CreateAgent(_) => "create_agent",
@@ -213,6 +224,7 @@ impl Command {
             Command::RotateKeyring { .. } => "rotate_keyring",
             Command::Rekey { .. } => "rekey",
             Command::Restore { .. } => "restore",
+            Command::SweepTokens { .. } => "sweep_tokens",
         }
     }
 }
@@ -225,8 +237,39 @@ pub struct PutSecret {
     /// The client's check-and-set expectation, checked again at apply.
     pub cas: Option<u64>,
     pub secret_type: Option<String>,
+    /// The tier the path has from this version on; `None` keeps the path's tier.
+    pub tier: Option<Tier>,
+    /// The highest tier the proposer authorized lowering from (the caller holds
+    /// `policy:manage` and, for a gated tier, an approval). `None`: this write may not lower
+    /// the tier; the apply refuses it if the path's tier is above `tier` by then.
+    pub lower_from: Option<Tier>,
+    pub ciphertext: Vec<u8>,
+}
+
+/// [`PutSecret`] as earlier releases wrote it (no `lower_from`).
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PutSecretV1 {
+    pub path: String,
+    pub version: u64,
+    pub cas: Option<u64>,
+    pub secret_type: Option<String>,
     pub tier: Option<Tier>,
     pub ciphertext: Vec<u8>,
+}
+
+impl From<&PutSecretV1> for PutSecret {
+    /// Earlier releases let any write set any tier: the old entry applies as it did.
+    fn from(p: &PutSecretV1) -> Self {
+        PutSecret {
+            path: p.path.clone(),
+            version: p.version,
+            cas: p.cas,
+            secret_type: p.secret_type.clone(),
+            tier: p.tier,
+            lower_from: Some(Tier::Critical),
+            ciphertext: p.ciphertext.clone(),
+        }
+    }
 }
 
 /// What applying one entry produced: the response and the log index it was first applied at
@@ -258,6 +301,10 @@ pub enum Response {
         id: [u8; 16],
     },
     Rejected(Rejection),
+    /// How many dead tokens a sweep removed.
+    Swept {
+        tokens: u64,
+    },
 }
 
 /// Why a command changed nothing.
@@ -300,4 +347,8 @@ pub enum Rejection {
     AlreadyDecided,
     /// Another rotation changed the keyring first.
     KeyringChanged,
+    /// The write would lower the path's tier (now `current`) without the authority to.
+    TierDowngradeDenied {
+        current: Tier,
+    },
 }

@@ -2,6 +2,11 @@
 //!
 //! This module holds ciphertext only; encrypting and decrypting happen in the HTTP layer
 //! through the barrier. Apply functions are deterministic: they read no clock and no keys.
+//!
+//! Tiers: every version keeps the tier it was written with ([`VersionRecord::tier`]), and a
+//! read of version N is gated by [`effective_tier`] = max(tier of N, the path's tier now).
+//! Lowering a path's tier is its own privileged act, judged at apply ([`apply_put`]): a later
+//! write can never release what an earlier version or grant kept behind an approval.
 
 mod path;
 
@@ -11,10 +16,11 @@ use ass_client::types::Tier;
 use serde::{Deserialize, Serialize};
 use sled::transaction::TransactionalTree;
 
+use crate::approvals::tier_rank;
 use crate::raft::types::{PutSecret, Rejection, Response};
 use crate::state::{get_tx, put_tx, TxResult};
 use crate::storage::schema::{version_key, versions_prefix};
-use crate::storage::{decode, StorageError};
+use crate::storage::{decode, decode_as, encode_as, StorageError, CODEC_V1, CODEC_V2};
 
 /// Type given to a secret written without one.
 pub const DEFAULT_TYPE: &str = "generic";
@@ -31,7 +37,8 @@ pub struct SecretRecord {
     pub latest_deleted: bool,
 }
 
-/// One version of a path.
+/// One version of a path. Stored as `[CODEC_V2] ‖ postcard`; records written before
+/// versions kept a tier are `[CODEC_V1] ‖ postcard(VersionRecordV1)` and read with no tier.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct VersionRecord {
     pub created_ms: u64,
@@ -39,6 +46,63 @@ pub struct VersionRecord {
     pub destroyed: bool,
     /// Barrier envelope bound to `(secret, path, version)`; empty once destroyed.
     pub ciphertext: Vec<u8>,
+    /// The tier this version was written with. `None` only for versions written by releases
+    /// that kept no tier per version: they are judged by the path's tier, and are stamped
+    /// with it before the path's tier is ever lowered.
+    pub tier: Option<Tier>,
+}
+
+/// The first layout of [`VersionRecord`].
+#[derive(Deserialize)]
+struct VersionRecordV1 {
+    created_ms: u64,
+    deleted_ms: Option<u64>,
+    destroyed: bool,
+    ciphertext: Vec<u8>,
+}
+
+impl VersionRecord {
+    pub fn encode(&self) -> Result<Vec<u8>, StorageError> {
+        encode_as(CODEC_V2, self)
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Self, StorageError> {
+        if bytes.first() == Some(&CODEC_V1) {
+            let v: VersionRecordV1 = decode(bytes)?;
+            return Ok(VersionRecord {
+                created_ms: v.created_ms,
+                deleted_ms: v.deleted_ms,
+                destroyed: v.destroyed,
+                ciphertext: v.ciphertext,
+                tier: None,
+            });
+        }
+        decode_as(CODEC_V2, bytes)
+    }
+}
+
+/// The tier that gates a read of `version`: the higher of the tier it was written with and
+/// the path's tier now (a version written before tiers were kept per version: the path's).
+pub fn effective_tier(record: &SecretRecord, version: &VersionRecord) -> Tier {
+    match version.tier {
+        Some(t) if tier_rank(t) > tier_rank(record.tier) => t,
+        _ => record.tier,
+    }
+}
+
+fn get_version(versions: &TransactionalTree, key: &[u8]) -> TxResult<Option<VersionRecord>> {
+    match versions.get(key)? {
+        Some(v) => VersionRecord::decode(&v)
+            .map(Some)
+            .map_err(sled::transaction::ConflictableTransactionError::Abort),
+        None => Ok(None),
+    }
+}
+
+fn put_version(versions: &TransactionalTree, key: &[u8], v: &VersionRecord) -> TxResult<()> {
+    versions
+        .insert(key, v.encode().map_err(sled::transaction::ConflictableTransactionError::Abort)?)?;
+    Ok(())
 }
 
 /// Applies a new version.
@@ -58,13 +122,33 @@ pub fn apply_put(
     if put.version != latest + 1 {
         return Ok(Response::Rejected(Rejection::VersionConflict { latest }));
     }
+    let tier = put.tier.or(current.as_ref().map(|r| r.tier)).unwrap_or_default();
+    if let Some(now) = current.as_ref().map(|r| r.tier) {
+        if tier_rank(tier) < tier_rank(now) {
+            let authorized = put.lower_from.is_some_and(|from| tier_rank(from) >= tier_rank(now));
+            if !authorized {
+                return Ok(Response::Rejected(Rejection::TierDowngradeDenied { current: now }));
+            }
+            // The old versions keep the tier they were kept behind: stamp those that were
+            // written before versions had a tier of their own.
+            for n in 1..=latest {
+                let key = version_key(&put.path, n);
+                if let Some(mut v) = get_version(versions, &key)? {
+                    if v.tier.is_none() {
+                        v.tier = Some(now);
+                        put_version(versions, &key, &v)?;
+                    }
+                }
+            }
+        }
+    }
     let record = SecretRecord {
         secret_type: put
             .secret_type
             .clone()
             .or_else(|| current.as_ref().map(|r| r.secret_type.clone()))
             .unwrap_or_else(|| DEFAULT_TYPE.to_string()),
-        tier: put.tier.or(current.as_ref().map(|r| r.tier)).unwrap_or_default(),
+        tier,
         latest_version: put.version,
         created_ms: current.as_ref().map_or(time_ms, |r| r.created_ms),
         updated_ms: time_ms,
@@ -75,8 +159,9 @@ pub fn apply_put(
         deleted_ms: None,
         destroyed: false,
         ciphertext: put.ciphertext.clone(),
+        tier: Some(tier),
     };
-    put_tx(versions, &version_key(&put.path, put.version), &version)?;
+    put_version(versions, &version_key(&put.path, put.version), &version)?;
     put_tx(secrets, put.path.as_bytes(), &record)?;
     Ok(Response::Written { version: put.version })
 }
@@ -95,13 +180,13 @@ pub fn apply_delete_latest(
         return Ok(Response::Rejected(Rejection::AlreadyDeleted));
     }
     let key = version_key(path, record.latest_version);
-    let Some(mut version): Option<VersionRecord> = get_tx(versions, &key)? else {
+    let Some(mut version) = get_version(versions, &key)? else {
         return Ok(Response::Rejected(Rejection::NotFound));
     };
     version.deleted_ms = Some(time_ms);
     record.latest_deleted = true;
     record.updated_ms = time_ms;
-    put_tx(versions, &key, &version)?;
+    put_version(versions, &key, &version)?;
     put_tx(secrets, path.as_bytes(), &record)?;
     Ok(Response::Deleted { version: record.latest_version, destroyed: false })
 }
@@ -118,7 +203,7 @@ pub fn apply_destroy(
         return Ok(Response::Rejected(Rejection::NotFound));
     };
     let key = version_key(path, number);
-    let Some(mut version): Option<VersionRecord> = get_tx(versions, &key)? else {
+    let Some(mut version) = get_version(versions, &key)? else {
         return Ok(Response::Rejected(Rejection::VersionNotFound { version: number }));
     };
     if version.destroyed {
@@ -131,7 +216,7 @@ pub fn apply_destroy(
         record.latest_deleted = true;
     }
     record.updated_ms = time_ms;
-    put_tx(versions, &key, &version)?;
+    put_version(versions, &key, &version)?;
     put_tx(secrets, path.as_bytes(), &record)?;
     Ok(Response::Deleted { version: number, destroyed: true })
 }
@@ -153,7 +238,10 @@ impl SecretsReader {
     }
 
     pub fn version(&self, path: &str, version: u64) -> Result<Option<VersionRecord>, StorageError> {
-        self.versions.get(version_key(path, version))?.map(|v| decode(&v)).transpose()
+        self.versions
+            .get(version_key(path, version))?
+            .map(|v| VersionRecord::decode(&v))
+            .transpose()
     }
 
     /// Every version of `path`, oldest first.
@@ -166,7 +254,7 @@ impl SecretsReader {
                 .try_into()
                 .map(u64::from_be_bytes)
                 .map_err(|_| StorageError::Codec("bad version key".into()))?;
-            out.push((n, decode(&v)?));
+            out.push((n, VersionRecord::decode(&v)?));
         }
         Ok(out)
     }
@@ -186,5 +274,132 @@ impl SecretsReader {
     /// Number of paths stored.
     pub fn count(&self) -> usize {
         self.secrets.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sled::Transactional;
+
+    struct Trees {
+        _dir: tempfile::TempDir,
+        secrets: sled::Tree,
+        versions: sled::Tree,
+    }
+
+    fn trees() -> Trees {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::Config::new().path(dir.path()).temporary(true).open().unwrap();
+        Trees {
+            secrets: db.open_tree("s").unwrap(),
+            versions: db.open_tree("v").unwrap(),
+            _dir: dir,
+        }
+    }
+
+    fn put(t: &Trees, version: u64, tier: Option<Tier>, lower_from: Option<Tier>) -> Response {
+        let p = PutSecret {
+            path: "production/stripe/KEY".into(),
+            version,
+            cas: None,
+            secret_type: None,
+            tier,
+            lower_from,
+            ciphertext: vec![version as u8; 8],
+        };
+        (&t.secrets, &t.versions).transaction(|(s, v)| apply_put(s, v, 1000 + version, &p)).unwrap()
+    }
+
+    fn reader(t: &Trees) -> SecretsReader {
+        SecretsReader::new(t.secrets.clone(), t.versions.clone())
+    }
+
+    fn gated_tier(t: &Trees, version: u64) -> Tier {
+        let r = reader(t);
+        let record = r.record("production/stripe/KEY").unwrap().unwrap();
+        effective_tier(&record, &r.version("production/stripe/KEY", version).unwrap().unwrap())
+    }
+
+    /// Issue 14, item 1: a plain write can't lower a tier, and whatever lowers it, the
+    /// versions written before keep the tier they were written with.
+    #[test]
+    fn lowering_a_tier_never_releases_an_older_version() {
+        let t = trees();
+        assert_eq!(put(&t, 1, Some(Tier::Critical), None), Response::Written { version: 1 });
+        assert_eq!(
+            put(&t, 2, Some(Tier::Standard), None),
+            Response::Rejected(Rejection::TierDowngradeDenied { current: Tier::Critical })
+        );
+        // An authority below the path's tier is no authority.
+        assert_eq!(
+            put(&t, 2, Some(Tier::Standard), Some(Tier::Sensitive)),
+            Response::Rejected(Rejection::TierDowngradeDenied { current: Tier::Critical })
+        );
+        assert_eq!(reader(&t).record("production/stripe/KEY").unwrap().unwrap().latest_version, 1);
+        // A write without a tier keeps it; raising needs nothing.
+        assert_eq!(put(&t, 2, None, None), Response::Written { version: 2 });
+        assert_eq!(gated_tier(&t, 2), Tier::Critical);
+        assert_eq!(
+            put(&t, 3, Some(Tier::Standard), Some(Tier::Critical)),
+            Response::Written { version: 3 }
+        );
+        assert_eq!(gated_tier(&t, 1), Tier::Critical);
+        assert_eq!(gated_tier(&t, 2), Tier::Critical);
+        assert_eq!(gated_tier(&t, 3), Tier::Standard);
+        // Raising the path raises every version's gate.
+        assert_eq!(put(&t, 4, Some(Tier::Sensitive), None), Response::Written { version: 4 });
+        assert_eq!(gated_tier(&t, 3), Tier::Sensitive);
+        assert_eq!(gated_tier(&t, 1), Tier::Critical);
+    }
+
+    /// Versions stored before versions kept a tier decode with none, are judged by the path's
+    /// tier, and get stamped with it before the tier is lowered.
+    #[test]
+    fn legacy_versions_are_stamped_before_a_lowering() {
+        let t = trees();
+        assert_eq!(put(&t, 1, Some(Tier::Critical), None), Response::Written { version: 1 });
+        // Rewrite version 1 in the first layout, as an older release stored it.
+        #[derive(Serialize)]
+        struct V1<'a> {
+            created_ms: u64,
+            deleted_ms: Option<u64>,
+            destroyed: bool,
+            ciphertext: &'a [u8],
+        }
+        let old = crate::storage::encode(&V1 {
+            created_ms: 5,
+            deleted_ms: None,
+            destroyed: false,
+            ciphertext: b"abc",
+        })
+        .unwrap();
+        t.versions.insert(version_key("production/stripe/KEY", 1), old).unwrap();
+        let v1 = reader(&t).version("production/stripe/KEY", 1).unwrap().unwrap();
+        assert_eq!((v1.tier, v1.ciphertext.as_slice(), v1.created_ms), (None, &b"abc"[..], 5));
+        assert_eq!(gated_tier(&t, 1), Tier::Critical);
+        assert_eq!(
+            put(&t, 2, Some(Tier::Standard), Some(Tier::Critical)),
+            Response::Written { version: 2 }
+        );
+        let v1 = reader(&t).version("production/stripe/KEY", 1).unwrap().unwrap();
+        assert_eq!(v1.tier, Some(Tier::Critical));
+        assert_eq!(gated_tier(&t, 1), Tier::Critical);
+    }
+
+    /// Deleting or destroying a version changes nothing about tiers, and a destroyed version
+    /// stays destroyed whatever is written after it.
+    #[test]
+    fn delete_and_destroy_keep_tiers_and_never_come_back() {
+        let t = trees();
+        put(&t, 1, Some(Tier::Critical), None);
+        let destroy = (&t.secrets, &t.versions)
+            .transaction(|(s, v)| apply_destroy(s, v, 2000, "production/stripe/KEY", 1))
+            .unwrap();
+        assert_eq!(destroy, Response::Deleted { version: 1, destroyed: true });
+        put(&t, 2, None, None);
+        let v1 = reader(&t).version("production/stripe/KEY", 1).unwrap().unwrap();
+        assert!(v1.destroyed && v1.ciphertext.is_empty());
+        assert_eq!(gated_tier(&t, 2), Tier::Critical);
     }
 }

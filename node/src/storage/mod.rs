@@ -22,6 +22,8 @@ use serde::Serialize;
 /// Every stored or replicated value starts with this format byte; a future layout bumps it and
 /// [`decode`] learns to migrate the old one.
 pub const CODEC_V1: u8 = 1;
+/// The second layout of a record whose layout changed (see [`encode_as`]); the same postcard.
+pub const CODEC_V2: u8 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -29,6 +31,25 @@ pub enum StorageError {
     Sled(#[from] sled::Error),
     #[error("stored value is corrupt or of an unknown format: {0}")]
     Codec(String),
+}
+
+/// Encodes a value as `[format] ‖ postcard(value)`: for a record whose layout changed, the
+/// format byte names the layout (its module decodes each one it ever wrote).
+pub fn encode_as<T: Serialize>(format: u8, value: &T) -> Result<Vec<u8>, StorageError> {
+    let mut out = vec![format];
+    postcard::to_io(value, &mut out).map_err(|e| StorageError::Codec(e.to_string()))?;
+    Ok(out)
+}
+
+/// Decodes a value written by [`encode_as`] with `format`.
+pub fn decode_as<T: DeserializeOwned>(format: u8, bytes: &[u8]) -> Result<T, StorageError> {
+    match bytes.split_first() {
+        Some((&f, rest)) if f == format => {
+            postcard::from_bytes(rest).map_err(|e| StorageError::Codec(e.to_string()))
+        }
+        Some((v, _)) => Err(StorageError::Codec(format!("unknown format byte {v}"))),
+        None => Err(StorageError::Codec("empty value".into())),
+    }
 }
 
 /// Encodes a value as `[CODEC_V1] ‖ postcard(value)`.

@@ -35,7 +35,13 @@ async fn agent_token(c: &Cluster, name: &str, scopes: &[&str]) -> String {
     token(c, &key, scopes).await
 }
 
+/// The approvers exist before the policy names them (a policy naming an unknown approver is
+/// refused, see `a_policy_naming_an_unknown_approver_is_refused`).
 async fn setup(c: &Cluster, policy: Value) -> Setup {
+    let you = agent_token(c, "you@company.com", &["approvals:decide"]).await;
+    let security =
+        agent_token(c, "security@company.com", &["approvals:decide", "secrets:read:production/*"])
+            .await;
     let r = c.call(1, "PUT", "/v1/policy/approvals", Some(policy)).await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     assert_eq!(
@@ -43,13 +49,8 @@ async fn setup(c: &Cluster, policy: Value) -> Setup {
         200
     );
     Setup {
-        you: agent_token(c, "you@company.com", &["approvals:decide"]).await,
-        security: agent_token(
-            c,
-            "security@company.com",
-            &["approvals:decide", "secrets:read:production/*"],
-        )
-        .await,
+        you,
+        security,
         requester: agent_token(c, "payment-service", &["secrets:read:production/stripe/*"]).await,
     }
 }
@@ -272,4 +273,47 @@ async fn decisions_are_judged_by_leader_time() {
     let ok = decide(&c, fast, &s.you, &id, "approve").await;
     assert_eq!(ok.body["status"], "approved", "{:?}", ok.body);
     assert_eq!(read(&c, leader, &s.requester).await.body["value"], "sk_live_1");
+}
+
+/// Issue 14, item 3: a fresh cluster starts with the guide's tiers (sensitive and critical
+/// need one approval within 24 h), so a sensitive read waits for an approver.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fresh_cluster_has_the_guides_approval_policy() {
+    let c = Cluster::start(3).await;
+    let p = c.call(1, "GET", "/v1/policy/approvals", None).await.body;
+    let tiers = &p["approval_policy"]["tiers"];
+    assert_eq!(tiers["standard"]["required_approvals"], 0, "{p}");
+    for tier in ["sensitive", "critical"] {
+        assert_eq!(tiers[tier]["required_approvals"], 1, "{p}");
+        assert_eq!(tiers[tier]["timeout_hours"], 24, "{p}");
+    }
+    let path = "production/gemini/GEMINI_API_KEY";
+    assert_eq!(c.put(0, path, json!({"value": "g", "tier": "sensitive"})).await.status, 200);
+    let reader = agent_token(&c, "inference-service", &["secrets:read:production/gemini/*"]).await;
+    let r = c.send_as(2, Some(&reader), "GET", &format!("/v1/secrets/{path}"), None, &[]).await;
+    assert_eq!((r.status, r.code()), (403, "approval_required".into()), "{:?}", r.body);
+}
+
+/// Issue 14, item 3: a policy naming an approver that is no agent (or a revoked one) is
+/// refused with `unknown_approver` and changes nothing, unless allowed explicitly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_naming_an_unknown_approver_is_refused() {
+    let c = Cluster::start(3).await;
+    let before = c.call(0, "GET", "/v1/policy/approvals", None).await.body;
+    let r = c.call(1, "PUT", "/v1/policy/approvals", Some(guide_policy(1))).await;
+    assert_eq!((r.status, r.code()), (400, "unknown_approver".into()), "{:?}", r.body);
+    assert!(r.text.contains("you@company.com") && r.text.contains("security@company.com"));
+    assert_eq!(c.call(2, "GET", "/v1/policy/approvals", None).await.body, before);
+    agent_token(&c, "you@company.com", &["approvals:decide"]).await;
+    let r = c.call(1, "PUT", "/v1/policy/approvals", Some(guide_policy(1))).await;
+    assert_eq!(r.code(), "unknown_approver", "one of two still missing: {:?}", r.body);
+    assert!(!r.body["message"].as_str().unwrap().contains("you@company.com"), "{:?}", r.body);
+    let path = "/v1/policy/approvals?allow_unknown_approvers=true";
+    let r = c.call(0, "PUT", path, Some(guide_policy(1))).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    // A revoked approver is as good as none.
+    assert_eq!(c.call(0, "POST", "/v1/agents/you@company.com/revoke", None).await.status, 200);
+    agent_token(&c, "security@company.com", &["approvals:decide"]).await;
+    let r = c.call(1, "PUT", "/v1/policy/approvals", Some(guide_policy(1))).await;
+    assert_eq!(r.code(), "unknown_approver", "{:?}", r.body);
 }

@@ -90,9 +90,17 @@ async fn every_request_is_one_event_with_its_fields_and_no_secret() {
         "tiers": { "critical": { "required_approvals": 1, "timeout_hours": 24 } },
         "approvers": [ "you@company.com" ] } });
     assert_eq!(
-        send(&c, leader, Some(&root), "PUT", "/v1/policy/approvals", Some(policy), &rid)
-            .await
-            .status,
+        send(
+            &c,
+            leader,
+            Some(&root),
+            "PUT",
+            "/v1/policy/approvals?allow_unknown_approvers=true",
+            Some(policy),
+            &rid
+        )
+        .await
+        .status,
         200
     );
     expect.push((rid, "policy.approvals.write", "ok", 200));

@@ -1,0 +1,420 @@
+//! Access defects of issue 14, each pinned on real node processes: tiers that a later write
+//! can't lower, client addresses behind a proxy, the default approval policy, effective token
+//! states, the failed-auth limiter, and who may read an approval's status.
+
+use serde_json::{json, Value};
+
+use crate::harness::{Cluster, Reply};
+
+const STRIPE: &str = "production/stripe/STRIPE_SECRET_KEY";
+
+/// An agent with `scopes` (root creates it) and a 2 h token of it.
+async fn agent_token(c: &Cluster, name: &str, scopes: &[&str]) -> String {
+    let r = c.call(0, "POST", "/v1/agents", Some(json!({"name": name, "scopes": scopes}))).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let key = r.body["agent_key"].as_str().unwrap().to_string();
+    token_of(c, &key, scopes).await
+}
+
+async fn token_of(c: &Cluster, credential: &str, scopes: &[&str]) -> String {
+    let r = c
+        .send_as(
+            0,
+            Some(credential),
+            "POST",
+            "/v1/tokens",
+            Some(json!({"scopes": scopes, "ttl": "2h"})),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    r.body["token"].as_str().unwrap().to_string()
+}
+
+fn guide_policy() -> Value {
+    json!({ "approval_policy": {
+        "tiers": { "standard": { "required_approvals": 0 },
+                   "sensitive": { "required_approvals": 1, "timeout_hours": 24 },
+                   "critical": { "required_approvals": 1, "timeout_hours": 24 } },
+        "approvers": [ "you@company.com" ] } })
+}
+
+async fn as_token(
+    c: &Cluster,
+    node: usize,
+    t: &str,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> Reply {
+    c.send_as(node, Some(t), method, path, body, &[]).await
+}
+
+async fn approve(c: &Cluster, approver: &str, id: &str) {
+    let r = c
+        .send_as(
+            1,
+            Some(approver),
+            "POST",
+            &format!("/v1/approvals/{id}/approve"),
+            Some(json!({})),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+}
+
+/// Issue 14, item 1 (the repro): a `secrets:write` caller sending a lower tier gets 403
+/// `tier_downgrade_denied` and nothing changes; version 1 stays behind its approval for a
+/// reader with no grant, and even a privileged, approved lowering never releases it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lowering_a_tier_never_releases_an_old_gated_version() {
+    let c = Cluster::start(3).await;
+    let you = agent_token(&c, "you@company.com", &["approvals:decide"]).await;
+    assert_eq!(c.call(0, "PUT", "/v1/policy/approvals", Some(guide_policy())).await.status, 200);
+    let w = c.put(0, STRIPE, json!({"value": "sk_live_xyz", "tier": "critical"})).await;
+    assert_eq!(w.status, 200, "{:?}", w.body);
+    let writer = agent_token(&c, "stripe-rotator", &["secrets:write:production/stripe/*"]).await;
+    let reader = agent_token(&c, "payment-service", &["secrets:read:production/*"]).await;
+    let url = format!("/v1/secrets/{STRIPE}");
+
+    let down =
+        as_token(&c, 1, &writer, "PUT", &url, Some(json!({"value": "junk", "tier": "standard"})))
+            .await;
+    assert_eq!(
+        (down.status, down.code()),
+        (403, "tier_downgrade_denied".into()),
+        "{:?}",
+        down.body
+    );
+    let cas = as_token(
+        &c,
+        2,
+        &writer,
+        "PUT",
+        &url,
+        Some(json!({"value": "junk", "tier": "standard", "cas": 1})),
+    )
+    .await;
+    assert_eq!(cas.code(), "tier_downgrade_denied", "CAS does not bypass the rule");
+    let now = c.get(0, &url).await;
+    assert_eq!(
+        (now.body["version"].as_u64(), now.body["tier"].as_str()),
+        (Some(1), Some("critical"))
+    );
+
+    let old = as_token(&c, 2, &reader, "GET", &format!("{url}?version=1"), None).await;
+    assert_eq!((old.status, old.code()), (403, "approval_required".into()), "{:?}", old.body);
+    assert!(!old.text.contains("sk_live_xyz"));
+
+    // A write naming no tier keeps it; raising it is a plain write.
+    let keep = as_token(&c, 0, &writer, "PUT", &url, Some(json!({"value": "sk_live_2"}))).await;
+    assert_eq!(keep.status, 200, "{:?}", keep.body);
+    assert_eq!(c.get(1, &url).await.body["tier"], "critical");
+
+    // The privileged act: policy:manage plus an approval like a read's.
+    let admin =
+        agent_token(&c, "tier-admin", &["policy:manage", "secrets:write:production/stripe/*"])
+            .await;
+    let ask =
+        as_token(&c, 0, &admin, "PUT", &url, Some(json!({"value": "pk_test", "tier": "standard"})))
+            .await;
+    assert_eq!((ask.status, ask.code()), (403, "approval_required".into()), "{:?}", ask.body);
+    approve(&c, &you, ask.body["approval_id"].as_str().unwrap()).await;
+    let lowered =
+        as_token(&c, 1, &admin, "PUT", &url, Some(json!({"value": "pk_test", "tier": "standard"})))
+            .await;
+    assert_eq!(
+        (lowered.status, lowered.body["version"].as_u64()),
+        (200, Some(3)),
+        "{:?}",
+        lowered.body
+    );
+
+    let latest = as_token(&c, 2, &reader, "GET", &url, None).await;
+    assert_eq!((latest.status, latest.body["value"].as_str()), (200, Some("pk_test")));
+    for v in [1, 2] {
+        let r = as_token(&c, 2, &reader, "GET", &format!("{url}?version={v}"), None).await;
+        assert_eq!(
+            (r.status, r.code()),
+            (403, "approval_required".into()),
+            "version {v}: {:?}",
+            r.body
+        );
+    }
+    let versions = c.get(0, &format!("{url}/versions")).await;
+    let tiers: Vec<&str> = versions.body["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["tier"].as_str().unwrap())
+        .collect();
+    assert_eq!(tiers, ["critical", "critical", "standard"]);
+}
+
+/// Issue 14, item 1 (other writes): a grant made under a lower tier doesn't cover a version
+/// written later under a higher one, nor the older versions once the path is raised.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grant_covers_only_what_its_tier_covers_after_later_writes() {
+    let c = Cluster::start(3).await;
+    let you = agent_token(&c, "you@company.com", &["approvals:decide"]).await;
+    assert_eq!(c.call(0, "PUT", "/v1/policy/approvals", Some(guide_policy())).await.status, 200);
+    let path = "production/gemini/GEMINI_API_KEY";
+    let url = format!("/v1/secrets/{path}");
+    assert_eq!(c.put(0, path, json!({"value": "g-1", "tier": "sensitive"})).await.status, 200);
+    let reader = agent_token(&c, "inference-service", &["secrets:read:production/gemini/*"]).await;
+    let first = as_token(&c, 0, &reader, "GET", &url, None).await;
+    approve(&c, &you, first.body["approval_id"].as_str().unwrap()).await;
+    assert_eq!(as_token(&c, 1, &reader, "GET", &url, None).await.body["value"], "g-1");
+    // Raised to critical by a new version: neither the new nor the old version is covered.
+    assert_eq!(c.put(0, path, json!({"value": "g-2", "tier": "critical"})).await.status, 200);
+    let new = as_token(&c, 2, &reader, "GET", &url, None).await;
+    assert_eq!(new.code(), "approval_required", "{:?}", new.body);
+    let old = as_token(&c, 2, &reader, "GET", &format!("{url}?version=1"), None).await;
+    assert_eq!(old.code(), "approval_required", "{:?}", old.body);
+}
+
+/// Issue 14, item 2: behind a trusted proxy, repeated `X-Forwarded-For` lines are one list,
+/// walked from the right: a client can't name an allowlisted address on a line of its own,
+/// neither for a read nor for a write through a follower, and the audit log records the real
+/// address. `forwarded_header = "forwarded"` reads RFC 7239 the same way, and ignores XFF.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_forwarded_for_lines_cannot_spoof_an_allowlisted_address() {
+    let c = Cluster::start_with(3, "[auth]\ntrusted_proxies = [\"127.0.0.1\"]\n").await;
+    let path = "production/gemini/K";
+    assert_eq!(c.put(0, path, json!({"value": "g"})).await.status, 200);
+    let scopes = ["secrets:read:production/*", "secrets:write:production/*"];
+    let r =
+        c.call(0, "POST", "/v1/agents", Some(json!({"name": "fenced", "scopes": scopes}))).await;
+    let key = r.body["agent_key"].as_str().unwrap().to_string();
+    let good = [("x-forwarded-for", "10.0.1.100")];
+    let t = c
+        .send_as(
+            0,
+            Some(&key),
+            "POST",
+            "/v1/tokens",
+            Some(json!({"scopes": scopes, "ttl": "1h", "ip_allowlist": ["10.0.1.100/32"]})),
+            &good,
+        )
+        .await;
+    assert_eq!(t.status, 200, "{:?}", t.body);
+    let token = t.body["token"].as_str().unwrap().to_string();
+    let url = format!("/v1/secrets/{path}");
+    let spoof = [("x-forwarded-for", "10.0.1.100"), ("x-forwarded-for", "203.0.113.9")];
+    for node in 0..3 {
+        let r = c.send_as(node, Some(&token), "GET", &url, None, &spoof).await;
+        assert_eq!(
+            (r.status, r.code()),
+            (403, "ip_not_allowed".into()),
+            "node {node}: {:?}",
+            r.body
+        );
+        assert!(r.body["message"].as_str().unwrap().contains("203.0.113.9"), "{:?}", r.body);
+        let w =
+            c.send_as(node, Some(&token), "PUT", &url, Some(json!({"value": "x"})), &spoof).await;
+        assert_eq!(w.code(), "ip_not_allowed", "node {node}: {:?}", w.body);
+        // The honest single line still works.
+        let ok = c.send_as(node, Some(&token), "GET", &url, None, &good).await;
+        assert_eq!(ok.body["value"], "g", "node {node}: {:?}", ok.body);
+    }
+    assert_eq!(c.get(1, &url).await.body["version"], 1, "no spoofed write landed");
+    let audit = c.call(0, "GET", "/v1/audit?limit=10000", None).await;
+    let events = audit.body["events"].as_array().expect("events");
+    let denied: Vec<&Value> = events.iter().filter(|e| e["status"] == 403).collect();
+    assert_eq!(denied.len(), 6, "{:?}", audit.body);
+    assert!(denied.iter().all(|e| e["client"] == "203.0.113.9"), "{denied:?}");
+
+    // RFC 7239 `Forwarded`, chosen in config: the same walk; X-Forwarded-For is then ignored.
+    drop(c);
+    let c = Cluster::start_with(
+        3,
+        "[auth]\ntrusted_proxies = [\"127.0.0.1\"]\nforwarded_header = \"forwarded\"\n",
+    )
+    .await;
+    assert_eq!(c.put(0, path, json!({"value": "g"})).await.status, 200);
+    let r = c
+        .call(
+            0,
+            "POST",
+            "/v1/agents",
+            Some(json!({"name": "fenced", "scopes": scopes, "ip_allowlist": ["10.0.1.100/32"]})),
+        )
+        .await;
+    let key = r.body["agent_key"].as_str().unwrap().to_string();
+    let fwd = [("forwarded", "for=10.0.1.100;proto=https")];
+    let t = c
+        .send_as(
+            0,
+            Some(&key),
+            "POST",
+            "/v1/tokens",
+            Some(json!({"scopes": scopes, "ttl": "1h"})),
+            &fwd,
+        )
+        .await;
+    assert_eq!(t.status, 200, "{:?}", t.body);
+    let token = t.body["token"].as_str().unwrap().to_string();
+    assert_eq!(c.send_as(1, Some(&token), "GET", &url, None, &fwd).await.body["value"], "g");
+    let spoof = [("forwarded", "for=10.0.1.100"), ("forwarded", "for=\"203.0.113.9\"")];
+    assert_eq!(
+        c.send_as(1, Some(&token), "GET", &url, None, &spoof).await.code(),
+        "ip_not_allowed"
+    );
+    let xff_only = [("x-forwarded-for", "10.0.1.100")];
+    assert_eq!(
+        c.send_as(2, Some(&token), "GET", &url, None, &xff_only).await.code(),
+        "ip_not_allowed"
+    );
+}
+
+/// Issue 14, item 6: one rule for an approval's status. The agent key only buys tokens; any
+/// token of the requesting agent reads its own request with no extra scope; another agent's
+/// token needs `approvals:decide`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_requester_reads_its_own_approval_with_a_plain_token() {
+    let c = Cluster::start(3).await;
+    agent_token(&c, "you@company.com", &["approvals:decide"]).await;
+    assert_eq!(c.call(0, "PUT", "/v1/policy/approvals", Some(guide_policy())).await.status, 200);
+    assert_eq!(
+        c.put(0, STRIPE, json!({"value": "sk_live_xyz", "tier": "critical"})).await.status,
+        200
+    );
+    let scopes = ["secrets:read:production/stripe/*"];
+    let r = c
+        .call(0, "POST", "/v1/agents", Some(json!({"name": "payment-service", "scopes": scopes})))
+        .await;
+    let key = r.body["agent_key"].as_str().unwrap().to_string();
+    let first = token_of(&c, &key, &scopes).await;
+    let ask = as_token(&c, 1, &first, "GET", &format!("/v1/secrets/{STRIPE}"), None).await;
+    let id = ask.body["approval_id"].as_str().expect("approval id").to_string();
+    let url = format!("/v1/approvals/{id}");
+    let raw = c.send_as(2, Some(&key), "GET", &url, None, &[]).await;
+    assert_eq!((raw.status, raw.code()), (403, "agent_key_not_allowed".into()), "{:?}", raw.body);
+    // Another token of the same agent, bought later, with only its read scope.
+    let later = token_of(&c, &key, &scopes).await;
+    for node in 0..3 {
+        let r = as_token(&c, node, &later, "GET", &url, None).await;
+        assert_eq!(
+            (r.status, r.body["status"].as_str()),
+            (200, Some("pending")),
+            "node {node}: {:?}",
+            r.body
+        );
+    }
+    let other = agent_token(&c, "inference-service", &["secrets:read:production/gemini/*"]).await;
+    let r = as_token(&c, 0, &other, "GET", &url, None).await;
+    assert_eq!((r.status, r.code()), (403, "scope_denied".into()), "{:?}", r.body);
+}
+
+/// Issue 14, item 4: after `agents revoke`, listings show what every node enforces: the
+/// agent's tokens are not live, and lookups say revoked, when, and why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoke_shows_in_every_token_listing() {
+    let c = Cluster::start(3).await;
+    let scopes = ["secrets:read:production/gemini/*"];
+    let r = c
+        .call(0, "POST", "/v1/agents", Some(json!({"name": "inference-service", "scopes": scopes})))
+        .await;
+    let key = r.body["agent_key"].as_str().unwrap().to_string();
+    let t = c
+        .send_as(
+            0,
+            Some(&key),
+            "POST",
+            "/v1/tokens",
+            Some(json!({"scopes": scopes, "ttl": "1h"})),
+            &[],
+        )
+        .await;
+    let accessor = t.body["accessor"].as_str().unwrap().to_string();
+    assert_eq!((t.body["state"].as_str(), t.body["revoked_at"].as_str()), (Some("live"), None));
+    let live = c.get(1, "/v1/tokens").await;
+    assert!(live.text.contains(&accessor), "{:?}", live.body);
+    let rev = c.call(0, "POST", "/v1/agents/inference-service/revoke", None).await;
+    assert_eq!(rev.status, 200, "{:?}", rev.body);
+    let revoked_at = rev.body["revoked_at"].as_str().unwrap().to_string();
+    for node in 0..3 {
+        let live = c.get(node, "/v1/tokens").await;
+        assert!(!live.text.contains(&accessor), "node {node} lists it as live: {:?}", live.body);
+        let all = c.get(node, "/v1/tokens?all=true").await;
+        let mine = all.body["tokens"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["accessor"] == accessor.as_str())
+            .cloned()
+            .expect("listed with all=true");
+        assert_eq!(mine["state"], "revoked", "node {node}: {mine}");
+        assert_eq!(mine["revoked_reason"], "agent revoked", "node {node}: {mine}");
+        assert_eq!(mine["revoked_at"], revoked_at.as_str(), "node {node}: {mine}");
+        assert_eq!(mine["ttl_remaining_secs"], 0, "node {node}: {mine}");
+        let one = c.get(node, &format!("/v1/tokens/{accessor}")).await;
+        assert_eq!(
+            (one.body["state"].as_str(), one.body["revoked_reason"].as_str()),
+            (Some("revoked"), Some("agent revoked"))
+        );
+    }
+    let m = c.get(0, "/metrics").await;
+    assert!(
+        m.text.lines().any(|l| l.starts_with("ass_live_tokens") && l.ends_with(" 0")),
+        "{}",
+        m.text
+    );
+}
+
+/// Issue 14, item 7: the leader sweeps dead tokens (revoked, expired, of a revoked agent)
+/// out of the state machine once they are past the retention, on every node alike, and
+/// counts them; live tokens stay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_tokens_are_swept_from_every_node() {
+    let c = Cluster::start_with(3, "[auth]\ndead_token_retention_ms = 1000\n").await;
+    let scopes = ["secrets:read:dev/*"];
+    let issue = |ttl: &'static str| {
+        let c = &c;
+        async move {
+            let r =
+                c.call(0, "POST", "/v1/tokens", Some(json!({"scopes": scopes, "ttl": ttl}))).await;
+            assert_eq!(r.status, 200, "{:?}", r.body);
+            (
+                r.body["token"].as_str().unwrap().to_string(),
+                r.body["accessor"].as_str().unwrap().to_string(),
+            )
+        }
+    };
+    let (_, revoked) = issue("1h").await;
+    let (_, expiring) = issue("2s").await;
+    let (live_token, live) = issue("1h").await;
+    let r = c.call(1, "POST", &format!("/v1/tokens/{revoked}/revoke"), None).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let mut gone = true;
+        for node in 0..3 {
+            let all = c.get(node, "/v1/tokens?all=true").await;
+            gone &= !all.text.contains(&revoked) && !all.text.contains(&expiring);
+            assert!(all.text.contains(&live), "node {node} lost a live token: {:?}", all.body);
+        }
+        if gone {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "dead tokens still listed after 30 s");
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    for node in 0..3 {
+        let r = c.get(node, &format!("/v1/tokens/{revoked}")).await;
+        assert_eq!(r.status, 404, "node {node}: {:?}", r.body);
+        let ok = c.send_as(node, Some(&live_token), "GET", "/v1/secrets/dev/x/K", None, &[]).await;
+        assert_eq!(ok.code(), "not_found", "the live token still works: {:?}", ok.body);
+    }
+    let leader = c.leader_index().await;
+    let m = c.get(leader, "/metrics").await;
+    let swept: u64 = m
+        .text
+        .lines()
+        .find(|l| l.starts_with("ass_tokens_swept_total"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .expect("ass_tokens_swept_total on the leader");
+    assert!(swept >= 2, "{swept}");
+}

@@ -314,7 +314,8 @@ pub enum OperatorCommand {
     RevokeRoot(operator_revoke_root::RevokeRootArgs),
     Rotate(operator_rotate::RotateArgs),
     Rekey(operator_rekey::RekeyArgs),
-    /// Raft membership: list peers (with a dead-node report), add, promote, remove nodes
+    /// Raft membership: list peers (with a dead-node report), add, promote, remove nodes,
+    /// transfer leadership, autopilot state (safe to restart the next node?)
     #[command(subcommand)]
     Raft(RaftCommand),
     /// Encrypted backups: save the whole cluster to a file, restore one

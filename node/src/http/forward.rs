@@ -75,9 +75,10 @@ pub async fn forward_writes(node: Arc<Node>, req: Request, next: Next) -> Respon
         return next.run(req).await;
     }
     if req.extensions().get::<Forwarded>().is_some() {
-        // A leader handing over proposes nothing: the forwarding node asks again and finds
-        // the successor (it retries `no_leader`).
-        if node.handing_over() {
+        // Only a leader that is not handing over runs a forwarded write: a node that lost
+        // leadership (or proposes nothing while it hands over) answers `no_leader` at once,
+        // and the forwarding node asks again and finds the successor.
+        if !node.is_leader() || node.handing_over() {
             return ApiError::no_leader(None).into_response();
         }
         return next.run(req).await;

@@ -455,6 +455,12 @@ fn backoff_for(base: Duration, attempt: usize) -> Duration {
     base.saturating_mul(u32::try_from(attempt).unwrap_or(u32::MAX)).min(MAX_BACKOFF)
 }
 
+/// Whether a transport error says the request never left (the connection was refused or
+/// could not be made), as [`transport_error`] words it.
+fn is_connect_error(e: &Error) -> bool {
+    matches!(e, Error::Transport(m) if m.contains(": cannot connect: "))
+}
+
 /// Describes a reqwest error by its address and root cause (`Connection refused`, `operation
 /// timed out`, a TLS complaint) and says whether another node may do better (`false` for a
 /// request that could not even be built).
@@ -696,6 +702,8 @@ impl Client {
         // One id for every attempt of this logical write, so the cluster applies it once.
         let request_id = call.is_write().then(|| uuid::Uuid::new_v4().to_string());
         let mut last_err = None;
+        // The first attempt whose request may have been acted on (see the end).
+        let mut ambiguous: Option<Error> = None;
         for attempt in 0..tries {
             if attempt > 0 {
                 tokio::time::sleep(backoff_for(inner.backoff, attempt)).await;
@@ -755,6 +763,9 @@ impl Client {
                     if !retry {
                         return Err(err);
                     }
+                    if ambiguous.is_none() && !is_connect_error(&err) {
+                        ambiguous = Some(err.clone());
+                    }
                     last_err = Some(err);
                 }
             }
@@ -762,6 +773,12 @@ impl Client {
         // Nobody answered usefully: start the next call on the next node.
         if tries > 1 {
             inner.current.store((start + 1) % n, Ordering::Relaxed);
+        }
+        // An attempt that may have reached a node (a timeout, a connection reset after the
+        // request went out) makes the whole call's outcome unknown: never end it with a later
+        // attempt's refused connection or 503, which would read as "not done".
+        if let Some(e) = ambiguous {
+            return Err(e);
         }
         Err(match last_err {
             Some(Error::Transport(m)) if tries > 1 => {

@@ -10,7 +10,10 @@
 //! and every write carries one `x-ass-request-id` for all of its attempts, so a write retried
 //! on another node is applied once. A client with one address (a load balancer in front of
 //! the nodes) tries it [`LB_TRIES`] times instead. Per-node calls (seal, unseal, status,
-//! health) never fail over.
+//! health) never fail over. If an attempt may have been acted on (it timed out, or the
+//! connection dropped after the request went out) and no later one succeeds, the call ends
+//! with that attempt's error: a failed call reads "not done" only when no attempt can have
+//! reached a node.
 //!
 //! ```text
 //!  Client::secret_get ──> addr[cur] ──ok──────────────────────────────> decode T

@@ -38,6 +38,10 @@ pub struct Metrics {
     pub tls_cert_not_after: IntGaugeVec,
     /// TLS handshakes that failed or timed out, by port.
     pub tls_handshake_failures: IntCounterVec,
+    /// Requests hyper refused before routing, by status (414, 431).
+    pub http_refused: IntCounterVec,
+    /// Audit events of such refusals not written (over the per-second bound).
+    pub audit_refusals_suppressed: IntCounter,
     /// Authentications served from the auth cache (`hit`) or resolved from state (`miss`).
     auth_cache_lookups: IntCounterVec,
     /// Leadership handovers this node started, by outcome (`ok`, `timeout`, …).
@@ -128,6 +132,18 @@ impl Metrics {
                 ),
                 &["port"],
             )),
+            http_refused: must(IntCounterVec::new(
+                Opts::new(
+                    "http_refused_before_routing_total",
+                    "Requests refused before routing because they could not be read (a URI over \
+                     64 KiB, a head over 1 MiB), by status",
+                ),
+                &["status"],
+            )),
+            audit_refusals_suppressed: must(IntCounter::new(
+                "audit_refusals_suppressed_total",
+                "Audit events of refused unreadable requests not written: over the per-second bound",
+            )),
             auth_cache_lookups: must(IntCounterVec::new(
                 Opts::new(
                     "auth_cache_lookups_total",
@@ -175,6 +191,8 @@ impl Metrics {
             Box::new(m.leader_handovers.clone()),
             Box::new(m.autopilot_dead_servers_removed.clone()),
             Box::new(m.removed.clone()),
+            Box::new(m.http_refused.clone()),
+            Box::new(m.audit_refusals_suppressed.clone()),
         ] {
             must(m.registry.register(c));
         }

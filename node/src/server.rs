@@ -150,9 +150,13 @@ pub async fn run(
     let failures = |port| Port {
         name: port,
         handshake_failures: node.metrics.tls_handshake_failures.with_label_values(&[port]),
+        on_refusal: None,
     };
-    let mut api_task =
-        tokio::spawn(serve(api_listener, api, api_tls, failures("api"), stop_api_rx));
+    let api_port = Port {
+        on_refusal: Some(crate::http::audit::refusal_recorder(node.clone())),
+        ..failures("api")
+    };
+    let mut api_task = tokio::spawn(serve(api_listener, api, api_tls, api_port, stop_api_rx));
     let mut cluster_task = tokio::spawn(serve(
         cluster_listener,
         cluster,

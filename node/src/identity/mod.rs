@@ -18,6 +18,17 @@ use crate::raft::types::{NewAgent, NewToken, Rejection, Response};
 use crate::state::{get_tx, put_tx, TxResult};
 use crate::storage::{decode, StorageError};
 
+/// The name an agent is stored and compared under: an e-mail-like name (an approver's) is
+/// case-folded, so `BOB@X.COM` and `bob@x.com` are one identity; any other name is kept as
+/// written (and a name differing only by case from an existing one is refused at creation).
+pub fn normalize_agent_name(name: &str) -> String {
+    if crate::approvals::is_email(name) {
+        name.to_ascii_lowercase()
+    } else {
+        name.to_string()
+    }
+}
+
 /// Longest chain of tokens issuing tokens.
 pub const MAX_TOKEN_DEPTH: usize = 8;
 
@@ -376,9 +387,8 @@ impl IdentityReader {
         &self,
         name_or_id: &str,
     ) -> Result<Option<([u8; 16], AgentRecord)>, StorageError> {
-        if let Some(id) = self.agent_names.get(name_or_id.as_bytes())? {
-            let id = id16(&id)?;
-            return Ok(self.agent(&id)?.map(|a| (id, a)));
+        if let Some(found) = self.find_agent_by_name(name_or_id)? {
+            return Ok(Some(found));
         }
         if let Some(id) = parse_id(name_or_id) {
             return Ok(self.agent(&id)?.map(|a| (id, a)));
@@ -386,13 +396,12 @@ impl IdentityReader {
         Ok(None)
     }
 
-    /// An agent by name: exactly, or (for e-mail-like names, compared case-insensitively) by
-    /// its case-folded form.
+    /// An agent by name: exactly, or by its normalized form ([`normalize_agent_name`]).
     pub fn find_agent_by_name(
         &self,
         name: &str,
     ) -> Result<Option<([u8; 16], AgentRecord)>, StorageError> {
-        for candidate in [name.to_string(), name.to_ascii_lowercase()] {
+        for candidate in [name.to_string(), normalize_agent_name(name)] {
             if let Some(id) = self.agent_names.get(candidate.as_bytes())? {
                 let id = id16(&id)?;
                 return Ok(self.agent(&id)?.map(|a| (id, a)));

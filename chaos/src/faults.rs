@@ -11,6 +11,7 @@
 //! | `packet-loss`             | 20 % of peer packets dropped at every node                 | flush iptables               |
 //! | `kill-one`                | `kill -9` of a random node                                 | restart + unseal             |
 //! | `kill-leader-loop`        | `kill -9` of the leader, 3 times, restarting each in turn  | restart + unseal             |
+//! | `stop-leader-loop`        | SIGTERM (clean stop) of the leader, 3 times: it hands over, drains and exits 0 | restart + unseal |
 //! | `kill-all`                | `kill -9` of every node                                    | restart + unseal all         |
 //! | `pause-leader`            | `SIGSTOP` of the leader for 2.5 × the election timeout     | `SIGCONT`                    |
 //! | `clock-jump`              | the clock node's wall clock +2 h, then −1 h (libfaketime)  | back to +0                   |
@@ -35,6 +36,7 @@ pub const ALL: &[&str] = &[
     "pause-leader",
     "partition-bridge",
     "kill-leader-loop",
+    "stop-leader-loop",
     "packet-loss",
     "clock-jump",
     "partition-ring",
@@ -260,6 +262,32 @@ pub async fn run(name: &str, ctx: &mut Ctx<'_>) -> anyhow::Result<()> {
                 ctx.cluster.kill(i);
                 ctx.act(format!("round {}: kill -9 leader {l}", r + 1));
                 ctx.measure_failover(l, t, Instant::now()).await;
+                tokio::time::sleep(ctx.timing.hold / 3).await;
+                ctx.cluster.restart(i).await?;
+                ctx.act(format!("round {}: node {l} restarted and unsealed", r + 1));
+                ctx.rec.healed_at_s = ctx.now_s();
+            }
+            return Ok(());
+        }
+        "stop-leader-loop" => {
+            // The clean stop of a rolling restart: the leader hands over before it goes, so
+            // no election timeout passes without a leader.
+            ctx.rec.healed_at_s = ctx.now_s();
+            for r in 0..3 {
+                let l = ctx.leader().await?;
+                let t = ctx.term(l).await;
+                let i = ctx.cluster.index_of(l);
+                let since = Instant::now();
+                let (took, status) = ctx.cluster.stop(i, Duration::from_secs(20));
+                let how = match status {
+                    Some(s) if s.success() => format!("exited 0 in {} ms", took.as_millis()),
+                    Some(s) => {
+                        anyhow::bail!("leader {l} ended with {s} after SIGTERM (want exit 0)")
+                    }
+                    None => anyhow::bail!("leader {l} did not exit within 20 s of SIGTERM"),
+                };
+                ctx.act(format!("round {}: SIGTERM leader {l}: {how}", r + 1));
+                ctx.measure_failover(l, t, since).await;
                 tokio::time::sleep(ctx.timing.hold / 3).await;
                 ctx.cluster.restart(i).await?;
                 ctx.act(format!("round {}: node {l} restarted and unsealed", r + 1));

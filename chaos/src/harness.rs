@@ -383,6 +383,37 @@ impl Cluster {
         }
     }
 
+    /// Clean stop of node `i`: SIGTERM, then wait (reaping it) for the node's own bounded
+    /// stop — a leader hands over first, requests in flight finish, the log is synced —
+    /// up to `grace`; past it, `kill -9`. Returns how long it took and the exit status
+    /// (`None`: it had to be killed, or was not running).
+    pub fn stop(
+        &mut self,
+        i: usize,
+        grace: Duration,
+    ) -> (Duration, Option<std::process::ExitStatus>) {
+        let started = Instant::now();
+        let Some(mut child) = self.nodes[i].child.take() else { return (Duration::ZERO, None) };
+        let pid = child.id() as i32;
+        // SAFETY: kill(2) on our own child.
+        unsafe {
+            libc::kill(pid, libc::SIGTERM);
+        }
+        let status = loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                break Some(status);
+            }
+            if started.elapsed() > grace {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        unregister_pid(pid);
+        (started.elapsed(), status)
+    }
+
     pub fn signal(&self, i: usize, sig: i32) {
         if let Some(pid) = self.nodes[i].pid() {
             // SAFETY: kill(2) on our own child.

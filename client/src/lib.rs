@@ -8,8 +8,12 @@
 //! moves on to the next address (each at most once per call, with a backoff that grows by
 //! 100 ms per attempt, at most 1 s). Both statuses mean the node did not act on the request,
 //! and every write carries one `x-ass-request-id` for all of its attempts, so a write retried
-//! on another node is applied once. Per-node calls (seal, unseal, status, health) never fail
-//! over.
+//! on another node is applied once. A client with one address (a load balancer in front of
+//! the nodes) tries it [`LB_TRIES`] times instead. Per-node calls (seal, unseal, status,
+//! health) never fail over. If an attempt may have been acted on (it timed out, or the
+//! connection dropped after the request went out) and no later one succeeds, the call ends
+//! with that attempt's error: a failed call reads "not done" only when no attempt can have
+//! reached a node.
 //!
 //! ```text
 //!  Client::secret_get ──> addr[cur] ──ok──────────────────────────────> decode T
@@ -117,6 +121,9 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default pause before the second address is tried; it grows linearly per attempt.
 pub const DEFAULT_BACKOFF: Duration = Duration::from_millis(100);
+/// Attempts of one call when the client has a single address (a load balancer): the first
+/// and two retries, after the usual backoff (100 ms, then 200 ms).
+pub const LB_TRIES: usize = 3;
 /// Longest pause between two attempts of one call.
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
 /// How long an idle keep-alive connection stays in the pool.
@@ -451,6 +458,12 @@ fn backoff_for(base: Duration, attempt: usize) -> Duration {
     base.saturating_mul(u32::try_from(attempt).unwrap_or(u32::MAX)).min(MAX_BACKOFF)
 }
 
+/// Whether a transport error says the request never left (the connection was refused or
+/// could not be made), as [`transport_error`] words it.
+fn is_connect_error(e: &Error) -> bool {
+    matches!(e, Error::Transport(m) if m.contains(": cannot connect: "))
+}
+
 /// Describes a reqwest error by its address and root cause (`Connection refused`, `operation
 /// timed out`, a TLS complaint) and says whether another node may do better (`false` for a
 /// request that could not even be built).
@@ -681,10 +694,19 @@ impl Client {
         }
         let n = inner.addrs.len();
         let start = inner.current.load(Ordering::Relaxed) % n;
-        let tries = if call.failover == Failover::Yes { n } else { 1 };
+        // One address is a load balancer in front of the nodes: its next connection reaches
+        // another node, so it is worth LB_TRIES attempts (a restart behind it then costs no
+        // call). Several addresses: each once.
+        let tries = match call.failover {
+            Failover::Yes if n == 1 => LB_TRIES,
+            Failover::Yes => n,
+            Failover::No => 1,
+        };
         // One id for every attempt of this logical write, so the cluster applies it once.
         let request_id = call.is_write().then(|| uuid::Uuid::new_v4().to_string());
         let mut last_err = None;
+        // The first attempt whose request may have been acted on (see the end).
+        let mut ambiguous: Option<Error> = None;
         for attempt in 0..tries {
             if attempt > 0 {
                 tokio::time::sleep(backoff_for(inner.backoff, attempt)).await;
@@ -744,6 +766,9 @@ impl Client {
                     if !retry {
                         return Err(err);
                     }
+                    if ambiguous.is_none() && !is_connect_error(&err) {
+                        ambiguous = Some(err.clone());
+                    }
                     last_err = Some(err);
                 }
             }
@@ -751,6 +776,12 @@ impl Client {
         // Nobody answered usefully: start the next call on the next node.
         if tries > 1 {
             inner.current.store((start + 1) % n, Ordering::Relaxed);
+        }
+        // An attempt that may have reached a node (a timeout, a connection reset after the
+        // request went out) makes the whole call's outcome unknown: never end it with a later
+        // attempt's refused connection or 503, which would read as "not done".
+        if let Some(e) = ambiguous {
+            return Err(e);
         }
         Err(match last_err {
             Some(Error::Transport(m)) if tries > 1 => {

@@ -19,7 +19,7 @@ use std::time::Duration;
 use reqwest::Method;
 
 use crate::types::{
-    AddMemberRequest, MembersResponse, RekeyRequest, RekeyResponse, RotateResponse,
+    AddMemberRequest, AutopilotState, MembersResponse, RekeyRequest, RekeyResponse, RotateResponse,
     SealMigrateRequest, SealMigrateResponse, SnapshotRestoreRequest, SnapshotRestoreResponse,
     StepDownResponse,
 };
@@ -54,6 +54,14 @@ impl Client {
     /// hands leadership to another voter. Answers the old and the new leader's ids.
     pub async fn step_down(&self) -> Result<StepDownResponse, Error> {
         self.call(Call::new(Method::POST, "/v1/sys/step-down")).await
+    }
+
+    /// `GET /v1/sys/autopilot/state` (needs `sys:operator`; answered by the leader, whichever
+    /// node it reaches): every member's health and whether one more node may be restarted
+    /// now ([`AutopilotState::safe_to_restart_one`]) — the check between the steps of a
+    /// rolling restart.
+    pub async fn autopilot_state(&self) -> Result<AutopilotState, Error> {
+        self.call(Call::new(Method::GET, "/v1/sys/autopilot/state")).await
     }
 
     /// `POST /v1/sys/rekey` (needs `sys:operator`): hands one CURRENT unseal key share (or

@@ -300,6 +300,10 @@ pub struct HealthResponse {
     /// The cluster's id, once initialized.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster_id: Option<String>,
+    /// This node was removed from the cluster (answered 530, as Vault's
+    /// `removed_from_cluster`): take it out of the load balancer and retire it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub removed_from_cluster: bool,
 }
 
 /// Prefix of an agent key.
@@ -640,4 +644,60 @@ pub struct AddMemberRequest {
 pub struct StepDownResponse {
     pub old_leader: u64,
     pub new_leader: u64,
+    /// How long the handover took, ms (absent from older nodes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub took_ms: Option<u64>,
+}
+
+/// `GET /v1/sys/autopilot/state` (answered by the leader): whether the cluster is healthy
+/// enough to take one more node down, as Vault's `raft autopilot state`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AutopilotState {
+    /// Every member is healthy.
+    pub healthy: bool,
+    /// How many voters may fail (or be restarted) with a quorum of healthy voters left.
+    pub failure_tolerance: u64,
+    /// `healthy` and `failure_tolerance >= 1`: restarting one more node keeps a quorum.
+    pub safe_to_restart_one: bool,
+    pub leader: u64,
+    pub voters: Vec<u64>,
+    /// Voters needed for a quorum.
+    pub quorum: u64,
+    /// The leader's last log index.
+    pub last_index: u64,
+    pub servers: Vec<AutopilotServer>,
+    /// `[autopilot] cleanup_dead_servers`.
+    pub cleanup_dead_servers: bool,
+}
+
+/// One member in [`AutopilotState`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AutopilotServer {
+    pub id: u64,
+    pub api_addr: String,
+    /// `leader`, `voter` or `non-voter`.
+    pub status: String,
+    /// Answering, unsealed, caught up (lag within `max_trailing_logs`) and heard from within
+    /// the last-contact bound.
+    pub healthy: bool,
+    /// Whether the member answered the leader's status probe just now.
+    pub reachable: bool,
+    /// Sealed, as the member itself answered (absent: no answer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed: Option<bool>,
+    /// Last log index the leader knows this member has.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matched_index: Option<u64>,
+    /// Entries behind the leader's last log index.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lag: Option<u64>,
+    /// Index this member has applied, as it answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied_index: Option<u64>,
+    /// Milliseconds since this member last answered the leader's Raft RPCs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_contact_ms: Option<u64>,
+    /// Why it is not healthy (empty when healthy).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<String>,
 }

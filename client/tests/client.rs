@@ -279,6 +279,28 @@ async fn all_nodes_down_is_a_transport_error() {
     assert!(e.to_string().contains("no node answered"), "{e}");
 }
 
+/// A write whose first attempt may have been applied (the node read it and dropped the
+/// connection without an answer) keeps that ambiguous error, even when the retries on the
+/// one address (a load balancer) then find the port closed: a "cannot connect" would tell
+/// the caller the write was surely not done.
+#[tokio::test]
+async fn a_call_that_may_have_been_applied_never_ends_as_cannot_connect() {
+    use tokio::io::AsyncReadExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = format!("http://{}", listener.local_addr().unwrap());
+    let node = tokio::spawn(async move {
+        let (mut conn, _) = listener.accept().await.unwrap();
+        let mut buf = vec![0u8; 4096];
+        let _ = conn.read(&mut buf).await;
+        // Gone without answering; the port closes with it.
+    });
+    let c = client(&[&addr], None);
+    let e = c.put_secret("a/b", &put("v")).await.unwrap_err();
+    node.await.unwrap();
+    assert!(matches!(e, Error::Transport(_)), "{e:?}");
+    assert!(!e.to_string().contains("cannot connect"), "must stay ambiguous: {e}");
+}
+
 /// When every node is sealed, the caller sees the last `sealed` answer, each node tried once.
 #[tokio::test]
 async fn all_nodes_sealed_returns_sealed_after_one_round() {

@@ -47,6 +47,9 @@ pub fn router(node: Arc<Node>, api: Router) -> Router {
             post(|State(s): State<ClusterState>| audit::internal_verify(s.node)),
         )
         .route(PATH_STATE_DIGEST, get(state_digest))
+        .route(crate::handover::PATH_CAMPAIGN, post(campaign))
+        .route(crate::autopilot::PATH_NODE_STATE, post(node_state))
+        .route(crate::autopilot::PATH_REMOVED, post(removed))
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024 * 1024))
         .with_state(ClusterState { node, api })
 }
@@ -109,8 +112,10 @@ async fn read_index(State(s): State<ClusterState>) -> Response {
     let result = if handing_over
         || (s.node.is_sealed() && matches!(s.node.state.seal_config(), Ok(Some(_))))
     {
-        // A sealed leader confirms nothing: its heartbeats would keep it in office.
-        Err(crate::raft::read_index::ReadIndexError::NotConfirmed("the leader is sealed".into()))
+        // A sealed or handing-over leader confirms nothing: its heartbeats would keep it in
+        // office. The asking node retries, and finds the successor.
+        let why = if handing_over { "the leader is handing over" } else { "the leader is sealed" };
+        Err(crate::raft::read_index::ReadIndexError::NotConfirmed(why.into()))
     } else if s.node.is_leader() {
         s.node.read_index.read_index().await
     } else {
@@ -147,4 +152,37 @@ async fn propose(State(s): State<ClusterState>, body: Bytes) -> Response {
         Err(WriteError::Replayed) => Err(ProposeError::Raft("replayed".into())),
     };
     reply(&result)
+}
+
+/// The leader's handover asks this node to campaign now (see [`crate::handover`]).
+async fn campaign(State(s): State<ClusterState>) -> Response {
+    match crate::handover::campaign(&s.node).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(why) => (StatusCode::CONFLICT, why).into_response(),
+    }
+}
+
+/// This node's seal state, applied index and removal, for the leader's autopilot probe.
+async fn node_state(State(s): State<ClusterState>) -> Response {
+    reply(&crate::autopilot::node_state(&s.node))
+}
+
+/// The leader tells this node that the membership entry at the given index removed it.
+async fn removed(State(s): State<ClusterState>, body: Bytes) -> Response {
+    let index: u64 = match decode(&body) {
+        Ok(i) => i,
+        Err(e) => return bad_body(e),
+    };
+    // Only believe it if the membership this node knows is older than the removal, or
+    // already leaves it out: a stale message must not retire a member that was re-added.
+    let m = s.node.raft.metrics().borrow().clone();
+    let known = m.membership_config.log_id().map_or(0, |l| l.index);
+    let listed = m.membership_config.membership().get_node(&s.node.id).is_some();
+    if listed && known > index {
+        return (StatusCode::CONFLICT, "a newer membership lists this node").into_response();
+    }
+    match crate::autopilot::mark_removed(&s.node, index) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
 }

@@ -76,6 +76,75 @@ pub struct Config {
     /// Certificates; required unless `tls_disable = true`.
     #[serde(default)]
     pub tls: Option<TlsConfig>,
+    /// Clean stop on SIGTERM/SIGINT; all fields have defaults.
+    #[serde(default)]
+    pub shutdown: ShutdownConfig,
+    /// Dead-server cleanup (off by default) and the health rules of `autopilot-state`.
+    #[serde(default)]
+    pub autopilot: AutopilotConfig,
+}
+
+/// `[shutdown]`: what a node does between SIGTERM/SIGINT and its exit.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ShutdownConfig {
+    /// Longest wait for in-flight API requests once the node stopped accepting connections,
+    /// ms (default 10000). What still runs after it is cut off.
+    pub drain_timeout_ms: u64,
+    /// Longest time a leader spends handing leadership to the most up-to-date follower
+    /// before it stops anyway, ms (default 5000).
+    pub handover_timeout_ms: u64,
+}
+
+/// Default `[shutdown] drain_timeout_ms`.
+pub const DEFAULT_DRAIN_TIMEOUT_MS: u64 = 10_000;
+/// Default `[shutdown] handover_timeout_ms`.
+pub const DEFAULT_HANDOVER_TIMEOUT_MS: u64 = 5_000;
+
+impl Default for ShutdownConfig {
+    fn default() -> Self {
+        Self {
+            drain_timeout_ms: DEFAULT_DRAIN_TIMEOUT_MS,
+            handover_timeout_ms: DEFAULT_HANDOVER_TIMEOUT_MS,
+        }
+    }
+}
+
+/// `[autopilot]`: when a member counts as healthy, and the opt-in removal of dead voters
+/// (Vault autopilot's rule: only while a quorum of healthy voters remains, never below
+/// `min_quorum` voters).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AutopilotConfig {
+    /// Remove a voter the leader has not heard from for `dead_server_last_contact_threshold_ms`
+    /// (default false).
+    pub cleanup_dead_servers: bool,
+    /// How long a voter must be unreachable before cleanup removes it, ms (default 86400000,
+    /// one day; at least 10000).
+    pub dead_server_last_contact_threshold_ms: u64,
+    /// Cleanup never leaves fewer voters than this (default 3; at least 1).
+    pub min_quorum: usize,
+    /// A member whose log trails the leader's by more than this many entries is not healthy
+    /// in `autopilot-state` (default 1000).
+    pub max_trailing_logs: u64,
+    /// A member the leader has not heard from within this many ms is not healthy (default
+    /// 0: four times `raft.election_timeout_max_ms`, as `members` flags it unreachable).
+    pub last_contact_threshold_ms: u64,
+}
+
+/// Default `[autopilot] dead_server_last_contact_threshold_ms`: one day.
+pub const DEFAULT_DEAD_SERVER_THRESHOLD_MS: u64 = 86_400_000;
+
+impl Default for AutopilotConfig {
+    fn default() -> Self {
+        Self {
+            cleanup_dead_servers: false,
+            dead_server_last_contact_threshold_ms: DEFAULT_DEAD_SERVER_THRESHOLD_MS,
+            min_quorum: 3,
+            max_trailing_logs: 1000,
+            last_contact_threshold_ms: 0,
+        }
+    }
 }
 
 /// Certificate files (PEM). The node's certificate serves both ports and is also its client
@@ -328,6 +397,27 @@ fn invalid(field: &'static str, message: impl Into<String>) -> ConfigError {
 }
 
 impl Config {
+    /// The `[shutdown]` and `[autopilot]` rules.
+    fn validate_operations(&self) -> Result<(), ConfigError> {
+        if self.shutdown.drain_timeout_ms == 0 || self.shutdown.drain_timeout_ms > 600_000 {
+            return Err(invalid("shutdown.drain_timeout_ms", "must be from 1 to 600000"));
+        }
+        if self.shutdown.handover_timeout_ms > 600_000 {
+            return Err(invalid("shutdown.handover_timeout_ms", "must be at most 600000"));
+        }
+        let a = &self.autopilot;
+        if a.dead_server_last_contact_threshold_ms < 10_000 {
+            return Err(invalid(
+                "autopilot.dead_server_last_contact_threshold_ms",
+                "must be at least 10000 (a restart or a short partition is not a dead server)",
+            ));
+        }
+        if a.min_quorum == 0 {
+            return Err(invalid("autopilot.min_quorum", "must be at least 1"));
+        }
+        Ok(())
+    }
+
     /// Reads, parses and validates a TOML file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path)
@@ -403,6 +493,7 @@ impl Config {
                 format!("this node (node_id {}) is not listed", self.node_id),
             ));
         }
+        self.validate_operations()?;
         let r = &self.raft;
         if r.heartbeat_ms == 0 {
             return Err(invalid("raft.heartbeat_ms", "must be greater than 0"));
@@ -596,6 +687,24 @@ mod tests {
     }
 
     #[test]
+    fn shutdown_and_autopilot_settings_default_and_are_checked() {
+        let c = Config::from_toml(GOOD).unwrap();
+        assert_eq!(c.shutdown.drain_timeout_ms, DEFAULT_DRAIN_TIMEOUT_MS);
+        assert!(!c.autopilot.cleanup_dead_servers && c.autopilot.min_quorum == 3);
+        let t = format!("{GOOD}\n[shutdown]\ndrain_timeout_ms = 0\n");
+        assert!(err_of(&t).contains("shutdown.drain_timeout_ms"));
+        let t = format!("{GOOD}\n[autopilot]\ndead_server_last_contact_threshold_ms = 500\n");
+        assert!(err_of(&t).contains("autopilot.dead_server_last_contact_threshold_ms"));
+        let t = format!("{GOOD}\n[autopilot]\nmin_quorum = 0\n");
+        assert!(err_of(&t).contains("autopilot.min_quorum"));
+        let t = format!("{GOOD}\n[autopilot]\ncleanup_dead_servers = true\nmin_quorum = 2\n");
+        let c = Config::from_toml(&t).unwrap();
+        assert!(c.autopilot.cleanup_dead_servers && c.autopilot.min_quorum == 2);
+        let t = format!("{GOOD}\n[shutdown]\ndrain_secs = 3\n");
+        assert!(err_of(&t).contains("drain_secs"), "unknown keys are refused");
+    }
+
+    #[test]
     fn audit_settings_default_and_are_checked() {
         let c = Config::from_toml(GOOD).unwrap();
         assert!(c.audit.enabled);
@@ -693,6 +802,20 @@ mod tests {
                 file.display()
             );
             assert_eq!(config.reads.stale_max_ms, DEFAULT_STALE_READ_MAX_MS, "{}", file.display());
+            let (sd, ap) = (&config.shutdown, &config.autopilot);
+            assert_eq!(
+                (sd.drain_timeout_ms, sd.handover_timeout_ms),
+                (DEFAULT_DRAIN_TIMEOUT_MS, DEFAULT_HANDOVER_TIMEOUT_MS),
+                "{}",
+                file.display()
+            );
+            assert!(!ap.cleanup_dead_servers, "{}", file.display());
+            assert_eq!(
+                ap.dead_server_last_contact_threshold_ms,
+                DEFAULT_DEAD_SERVER_THRESHOLD_MS,
+                "{}",
+                file.display()
+            );
             assert_eq!(config.max_body_bytes, DEFAULT_MAX_BODY_BYTES, "{}", file.display());
             let a = &config.auth;
             assert!(a.trusted_proxies.is_empty(), "{}: [auth] trusted_proxies", file.display());

@@ -17,6 +17,10 @@ use anyhow::{bail, Context};
 use ass_client::types::{ErrorBody, InitRequest, InitResponse, SealStatus, UnsealRequest};
 use serde::{Deserialize, Serialize};
 
+/// How long a clean stop may take before the harness `kill -9`s the node: the node's own
+/// bounds (handover 5 s, drain 10 s) and some slack.
+pub const STOP_GRACE: Duration = Duration::from_secs(20);
+
 /// `DIR/cluster.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ClusterFile {
@@ -210,13 +214,15 @@ impl DevCluster {
             Some((program, args)) => {
                 let mut c = Command::new(program);
                 c.args(args).arg(&self.options.exe);
-                // A wrapper such as faketime forks the node instead of exec'ing it: give the
-                // pair its own process group so kill and stop reach the node too.
-                std::os::unix::process::CommandExt::process_group(&mut c, 0);
                 c
             }
             None => Command::new(&self.options.exe),
         };
+        // Every node leads its own process group: a wrapper such as faketime forks the node
+        // instead of exec'ing it, so kill and stop signal the whole group; and a Ctrl-C in
+        // the terminal reaches only the launcher, which then stops each node cleanly once
+        // (a second signal would make a node exit at once, without its clean stop).
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         cmd.arg("run")
             .arg("--config")
             .arg(&self.nodes[i].config_path)
@@ -232,43 +238,109 @@ impl DevCluster {
         Ok(())
     }
 
-    /// `kill -9` of node `i`.
+    /// `kill -9` of node `i` (its whole process group), reaped.
     pub fn kill(&mut self, i: usize) {
         if let Some(mut child) = self.nodes[i].child.take() {
-            if !self.nodes[i].wrapper.is_empty() {
-                // SAFETY: kill(2) of the process group this node's wrapper leads (see spawn).
-                unsafe {
-                    libc::kill(-(child.id() as i32), libc::SIGKILL);
-                }
+            // SAFETY: kill(2) of the process group this node leads (see spawn).
+            unsafe {
+                libc::kill(-(child.id() as i32), libc::SIGKILL);
             }
             let _ = child.kill();
             let _ = child.wait();
         }
     }
 
-    /// Graceful stop (SIGTERM) of node `i`.
-    pub fn stop(&mut self, i: usize) {
-        if let Some(mut child) = self.nodes[i].child.take() {
-            // A wrapped node leads its own process group (see spawn): signal the whole group.
-            let target = if self.nodes[i].wrapper.is_empty() {
-                child.id() as i32
-            } else {
-                -(child.id() as i32)
-            };
-            // SAFETY: plain kill(2) on our own child's pid or process group.
-            unsafe {
-                libc::kill(target, libc::SIGTERM);
-            }
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = child.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
+    /// Clean stop (SIGTERM) of node `i`, reaped: waits for the node's own bounded stop
+    /// (handover, drain, sync) and `kill -9`s it only past [`STOP_GRACE`]. Returns how long it
+    /// took and how it exited (`None`: it had to be killed, or was not running).
+    pub fn stop(&mut self, i: usize) -> (Duration, Option<std::process::ExitStatus>) {
+        let started = Instant::now();
+        if !self.signal_stop(i) {
+            return (Duration::ZERO, None);
         }
+        let status = self.wait_exit(i, STOP_GRACE);
+        (started.elapsed(), status)
+    }
+
+    /// Sends SIGTERM to node `i`'s process group; `false` if it is not running.
+    fn signal_stop(&self, i: usize) -> bool {
+        let Some(child) = self.nodes[i].child.as_ref() else { return false };
+        // SAFETY: plain kill(2) on the process group our own child leads (see spawn).
+        unsafe {
+            libc::kill(-(child.id() as i32), libc::SIGTERM);
+        }
+        true
+    }
+
+    /// Waits up to `grace` for node `i` to exit and reaps it; past it, `kill -9`.
+    fn wait_exit(&mut self, i: usize, grace: Duration) -> Option<std::process::ExitStatus> {
+        let mut child = self.nodes[i].child.take()?;
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // SAFETY: as in kill.
+        unsafe {
+            libc::kill(-(child.id() as i32), libc::SIGKILL);
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        None
+    }
+
+    /// Stops every node cleanly: the followers together first, then the leader(s), so a
+    /// leader's handover never aims at a node that is stopping too.
+    pub async fn stop_all(&mut self) {
+        let mut leaders = Vec::new();
+        for i in 0..self.nodes.len() {
+            if self.nodes[i].child.is_some() {
+                if let Ok(s) = self.status(i).await {
+                    if s.leader_id == Some(self.nodes[i].id) {
+                        leaders.push(i);
+                    }
+                }
+            }
+        }
+        for round in [false, true] {
+            let group: Vec<usize> =
+                (0..self.nodes.len()).filter(|i| leaders.contains(i) == round).collect();
+            for &i in &group {
+                self.signal_stop(i);
+            }
+            for &i in &group {
+                let started = Instant::now();
+                match self.wait_exit(i, STOP_GRACE) {
+                    Some(status) => println!(
+                        "node {} stopped in {:.2} s ({status})",
+                        self.nodes[i].id,
+                        started.elapsed().as_secs_f64()
+                    ),
+                    None if self.nodes[i].child.is_none() && started.elapsed() < STOP_GRACE => {}
+                    None => println!(
+                        "node {} did not stop within {} s: killed",
+                        self.nodes[i].id,
+                        STOP_GRACE.as_secs()
+                    ),
+                }
+            }
+        }
+    }
+
+    /// Node ids whose process exited since the last call, reaped, with how they exited.
+    pub fn reap_exits(&mut self) -> Vec<(u64, std::process::ExitStatus)> {
+        let mut out = Vec::new();
+        for n in &mut self.nodes {
+            if let Some(child) = n.child.as_mut() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    n.child = None;
+                    out.push((n.id, status));
+                }
+            }
+        }
+        out
     }
 
     /// Restarts node `i` and unseals it.

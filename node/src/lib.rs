@@ -11,12 +11,14 @@
 pub mod access;
 pub mod approvals;
 pub mod audit;
+pub mod autopilot;
 pub mod backup;
 pub mod clock;
 pub mod cluster;
 pub mod config;
 pub mod crypto;
 pub mod dev;
+pub mod handover;
 pub mod http;
 pub mod identity;
 pub mod metrics;

@@ -111,7 +111,18 @@ async fn run(path: PathBuf) -> anyhow::Result<()> {
     let cluster = tokio::net::TcpListener::bind(config.cluster_addr)
         .await
         .with_context(|| format!("binding cluster_addr {}", config.cluster_addr))?;
-    ass_node::server::run(config, api, cluster, shutdown_signal()).await
+    ass_node::server::run(config, api, cluster, first_signal_then_watch()).await
+}
+
+/// Resolves at the first SIGTERM/SIGINT (the clean stop begins), and from then on a second
+/// one ends the process at once (exit 130) instead of waiting for the drain.
+async fn first_signal_then_watch() {
+    shutdown_signal().await;
+    tokio::spawn(async {
+        shutdown_signal().await;
+        eprintln!("second signal: exiting at once without finishing the clean stop");
+        std::process::exit(130);
+    });
 }
 
 async fn shutdown_signal() {
@@ -157,11 +168,9 @@ async fn dev(options: DevOptions, uninitialized: bool) -> anyhow::Result<()> {
         println!("  ass operator snapshot restore FILE --key-file SHARE1 --key-file SHARE2 …");
         println!();
         println!("Ctrl-C stops every node.");
-        shutdown_signal().await;
         let mut cluster = cluster;
-        for i in 0..cluster.nodes.len() {
-            cluster.stop(i);
-        }
+        watch_nodes(&mut cluster).await;
+        cluster.stop_all().await;
         return Ok(());
     }
     println!("Root token:  {}", cluster.root_token);
@@ -187,13 +196,29 @@ async fn dev(options: DevOptions, uninitialized: bool) -> anyhow::Result<()> {
     println!("  ass operator status");
     println!();
     println!("Ctrl-C stops every node.");
-    shutdown_signal().await;
-    println!("stopping…");
     let mut cluster = cluster;
-    for i in 0..cluster.nodes.len() {
-        cluster.stop(i);
-    }
+    watch_nodes(&mut cluster).await;
+    println!("stopping…");
+    cluster.stop_all().await;
     Ok(())
+}
+
+/// Until Ctrl-C/SIGTERM: reaps node processes that exit (a `kill -TERM` of one node, a
+/// crash) and says so, so none lingers as a zombie that looks alive to `kill -0` and `ps`.
+async fn watch_nodes(cluster: &mut DevCluster) {
+    let signal = shutdown_signal();
+    tokio::pin!(signal);
+    let mut every = tokio::time::interval(std::time::Duration::from_millis(200));
+    loop {
+        tokio::select! {
+            _ = &mut signal => return,
+            _ = every.tick() => {
+                for (id, status) in cluster.reap_exits() {
+                    println!("node {id} exited ({status})");
+                }
+            }
+        }
+    }
 }
 
 fn parse_node_count(s: &str) -> Result<u64, String> {

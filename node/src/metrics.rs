@@ -46,6 +46,12 @@ pub struct Metrics {
     pub audit_refusals_suppressed: IntCounter,
     /// Authentications served from the auth cache (`hit`) or resolved from state (`miss`).
     auth_cache_lookups: IntCounterVec,
+    /// Leadership handovers this node started, by outcome (`ok`, `timeout`, …).
+    pub leader_handovers: IntCounterVec,
+    /// Voters autopilot removed as dead (`[autopilot] cleanup_dead_servers`).
+    pub autopilot_dead_servers_removed: IntCounter,
+    /// 1 while this node was removed from the cluster (it fails its health check).
+    pub removed: IntGauge,
     last_leader: std::sync::Mutex<Option<u64>>,
 }
 
@@ -157,6 +163,19 @@ impl Metrics {
                 ),
                 &["result"],
             )),
+            leader_handovers: must(IntCounterVec::new(
+                Opts::new(
+                    "raft_leader_handovers_total",
+                    "Leadership handovers this node started (transfer-leader, clean stop), by \
+                     outcome",
+                ),
+                &["outcome"],
+            )),
+            autopilot_dead_servers_removed: must(IntCounter::new(
+                "autopilot_dead_servers_removed_total",
+                "Voters removed by dead-server cleanup on this node while it led",
+            )),
+            removed: gauge("removed", "1 if this node was removed from the cluster"),
             last_leader: std::sync::Mutex::new(None),
             registry,
         };
@@ -181,6 +200,9 @@ impl Metrics {
             Box::new(m.tls_handshake_failures.clone()),
             Box::new(m.proxy_protocol_rejected.clone()),
             Box::new(m.auth_cache_lookups.clone()),
+            Box::new(m.leader_handovers.clone()),
+            Box::new(m.autopilot_dead_servers_removed.clone()),
+            Box::new(m.removed.clone()),
             Box::new(m.http_refused.clone()),
             Box::new(m.audit_refusals_suppressed.clone()),
         ] {

@@ -126,8 +126,16 @@ pub struct Node {
     /// ms since `started` when an AppendEntries from a leader last succeeded here.
     leader_contact_ms: AtomicU64,
     path_locks: Vec<Mutex<()>>,
-    /// Set while this leader hands over leadership (see `http::sys::step_down`).
-    pub stepping_down: std::sync::atomic::AtomicBool,
+    /// Set while this leader hands over leadership (see [`crate::handover`]); shared with
+    /// the read-index service, which then confirms nothing here.
+    pub stepping_down: Arc<std::sync::atomic::AtomicBool>,
+    /// Proposals submitted by [`Node::write`] and not yet answered (see [`crate::handover`]).
+    pub proposals_in_flight: AtomicU64,
+    /// Set once a clean stop began: the node neither campaigns nor takes leadership back.
+    pub draining: std::sync::atomic::AtomicBool,
+    /// Set when this node was removed from the cluster (see [`crate::autopilot`]): it fails
+    /// its health check and never campaigns.
+    pub removed: std::sync::atomic::AtomicBool,
     /// SHA-256 of the sealed keyring the barrier was loaded from.
     loaded_keyring: std::sync::Mutex<Option<[u8; 32]>>,
     /// Whether this node currently campaigns and heartbeats (see `reconcile_seal_role`).
@@ -146,7 +154,9 @@ impl Node {
         http: crate::peer::PeerHttp,
         clock: Arc<LeaderClock>,
     ) -> Self {
-        let read_index = ReadIndex::new(raft.clone(), http.clone(), Duration::from_secs(5));
+        let stepping_down = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let read_index = ReadIndex::new(raft.clone(), http.clone(), Duration::from_secs(5))
+            .handing_over(stepping_down.clone());
         Self {
             id: config.node_id,
             clock,
@@ -184,7 +194,10 @@ impl Node {
             path_locks: (0..PATH_LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
             may_lead: std::sync::atomic::AtomicBool::new(true),
             loaded_keyring: std::sync::Mutex::new(None),
-            stepping_down: std::sync::atomic::AtomicBool::new(false),
+            stepping_down,
+            draining: std::sync::atomic::AtomicBool::new(false),
+            proposals_in_flight: AtomicU64::new(0),
+            removed: std::sync::atomic::AtomicBool::new(false),
             audit: crate::audit::AuditLog::disabled(),
             peer_contacts: Default::default(),
         }
@@ -229,6 +242,21 @@ impl Node {
 
     pub fn is_leader(&self) -> bool {
         self.leader().map(|(id, _)| id) == Some(self.id)
+    }
+
+    /// Whether this node leads and is handing leadership over: it proposes nothing new
+    /// until a successor leads (writes wait and go to it).
+    pub fn handing_over(&self) -> bool {
+        self.stepping_down.load(Ordering::Relaxed) && self.is_leader()
+    }
+
+    /// Waits while this leader hands over (at most `bound`); `true` if it still leads after.
+    async fn wait_handover(&self, bound: Duration) -> bool {
+        let deadline = Instant::now() + bound;
+        while self.handing_over() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        self.is_leader()
     }
 
     /// Whether this node leads and has applied an entry of its own term.
@@ -300,6 +328,18 @@ impl Node {
 
     /// Proposes one request on this node, which must be the leader.
     pub async fn write(&self, request: Request) -> Result<Committed, WriteError> {
+        // Counted before the handover flag is read (both SeqCst): a handover that set the
+        // flag and then sees no proposal in flight knows none can start until it is done.
+        let mut proposing = Proposing::start(&self.proposals_in_flight);
+        // A write that got past the forwarding layer just before a handover began waits for
+        // it: a proposal now could leave the chosen successor one entry short.
+        if self.stepping_down.load(Ordering::SeqCst) {
+            proposing.end();
+            if !self.wait_handover(WRITE_TIMEOUT).await {
+                return Err(WriteError::NotLeader { leader: self.leader().map(|(_, n)| n) });
+            }
+            proposing = Proposing::start(&self.proposals_in_flight);
+        }
         let result = tokio::time::timeout(WRITE_TIMEOUT, self.raft.client_write(request))
             .await
             .map_err(|_| {
@@ -307,6 +347,7 @@ impl Node {
                     "the write did not commit within 30 s (it may still commit)".into(),
                 )
             })?;
+        proposing.end();
         match result {
             Ok(resp) => Ok(Committed {
                 response: resp.data.response,
@@ -348,9 +389,15 @@ impl Node {
     pub fn reconcile_seal_role(&self) {
         let initialized = matches!(self.state.seal_config(), Ok(Some(_)));
         let sealed_after_init = initialized && self.is_sealed();
-        let lead = !(sealed_after_init || self.stepping_down.load(Ordering::Relaxed));
+        let lead = !(sealed_after_init
+            || self.stepping_down.load(Ordering::Relaxed)
+            || self.draining.load(Ordering::Relaxed)
+            || self.removed.load(Ordering::Relaxed));
         if self.may_lead.swap(lead, Ordering::Relaxed) != lead {
-            tracing::info!(may_lead = lead, "seal state changed this node's leadership role");
+            tracing::info!(
+                may_lead = lead,
+                "this node's leadership role changed (seal state, handover, stop or removal)"
+            );
         }
         let rc = self.raft.runtime_config();
         rc.elect(lead);
@@ -399,6 +446,32 @@ impl Node {
             Err(ProposeError::NotLeader) => Err(WriteError::NotLeader { leader: None }),
             Err(ProposeError::Raft(m)) => Err(WriteError::Raft(m)),
         }
+    }
+}
+
+/// One proposal counted in [`Node::proposals_in_flight`] until ended (or dropped, when a
+/// write's future is cancelled).
+struct Proposing<'a> {
+    count: &'a AtomicU64,
+    live: bool,
+}
+
+impl<'a> Proposing<'a> {
+    fn start(count: &'a AtomicU64) -> Self {
+        count.fetch_add(1, Ordering::SeqCst);
+        Self { count, live: true }
+    }
+
+    fn end(&mut self) {
+        if std::mem::replace(&mut self.live, false) {
+            self.count.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+impl Drop for Proposing<'_> {
+    fn drop(&mut self) {
+        self.end();
     }
 }
 

@@ -92,11 +92,13 @@ pub async fn run(
     let peer_contacts = network.contacts();
     let state_machine = StateMachine::new(store.clone(), clock.clone());
     let snapshot_entries = state_machine.snapshot_entries();
+    let log_store = LogStore::open(&store, &config.data_dir).context("opening the raft log")?;
+    let wal = log_store.clone();
     let raft = Raft::new(
         config.node_id,
         Arc::new(raft_config(&config)?),
         network,
-        LogStore::open(&store, &config.data_dir).context("opening the raft log")?,
+        log_store,
         state_machine,
     )
     .await
@@ -157,7 +159,10 @@ pub async fn run(
     // Read before the ports open: a peer may replicate the cluster's first entry here as soon
     // as they do, and that is not a restart.
     let had_raft_state = raft.is_initialized().await.context("reading raft state")?;
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    // The API port stops first (the node drains its clients), the cluster port last (Raft
+    // keeps serving the drain).
+    let (stop_api_tx, stop_api_rx) = tokio::sync::watch::channel(false);
+    let (stop_cluster_tx, stop_cluster_rx) = tokio::sync::watch::channel(false);
     let failures = |port| Port {
         name: port,
         handshake_failures: node.metrics.tls_handshake_failures.with_label_values(&[port]),
@@ -174,49 +179,86 @@ pub async fn run(
             node.metrics.proxy_protocol_rejected.clone(),
         ));
     }
-    let api_task = tokio::spawn(serve(api_listener, api, api_tls, api_port, stop_rx.clone()));
-    let cluster_task = tokio::spawn(serve(
+    let mut api_task = tokio::spawn(serve(api_listener, api, api_tls, api_port, stop_api_rx));
+    let mut cluster_task = tokio::spawn(serve(
         cluster_listener,
         cluster,
         cluster_tls,
         failures("cluster"),
-        stop_rx.clone(),
+        stop_cluster_rx,
     ));
 
     form_cluster(&raft, &config, had_raft_state).await?;
-    let ticker = tokio::spawn(tick_when_idle(node.clone()));
-    let sweeper = tokio::spawn(sweep_dead_tokens(node.clone()));
-    let role = tokio::spawn(keep_seal_role(node.clone()));
-    let pruner = tokio::spawn(prune_request_ids(node.clone()));
-    let fatal_watch = tokio::spawn(stop_on_fatal(raft.clone()));
-    let retention = tokio::spawn(audit_retention(node.clone()));
-    let snapshots = tokio::spawn(schedule_snapshots(
-        raft.clone(),
-        config.raft.snapshot_every,
-        snapshot_entries,
-    ));
+    crate::autopilot::load_marker(&node);
+    let tasks = [
+        tokio::spawn(tick_when_idle(node.clone())),
+        tokio::spawn(sweep_dead_tokens(node.clone())),
+        tokio::spawn(keep_seal_role(node.clone())),
+        tokio::spawn(prune_request_ids(node.clone())),
+        tokio::spawn(stop_on_fatal(raft.clone())),
+        tokio::spawn(audit_retention(node.clone())),
+        tokio::spawn(schedule_snapshots(
+            raft.clone(),
+            config.raft.snapshot_every,
+            snapshot_entries,
+        )),
+        tokio::spawn(crate::autopilot::watch_membership(node.clone())),
+        tokio::spawn(crate::autopilot::cleanup_dead_servers(node.clone())),
+    ];
     tracing::info!(node_id = config.node_id, api = %config.api_addr, cluster = %config.cluster_addr, "node running (sealed)");
     // After that line: with an HSM the node unseals itself next, and says so.
     let auto_unseal = tokio::spawn(crate::seal::auto::keep_unsealed(node.clone()));
 
     shutdown.await;
-    tracing::info!("shutting down");
-    let _ = stop_tx.send(true);
-    ticker.abort();
-    sweeper.abort();
-    role.abort();
+    let stopping = std::time::Instant::now();
+    let drain = Duration::from_millis(config.shutdown.drain_timeout_ms);
+    tracing::info!(
+        drain_timeout_ms = config.shutdown.drain_timeout_ms,
+        "shutting down (a second SIGTERM/SIGINT exits at once)"
+    );
+    // 1. A leader hands over first, while it still serves: what arrives meanwhile waits and
+    //    is answered by the successor.
+    node.draining.store(true, std::sync::atomic::Ordering::Relaxed);
+    if node.is_leader() && !node.is_sealed() {
+        let bound = Duration::from_millis(config.shutdown.handover_timeout_ms);
+        match crate::handover::transfer(&node, bound).await {
+            Ok(h) => tracing::info!(
+                new_leader = h.new_leader,
+                took_ms = h.took.as_millis() as u64,
+                "leadership handed over"
+            ),
+            Err(e) => tracing::warn!(error = %e, "stopping without a handover"),
+        }
+    }
+    node.reconcile_seal_role();
+    // 2. No new API connections; requests in flight finish (bounded); idle keep-alive
+    //    connections are closed.
+    let _ = stop_api_tx.send(true);
+    if tokio::time::timeout(drain, &mut api_task).await.is_err() {
+        tracing::warn!(
+            drain_timeout_ms = config.shutdown.drain_timeout_ms,
+            "requests still running at the drain bound were cut off"
+        );
+        api_task.abort();
+    }
+    // 3. Raft and the background tasks stop; then the cluster port, closing peer connections.
+    for t in &tasks {
+        t.abort();
+    }
     auto_unseal.abort();
-    pruner.abort();
-    fatal_watch.abort();
-    retention.abort();
-    snapshots.abort();
-    let _ = raft.shutdown().await;
-    let _ = tokio::time::timeout(Duration::from_secs(5), async {
-        let _ = api_task.await;
-        let _ = cluster_task.await;
-    })
-    .await;
-    store.flush().await.context("final flush")?;
+    let _ = tokio::time::timeout(Duration::from_secs(5), raft.shutdown()).await;
+    let _ = stop_cluster_tx.send(true);
+    if tokio::time::timeout(Duration::from_secs(2), &mut cluster_task).await.is_err() {
+        cluster_task.abort();
+    }
+    // 4. The log and the state machine on disk; the keys out of memory.
+    wal.sync_now().await.context("final sync of the raft log")?;
+    store.flush().await.context("final flush of the state machine")?;
+    node.set_barrier(None);
+    tracing::info!(
+        took_ms = stopping.elapsed().as_millis() as u64,
+        "shutdown complete: log synced, state flushed, keys zeroized"
+    );
     Ok(())
 }
 
@@ -261,6 +303,7 @@ async fn tick_when_idle(node: Arc<Node>) {
     loop {
         interval.tick().await;
         if !node.is_leader()
+            || node.handing_over()
             || node.is_sealed()
             || node.clock.age().is_some_and(|age| age < TICK_AFTER_IDLE)
         {
@@ -290,7 +333,7 @@ async fn sweep_dead_tokens(node: Arc<Node>) {
     let mut interval = tokio::time::interval(every);
     loop {
         interval.tick().await;
-        if !node.is_leader() || node.is_sealed() {
+        if !node.is_leader() || node.handing_over() || node.is_sealed() {
             continue;
         }
         let dead_before_ms = node.clock.now_ms().saturating_sub(retention_ms);

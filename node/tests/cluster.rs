@@ -6,6 +6,7 @@ mod approvals;
 mod audit;
 mod autounseal;
 mod backup;
+mod ha;
 mod harness;
 mod identity;
 mod keys;

@@ -33,6 +33,7 @@ pub mod operator_generate_root;
 pub mod operator_init;
 pub mod operator_members;
 pub mod operator_raft_add_node;
+pub mod operator_raft_autopilot_state;
 pub mod operator_raft_list_peers;
 pub mod operator_raft_promote;
 pub mod operator_raft_remove_node;
@@ -314,7 +315,8 @@ pub enum OperatorCommand {
     RevokeRoot(operator_revoke_root::RevokeRootArgs),
     Rotate(operator_rotate::RotateArgs),
     Rekey(operator_rekey::RekeyArgs),
-    /// Raft membership: list peers (with a dead-node report), add, promote, remove nodes
+    /// Raft membership: list peers (with a dead-node report), add, promote, remove nodes,
+    /// transfer leadership, autopilot state (safe to restart the next node?)
     #[command(subcommand)]
     Raft(RaftCommand),
     /// Encrypted backups: save the whole cluster to a file, restore one
@@ -337,6 +339,7 @@ pub enum RaftCommand {
     Promote(operator_raft_promote::PromoteArgs),
     RemoveNode(operator_raft_remove_node::RemoveNodeArgs),
     TransferLeader(operator_raft_transfer_leader::TransferLeaderArgs),
+    AutopilotState(operator_raft_autopilot_state::AutopilotStateArgs),
 }
 
 /// `ass secrets …`.
@@ -528,6 +531,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 RaftCommand::RemoveNode(a) => operator_raft_remove_node::exec(&ctx, a).await,
                 RaftCommand::TransferLeader(a) => {
                     operator_raft_transfer_leader::exec(&ctx, a).await
+                }
+                RaftCommand::AutopilotState(a) => {
+                    operator_raft_autopilot_state::exec(&ctx, a).await
                 }
             },
             OperatorCommand::Snapshot(s) => match s {

@@ -180,6 +180,7 @@ pub fn action_of(method: &str, route: &str, path: &str) -> String {
         ("POST", "/v1/sys/root/revoke") => "sys.root.revoke",
         ("POST", "/v1/sys/rotate") => "sys.rotate",
         ("POST", "/v1/sys/step-down") => "sys.step_down",
+        ("GET", "/v1/sys/autopilot/state") => "sys.autopilot.state",
         ("POST", "/v1/sys/rekey") => "sys.rekey",
         ("GET", "/v1/audit") => "audit.query",
         ("GET", "/v1/audit/stream") => "audit.stream",

@@ -59,10 +59,12 @@ const PER_NODE: &[&str] = &[
     super::snapshot::PATH_RESTORE,
 ];
 
-/// Every POST, PUT and DELETE changes replicated state, except the per-node sys routes.
+/// Every POST, PUT and DELETE changes replicated state, except the per-node sys routes;
+/// the autopilot state is a read only the leader can answer, carried there the same way.
 fn is_write(req: &Request) -> bool {
-    matches!(*req.method(), Method::POST | Method::PUT | Method::DELETE)
-        && !PER_NODE.contains(&req.uri().path())
+    (matches!(*req.method(), Method::POST | Method::PUT | Method::DELETE)
+        && !PER_NODE.contains(&req.uri().path()))
+        || (req.method() == Method::GET && req.uri().path() == super::PATH_AUTOPILOT_STATE)
 }
 
 const HOP_BY_HOP: &[&str] =
@@ -70,7 +72,19 @@ const HOP_BY_HOP: &[&str] =
 
 /// Forwards a write to the leader when this node isn't it (called by the `http::gate` layer).
 pub async fn forward_writes(node: Arc<Node>, req: Request, next: Next) -> Response {
-    if !is_write(&req) || req.extensions().get::<Forwarded>().is_some() || node.is_leader() {
+    if !is_write(&req) {
+        return next.run(req).await;
+    }
+    if req.extensions().get::<Forwarded>().is_some() {
+        // Only a leader that is not handing over runs a forwarded write: a node that lost
+        // leadership (or proposes nothing while it hands over) answers `no_leader` at once,
+        // and the forwarding node asks again and finds the successor.
+        if !node.is_leader() || node.handing_over() {
+            return ApiError::no_leader(None).into_response();
+        }
+        return next.run(req).await;
+    }
+    if node.is_leader() && !node.handing_over() {
         return next.run(req).await;
     }
     let (mut parts, body) = req.into_parts();
@@ -107,6 +121,8 @@ pub async fn forward_writes(node: Arc<Node>, req: Request, next: Next) -> Respon
     let mut backoff = Duration::from_millis(50);
     loop {
         match node.leader() {
+            // While this leader hands over, hold the write until the successor leads.
+            Some((id, _)) if id == node.id && node.handing_over() => {}
             Some((id, _)) if id == node.id => {
                 let req = Request::from_parts(parts, Body::from(body));
                 return next.run(req).await;

@@ -45,6 +45,9 @@ const OPEN_WHEN_SEALED: &[&str] = &[
     snapshot::PATH_RESTORE,
 ];
 
+/// Autopilot state: a GET the leader answers, forwarded there like a write.
+pub const PATH_AUTOPILOT_STATE: &str = "/v1/sys/autopilot/state";
+
 /// The API router of one node.
 pub fn router(node: Arc<Node>) -> Router {
     let max_body = node.config.max_body_bytes;
@@ -62,6 +65,7 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1/sys/root/revoke", post(sys::revoke_root))
         .route("/v1/sys/rotate", post(sys::rotate))
         .route("/v1/sys/step-down", post(sys::step_down))
+        .route(PATH_AUTOPILOT_STATE, get(sys::autopilot_state))
         .route("/v1/sys/rekey", post(sys::rekey))
         .route(snapshot::PATH_SAVE, get(snapshot::save))
         .route(

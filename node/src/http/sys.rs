@@ -3,9 +3,9 @@
 use std::sync::Arc;
 
 use ass_client::types::{
-    AddMemberRequest, GenerateRootRequest, GenerateRootResponse, HealthResponse, InitRequest,
-    InitResponse, Member, MembersResponse, RekeyRequest, RekeyResponse, RotateResponse, SealStatus,
-    UnsealRequest, HEADER_INDEX,
+    AddMemberRequest, AutopilotState, GenerateRootRequest, GenerateRootResponse, HealthResponse,
+    InitRequest, InitResponse, Member, MembersResponse, RekeyRequest, RekeyResponse,
+    RotateResponse, SealStatus, StepDownResponse, UnsealRequest, HEADER_INDEX,
 };
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -240,7 +240,11 @@ pub async fn health(
         }
     };
     let standby_ok = q.get("standbyok").is_some_and(|v| v.is_empty() || v == "true");
-    let status = if !initialized {
+    let removed = node.removed.load(std::sync::atomic::Ordering::Relaxed);
+    let status = if removed {
+        // Vault's `removedcode`: a removed node can't serve, whatever else is true.
+        code("removedcode", 530)?
+    } else if !initialized {
         code("uninitcode", 501)?
     } else if sealed {
         code("sealedcode", 503)?
@@ -257,6 +261,7 @@ pub async fn health(
         version: VERSION.to_string(),
         server_time_utc: rfc3339(now_ms()),
         cluster_id: node.state.cluster_id()?,
+        removed_from_cluster: removed,
     };
     let status = StatusCode::from_u16(status).map_err(|_| ApiError::internal("bad status code"))?;
     Ok((status, Json(body)).into_response())
@@ -492,7 +497,22 @@ pub async fn remove_member(
     } else {
         openraft::ChangeMembers::RemoveNodes([id].into_iter().collect())
     };
-    change_members(node, caller, change, id, "member removed").await
+    let addr = node
+        .raft
+        .metrics()
+        .borrow()
+        .membership_config
+        .membership()
+        .get_node(&id)
+        .map(|n| n.cluster_addr.clone());
+    let answer = change_members(node.clone(), caller, change, id, "member removed").await?;
+    // Tell the removed node at once, so it fails its health check and stops campaigning
+    // (replication to it stops with the change, so it may never see the new membership).
+    if let Some(addr) = addr {
+        let index = node.raft.metrics().borrow().membership_config.log_id().map_or(0, |l| l.index);
+        crate::autopilot::tell_removed(&node, &addr, index).await;
+    }
+    Ok(answer)
 }
 
 fn member_id(s: &str) -> Result<u64, ApiError> {
@@ -503,50 +523,51 @@ fn member_id(s: &str) -> Result<u64, ApiError> {
 }
 
 /// `POST /v1/sys/step-down` (needs `sys:operator`; runs on the leader): hands leadership to
-/// another voter. openraft 0.9 has no leader transfer, so the leader stops heartbeating and
-/// campaigning (and confirms no read index) until the followers' lease runs out and one of
-/// them is elected; then it takes part again. Answers the old and the new leader.
+/// the most up-to-date live voter (see [`crate::handover`]). Writes and reads arriving
+/// meanwhile wait and are answered by the successor. Answers the old and the new leader.
 pub async fn step_down(
     State(node): State<Arc<Node>>,
     caller: Caller,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<StepDownResponse>, ApiError> {
+    use crate::handover::HandoverError;
     caller.require_admin(Admin::SysOperator)?;
-    if !node.is_leader() {
-        return Err(ApiError::no_leader(node.leader().map(|(_, n)| n.api_url())));
-    }
-    let voters = node.raft.metrics().borrow().membership_config.membership().voter_ids().count();
-    if voters < 2 {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "membership_change_failed",
-            "no other voter to hand leadership to",
-        ));
-    }
-    node.stepping_down.store(true, std::sync::atomic::Ordering::Relaxed);
-    node.reconcile_seal_role();
-    let deadline = std::time::Instant::now()
-        + std::time::Duration::from_millis(node.config.raft.election_timeout_max_ms * 5);
-    let mut new_leader = None;
-    while std::time::Instant::now() < deadline {
-        match node.leader() {
-            Some((id, _)) if id != node.id => {
-                new_leader = Some(id);
-                break;
-            }
-            _ => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+    let bound = std::time::Duration::from_millis(node.config.shutdown.handover_timeout_ms.max(
+        // Older configs: at least the five election timeouts this call always allowed.
+        node.config.raft.election_timeout_max_ms * 5,
+    ));
+    match crate::handover::transfer(&node, bound).await {
+        Ok(h) => {
+            tracing::info!(
+                new_leader = h.new_leader,
+                took_ms = h.took.as_millis() as u64,
+                "stepped down"
+            );
+            Ok(Json(StepDownResponse {
+                old_leader: node.id,
+                new_leader: h.new_leader,
+                took_ms: Some(h.took.as_millis() as u64),
+            }))
         }
-    }
-    node.stepping_down.store(false, std::sync::atomic::Ordering::Relaxed);
-    node.reconcile_seal_role();
-    match new_leader {
-        Some(id) => {
-            tracing::info!(new_leader = id, "stepped down");
-            Ok(Json(serde_json::json!({ "old_leader": node.id, "new_leader": id })))
+        Err(HandoverError::NotLeader) => {
+            Err(ApiError::no_leader(node.leader().map(|(_, n)| n.api_url())))
         }
-        None => Err(ApiError::new(
-            StatusCode::GATEWAY_TIMEOUT,
-            "timeout",
-            "no other node took over in time; this node leads again",
-        )),
+        Err(e @ (HandoverError::NoOtherVoter | HandoverError::NoLiveVoter)) => {
+            Err(ApiError::new(StatusCode::CONFLICT, "membership_change_failed", e.to_string()))
+        }
+        Err(e) => Err(ApiError::new(StatusCode::GATEWAY_TIMEOUT, "timeout", e.to_string())),
+    }
+}
+
+/// `GET /v1/sys/autopilot/state` (needs `sys:operator`; answered by the leader, forwarded
+/// there from any node): member health, failure tolerance and whether one more node may be
+/// restarted now (see [`crate::autopilot`]).
+pub async fn autopilot_state(
+    State(node): State<Arc<Node>>,
+    caller: Caller,
+) -> Result<Json<AutopilotState>, ApiError> {
+    caller.require_admin(Admin::SysOperator)?;
+    match crate::autopilot::state(&node).await {
+        Ok(state) => Ok(Json(state)),
+        Err(_) => Err(ApiError::no_leader(node.leader().map(|(_, n)| n.api_url()))),
     }
 }

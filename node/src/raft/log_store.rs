@@ -122,6 +122,11 @@ impl LogStore {
         self.wal.set_state(slot, &bytes).map_err(write_err)
     }
 
+    /// Makes everything written so far durable (the clean stop's last word to the log).
+    pub async fn sync_now(&self) -> Result<(), StorageError> {
+        self.sync().await
+    }
+
     async fn sync(&self) -> Result<(), StorageError> {
         let wal = self.wal.clone();
         blocking(move || wal.sync()).await.map_err(write_err)

@@ -8,8 +8,9 @@
 //! queued *before the round started*, so each caller's index is confirmed after its read
 //! arrived (that is what makes it linearizable) while one round trip serves many reads.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{oneshot, Mutex};
 
@@ -46,16 +47,53 @@ pub struct ReadIndex {
     http: crate::peer::PeerHttp,
     queue: Arc<Mutex<Queue>>,
     timeout: Duration,
+    /// Set while this leader hands leadership over: it confirms no index itself (the
+    /// confirming heartbeats would renew the followers' leases) and asks its successor.
+    handing_over: Arc<AtomicBool>,
 }
+
+/// How long a read keeps asking while no leader can confirm an index (an election, a
+/// handover, a leader that just stopped): longer than an election, well inside the read
+/// timeout, so a leader change costs a read some latency instead of a 503.
+const RETRY_WITHOUT_LEADER: Duration = Duration::from_millis(3000);
 
 impl ReadIndex {
     pub fn new(raft: Raft, http: crate::peer::PeerHttp, timeout: Duration) -> Self {
-        Self { raft, http, queue: Arc::default(), timeout }
+        Self {
+            raft,
+            http,
+            queue: Arc::default(),
+            timeout,
+            handing_over: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// Shares the node's handover flag (see [`crate::handover`]).
+    pub fn handing_over(mut self, flag: Arc<AtomicBool>) -> Self {
+        self.handing_over = flag;
+        self
     }
 
     /// Waits until this node's state machine reflects every write acknowledged before the call.
+    ///
+    /// While no leader can confirm an index (an election, a handover, the leader just went
+    /// away) it asks again, for up to [`RETRY_WITHOUT_LEADER`]: every attempt fetches an
+    /// index confirmed after it began, so the answer stays linearizable.
     pub async fn linearize(&self) -> Result<u64, ReadIndexError> {
-        let index = self.read_index().await?;
+        let started = Instant::now();
+        let index = loop {
+            match self.read_index().await {
+                Ok(index) => break index,
+                Err(
+                    ReadIndexError::NoLeader
+                    | ReadIndexError::NotConfirmed(_)
+                    | ReadIndexError::Unreachable(_),
+                ) if started.elapsed() < RETRY_WITHOUT_LEADER => {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        };
         self.wait_applied(index).await?;
         Ok(index)
     }
@@ -120,6 +158,9 @@ impl ReadIndex {
             (leader, addr)
         };
         if leader == self.raft_id() {
+            if self.handing_over.load(Ordering::Relaxed) {
+                return Err(ReadIndexError::NoLeader);
+            }
             return self.confirm_retrying().await;
         }
         let addr = leader_addr.ok_or(ReadIndexError::NoLeader)?;

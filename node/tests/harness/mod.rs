@@ -40,7 +40,7 @@ impl Reply {
 static NEXT_PORT: AtomicU16 = AtomicU16::new(0);
 
 /// A base port such that `base..base+n` and `base+100..base+100+n` are free now.
-fn free_base_port(n: u16) -> u16 {
+pub fn free_base_port(n: u16) -> u16 {
     let seed = 20000 + (std::process::id() % 200) as u16 * 100;
     let _ = NEXT_PORT.compare_exchange(0, seed, Ordering::SeqCst, Ordering::SeqCst);
     loop {

@@ -349,7 +349,23 @@ pub async fn cleanup_dead_servers(node: Arc<Node>) {
                 }
             }
             Err(e) => {
-                tracing::warn!(error = %e, voter = victim, "autopilot could not remove a dead voter")
+                // The change may have committed although this call saw an error (leadership
+                // or a response lost on the way): if the victim is gone, it was this removal.
+                let gone = !node
+                    .raft
+                    .metrics()
+                    .borrow()
+                    .membership_config
+                    .membership()
+                    .voter_ids()
+                    .any(|v| v == victim);
+                if gone {
+                    node.metrics.autopilot_dead_servers_removed.inc();
+                    tracing::warn!(removed = victim, unheard_ms, error = %e, "autopilot removed a dead voter (its answer was lost)");
+                    record_removal(&node, victim).await;
+                } else {
+                    tracing::warn!(error = %e, voter = victim, "autopilot could not remove a dead voter")
+                }
             }
         }
     }

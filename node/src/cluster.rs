@@ -47,6 +47,13 @@ pub fn router(node: Arc<Node>, api: Router) -> Router {
             post(|State(s): State<ClusterState>| audit::internal_verify(s.node)),
         )
         .route(PATH_STATE_DIGEST, get(state_digest))
+        .route(
+            crate::posture::service::PATH_POSTURE,
+            post(|State(s): State<ClusterState>| async move {
+                let me: Result<_, String> = Ok(crate::posture::service::member_self(&s.node));
+                reply(&me)
+            }),
+        )
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024 * 1024))
         .with_state(ClusterState { node, api })
 }

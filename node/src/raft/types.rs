@@ -130,6 +130,16 @@ pub enum Command {
     /// Removes tokens that are dead (expired, revoked, or of a revoked agent) since before
     /// `dead_before_ms`, with their credentials; each is checked again at apply.
     SweepTokens { accessors: Vec<[u8; 16]>, dead_before_ms: u64 },
+    /// Suppresses one `ass doctor` finding by its id with a reason (`None` lifts the
+    /// suppression); stamped with the apply's leader time.
+    IgnoreFinding { id: String, ignore: Option<NewIgnore> },
+}
+
+/// A new suppression of a doctor finding: why, and who asked.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct NewIgnore {
+    pub reason: String,
+    pub by: String,
 }
 
 /// A new agent, validated by the proposer and checked again (name taken) at apply.
@@ -173,6 +183,7 @@ impl Command {
                 | Command::Tick
                 | Command::OpenApproval(_)
                 | Command::DecideApproval(_)
+                | Command::IgnoreFinding { .. }
         )
     }
 
@@ -199,6 +210,7 @@ impl Command {
             Command::RotateKeyring { term, .. } => term.to_string(),
             Command::Rekey { .. } | Command::Restore { .. } => String::new(),
             Command::DecideApproval(d) => hex::encode(d.id),
+            Command::IgnoreFinding { id, .. } => id.clone(),
         };
         format!("{}:{target}", self.name())
     }
@@ -225,6 +237,7 @@ impl Command {
             Command::Rekey { .. } => "rekey",
             Command::Restore { .. } => "restore",
             Command::SweepTokens { .. } => "sweep_tokens",
+            Command::IgnoreFinding { .. } => "ignore_finding",
         }
     }
 }

@@ -160,7 +160,8 @@ pub struct Explanation {
     pub action: String,
     /// `allowed`, `needs_approval` or `denied`.
     pub decision: String,
-    /// The scope that grants the action, when one does.
+    /// The scope that matches the action on the path, when one does (even when something
+    /// else — the address, a dead credential — denies the call).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub granted_by: Option<String>,
     pub reasons: Vec<ExplainReason>,

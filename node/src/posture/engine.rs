@@ -217,19 +217,19 @@ fn namespace_of(glob: &str) -> Option<&str> {
     }
 }
 
-/// The service a glob is confined to: `ns/service` when it names one, or `ns/*` when it
-/// reaches every service of a namespace; `None` for `*`.
-fn service_of(glob: &str) -> Option<String> {
-    let segs: Vec<&str> = glob.split('/').collect();
+/// The namespace and service a glob (or a path) is confined to: `(ns, Some(service))` when
+/// it names one (`production/gemini/*`, `production/gemini/KEY`), `(ns, None)` when it
+/// reaches every service of the namespace (`production/*`, `production/KEY`); `None` for `*`.
+fn service_of(glob: &str) -> Option<(String, Option<String>)> {
     if glob == "*" {
         return None;
     }
+    let segs: Vec<&str> = glob.split('/').collect();
     // The concrete segments: all but a final `*` (subtree) or a final key name (exact path).
     let concrete = &segs[..segs.len().saturating_sub(1)];
     match concrete {
-        [ns, svc, ..] => Some(format!("{ns}/{svc}")),
-        [ns] => Some(format!("{ns}/*")),
-        [] => Some(format!("{}/*", segs[0])),
+        [ns, svc, ..] => Some((ns.to_string(), Some(svc.to_string()))),
+        _ => Some((segs[0].to_string(), None)),
     }
 }
 
@@ -521,17 +521,23 @@ pub fn check_6(f: &Facts) -> Vec<Finding> {
 }
 
 /// Check 7: agents whose scopes (or uses) span several services, that several client
-/// addresses use, or that reach several non-production namespaces.
+/// addresses use, or that reach several namespaces.
 pub fn check_7(f: &Facts) -> Vec<Finding> {
     let mut out = Vec::new();
     for a in &f.agents {
         let scopes = secret_scopes(&a.scopes);
         let offender = format!("agent:{}", a.name);
-        let mut services: BTreeSet<String> =
-            scopes.iter().filter_map(|(_, g)| service_of(g)).collect();
         let uses = f.audit.uses.get(&a.name);
+        let mut services: BTreeSet<String> = BTreeSet::new();
+        let mut wide: BTreeSet<String> = BTreeSet::new();
+        for (ns, svc) in scopes.iter().filter_map(|(_, g)| service_of(g)) {
+            match svc {
+                Some(svc) => services.insert(svc),
+                None => wide.insert(ns),
+            };
+        }
         if let Some(u) = uses {
-            services.extend(u.secrets.keys().filter_map(|(_, p)| service_of(p)));
+            services.extend(u.secrets.keys().filter_map(|(_, p)| service_of(p)?.1));
         }
         let all_paths = scopes.iter().any(|(_, g)| g == "*");
         if !all_paths && services.len() > 1 {
@@ -550,16 +556,16 @@ pub fn check_7(f: &Facts) -> Vec<Finding> {
                     a.name
                 ),
             ));
-        } else if !all_paths && services.iter().any(|s| s.ends_with("/*")) {
+        } else if !all_paths && !wide.is_empty() {
             out.push(finding(
                 format!("agent.namespace_wide:{}", a.name),
                 "7",
                 Severity::Warn,
                 offender.clone(),
                 format!(
-                    "agent `{}` reaches every service of {}",
+                    "agent `{}` reaches every service of namespace {}",
                     a.name,
-                    services.iter().cloned().collect::<Vec<_>>().join(", ")
+                    wide.iter().cloned().collect::<Vec<_>>().join(", ")
                 ),
                 format!("ass agents rightsize {} --since 30d", a.name),
             ));
@@ -579,12 +585,9 @@ pub fn check_7(f: &Facts) -> Vec<Finding> {
                 "ass agents create --name <service>-agent …   # one agent per service, each with its --ip-allowlist".into(),
             ));
         }
-        let non_prod: BTreeSet<&str> = scopes
-            .iter()
-            .filter_map(|(_, g)| namespace_of(g))
-            .filter(|ns| !is_production(ns))
-            .collect();
-        if non_prod.len() > 1 {
+        let namespaces: BTreeSet<&str> =
+            scopes.iter().filter_map(|(_, g)| namespace_of(g)).collect();
+        if namespaces.len() > 1 {
             out.push(finding(
                 format!("agent.multi_namespace:{}", a.name),
                 "7",
@@ -593,7 +596,7 @@ pub fn check_7(f: &Facts) -> Vec<Finding> {
                 format!(
                     "agent `{}` is shared across namespaces {}",
                     a.name,
-                    non_prod.into_iter().collect::<Vec<_>>().join(", ")
+                    namespaces.into_iter().collect::<Vec<_>>().join(", ")
                 ),
                 "ass agents create --name <service>-<namespace> …   # one agent per namespace"
                     .into(),
@@ -1152,7 +1155,7 @@ pub fn explain(
         path: path.into(),
         action: action.to_string(),
         decision: decision.into(),
-        granted_by: if denied { None } else { granted_by },
+        granted_by,
         reasons,
     }
 }

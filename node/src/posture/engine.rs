@@ -395,7 +395,12 @@ pub fn check_3(f: &Facts) -> Vec<Finding> {
                 format!(
                     "the {tier} tier needs {required} approval(s) but {named}: {held} unreadable until one is created"
                 ),
-                "ass agents create --name you@example.com --scopes approvals:decide   # and list it in: ass policy approvals set --file policy.json".into(),
+                match f.policy.approvers.iter().find(|a| !live.contains(&a.to_ascii_lowercase())) {
+                    Some(missing) => {
+                        format!("ass agents create --name {missing} --scopes approvals:decide")
+                    }
+                    None => "ass agents create --name you@example.com --scopes approvals:decide   # and list it in: ass policy approvals set --file policy.json".into(),
+                },
             ));
         }
     }
@@ -497,6 +502,19 @@ pub fn stale_secrets(secrets: &[SecretFact], now_ms: u64, older_than_ms: u64) ->
     out
 }
 
+/// A stale secret's age for people: days, or a finer unit under a day.
+fn age_text(now_ms: u64, s: &StaleSecret) -> String {
+    if s.age_days > 0 {
+        return format!("{} days", s.age_days);
+    }
+    let written = humantime::parse_rfc3339_weak(&s.updated_at)
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(now_ms, |d| d.as_millis() as u64);
+    let secs = now_ms.saturating_sub(written) / 1000;
+    humantime::format_duration(std::time::Duration::from_secs(secs)).to_string()
+}
+
 /// Check 6: secrets whose latest version is older than the rotation limit.
 pub fn check_6(f: &Facts) -> Vec<Finding> {
     stale_secrets(&f.secrets, f.limits.now_ms, f.limits.rotation_ms)
@@ -508,11 +526,15 @@ pub fn check_6(f: &Facts) -> Vec<Finding> {
                 Severity::Fail,
                 s.path.clone(),
                 format!(
-                    "{} (namespace {}): latest version {} is {} days old, written {}",
-                    s.path, s.namespace, s.latest_version, s.age_days, s.updated_at
+                    "{} (namespace {}): latest version {} is {} old, written {}",
+                    s.path,
+                    s.namespace,
+                    s.latest_version,
+                    age_text(f.limits.now_ms, &s),
+                    s.updated_at
                 ),
                 format!(
-                    "ass secrets set {} --value \"$NEW_VALUE\"   # after rotating it at its issuer",
+                    "ass secrets set {} -   # the new value on stdin, after rotating it at its issuer",
                     s.path
                 ),
             )
@@ -652,7 +674,7 @@ pub fn check_9(f: &Facts) -> Vec<Finding> {
                 "the root token made {} routine secret read(s) in the window: use an agent key",
                 f.audit.root_reads
             ),
-            "ass audit --since 7d --json | jq 'select(.actor==\"root\")'   # then: ass operator revoke-root".into(),
+            "ass audit --since 7d --action secret.read   # find the root-token calls (actor root), move them to agent keys, then: ass operator revoke-root".into(),
         ));
     }
     let days = f.limits.key_max_age_ms / DAY_MS;
@@ -705,7 +727,7 @@ pub fn check_deployment(f: &Facts) -> Vec<Finding> {
                 Severity::Fail,
                 format!("node:{}", m.id),
                 format!("node {} is sealed", m.id),
-                format!("ass operator unseal --addr <node {} URL>   # once per key share", m.id),
+                format!("ass operator unseal --addr <node {} URL>   # each key holder, once", m.id),
             )),
             None => out.push(finding(
                 format!("deploy.unreachable:{}", m.id),
@@ -749,7 +771,7 @@ pub fn check_deployment(f: &Facts) -> Vec<Finding> {
             format!(
                 "the cluster has {voters} voter(s): losing one node stops it (run three or five)"
             ),
-            "ass operator raft add-node …   # then: ass operator raft promote <id>".into(),
+            "ass operator raft add-node --id <ID> --api-addr <HOST:PORT> --cluster-addr <HOST:PORT>   # then: ass operator raft promote <ID>".into(),
         ));
     }
     if f.audit.enabled && !f.audit.partial {
@@ -768,7 +790,7 @@ pub fn check_deployment(f: &Facts) -> Vec<Finding> {
                 Severity::Warn,
                 "cluster".into(),
                 format!("no backup was saved in the last day ({when})"),
-                "ass operator snapshot save --out backup-$(date +%F).ass".into(),
+                "ass operator snapshot save backup-$(date +%F).ass".into(),
             ));
         }
     }

@@ -89,6 +89,9 @@ pub struct DoctorReport {
     /// What could not be judged (an unreachable member, a truncated audit window).
     #[serde(default)]
     pub notes: Vec<String>,
+    /// Every suppression set, by finding id, including those that match no finding now.
+    #[serde(default)]
+    pub ignores: std::collections::BTreeMap<String, Ignored>,
 }
 
 /// Options of [`Client::doctor`]; `None` leaves the server's default.

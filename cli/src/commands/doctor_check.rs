@@ -189,6 +189,14 @@ pub fn render(r: &DoctorReport, colour: bool) -> String {
             ));
         }
     }
+    let unmatched: Vec<_> =
+        r.ignores.keys().filter(|id| !r.findings.iter().any(|f| &f.id == *id)).collect();
+    if !unmatched.is_empty() {
+        out.push_str(&format!(
+            "\nSuppressions matching no finding now (lift with `ass doctor ignore ID --remove`): {}\n",
+            unmatched.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+        ));
+    }
     for n in &r.notes {
         out.push_str(&format!("\nnote: {n}\n"));
     }

@@ -820,15 +820,16 @@ pub fn report(
     ignores: &BTreeMap<String, IgnoreRecord>,
     notes: Vec<String>,
 ) -> DoctorReport {
+    let shown: BTreeMap<String, Ignored> = ignores
+        .iter()
+        .map(|(id, i)| {
+            let at = crate::node::rfc3339(i.at_ms);
+            (id.clone(), Ignored { reason: i.reason.clone(), by: i.by.clone(), at })
+        })
+        .collect();
     let mut all = findings(f);
     for x in &mut all {
-        if let Some(i) = ignores.get(&x.id) {
-            x.ignored = Some(Ignored {
-                reason: i.reason.clone(),
-                by: i.by.clone(),
-                at: crate::node::rfc3339(i.at_ms),
-            });
-        }
+        x.ignored = shown.get(&x.id).cloned();
     }
     let checks: Vec<CheckGrade> = CHECKS
         .iter()
@@ -851,6 +852,7 @@ pub fn report(
         checks,
         findings: all,
         notes,
+        ignores: shown,
     }
 }
 

@@ -338,6 +338,14 @@ fn suppressed_findings_stay_listed_but_do_not_count() {
     let x = r.findings.iter().find(|x| x.id == "scope.all_paths:token:t2").unwrap();
     assert_eq!(x.ignored.as_ref().unwrap().reason, "break-glass drill");
     assert_eq!(r.notes, ["a note"]);
+    assert_eq!(r.ignores.len(), 1);
+    ignores.insert(
+        "deploy.few_voters".to_string(),
+        IgnoreRecord { reason: "one node by design".into(), by: "root".into(), at_ms: NOW },
+    );
+    let r = report(&f, &ignores, vec![]);
+    assert_eq!(r.ignores.len(), 2, "a suppression matching no finding is still listed");
+    assert!(r.findings.iter().all(|x| x.id != "deploy.few_voters"));
 }
 
 fn ev(

@@ -370,3 +370,64 @@ async fn explain_and_rightsize_answer_from_state_and_audit_history() {
         assert_eq!((r.status, r.code()), (400, "bad_request".into()), "{bad}: {:?}", r.body);
     }
 }
+
+/// A secret written 100 days ago and an agent key never rotated since: a node restarted with
+/// a clock 100 days ahead (faketime) grades them with the default thresholds (90 days), and
+/// rewriting the secret and rotating the key clear them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_100_day_old_secret_and_agent_key_are_flagged_by_default() {
+    let mut c = Cluster::start(1).await;
+    assert_eq!(c.put(0, OLD, json!({"value": "s1"})).await.status, 200);
+    agent(&c, "web-staging", &["secrets:read:staging/web/*"], &[]).await;
+    let fresh = doctor(&c, 0, "").await;
+    assert!(
+        !counting(&fresh)
+            .keys()
+            .any(|k| k.starts_with("rotation.") || k.starts_with("agent.key_age")),
+        "{fresh:#}"
+    );
+    c.dev.nodes[0].wrapper = vec!["faketime".into(), "-f".into(), "+100d".into()];
+    c.dev.restart(0).await.expect("restart under faketime (is the faketime package installed?)");
+    let report = doctor(&c, 0, "").await;
+    let found = counting(&report);
+    assert_eq!(
+        found.get(&format!("rotation.stale:{OLD}")).map(String::as_str),
+        Some("fail"),
+        "{report:#}"
+    );
+    assert_eq!(
+        found.get("agent.key_age:web-staging").map(String::as_str),
+        Some("warn"),
+        "{report:#}"
+    );
+    let msg = |id: String| {
+        report["findings"].as_array().unwrap().iter().find(|f| f["id"] == id).unwrap()["message"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    // 100 days ahead, less the seconds between the write and the restart.
+    let m = msg(format!("rotation.stale:{OLD}"));
+    assert!(m.contains("is 99 days old") || m.contains("is 100 days old"), "{m}");
+    let m = msg("agent.key_age:web-staging".into());
+    assert!(m.contains("never rotated since it was created"), "{m}");
+    let r = c.call(0, "GET", "/v1/sys/doctor/stale", None).await;
+    assert_eq!(r.body["secrets"][0]["path"], OLD, "{:?}", r.body);
+    let age = r.body["secrets"][0]["age_days"].as_u64().unwrap();
+    assert!((99..=100).contains(&age), "{:?}", r.body);
+    // A longer threshold accepts them; the fixes clear them.
+    let report = doctor(&c, 0, "?older_than=180d&key_max_age=180d").await;
+    assert!(!counting(&report)
+        .keys()
+        .any(|k| k.starts_with("rotation.") || k.starts_with("agent.key_age")));
+    assert_eq!(c.put(0, OLD, json!({"value": "s2"})).await.status, 200);
+    let r = c.call(0, "POST", "/v1/agents/web-staging/rotate-key", None).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let report = doctor(&c, 0, "").await;
+    assert!(
+        !counting(&report)
+            .keys()
+            .any(|k| k.starts_with("rotation.") || k.starts_with("agent.key_age")),
+        "{report:#}"
+    );
+}

@@ -201,6 +201,9 @@ pub struct AuthConfig {
     pub max_clock_skew_ms: u64,
     /// Failed authentications allowed per client address per minute (default 20).
     pub max_failures_per_minute: u32,
+    /// How long a dead token (expired, revoked, or of a revoked agent) stays listed before
+    /// the leader's sweep removes it, ms of cluster time (default 3 600 000: an hour).
+    pub dead_token_retention_ms: u64,
 }
 
 impl Default for AuthConfig {
@@ -210,6 +213,7 @@ impl Default for AuthConfig {
             forwarded_header: Default::default(),
             max_clock_skew_ms: DEFAULT_MAX_CLOCK_SKEW_MS,
             max_failures_per_minute: DEFAULT_MAX_FAILURES_PER_MINUTE,
+            dead_token_retention_ms: crate::identity::DEAD_TOKEN_RETENTION_MS,
         }
     }
 }
@@ -354,6 +358,9 @@ impl Config {
                     format!("entry {i} `{cidr}` is not a CIDR range or an IP address"),
                 ));
             }
+        }
+        if self.auth.dead_token_retention_ms == 0 {
+            return Err(invalid("auth.dead_token_retention_ms", "must be greater than 0"));
         }
         if self.auth.max_failures_per_minute == 0 {
             return Err(invalid("auth.max_failures_per_minute", "must be greater than 0"));

@@ -30,11 +30,18 @@ pub struct Metrics {
     sealed: IntGauge,
     secrets: IntGauge,
     live_tokens: IntGauge,
+    /// Dead tokens the leader's sweep removed from the state machine (counted on the leader
+    /// that proposed the sweep).
+    pub tokens_swept: IntCounter,
     pending_approvals: IntGauge,
     /// notAfter of the node's certificate, Unix seconds, by port (`api`, `cluster`).
     pub tls_cert_not_after: IntGaugeVec,
     /// TLS handshakes that failed or timed out, by port.
     pub tls_handshake_failures: IntCounterVec,
+    /// Requests hyper refused before routing, by status (414, 431).
+    pub http_refused: IntCounterVec,
+    /// Audit events of such refusals not written (over the per-second bound).
+    pub audit_refusals_suppressed: IntCounter,
     /// Authentications served from the auth cache (`hit`) or resolved from state (`miss`).
     auth_cache_lookups: IntCounterVec,
     last_leader: std::sync::Mutex<Option<u64>>,
@@ -96,6 +103,10 @@ impl Metrics {
             sealed: gauge("sealed", "1 if this node is sealed"),
             secrets: gauge("secrets", "Secret paths stored"),
             live_tokens: gauge("live_tokens", "Tokens neither expired nor revoked"),
+            tokens_swept: must(IntCounter::new(
+                "tokens_swept_total",
+                "Dead tokens (expired or revoked over an hour ago) removed by this node's sweeps",
+            )),
             pending_approvals: gauge(
                 "pending_approvals",
                 "Approval requests waiting for a decision",
@@ -114,6 +125,18 @@ impl Metrics {
                      a client without a cluster-CA certificate)",
                 ),
                 &["port"],
+            )),
+            http_refused: must(IntCounterVec::new(
+                Opts::new(
+                    "http_refused_before_routing_total",
+                    "Requests refused before routing because they could not be read (a URI over \
+                     64 KiB, a head over 1 MiB), by status",
+                ),
+                &["status"],
+            )),
+            audit_refusals_suppressed: must(IntCounter::new(
+                "audit_refusals_suppressed_total",
+                "Audit events of refused unreadable requests not written: over the per-second bound",
             )),
             auth_cache_lookups: must(IntCounterVec::new(
                 Opts::new(
@@ -141,10 +164,13 @@ impl Metrics {
             Box::new(m.sealed.clone()),
             Box::new(m.secrets.clone()),
             Box::new(m.live_tokens.clone()),
+            Box::new(m.tokens_swept.clone()),
             Box::new(m.pending_approvals.clone()),
             Box::new(m.tls_cert_not_after.clone()),
             Box::new(m.tls_handshake_failures.clone()),
             Box::new(m.auth_cache_lookups.clone()),
+            Box::new(m.http_refused.clone()),
+            Box::new(m.audit_refusals_suppressed.clone()),
         ] {
             must(m.registry.register(c));
         }

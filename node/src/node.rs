@@ -104,6 +104,8 @@ pub struct Node {
     pub limiter: FailureLimiter,
     /// Resolved credentials, valid while the store's identity generation is unchanged.
     pub auth_cache: crate::http::auth::AuthCache,
+    /// New approval requests after denials, per requester and path.
+    pub reopen_limiter: crate::approvals::ReopenLimiter,
     /// Load balancers whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<IpNet>,
     /// Unseal shares handed in towards a new root token.
@@ -147,6 +149,7 @@ impl Node {
                 Duration::from_secs(60),
             ),
             auth_cache: Default::default(),
+            reopen_limiter: Default::default(),
             trusted_proxies: config
                 .auth
                 .trusted_proxies

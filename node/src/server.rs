@@ -145,9 +145,13 @@ pub async fn run(
     let failures = |port| Port {
         name: port,
         handshake_failures: node.metrics.tls_handshake_failures.with_label_values(&[port]),
+        on_refusal: None,
     };
-    let api_task =
-        tokio::spawn(serve(api_listener, api, api_tls, failures("api"), stop_rx.clone()));
+    let api_port = Port {
+        on_refusal: Some(crate::http::audit::refusal_recorder(node.clone())),
+        ..failures("api")
+    };
+    let api_task = tokio::spawn(serve(api_listener, api, api_tls, api_port, stop_rx.clone()));
     let cluster_task = tokio::spawn(serve(
         cluster_listener,
         cluster,
@@ -158,6 +162,7 @@ pub async fn run(
 
     form_cluster(&raft, &config).await?;
     let ticker = tokio::spawn(tick_when_idle(node.clone()));
+    let sweeper = tokio::spawn(sweep_dead_tokens(node.clone()));
     let role = tokio::spawn(keep_seal_role(node.clone()));
     let pruner = tokio::spawn(prune_request_ids(node.clone()));
     let fatal_watch = tokio::spawn(stop_on_fatal(raft.clone()));
@@ -173,6 +178,7 @@ pub async fn run(
     tracing::info!("shutting down");
     let _ = stop_tx.send(true);
     ticker.abort();
+    sweeper.abort();
     role.abort();
     pruner.abort();
     fatal_watch.abort();
@@ -236,6 +242,48 @@ async fn tick_when_idle(node: Arc<Node>) {
         };
         if let Err(e) = node.write(tick).await {
             tracing::debug!(error = %e, "tick not written");
+        }
+    }
+}
+
+/// Most tokens one sweep command removes (bounds the entry's size).
+const SWEEP_BATCH: usize = 1000;
+
+/// On the leader: removes tokens dead (expired, revoked, or of a revoked agent) for longer
+/// than `[auth] dead_token_retention_ms` of cluster time (default an hour), through Raft so
+/// every node agrees; the apply judges each one again. Looks once a minute, or once per
+/// retention when that is shorter.
+async fn sweep_dead_tokens(node: Arc<Node>) {
+    let retention_ms = node.config.auth.dead_token_retention_ms;
+    let every = Duration::from_millis(retention_ms.clamp(1000, 60_000));
+    let mut interval = tokio::time::interval(every);
+    loop {
+        interval.tick().await;
+        if !node.is_leader() || node.is_sealed() {
+            continue;
+        }
+        let dead_before_ms = node.clock.now_ms().saturating_sub(retention_ms);
+        let accessors = match node.state.identity.sweepable(dead_before_ms, SWEEP_BATCH) {
+            Ok(a) if a.is_empty() => continue,
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!(error = %e, "listing dead tokens failed");
+                continue;
+            }
+        };
+        let sweep = crate::raft::types::Request {
+            request_id: *uuid::Uuid::new_v4().as_bytes(),
+            time_ms: crate::clock::wall_ms(),
+            cmd: crate::raft::types::Command::SweepTokens { accessors, dead_before_ms },
+        };
+        match node.write(sweep).await {
+            Ok(c) => {
+                if let crate::raft::types::Response::Swept { tokens } = c.response {
+                    node.metrics.tokens_swept.inc_by(tokens);
+                    tracing::info!(tokens, "dead tokens swept");
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "token sweep not written"),
         }
     }
 }

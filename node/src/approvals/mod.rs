@@ -88,8 +88,13 @@ impl ApprovalPolicyRecord {
         }
     }
 
+    /// Whether the agent named `name` is an approver. Both sides are normalized names (the
+    /// policy's approvers are case-folded when set, e-mail-like agent names when created), so
+    /// this is an exact match of the agent's stored name: an agent of an older release named
+    /// `BOB@X.COM` is not `bob@x.com` (a policy stored by an older release matches its own
+    /// spelling or its folded form).
     pub fn is_approver(&self, name: &str) -> bool {
-        self.approvers.iter().any(|a| a.eq_ignore_ascii_case(name))
+        self.approvers.iter().any(|a| a == name || a.to_ascii_lowercase() == name)
     }
 
     /// The document form users read and write.
@@ -155,10 +160,11 @@ pub fn policy_from_document(
         if !is_email(a) {
             return Err(PolicyError::BadApprover(a.chars().take(64).collect()));
         }
-        if approvers.iter().any(|x| x.eq_ignore_ascii_case(a)) {
-            return Err(PolicyError::DuplicateApprover(a.clone()));
+        let a = a.to_ascii_lowercase();
+        if approvers.contains(&a) {
+            return Err(PolicyError::DuplicateApprover(a));
         }
-        approvers.push(a.clone());
+        approvers.push(a);
     }
     let mut record = ApprovalPolicyRecord {
         standard: TierRuleRecord { required: 0, timeout_ms: 24 * HOUR_MS },
@@ -306,8 +312,10 @@ impl ApprovalsTx<'_> {
             if let Ok(existing_id) = <[u8; 16]>::try_from(existing.as_ref()) {
                 let record: Option<ApprovalRecord> = get_tx(self.approvals, &existing_id)?;
                 if let Some(r) = record {
+                    // Only a pending request is re-used: after a denial the requester may ask
+                    // again (the proposer lets it only with a new reason).
                     let live =
-                        r.status != Status::Approved && time_ms < r.expires_ms && r.tier == a.tier;
+                        r.status == Status::Pending && time_ms < r.expires_ms && r.tier == a.tier;
                     if live {
                         return Ok(Response::Approval { id: existing_id });
                     }
@@ -386,6 +394,48 @@ impl ApprovalsTx<'_> {
     }
 }
 
+/// New requests one requester may open for one path after denials, per window, on one node.
+pub const REOPENS_PER_WINDOW: u32 = 5;
+/// The window of [`REOPENS_PER_WINDOW`].
+pub const REOPEN_WINDOW: std::time::Duration = std::time::Duration::from_secs(3600);
+/// Most (requester, path) pairs one node tracks.
+const REOPEN_CAPACITY: usize = 10_000;
+
+/// Limits how often a denied requester asks again for the same path: approvers are not
+/// flooded, the requester is slowed, never locked out. Per node, in memory, like the
+/// failed-auth limiter.
+#[derive(Default)]
+pub struct ReopenLimiter {
+    windows: std::sync::Mutex<std::collections::HashMap<Vec<u8>, (std::time::Instant, u32)>>,
+}
+
+impl ReopenLimiter {
+    /// Counts one new request for `key` (a [`Requester::key`]); `Err(wait)` when the window's
+    /// allowance is used up.
+    pub fn try_reopen(
+        &self,
+        key: &[u8],
+        now: std::time::Instant,
+    ) -> Result<(), std::time::Duration> {
+        let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
+        if windows.len() >= REOPEN_CAPACITY && !windows.contains_key(key) {
+            windows.retain(|_, (start, _)| now.duration_since(*start) < REOPEN_WINDOW);
+            if windows.len() >= REOPEN_CAPACITY {
+                windows.clear();
+            }
+        }
+        let entry = windows.entry(key.to_vec()).or_insert((now, 0));
+        if now.duration_since(entry.0) >= REOPEN_WINDOW {
+            *entry = (now, 0);
+        }
+        if entry.1 >= REOPENS_PER_WINDOW {
+            return Err(REOPEN_WINDOW.saturating_sub(now.duration_since(entry.0)));
+        }
+        entry.1 += 1;
+        Ok(())
+    }
+}
+
 /// Read access to applied approval state, on any node.
 #[derive(Clone)]
 pub struct ApprovalsReader {
@@ -458,7 +508,10 @@ mod tests {
         let p = policy_from_document(&d).unwrap();
         assert_eq!(p.critical.required, 1);
         assert_eq!(p.sensitive.timeout_ms, 24 * HOUR_MS);
-        assert!(p.is_approver("SECURITY@company.com"));
+        assert!(p.is_approver("security@company.com"));
+        // Agent names are stored case-folded when e-mail-like: a differently cased stored name
+        // is another (older) identity, never this approver (issue 14, item 8).
+        assert!(!p.is_approver("SECURITY@company.com"));
         assert_eq!(policy_from_document(&p.to_document()).unwrap(), p);
     }
 

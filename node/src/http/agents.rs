@@ -15,10 +15,10 @@ use rand::Rng;
 
 use super::auth::Caller;
 use super::error::ApiError;
-use super::extract::{request_id, ApiJson, ApiPath};
+use super::extract::{ApiJson, ApiPath};
 use crate::access::allowlist::Allowlist;
 use crate::access::scope::{Admin, ScopeSet};
-use crate::identity::{format_id, AgentRecord};
+use crate::identity::{format_id, normalize_agent_name, AgentRecord};
 use crate::node::{now_ms, rfc3339, Node};
 use crate::raft::types::{Command, NewAgent, Request};
 use crate::seal::hash_token;
@@ -85,6 +85,17 @@ pub async fn create(
 ) -> Result<axum::response::Response, ApiError> {
     caller.require_admin(Admin::AgentsManage)?;
     validate_name(&req.name)?;
+    let name = normalize_agent_name(&req.name);
+    // Names are never reused, and never near-reused: one that differs from an existing one
+    // only by case would read as the same identity to a person (and, for an approver, did to
+    // the approver check). Exact repeats are refused again at apply.
+    if node.state.identity.agents()?.iter().any(|(_, a)| a.name.eq_ignore_ascii_case(&name)) {
+        return Err(ApiError::new(
+            axum::http::StatusCode::CONFLICT,
+            "name_taken",
+            "an agent with this name (compared without case) exists or existed",
+        ));
+    }
     let scopes = ScopeSet::parse(&req.scopes)
         .map_err(|e| ApiError::bad_request("invalid_scope", e.to_string()))?;
     within_caller(&caller, &scopes)?;
@@ -100,7 +111,7 @@ pub async fn create(
     let id = *uuid::Uuid::new_v4().as_bytes();
     let agent = NewAgent {
         id,
-        name: req.name.clone(),
+        name,
         scopes: scopes.to_strings(),
         ip_allowlist: allowlist.to_strings(),
         description: req.description.clone(),
@@ -108,7 +119,7 @@ pub async fn create(
     };
     let committed = node
         .write(Request {
-            request_id: request_id(&headers)?,
+            request_id: caller.request_id(&headers)?,
             time_ms: now_ms(),
             cmd: Command::CreateAgent(agent),
         })
@@ -162,7 +173,7 @@ pub async fn revoke(
     let (id, _) = find(&node, &name)?;
     let committed = node
         .write(Request {
-            request_id: request_id(&headers)?,
+            request_id: caller.request_id(&headers)?,
             time_ms: now_ms(),
             cmd: Command::RevokeAgent { id },
         })
@@ -187,7 +198,7 @@ pub async fn rotate_key(
     let key = new_secret_credential(AGENT_KEY_PREFIX);
     let cmd = Command::RotateAgentKey { id, key_hash: hash_token(&key) };
     let committed = node
-        .write(Request { request_id: request_id(&headers)?, time_ms: now_ms(), cmd })
+        .write(Request { request_id: caller.request_id(&headers)?, time_ms: now_ms(), cmd })
         .await?
         .fresh()?;
     super::expect_ok(&committed)?;

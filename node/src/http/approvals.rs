@@ -2,6 +2,7 @@
 //! `critical` secret passes (see [`gate`]).
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use ass_client::types::{
     ApprovalInfo, ApprovalPolicyDocument, DecideRequest, Decision, ListApprovalsResponse, Tier,
@@ -13,7 +14,7 @@ use axum::Json;
 
 use super::auth::{Caller, Principal};
 use super::error::ApiError;
-use super::extract::{request_id, ApiJson, ApiPath, ApiQuery};
+use super::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::access::scope::Admin;
 use crate::approvals::{
     policy_from_document, tier_rank, ApprovalRecord, DecisionRecord, NewApproval, NewDecision,
@@ -25,6 +26,21 @@ use crate::raft::types::{Command, Request, Response as SmResponse};
 
 /// Longest reason or comment, in bytes.
 const MAX_TEXT: usize = 1024;
+
+/// The `X-Ass-Reason` of a read, if any (text, at most [`MAX_TEXT`] bytes).
+fn reason_of(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(v) = headers.get(HEADER_REASON) else { return Ok(None) };
+    let s = v
+        .to_str()
+        .map_err(|_| ApiError::bad_request("bad_request", "x-ass-reason must be text"))?;
+    if s.len() > MAX_TEXT {
+        return Err(ApiError::bad_request(
+            "bad_request",
+            format!("x-ass-reason is limited to {MAX_TEXT} bytes"),
+        ));
+    }
+    Ok(Some(s.to_string()))
+}
 
 /// The requester a caller reads as, or `None` for the root token (which is not gated).
 pub fn requester_of(caller: &Caller) -> Option<Requester> {
@@ -58,6 +74,7 @@ pub async fn gate(
         return Ok(());
     }
     let Some(requester) = requester_of(caller) else { return Ok(()) };
+    let reason = reason_of(headers)?;
     let now = node.clock.now_ms();
     if let Some(g) = node.state.approvals.grant(&requester, path)? {
         if g.expires_ms > now && tier_rank(g.tier) >= tier_rank(tier) {
@@ -65,6 +82,7 @@ pub async fn gate(
         }
     }
     let mut expired = None;
+    let mut after_denial = false;
     if let Some((id, r)) = node.state.approvals.latest(&requester, path)? {
         if r.tier == tier && now < r.expires_ms {
             match r.status {
@@ -79,34 +97,38 @@ pub async fn gate(
                         ),
                     ))
                 }
-                Status::Denied => {
+                // A denied requester asks again by giving a new reason; a plain re-read
+                // hears the denial (and nobody is asked twice for the same thing).
+                Status::Denied if reason.is_none() || reason == r.reason => {
                     return Err(approval_error(
                         "approval_denied",
                         &id,
-                        format!("request {} to read this secret was denied", format_id(&id)),
+                        format!(
+                            "request {} to read this secret was denied; to ask again, read \
+                             with a new reason (x-ass-reason, `--reason`)",
+                            format_id(&id)
+                        ),
                     ))
                 }
+                Status::Denied => after_denial = true,
                 Status::Approved => {}
             }
         } else if r.status == Status::Pending && now >= r.expires_ms {
             expired = Some(id);
         }
     }
-    let reason = match headers.get(HEADER_REASON) {
-        Some(v) => {
-            let s = v
-                .to_str()
-                .map_err(|_| ApiError::bad_request("bad_request", "x-ass-reason must be text"))?;
-            if s.len() > MAX_TEXT {
-                return Err(ApiError::bad_request(
-                    "bad_request",
-                    format!("x-ass-reason is limited to {MAX_TEXT} bytes"),
-                ));
-            }
-            Some(s.to_string())
+    if after_denial {
+        if let Err(wait) = node.reopen_limiter.try_reopen(&requester.key(path), Instant::now()) {
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "approval_rate_limited",
+                format!(
+                    "too many new requests for this secret after denials; ask again in {} s",
+                    wait.as_secs().max(1)
+                ),
+            ));
         }
-        None => None,
-    };
+    }
     let agent_name = match &caller.principal {
         Principal::Token { agent_name, .. } => agent_name.clone(),
         _ => None,
@@ -262,8 +284,9 @@ async fn decide(
     }
     let cmd =
         Command::DecideApproval(NewDecision { id, approver, approver_agent, approve, comment });
-    let committed =
-        node.write(Request { request_id: request_id(headers)?, time_ms: now_ms(), cmd }).await?;
+    let committed = node
+        .write(Request { request_id: caller.request_id(headers)?, time_ms: now_ms(), cmd })
+        .await?;
     super::expect_ok(&committed)?;
     let r =
         node.state.approvals.get(&id)?.ok_or_else(|| ApiError::internal("approval vanished"))?;
@@ -353,8 +376,9 @@ pub async fn set_policy(
         tracing::warn!(approvers = %unknown.join(", "), "approval policy names approvers that are not agents yet");
     }
     let cmd = Command::SetApprovalPolicy(record.clone());
-    let committed =
-        node.write(Request { request_id: request_id(&headers)?, time_ms: now_ms(), cmd }).await?;
+    let committed = node
+        .write(Request { request_id: caller.request_id(&headers)?, time_ms: now_ms(), cmd })
+        .await?;
     super::expect_ok(&committed)?;
     Ok(Json(record.to_document()))
 }

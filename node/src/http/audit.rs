@@ -290,6 +290,66 @@ pub async fn record(State(node): State<Arc<Node>>, mut req: Request, next: Next)
     }
 }
 
+/// Most audit events a node writes per second for requests refused before routing (hyper's
+/// own 414/431, see `tls::refusal`); the rest are counted in
+/// `ass_audit_refusals_suppressed_total`, so a flood of garbage can't flood the log.
+pub const REFUSAL_EVENTS_PER_SECOND: u32 = 20;
+
+/// The API port's hook for requests refused before routing: one audit event each (actor
+/// `anonymous`, action `http.refused`, no path: nothing of the request was read), at most
+/// [`REFUSAL_EVENTS_PER_SECOND`].
+pub fn refusal_recorder(node: Arc<Node>) -> Arc<dyn Fn(std::net::SocketAddr, u16) + Send + Sync> {
+    let window = Arc::new(Mutex::new((Instant::now(), 0u32)));
+    Arc::new(move |peer, status| {
+        node.metrics.http_refused.with_label_values(&[&status.to_string()]).inc();
+        {
+            let mut w = window.lock().unwrap_or_else(|e| e.into_inner());
+            if w.0.elapsed() >= Duration::from_secs(1) {
+                *w = (Instant::now(), 0);
+            }
+            if w.1 >= REFUSAL_EVENTS_PER_SECOND {
+                node.metrics.audit_refusals_suppressed.inc();
+                return;
+            }
+            w.1 += 1;
+        }
+        if !node.audit.enabled() {
+            return;
+        }
+        let result = if status == 414 { "uri_too_long" } else { "headers_too_large" };
+        let event = AuditEvent {
+            v: 1,
+            seq: 0,
+            time: String::new(),
+            node: node.id,
+            request_id: uuid::Uuid::new_v4().to_string(),
+            actor: "anonymous".to_owned(),
+            agent: None,
+            agent_id: None,
+            accessor: None,
+            credential_hmac: None,
+            action: "http.refused".to_owned(),
+            method: String::new(),
+            path: String::new(),
+            version: None,
+            tier: None,
+            result: result.to_owned(),
+            status,
+            client: peer.ip().to_canonical().to_string(),
+            approval_id: None,
+            prev_hash: String::new(),
+            hash: String::new(),
+        };
+        let node = node.clone();
+        tokio::spawn(async move {
+            if let Err(e) = node.audit.record(event).await {
+                node.metrics.audit_failures.inc();
+                tracing::warn!(error = %e, "audit event of a refused request not recorded");
+            }
+        });
+    })
+}
+
 // ---------------------------------------------------------------------------------------
 // Fan-out over the cluster port
 

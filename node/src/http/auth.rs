@@ -129,6 +129,33 @@ impl Caller {
     pub fn is_root(&self) -> bool {
         self.principal == Principal::Root
     }
+
+    /// The idempotency key of this caller's write: the client's `X-Ass-Request-Id` (or a fresh
+    /// one) bound to who calls. A retry by the same caller (the same agent through any of its
+    /// tokens, the root token, or the same agent-less token) matches its first attempt; a
+    /// different caller sending the same id makes a request of its own and never gets
+    /// another's answer (issue 14: an approver reusing another's id had her decision dropped).
+    pub fn request_id(&self, headers: &axum::http::HeaderMap) -> Result<[u8; 16], ApiError> {
+        use sha2::Digest;
+        let raw = super::extract::request_id(headers)?;
+        let mut h = sha2::Sha256::new();
+        h.update(b"ass/request-id/v1\0");
+        match &self.principal {
+            Principal::Root => h.update(b"root"),
+            Principal::Agent { id, .. } | Principal::Token { agent_id: Some(id), .. } => {
+                h.update(b"agent");
+                h.update(id);
+            }
+            Principal::Token { accessor, agent_id: None, .. } => {
+                h.update(b"token");
+                h.update(accessor);
+            }
+        }
+        h.update(raw);
+        let mut id = [0u8; 16];
+        id.copy_from_slice(&h.finalize()[..16]);
+        Ok(id)
+    }
 }
 
 fn scope_denied(needed: &str) -> ApiError {

@@ -165,9 +165,41 @@ async fn metrics(State(node): State<Arc<Node>>, req: Request) -> Response {
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }
 
-/// The innermost layer: refuses what a sealed node cannot serve, then sends a write on a
-/// follower to the leader (`forward::forward_writes`).
+/// Longest request URI (path and query) a node reads, bytes.
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+/// Most header bytes (names and values) a request may carry.
+pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+
+/// A request whose URI or headers are over the limits: refused here, inside the audit layer,
+/// so the refusal has the JSON error shape and an audit event like any other. (What hyper
+/// itself can't parse — a URI over 64 KiB, a head over its buffer — is answered by
+/// `tls::refusal`.)
+fn oversized(req: &Request) -> Option<ApiError> {
+    let uri = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
+    if uri > MAX_URI_BYTES {
+        return Some(ApiError::new(
+            axum::http::StatusCode::URI_TOO_LONG,
+            "uri_too_long",
+            format!("the request URI is {uri} bytes; at most {MAX_URI_BYTES} are read"),
+        ));
+    }
+    let headers: usize = req.headers().iter().map(|(k, v)| k.as_str().len() + v.len()).sum();
+    if headers > MAX_HEADER_BYTES {
+        return Some(ApiError::new(
+            axum::http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers_too_large",
+            format!("the request headers are {headers} bytes; at most {MAX_HEADER_BYTES} are read"),
+        ));
+    }
+    None
+}
+
+/// The innermost layer: refuses oversized requests and what a sealed node cannot serve, then
+/// sends a write on a follower to the leader (`forward::forward_writes`).
 async fn gate(State(node): State<Arc<Node>>, req: Request, next: Next) -> Response {
+    if let Some(e) = oversized(&req) {
+        return e.into_response();
+    }
     if node.is_sealed() && !OPEN_WHEN_SEALED.contains(&req.uri().path()) {
         return ApiError::sealed().into_response();
     }

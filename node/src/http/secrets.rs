@@ -14,7 +14,7 @@ use axum::Json;
 
 use super::auth::Caller;
 use super::error::ApiError;
-use super::extract::{request_id, ApiJson, ApiPath, ApiQuery};
+use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::with_index;
 use crate::access::scope::Action;
 use crate::access::scope::Admin;
@@ -227,7 +227,7 @@ pub async fn put(
         }
     }
     let barrier = barrier(&node)?;
-    let request_id = request_id(&headers)?;
+    let request_id = caller.request_id(&headers)?;
     let _guard = node.path_lock(&path).lock().await;
     for _ in 0..VERSION_RETRIES {
         let current = node.state.secrets.record(&path)?;
@@ -314,8 +314,9 @@ pub async fn delete(
         None => Command::DeleteLatest { path: path.clone() },
         Some(version) => Command::DestroyVersion { path: path.clone(), version },
     };
-    let committed =
-        node.write(Request { request_id: request_id(&headers)?, time_ms: now_ms(), cmd }).await?;
+    let committed = node
+        .write(Request { request_id: caller.request_id(&headers)?, time_ms: now_ms(), cmd })
+        .await?;
     match committed.response {
         SmResponse::Deleted { version, destroyed } => {
             caller.audit.note_secret(Some(version), None);

@@ -286,8 +286,9 @@ pub async fn revoke_root(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     caller.require_admin(Admin::SysOperator)?;
     let cmd = Command::SetRootToken { hash: None };
-    let committed =
-        node.write(Request { request_id: request_id(&headers)?, time_ms: now_ms(), cmd }).await?;
+    let committed = node
+        .write(Request { request_id: caller.request_id(&headers)?, time_ms: now_ms(), cmd })
+        .await?;
     super::expect_ok(&committed)?;
     tracing::warn!("the root token was revoked");
     Ok(Json(serde_json::json!({ "revoked": true, "index": committed.index })))
@@ -307,8 +308,9 @@ pub async fn rotate(
     let (term, sealed_keyring) =
         barrier.rotated().map_err(|e| ApiError::internal(format!("keyring: {e}")))?;
     let cmd = Command::RotateKeyring { term, sealed_keyring };
-    let committed =
-        node.write(Request { request_id: request_id(&headers)?, time_ms: now_ms(), cmd }).await?;
+    let committed = node
+        .write(Request { request_id: caller.request_id(&headers)?, time_ms: now_ms(), cmd })
+        .await?;
     super::expect_ok(&committed)?;
     node.refresh_keyring();
     tracing::info!(term, "keyring rotated");

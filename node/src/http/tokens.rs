@@ -17,7 +17,7 @@ use axum::Json;
 use super::agents::new_secret_credential;
 use super::auth::{Caller, Principal};
 use super::error::ApiError;
-use super::extract::{request_id, ApiJson, ApiPath, ApiQuery};
+use super::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::access::allowlist::Allowlist;
 use crate::access::scope::{Admin, ScopeSet};
 use crate::access::ttl::parse_ttl;
@@ -240,6 +240,7 @@ pub async fn issue(
     let grant = grant_for(&node, &caller, &scopes, &allowlist)?;
     mint(
         &node,
+        &caller,
         &headers,
         grant,
         scopes.to_strings(),
@@ -254,6 +255,7 @@ pub async fn issue(
 #[allow(clippy::too_many_arguments)]
 async fn mint(
     node: &Node,
+    caller: &Caller,
     headers: &HeaderMap,
     grant: Grant,
     scopes: Vec<String>,
@@ -282,7 +284,11 @@ async fn mint(
         justification,
     };
     let committed = node
-        .write(Request { request_id: request_id(headers)?, time_ms, cmd: Command::IssueToken(new) })
+        .write(Request {
+            request_id: caller.request_id(headers)?,
+            time_ms,
+            cmd: Command::IssueToken(new),
+        })
         .await?
         .fresh()?;
     super::expect_ok(&committed)?;
@@ -347,8 +353,18 @@ pub async fn refresh(
     };
     let grant =
         Grant { agent_id: me.agent_id, parent: me.parent, inherited_allowlist: None, expires_cap };
-    mint(&node, &headers, grant, me.scopes, me.ip_allowlist, ttl, me.break_glass, me.justification)
-        .await
+    mint(
+        &node,
+        &caller,
+        &headers,
+        grant,
+        me.scopes,
+        me.ip_allowlist,
+        ttl,
+        me.break_glass,
+        me.justification,
+    )
+    .await
 }
 
 /// `GET /v1/tokens/self`.
@@ -422,8 +438,9 @@ pub async fn revoke(
     let accessor = accessor_of(&accessor)?;
     may_manage(&caller, &accessor)?;
     let cmd = Command::RevokeToken { accessor };
-    let committed =
-        node.write(Request { request_id: request_id(&headers)?, time_ms: now_ms(), cmd }).await?;
+    let committed = node
+        .write(Request { request_id: caller.request_id(&headers)?, time_ms: now_ms(), cmd })
+        .await?;
     super::expect_ok(&committed)?;
     let t = node
         .state
@@ -474,8 +491,9 @@ pub async fn set_policy(
         break_glass_max_ttl_ms: bg.as_millis() as u64,
     };
     let cmd = Command::SetTokenPolicy(record);
-    let committed =
-        node.write(Request { request_id: request_id(&headers)?, time_ms: now_ms(), cmd }).await?;
+    let committed = node
+        .write(Request { request_id: caller.request_id(&headers)?, time_ms: now_ms(), cmd })
+        .await?;
     super::expect_ok(&committed)?;
     Ok(Json(policy_view(&record)))
 }

@@ -18,6 +18,17 @@ use crate::raft::types::{NewAgent, NewToken, Rejection, Response};
 use crate::state::{get_tx, put_tx, TxResult};
 use crate::storage::{decode, StorageError};
 
+/// The name an agent is stored and compared under: an e-mail-like name (an approver's) is
+/// case-folded, so `BOB@X.COM` and `bob@x.com` are one identity; any other name is kept as
+/// written (and a name differing only by case from an existing one is refused at creation).
+pub fn normalize_agent_name(name: &str) -> String {
+    if crate::approvals::is_email(name) {
+        name.to_ascii_lowercase()
+    } else {
+        name.to_string()
+    }
+}
+
 /// Longest chain of tokens issuing tokens.
 pub const MAX_TOKEN_DEPTH: usize = 8;
 
@@ -68,7 +79,8 @@ impl Default for TokenPolicyRecord {
 }
 
 /// How long a dead token (expired, revoked, or of a revoked agent) stays listed before the
-/// leader's sweep removes it from the state machine.
+/// leader's sweep removes it from the state machine, by default (`[auth]
+/// dead_token_retention_ms`).
 pub const DEAD_TOKEN_RETENTION_MS: u64 = 3_600_000;
 
 /// Why a token stopped working.
@@ -375,9 +387,8 @@ impl IdentityReader {
         &self,
         name_or_id: &str,
     ) -> Result<Option<([u8; 16], AgentRecord)>, StorageError> {
-        if let Some(id) = self.agent_names.get(name_or_id.as_bytes())? {
-            let id = id16(&id)?;
-            return Ok(self.agent(&id)?.map(|a| (id, a)));
+        if let Some(found) = self.find_agent_by_name(name_or_id)? {
+            return Ok(Some(found));
         }
         if let Some(id) = parse_id(name_or_id) {
             return Ok(self.agent(&id)?.map(|a| (id, a)));
@@ -385,13 +396,12 @@ impl IdentityReader {
         Ok(None)
     }
 
-    /// An agent by name: exactly, or (for e-mail-like names, compared case-insensitively) by
-    /// its case-folded form.
+    /// An agent by name: exactly, or by its normalized form ([`normalize_agent_name`]).
     pub fn find_agent_by_name(
         &self,
         name: &str,
     ) -> Result<Option<([u8; 16], AgentRecord)>, StorageError> {
-        for candidate in [name.to_string(), name.to_ascii_lowercase()] {
+        for candidate in [name.to_string(), normalize_agent_name(name)] {
             if let Some(id) = self.agent_names.get(candidate.as_bytes())? {
                 let id = id16(&id)?;
                 return Ok(self.agent(&id)?.map(|a| (id, a)));
@@ -578,5 +588,43 @@ mod tests {
             state(&token(Some(3), None, 100, None), 10, &tokens, &agents),
             TokenState::Revoked { at_ms: 0, by: RevokedBy::Agent }
         );
+    }
+
+    /// The sweep's apply judges every listed token again: a token that is live, or dead for
+    /// less than the cut-off, stays; a dead one goes with its credential.
+    #[test]
+    fn the_sweep_removes_only_what_is_dead_by_the_cutoff() {
+        use sled::Transactional;
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::Config::new().path(dir.path()).temporary(true).open().unwrap();
+        let trees: Vec<sled::Tree> =
+            ["a", "n", "t", "c"].iter().map(|n| db.open_tree(n).unwrap()).collect();
+        let run = |f: &dyn Fn(&IdentityTx<'_>) -> TxResult<Response>| {
+            (&trees[0], &trees[1], &trees[2], &trees[3])
+                .transaction(|(a, n, t, c)| {
+                    f(&IdentityTx { agents: a, agent_names: n, tokens: t, credentials: c })
+                })
+                .unwrap()
+        };
+        let new = |acc: u8, expires_ms: u64| NewToken {
+            accessor: [acc; 16],
+            token_hash: [acc; 32],
+            agent_id: None,
+            parent: None,
+            scopes: vec![],
+            ip_allowlist: vec![],
+            expires_ms,
+            break_glass: false,
+            justification: None,
+        };
+        run(&|tx| tx.issue_token(0, &new(1, 100)));
+        run(&|tx| tx.issue_token(0, &new(2, 1000)));
+        let both = [[1u8; 16], [2u8; 16]];
+        assert_eq!(run(&|tx| tx.sweep_tokens(&both, 50)), Response::Swept { tokens: 0 });
+        assert_eq!(run(&|tx| tx.sweep_tokens(&both, 150)), Response::Swept { tokens: 1 });
+        assert!(trees[2].get([1u8; 16]).unwrap().is_none());
+        assert!(trees[3].get([1u8; 32]).unwrap().is_none(), "its credential went too");
+        assert!(trees[2].get([2u8; 16]).unwrap().is_some());
+        assert!(trees[3].get([2u8; 32]).unwrap().is_some());
     }
 }

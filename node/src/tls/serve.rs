@@ -43,7 +43,15 @@ pub struct Port {
     pub name: &'static str,
     /// `ass_tls_handshake_failures_total{port}`.
     pub handshake_failures: prometheus::IntCounter,
+    /// Told of each request hyper refused before routing (`tls::refusal`): the client's
+    /// socket address and the status. The API port records an audit event.
+    pub on_refusal: Option<Arc<dyn Fn(SocketAddr, u16) + Send + Sync>>,
 }
+
+/// Largest request head hyper reads into a connection's buffer. Heads up to this reach the
+/// router, which refuses those over `http::MAX_HEADER_BYTES` itself with a JSON 431; only
+/// larger ones get hyper's own answer (rewritten by `tls::refusal`).
+const MAX_HEAD_BUFFER: usize = 1024 * 1024 + 16 * 1024;
 
 impl Port {
     /// Counts a failed handshake; logs it (with how many since the last line) at most every
@@ -104,9 +112,16 @@ pub async fn serve(
                 router.clone().oneshot(req)
             });
             let mut http = hyper::server::conn::http1::Builder::new();
-            http.timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
+            http.timer(TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT)
+                .max_buf_size(MAX_HEAD_BUFFER);
+            let on_refusal = port
+                .on_refusal
+                .clone()
+                .map(|f| -> super::refusal::OnRefusal { Arc::new(move |status| f(peer, status)) });
             let Some(acceptor) = acceptor else {
-                let conn = http.serve_connection(TokioIo::new(tcp), service);
+                let io = super::refusal::RefusalRewrite::new(tcp, on_refusal);
+                let conn = http.serve_connection(TokioIo::new(io), service);
                 if let Err(e) = watcher.watch(conn).await {
                     tracing::debug!(port = name, %peer, error = %e, "connection ended with an error");
                 }
@@ -134,7 +149,8 @@ pub async fn serve(
                     return;
                 }
             };
-            let conn = http.serve_connection(TokioIo::new(stream), service);
+            let io = super::refusal::RefusalRewrite::new(stream, on_refusal);
+            let conn = http.serve_connection(TokioIo::new(io), service);
             if let Err(e) = watcher.watch(conn).await {
                 tracing::debug!(port = name, %peer, error = %e, "connection ended with an error");
             }

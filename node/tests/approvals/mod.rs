@@ -13,35 +13,13 @@ struct Setup {
     requester: String,
 }
 
-async fn token(c: &Cluster, credential: &str, scopes: &[&str]) -> String {
-    let r = c
-        .send_as(
-            0,
-            Some(credential),
-            "POST",
-            "/v1/tokens",
-            Some(json!({"scopes": scopes, "ttl": "2h"})),
-            &[],
-        )
-        .await;
-    assert_eq!(r.status, 200, "{:?}", r.body);
-    r.body["token"].as_str().unwrap().to_string()
-}
-
-async fn agent_token(c: &Cluster, name: &str, scopes: &[&str]) -> String {
-    let r = c.call(0, "POST", "/v1/agents", Some(json!({"name": name, "scopes": scopes}))).await;
-    assert_eq!(r.status, 200, "{:?}", r.body);
-    let key = r.body["agent_key"].as_str().unwrap().to_string();
-    token(c, &key, scopes).await
-}
-
 /// The approvers exist before the policy names them (a policy naming an unknown approver is
 /// refused, see `a_policy_naming_an_unknown_approver_is_refused`).
 async fn setup(c: &Cluster, policy: Value) -> Setup {
-    let you = agent_token(c, "you@company.com", &["approvals:decide"]).await;
-    let security =
-        agent_token(c, "security@company.com", &["approvals:decide", "secrets:read:production/*"])
-            .await;
+    let you = c.agent_token("you@company.com", &["approvals:decide"]).await;
+    let security = c
+        .agent_token("security@company.com", &["approvals:decide", "secrets:read:production/*"])
+        .await;
     let r = c.call(1, "PUT", "/v1/policy/approvals", Some(policy)).await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     assert_eq!(
@@ -51,7 +29,7 @@ async fn setup(c: &Cluster, policy: Value) -> Setup {
     Setup {
         you,
         security,
-        requester: agent_token(c, "payment-service", &["secrets:read:production/stripe/*"]).await,
+        requester: c.agent_token("payment-service", &["secrets:read:production/stripe/*"]).await,
     }
 }
 
@@ -145,7 +123,7 @@ async fn approval_rules_hold() {
     assert_eq!(decide(&c, 0, &s.you, &id, "approve").await.status, 200);
     let r = decide(&c, 1, &s.you, &id, "approve").await;
     assert_eq!((r.status, r.code()), (409, "already_decided".into()));
-    let mallory = agent_token(&c, "mallory@evil.example", &["approvals:decide"]).await;
+    let mallory = c.agent_token("mallory@evil.example", &["approvals:decide"]).await;
     let r = decide(&c, 2, &mallory, &id, "approve").await;
     assert_eq!((r.status, r.code()), (403, "not_an_approver".into()));
     let r = decide(&c, 2, &c.dev.root_token, &id, "approve").await;
@@ -289,7 +267,7 @@ async fn a_fresh_cluster_has_the_guides_approval_policy() {
     }
     let path = "production/gemini/GEMINI_API_KEY";
     assert_eq!(c.put(0, path, json!({"value": "g", "tier": "sensitive"})).await.status, 200);
-    let reader = agent_token(&c, "inference-service", &["secrets:read:production/gemini/*"]).await;
+    let reader = c.agent_token("inference-service", &["secrets:read:production/gemini/*"]).await;
     let r = c.send_as(2, Some(&reader), "GET", &format!("/v1/secrets/{path}"), None, &[]).await;
     assert_eq!((r.status, r.code()), (403, "approval_required".into()), "{:?}", r.body);
 }
@@ -304,7 +282,7 @@ async fn a_policy_naming_an_unknown_approver_is_refused() {
     assert_eq!((r.status, r.code()), (400, "unknown_approver".into()), "{:?}", r.body);
     assert!(r.text.contains("you@company.com") && r.text.contains("security@company.com"));
     assert_eq!(c.call(2, "GET", "/v1/policy/approvals", None).await.body, before);
-    agent_token(&c, "you@company.com", &["approvals:decide"]).await;
+    c.agent_token("you@company.com", &["approvals:decide"]).await;
     let r = c.call(1, "PUT", "/v1/policy/approvals", Some(guide_policy(1))).await;
     assert_eq!(r.code(), "unknown_approver", "one of two still missing: {:?}", r.body);
     assert!(!r.body["message"].as_str().unwrap().contains("you@company.com"), "{:?}", r.body);
@@ -313,7 +291,7 @@ async fn a_policy_naming_an_unknown_approver_is_refused() {
     assert_eq!(r.status, 200, "{:?}", r.body);
     // A revoked approver is as good as none.
     assert_eq!(c.call(0, "POST", "/v1/agents/you@company.com/revoke", None).await.status, 200);
-    agent_token(&c, "security@company.com", &["approvals:decide"]).await;
+    c.agent_token("security@company.com", &["approvals:decide"]).await;
     let r = c.call(1, "PUT", "/v1/policy/approvals", Some(guide_policy(1))).await;
     assert_eq!(r.code(), "unknown_approver", "{:?}", r.body);
 }

@@ -217,6 +217,23 @@ impl Cluster {
         }
     }
 
+    /// A 2 h token with `scopes`, bought on node 0 with `credential` (an agent key or a token).
+    pub async fn token_of(&self, credential: &str, scopes: &[&str]) -> String {
+        let body = serde_json::json!({"scopes": scopes, "ttl": "2h"});
+        let r = self.send_as(0, Some(credential), "POST", "/v1/tokens", Some(body), &[]).await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        r.body["token"].as_str().expect("token").to_string()
+    }
+
+    /// An agent with `scopes` (root creates it) and a 2 h token of it.
+    pub async fn agent_token(&self, name: &str, scopes: &[&str]) -> String {
+        let body = serde_json::json!({"name": name, "scopes": scopes});
+        let r = self.call(0, "POST", "/v1/agents", Some(body)).await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        let key = r.body["agent_key"].as_str().expect("agent_key").to_string();
+        self.token_of(&key, scopes).await
+    }
+
     pub async fn put(&self, node: usize, path: &str, body: serde_json::Value) -> Reply {
         self.call(node, "PUT", &format!("/v1/secrets/{path}"), Some(body)).await
     }

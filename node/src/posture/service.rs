@@ -263,7 +263,16 @@ pub async fn doctor(node: &Arc<Node>, p: &DoctorParams) -> Result<DoctorReport, 
         facts.readers = windowed.readers;
         facts.root_reads = windowed.root_reads;
         facts.partial = partial;
-        facts.chain_ok = Some(cluster_verify(node).await.ok);
+        // A member that can't be asked is the deployment check's (unreachable), not a
+        // broken chain.
+        let verify = cluster_verify(node).await;
+        for n in verify.nodes.iter().filter(|n| !n.reachable) {
+            notes.push(format!(
+                "node {}'s audit chain could not be verified: it did not answer",
+                n.node
+            ));
+        }
+        facts.chain_ok = Some(verify.nodes.iter().all(|n| !n.reachable || n.ok));
         facts
     } else {
         engine::AuditFacts { since_ms, ..Default::default() }

@@ -235,8 +235,18 @@ async fn doctor_fails_exactly_the_broken_practices_and_passes_once_fixed() {
     assert_eq!(counting(&report), BTreeMap::new(), "{report:#}");
     assert_eq!(report["grade"], "pass");
     assert!(report["checks"].as_array().unwrap().iter().all(|c| c["grade"] == "pass"));
+    // A sealed member is the deployment's failure, seen from another node.
+    let leader = c.leader_index().await;
+    let follower = (leader + 1) % 3;
+    let sealed_id = c.status(follower).await.node_id;
+    let r = c.call(follower, "POST", "/v1/sys/seal", None).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let report = doctor(&c, leader, q).await;
+    let want: BTreeMap<String, String> =
+        [(format!("deploy.sealed:{sealed_id}"), "fail".to_string())].into_iter().collect();
+    assert_eq!(counting(&report), want, "{report:#}");
     // The suppression and its removal are in the audit log.
-    let r = c.call(0, "GET", "/v1/audit?action=sys.doctor.ignore", None).await;
+    let r = c.call(leader, "GET", "/v1/audit?action=sys.doctor.ignore", None).await;
     let events = r.body["events"].as_array().unwrap();
     assert_eq!(events.len(), 4, "two refused, one set, one lifted (the 404 too): {:?}", r.body);
 }

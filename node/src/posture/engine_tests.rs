@@ -113,7 +113,11 @@ fn check_1_flags_all_path_scopes_and_unused_ones() {
     assert_eq!(got[0].id, "scope.unused:agent:old:secrets:write:staging/a/*");
     assert_eq!(got[0].severity, Severity::Warn);
     assert_eq!(got[0].fix, "ass agents rightsize old --since 30d");
-    // Created inside the window: not judged yet. Audit off: not judged.
+    // A partial audit answer can't prove it unused.
+    f.audit.partial = true;
+    assert!(check_1(&f).is_empty());
+    f.audit.partial = false;
+    // Created inside the window: not judged yet.
     f.agents.last_mut().unwrap().created_ms = NOW - HOUR_MS;
     assert!(check_1(&f).is_empty());
 }
@@ -193,6 +197,9 @@ fn check_5_audit_off_broken_or_unread() {
     let mut f = healthy();
     f.audit.readers = 0;
     assert_eq!(ids(&f), ["audit.no_reader"]);
+    f.audit.partial = true;
+    assert!(ids(&f).is_empty(), "the reader may be on a member that did not answer");
+    f.audit.partial = false;
     f.audit.chain_ok = Some(false);
     assert_eq!(ids(&f), ["audit.chain_broken", "audit.no_reader"]);
     let mut f = healthy();

@@ -20,7 +20,8 @@ use reqwest::Method;
 
 use crate::types::{
     AddMemberRequest, MembersResponse, RekeyRequest, RekeyResponse, RotateResponse,
-    SnapshotRestoreRequest, SnapshotRestoreResponse, StepDownResponse,
+    SealMigrateRequest, SealMigrateResponse, SnapshotRestoreRequest, SnapshotRestoreResponse,
+    StepDownResponse,
 };
 use crate::{Call, Client, Error};
 
@@ -63,6 +64,15 @@ impl Client {
     /// shares stop working. Refusals: `invalid_share`, `duplicate_share`, `invalid_shares`.
     pub async fn rekey(&self, req: &RekeyRequest) -> Result<RekeyResponse, Error> {
         self.call(Call::new(Method::POST, "/v1/sys/rekey").per_node().json(req)?).await
+    }
+
+    /// `POST /v1/sys/seal/migrate` on this node: one share towards moving the cluster between
+    /// Shamir unseal shares and auto-unseal. Unauthenticated: the shares are the credential.
+    pub async fn seal_migrate(
+        &self,
+        req: &SealMigrateRequest,
+    ) -> Result<SealMigrateResponse, Error> {
+        self.call(Call::new(Method::POST, "/v1/sys/seal/migrate").per_node().json(req)?).await
     }
 
     /// `POST /v1/sys/members` (needs `sys:operator`): adds a node as a learner. The cluster

@@ -52,11 +52,41 @@ pub struct InitRequest {
 /// Answer to init: shown once, never stored by the cluster.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct InitResponse {
-    /// Unseal key shares, base64.
+    /// Unseal key shares, base64 (recovery keys when `recovery_keys` is true).
     pub keys: Vec<String>,
     pub shares: u8,
     pub threshold: u8,
     pub root_token: String,
+    /// `true`: the cluster auto-unseals (an HSM wraps the root key) and `keys` are recovery
+    /// keys: needed for generate-root, rekey and seal migration, never for a restart.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub recovery_keys: bool,
+}
+
+/// `POST /v1/sys/seal/migrate`: one share towards moving the cluster to `to` (`pkcs11`:
+/// auto-unseal with the node's HSM, from unseal shares; `shamir`: back to unseal shares,
+/// from recovery shares), or `reset: true`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SealMigrateRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    #[serde(default)]
+    pub reset: bool,
+}
+
+/// Answer to `POST /v1/sys/seal/migrate`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SealMigrateResponse {
+    /// Shares held on this node towards the migration (0 once it is done).
+    pub progress: u8,
+    pub threshold: u8,
+    /// The cluster's seal now: `shamir` or `pkcs11`.
+    pub seal_type: String,
+    /// `true` on the call that completed the migration.
+    pub migrated: bool,
 }
 
 /// `POST /v1/sys/unseal`: one share, or `reset: true` to forget the shares given so far.
@@ -91,6 +121,10 @@ pub struct SealStatus {
     #[serde(default)]
     pub purged_index: u64,
     pub version: String,
+    /// The cluster's seal: `shamir` (unseal shares) or `pkcs11` (auto-unseal; the shares
+    /// are recovery keys). Empty from older nodes.
+    #[serde(default)]
+    pub seal_type: String,
 }
 
 /// Sensitivity tier of a secret; the approval policy says what each needs.

@@ -52,6 +52,12 @@ pub struct Config {
     /// Authentication settings; all fields have defaults.
     #[serde(default)]
     pub auth: AuthConfig,
+    /// API port settings (`[api]`); all fields have defaults.
+    #[serde(default)]
+    pub api: ApiConfig,
+    /// How the root key is protected (`[seal]`): Shamir shares (default) or an HSM.
+    #[serde(default)]
+    pub seal: SealSettings,
     /// Whether `GET /metrics` needs a token holding `sys:operator` (default false: Prometheus
     /// scrapes without one; the metrics carry no paths or tokens).
     #[serde(default)]
@@ -218,6 +224,63 @@ impl Default for AuthConfig {
     }
 }
 
+/// API port settings (`[api]`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    /// CIDR ranges (or IPs) of TCP load balancers that open every API connection with a PROXY
+    /// protocol header, v1 or v2 (haproxy `send-proxy-v2`). The client address in the header
+    /// becomes the connection's peer address. A connection from these addresses without a
+    /// valid header is closed; a PROXY header from any other address is refused too
+    /// (`ass_proxy_protocol_rejected_total{reason}`). Default: none.
+    pub proxy_protocol_from: Vec<String>,
+}
+
+/// The seal backend (`[seal]`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SealKind {
+    /// Unseal key shares handed in by operators after every start.
+    #[default]
+    Shamir,
+    /// Auto-unseal: the root key wrapped by an AES key inside a PKCS#11 HSM.
+    Pkcs11,
+}
+
+/// Seal settings (`[seal]`). The HSM PIN is never in the config: `pin_file` names a file
+/// holding it, or it comes from the `ASS_SEAL_PIN` environment variable.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SealSettings {
+    /// `shamir` (default) or `pkcs11`.
+    #[serde(rename = "type")]
+    pub kind: SealKind,
+    /// With `pkcs11`: the vendor's PKCS#11 library, e.g. `/usr/lib/softhsm/libsofthsm2.so`.
+    pub library: PathBuf,
+    /// With `pkcs11`: the label of the token holding the key.
+    pub token_label: String,
+    /// With `pkcs11`: the label of the AES-256 secret key that wraps the root key (default
+    /// `ass-root`); created in the HSM beforehand, non-extractable.
+    pub key_label: String,
+    /// With `pkcs11`: a file holding the user PIN (mode 0600); empty: `ASS_SEAL_PIN`.
+    pub pin_file: PathBuf,
+}
+
+/// Default label of the HSM wrapping key.
+pub const DEFAULT_SEAL_KEY_LABEL: &str = "ass-root";
+
+impl Default for SealSettings {
+    fn default() -> Self {
+        Self {
+            kind: SealKind::Shamir,
+            library: PathBuf::new(),
+            token_label: String::new(),
+            key_label: DEFAULT_SEAL_KEY_LABEL.into(),
+            pin_file: PathBuf::new(),
+        }
+    }
+}
+
 /// Default bound on wall-clock skew, ms.
 pub const DEFAULT_MAX_CLOCK_SKEW_MS: u64 = 5000;
 /// Default failed authentications per client address per minute.
@@ -303,7 +366,18 @@ impl Config {
             return Err(invalid("peers", "must list every member, this node included"));
         }
         let mut ids = BTreeSet::new();
+        let mut addrs = BTreeSet::new();
         for peer in &self.peers {
+            for (field, addr) in
+                [("peers.api_addr", &peer.api_addr), ("peers.cluster_addr", &peer.cluster_addr)]
+            {
+                if !addrs.insert(addr.as_str()) {
+                    return Err(invalid(
+                        field,
+                        format!("peer {}: address `{addr}` is used twice in [[peers]]", peer.id),
+                    ));
+                }
+            }
             if peer.id == 0 {
                 return Err(invalid("peers.id", "must be greater than 0"));
             }
@@ -357,6 +431,25 @@ impl Config {
                     "auth.trusted_proxies",
                     format!("entry {i} `{cidr}` is not a CIDR range or an IP address"),
                 ));
+            }
+        }
+        for (i, cidr) in self.api.proxy_protocol_from.iter().enumerate() {
+            if crate::tls::proxy_protocol::parse_net(cidr).is_none() {
+                return Err(invalid(
+                    "api.proxy_protocol_from",
+                    format!("entry {i} `{cidr}` is not a CIDR range or an IP address"),
+                ));
+            }
+        }
+        if self.seal.kind == SealKind::Pkcs11 {
+            for (field, empty) in [
+                ("seal.library", self.seal.library.as_os_str().is_empty()),
+                ("seal.token_label", self.seal.token_label.is_empty()),
+                ("seal.key_label", self.seal.key_label.is_empty()),
+            ] {
+                if empty {
+                    return Err(invalid(field, "is required with [seal] type = \"pkcs11\""));
+                }
             }
         }
         if self.auth.dead_token_retention_ms == 0 {
@@ -455,6 +548,11 @@ mod tests {
         assert!(err_of(&GOOD.replace("8301\"\n        data", "8201\"\n        data"))
             .contains("cluster_addr"));
         assert!(err_of(&format!("bogus = 1\n{GOOD}")).contains("bogus"));
+        let e = err_of(&GOOD.replace("127.0.0.1:8302", "127.0.0.1:8301"));
+        assert!(e.contains("peers.cluster_addr") && e.contains("used twice"), "{e}");
+        let e =
+            err_of(&GOOD.replace("api_addr = \"127.0.0.1:8202\"", "api_addr = \"127.0.0.1:8301\""));
+        assert!(e.contains("peers.api_addr") && e.contains("used twice"), "{e}");
         assert!(err_of(&GOOD.replace(
             "api_addr = \"127.0.0.1:8201\"\n        cluster",
             "api_addr = \"nope\"\n        cluster"

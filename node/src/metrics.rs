@@ -38,6 +38,8 @@ pub struct Metrics {
     pub tls_cert_not_after: IntGaugeVec,
     /// TLS handshakes that failed or timed out, by port.
     pub tls_handshake_failures: IntCounterVec,
+    /// API connections closed before TLS for a PROXY protocol fault, by reason.
+    pub proxy_protocol_rejected: IntCounterVec,
     /// Requests hyper refused before routing, by status (414, 431).
     pub http_refused: IntCounterVec,
     /// Audit events of such refusals not written (over the per-second bound).
@@ -126,6 +128,15 @@ impl Metrics {
                 ),
                 &["port"],
             )),
+            proxy_protocol_rejected: must(IntCounterVec::new(
+                Opts::new(
+                    "proxy_protocol_rejected_total",
+                    "API connections closed before TLS: a configured proxy sent no PROXY header \
+                     (missing), a bad one (malformed) or none in time (timeout), or a peer not \
+                     in [api] proxy_protocol_from sent one (untrusted)",
+                ),
+                &["reason"],
+            )),
             http_refused: must(IntCounterVec::new(
                 Opts::new(
                     "http_refused_before_routing_total",
@@ -168,6 +179,7 @@ impl Metrics {
             Box::new(m.pending_approvals.clone()),
             Box::new(m.tls_cert_not_after.clone()),
             Box::new(m.tls_handshake_failures.clone()),
+            Box::new(m.proxy_protocol_rejected.clone()),
             Box::new(m.auth_cache_lookups.clone()),
             Box::new(m.http_refused.clone()),
             Box::new(m.audit_refusals_suppressed.clone()),

@@ -112,6 +112,13 @@ pub struct Node {
     pub generate_root: Mutex<UnsealProgress>,
     /// Current unseal shares handed in towards new ones (rekey).
     pub rekey_progress: Mutex<UnsealProgress>,
+    /// Unseal or recovery shares handed in for `ass operator seal migrate` on this node.
+    pub migrate_progress: Mutex<UnsealProgress>,
+    /// The HSM of `[seal] type = "pkcs11"`, opened at start; `None`: Shamir only.
+    pub hsm: Option<Arc<crate::seal::pkcs11::Hsm>>,
+    /// Set by `POST /v1/sys/seal`: auto-unseal leaves this node sealed until it restarts or
+    /// is unsealed by hand.
+    pub sealed_by_request: std::sync::atomic::AtomicBool,
     /// One keyring rotation at a time on this node.
     pub rotate_lock: Mutex<()>,
     pub unseal: Mutex<UnsealProgress>,
@@ -160,6 +167,9 @@ impl Node {
                 .collect(),
             generate_root: Mutex::new(UnsealProgress::default()),
             rekey_progress: Mutex::new(UnsealProgress::default()),
+            migrate_progress: Mutex::new(UnsealProgress::default()),
+            hsm: None,
+            sealed_by_request: Default::default(),
             rotate_lock: Mutex::new(()),
             state: StateReader::new(&store),
             config,

@@ -125,6 +125,19 @@ pub async fn run(
     let mut node = Node::new(config.clone(), raft.clone(), store.clone(), http_client, clock)
         .with_audit(audit);
     node.peer_contacts = peer_contacts;
+    if config.seal.kind == crate::config::SealKind::Pkcs11 {
+        // Off the runtime's workers: the vendor library blocks, and retries sleep.
+        let settings = config.seal.clone();
+        let hsm =
+            tokio::task::spawn_blocking(move || crate::seal::pkcs11::Hsm::open_retrying(&settings))
+                .await
+                .context("HSM open task")?
+                .context(
+                    "[seal] type = \"pkcs11\": the HSM can't be used, the node does not start",
+                )?;
+        tracing::info!(hsm = %hsm.name, "HSM ready: this node unseals itself (auto-unseal)");
+        node.hsm = Some(Arc::new(hsm));
+    }
     let node = Arc::new(node);
 
     let api = http::router(node.clone());
@@ -141,16 +154,26 @@ pub async fn run(
         }
         None => (None, None),
     };
+    // Read before the ports open: a peer may replicate the cluster's first entry here as soon
+    // as they do, and that is not a restart.
+    let had_raft_state = raft.is_initialized().await.context("reading raft state")?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let failures = |port| Port {
         name: port,
         handshake_failures: node.metrics.tls_handshake_failures.with_label_values(&[port]),
+        proxy: None,
         on_refusal: None,
     };
-    let api_port = Port {
+    let mut api_port = Port {
         on_refusal: Some(crate::http::audit::refusal_recorder(node.clone())),
         ..failures("api")
     };
+    if !config.api.proxy_protocol_from.is_empty() {
+        api_port.proxy = Some(crate::tls::proxy_protocol::ProxyProtocol::new(
+            &config.api.proxy_protocol_from,
+            node.metrics.proxy_protocol_rejected.clone(),
+        ));
+    }
     let api_task = tokio::spawn(serve(api_listener, api, api_tls, api_port, stop_rx.clone()));
     let cluster_task = tokio::spawn(serve(
         cluster_listener,
@@ -160,7 +183,7 @@ pub async fn run(
         stop_rx.clone(),
     ));
 
-    form_cluster(&raft, &config).await?;
+    form_cluster(&raft, &config, had_raft_state).await?;
     let ticker = tokio::spawn(tick_when_idle(node.clone()));
     let sweeper = tokio::spawn(sweep_dead_tokens(node.clone()));
     let role = tokio::spawn(keep_seal_role(node.clone()));
@@ -173,6 +196,8 @@ pub async fn run(
         snapshot_entries,
     ));
     tracing::info!(node_id = config.node_id, api = %config.api_addr, cluster = %config.cluster_addr, "node running (sealed)");
+    // After that line: with an HSM the node unseals itself next, and says so.
+    let auto_unseal = tokio::spawn(crate::seal::auto::keep_unsealed(node.clone()));
 
     shutdown.await;
     tracing::info!("shutting down");
@@ -180,6 +205,7 @@ pub async fn run(
     ticker.abort();
     sweeper.abort();
     role.abort();
+    auto_unseal.abort();
     pruner.abort();
     fatal_watch.abort();
     retention.abort();
@@ -197,9 +223,14 @@ pub async fn run(
 /// Forms the cluster on the very first start: a node with an empty log proposes the
 /// configured membership. Every member proposing the same one is safe (openraft makes the same
 /// first entry everywhere); a node that already has a log never re-initializes.
-async fn form_cluster(raft: &Raft, config: &Config) -> anyhow::Result<()> {
-    if raft.is_initialized().await.context("reading raft state")? {
+/// `had_raft_state`: the log held a membership when the node opened it (a restart).
+async fn form_cluster(raft: &Raft, config: &Config, had_raft_state: bool) -> anyhow::Result<()> {
+    if had_raft_state {
         tracing::info!("raft state found: rejoining the cluster");
+        return Ok(());
+    }
+    if raft.is_initialized().await.context("reading raft state")? {
+        tracing::info!("first start: a peer formed the cluster first; joining it");
         return Ok(());
     }
     if !config.bootstrap {

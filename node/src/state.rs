@@ -15,6 +15,7 @@ use crate::posture::engine::IgnoreRecord;
 use crate::raft::types::{Applied, Command, Rejection, Request, Response};
 use crate::seal::SealConfig;
 use crate::secrets;
+use crate::storage::schema::KEY_AUTO_SEAL;
 
 /// The doctor's suppressions, by finding id.
 pub type Ignores = std::collections::BTreeMap<String, IgnoreRecord>;
@@ -183,6 +184,15 @@ fn apply_command(tx: &Tx<'_>, time_ms: u64, cmd: &Command) -> TxResult<Response>
             put_tx(tx.meta, KEY_SEAL, seal)?;
             Ok(Response::Ok)
         }
+        Command::SetAutoSeal { auto } => {
+            match auto {
+                Some(a) => put_tx(tx.meta, KEY_AUTO_SEAL, a)?,
+                None => {
+                    tx.meta.remove(KEY_AUTO_SEAL)?;
+                }
+            }
+            Ok(Response::Ok)
+        }
         Command::DecideApproval(d) => {
             let policy: ApprovalPolicyRecord =
                 get_tx(tx.meta, KEY_APPROVAL_POLICY)?.unwrap_or_default();
@@ -259,6 +269,11 @@ impl StateReader {
     /// The seal config, once `Init` is applied.
     pub fn seal_config(&self) -> Result<Option<SealConfig>, StorageError> {
         self.get(KEY_SEAL)
+    }
+
+    /// The auto-unseal state, while auto-unseal is on.
+    pub fn auto_seal(&self) -> Result<Option<crate::seal::AutoSeal>, StorageError> {
+        self.get(KEY_AUTO_SEAL)
     }
 
     /// The keyring sealed under the root key.

@@ -4,6 +4,7 @@
 mod access;
 mod approvals;
 mod audit;
+mod autounseal;
 mod backup;
 mod harness;
 mod identity;

@@ -44,6 +44,7 @@ pub mod operator_rekey;
 pub mod operator_revoke_root;
 pub mod operator_rotate;
 pub mod operator_seal;
+pub mod operator_seal_migrate;
 pub mod operator_snapshot_restore;
 pub mod operator_snapshot_save;
 pub mod operator_status;
@@ -99,7 +100,7 @@ Exit codes: 0 success, 1 usage or local error, 2 the server refused or could not
 the last line on stderr), 4 approval denied, or expired while `secrets get --wait` waited.
 
 Example:
-  export ASS_ADDR=https://n1:8201,https://n2:8201,https://n3:8201
+  export ASS_ADDR=https://n1:8200,https://n2:8200,https://n3:8200
   export ASS_TOKEN=…
   ass secrets get production/gemini/GEMINI_API_KEY --silent
 

@@ -20,8 +20,8 @@ The share is read with a hidden prompt, or from --key-file (`-`: standard input)
 forgets the shares handed in so far. Needs no token: the shares are the credential.
 
 Example:
-  ass operator generate-root --addr https://n1:8201
-  ass operator generate-root --addr https://n1:8201 --key-file share2.txt";
+  ass operator generate-root --addr https://n1:8200
+  ass operator generate-root --addr https://n1:8200 --key-file share2.txt";
 
 /// Make a new root token from unseal key shares (one share per run)
 #[derive(Debug, Args)]

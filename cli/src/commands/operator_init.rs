@@ -58,10 +58,27 @@ pub async fn exec(ctx: &Ctx, args: &InitArgs) -> anyhow::Result<()> {
 /// The human form: numbered shares, root token, and a loud warning.
 pub fn render(r: &InitResponse) -> String {
     let mut out = String::new();
+    let kind = if r.recovery_keys { "Recovery Key" } else { "Unseal Key" };
     for (i, k) in r.keys.iter().enumerate() {
-        out.push_str(&format!("Unseal Key {}: {k}\n", i + 1));
+        out.push_str(&format!("{kind} {}: {k}\n", i + 1));
     }
     out.push_str(&format!("\nInitial Root Token: {}\n", r.root_token));
+    if r.recovery_keys {
+        out.push_str(&format!(
+            "\n\
+             !!! STORE THESE NOW. They are shown this ONCE and the cluster does not keep them. !!!\n\
+             \n\
+             The cluster auto-unseals: every node's HSM ([seal] type = \"pkcs11\") unwraps the\n\
+             root key at start, so no share is needed for a restart. These {shares} are RECOVERY\n\
+             keys (threshold {t}): `ass operator generate-root`, `rekey` and `seal migrate` need\n\
+             them, and they unseal a node by hand if the HSM is lost. Guard them like unseal\n\
+             keys: give each to a different person and keep them apart.\n\
+             Use the root token only to set up agents and policy, then keep it offline.\n",
+            shares = r.shares,
+            t = r.threshold,
+        ));
+        return out;
+    }
     out.push_str(&format!(
         "\n\
          !!! STORE THESE NOW. They are shown this ONCE and the cluster does not keep them. !!!\n\
@@ -88,6 +105,16 @@ mod tests {
             Command::Operator(OperatorCommand::Init(a)) => a,
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn recovery_keys_are_named_so() {
+        let r: InitResponse = fixture(serde_json::json!({
+            "keys": ["k1"], "shares": 1, "threshold": 1, "root_token": "root", "recovery_keys": true
+        }));
+        let s = render(&r);
+        assert!(s.starts_with("Recovery Key 1: k1\n\nInitial Root Token: root\n"), "{s}");
+        assert!(s.contains("auto-unseals") && !s.contains("Unseal Key"), "{s}");
     }
 
     #[test]

@@ -18,7 +18,7 @@ node first (its own config, `bootstrap = false`); the command returns once it ha
 sys:operator scope. Prints the new member list.
 
 Example:
-  ass operator raft add-node --id 4 --api-addr 10.0.0.14:8200 --cluster-addr 10.0.0.14:8201
+  ass operator raft add-node --id 4 --api-addr 10.0.0.14:8200 --cluster-addr 10.0.0.14:8300
   ass operator unseal --addr https://10.0.0.14:8200
   ass operator raft promote 4";
 

@@ -25,8 +25,8 @@ read with a hidden prompt, or from --key-file (`-`: standard input). --reset for
 shares handed in so far. Needs the sys:operator scope.
 
 Example:
-  ass operator rekey --addr https://n1:8201 --shares 5 --threshold 3
-  ass operator rekey --addr https://n1:8201 --shares 5 --threshold 3 --key-file share2.txt";
+  ass operator rekey --addr https://n1:8200 --shares 5 --threshold 3
+  ass operator rekey --addr https://n1:8200 --shares 5 --threshold 3 --key-file share2.txt";
 
 /// Make new unseal key shares from the current ones (one current share per run)
 #[derive(Debug, Args)]

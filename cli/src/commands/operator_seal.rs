@@ -2,9 +2,9 @@
 //! material from memory and answers only status, health, init and unseal until unsealed.
 
 use ass_client::SealStatus;
-use clap::Args;
+use clap::{Args, Subcommand};
 
-use super::{nodes_of, report_nodes, Ctx, NodeResult};
+use super::{nodes_of, operator_seal_migrate, report_nodes, Ctx, NodeResult};
 
 const LONG_ABOUT: &str = "\
 Seal a node: it forgets its keys at once and serves nothing but status and unseal until
@@ -12,16 +12,26 @@ THRESHOLD shares are handed in again. Use it when a node or a share may be compr
 Sealing is per node: with --all every address in ASS_ADDR / --addr is sealed, otherwise the
 first one. Needs a token with the sys:operator scope.
 
+On an auto-unseal cluster a node sealed this way stays sealed until it restarts (its HSM
+then unseals it) or recovery keys are handed in with `ass operator unseal`.
+
+`ass operator seal migrate --to pkcs11|shamir` moves the whole cluster between unseal shares
+and auto-unseal (see its --help).
+
 Exits 2 if any node could not be sealed.
 
 Example:
-  ass operator seal --addr http://n2:8201
-  ass operator seal --all";
+  ass operator seal --addr https://n2:8200
+  ass operator seal --all
+  ass operator seal migrate --to pkcs11 --addr https://n1:8200";
 
-/// Seal a node (or every node with --all)
+/// Seal a node (or every node with --all); `seal migrate` changes the seal type
 #[derive(Debug, Args)]
-#[command(long_about = LONG_ABOUT)]
+#[command(long_about = LONG_ABOUT, args_conflicts_with_subcommands = true)]
 pub struct SealArgs {
+    #[command(subcommand)]
+    pub command: Option<SealCommand>,
+
     /// Seal every address given, not just the first
     #[arg(long)]
     pub all: bool,
@@ -31,8 +41,17 @@ pub struct SealArgs {
     pub json: bool,
 }
 
+/// `ass operator seal …`.
+#[derive(Debug, Subcommand)]
+pub enum SealCommand {
+    Migrate(operator_seal_migrate::MigrateArgs),
+}
+
 /// Runs `ass operator seal`.
 pub async fn exec(ctx: &Ctx, args: &SealArgs) -> anyhow::Result<()> {
+    if let Some(SealCommand::Migrate(m)) = &args.command {
+        return operator_seal_migrate::exec(ctx, m).await;
+    }
     let results = futures::future::join_all(
         nodes_of(&ctx.scoped(ass_client::scope::SYS_OPERATOR), args.all)
             .into_iter()

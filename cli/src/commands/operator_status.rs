@@ -15,7 +15,7 @@ Nodes that do not answer are listed as unreachable (details on stderr). Exits 2 
 node answered.
 
 Example:
-  ASS_ADDR=https://n1:8201,https://n2:8201,https://n3:8201 ass operator status";
+  ASS_ADDR=https://n1:8200,https://n2:8200,https://n3:8200 ass operator status";
 
 /// Show seal and Raft status of every node given
 #[derive(Debug, Args)]

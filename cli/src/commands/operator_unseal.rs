@@ -24,7 +24,7 @@ Prints one line per node: `node N: unsealed` or `node N: sealed, progress 2 of 3
 Exits 2 if any node could not take the share.
 
 Example:
-  ASS_ADDR=https://n1:8201,https://n2:8201,https://n3:8201 ass operator unseal --all";
+  ASS_ADDR=https://n1:8200,https://n2:8200,https://n3:8200 ass operator unseal --all";
 
 /// Hand one unseal key share to a node (or to every node with --all)
 #[derive(Debug, Args)]

@@ -170,6 +170,7 @@ pub fn action_of(method: &str, route: &str, path: &str) -> String {
         ("POST", "/v1/sys/init") => "sys.init",
         ("POST", "/v1/sys/unseal") => "sys.unseal",
         ("POST", "/v1/sys/seal") => "sys.seal",
+        ("POST", "/v1/sys/seal/migrate") => "sys.seal.migrate",
         ("GET", "/v1/sys/status") => "sys.status",
         ("GET", "/v1/sys/members") => "sys.members.list",
         ("POST", "/v1/sys/members") => "sys.members.add",

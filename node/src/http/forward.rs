@@ -55,6 +55,7 @@ const PER_NODE: &[&str] = &[
     "/v1/sys/seal",
     "/v1/sys/generate-root",
     "/v1/sys/rekey",
+    "/v1/sys/seal/migrate",
     super::snapshot::PATH_RESTORE,
 ];
 

@@ -46,6 +46,7 @@ pub async fn status_of(node: &Node) -> Result<SealStatus, ApiError> {
         snapshot_index: m.snapshot.map_or(0, |l| l.index),
         purged_index: m.purged.map_or(0, |l| l.index),
         version: VERSION.to_string(),
+        seal_type: if node.state.auto_seal()?.is_some() { "pkcs11" } else { "shamir" }.into(),
     })
 }
 
@@ -64,6 +65,9 @@ pub async fn init(
         return Err(crate::raft::types::Rejection::AlreadyInitialized.into());
     }
     let material = seal::init(shares, threshold)?;
+    // With an HSM, wrap first: a broken HSM fails the init before anything is committed.
+    let auto = crate::seal::auto::wrap_for(&node, &material.root)
+        .map_err(|e| ApiError::internal(format!("HSM: {e}")))?;
     let request = Request {
         request_id: request_id(&headers)?,
         time_ms: now_ms(),
@@ -76,11 +80,41 @@ pub async fn init(
     let committed = node.write(request).await?.fresh()?;
     super::expect_ok(&committed)?;
     tracing::info!(shares, threshold, index = committed.index, "cluster initialized");
+    let mut recovery_keys = false;
+    if let Some(auto) = auto {
+        // This node (the leader: init is forwarded there) unseals now, as its HSM would in
+        // a moment anyway: a sealed leader of an initialized cluster stops heartbeating
+        // within 250 ms (seal role), and the record below would then wait for a leader.
+        match crate::crypto::Keyring::open_with(&material.root, &material.sealed_keyring) {
+            Ok(keyring) => {
+                node.set_barrier(Some(Barrier::new(material.root.clone(), keyring)));
+                tracing::info!("node unsealed at init (auto-unseal)");
+            }
+            Err(e) => tracing::error!(error = %e, "init: the new keyring does not open"),
+        }
+        let cmd = Command::SetAutoSeal { auto: Some(auto) };
+        let request =
+            Request { request_id: *uuid::Uuid::new_v4().as_bytes(), time_ms: now_ms(), cmd };
+        // The shares are shown whatever happens: without the record they are unseal keys.
+        let outcome: Result<(), ApiError> = async {
+            let c = node.write(request).await?.fresh()?;
+            super::expect_ok(&c)?;
+            Ok(())
+        }
+        .await;
+        match outcome {
+            Ok(()) => recovery_keys = true,
+            Err(e) => {
+                tracing::error!(error = ?e, "auto-unseal not turned on: the shares are unseal keys; retry with `ass operator seal migrate --to pkcs11`")
+            }
+        }
+    }
     let body = InitResponse {
         keys: material.shares.clone(),
         shares,
         threshold,
         root_token: material.root_token.clone(),
+        recovery_keys,
     };
     Ok(([(HEADER_INDEX, committed.index.to_string())], Json(body)).into_response())
 }
@@ -113,6 +147,7 @@ pub async fn unseal(
         }
         Submitted::Unsealed(unlocked) => {
             node.set_barrier(Some(Barrier::new(unlocked.root, unlocked.keyring)));
+            node.sealed_by_request.store(false, std::sync::atomic::Ordering::Relaxed);
             tracing::info!("node unsealed");
         }
     }
@@ -124,6 +159,7 @@ pub async fn seal(
     caller: Caller,
 ) -> Result<Json<SealStatus>, ApiError> {
     caller.require_admin(Admin::SysOperator)?;
+    node.sealed_by_request.store(true, std::sync::atomic::Ordering::Relaxed);
     node.set_barrier(None);
     node.unseal.lock().await.reset();
     tracing::warn!("node sealed by request");

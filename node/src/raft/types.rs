@@ -130,6 +130,9 @@ pub enum Command {
     /// Removes tokens that are dead (expired, revoked, or of a revoked agent) since before
     /// `dead_before_ms`, with their credentials; each is checked again at apply.
     SweepTokens { accessors: Vec<[u8; 16]>, dead_before_ms: u64 },
+    /// Turns auto-unseal on (the root key wrapped by an HSM key) or off (`None`: back to
+    /// Shamir unseal shares). The seal config and the data are untouched.
+    SetAutoSeal { auto: Option<crate::seal::AutoSeal> },
     /// Suppresses one `ass doctor` finding by its id with a reason (`None` lifts the
     /// suppression); stamped with the apply's leader time.
     IgnoreFinding { id: String, ignore: Option<NewIgnore> },
@@ -208,7 +211,9 @@ impl Command {
             | Command::SweepTokens { .. } => String::new(),
             Command::OpenApproval(a) => a.path.clone(),
             Command::RotateKeyring { term, .. } => term.to_string(),
-            Command::Rekey { .. } | Command::Restore { .. } => String::new(),
+            Command::Rekey { .. } | Command::Restore { .. } | Command::SetAutoSeal { .. } => {
+                String::new()
+            }
             Command::DecideApproval(d) => hex::encode(d.id),
             Command::IgnoreFinding { id, .. } => id.clone(),
         };
@@ -237,6 +242,7 @@ impl Command {
             Command::Rekey { .. } => "rekey",
             Command::Restore { .. } => "restore",
             Command::SweepTokens { .. } => "sweep_tokens",
+            Command::SetAutoSeal { .. } => "set_auto_seal",
             Command::IgnoreFinding { .. } => "ignore_finding",
         }
     }

@@ -20,6 +20,9 @@ use zeroize::Zeroizing;
 
 use crate::crypto::{self, Binding, CryptoError, Key, Keyring};
 
+pub mod auto;
+pub mod pkcs11;
+
 /// Default number of unseal shares.
 pub const DEFAULT_SHARES: u8 = 5;
 /// Default number of shares needed to unseal.
@@ -40,8 +43,23 @@ pub struct SealConfig {
     pub sealed_root_key: Vec<u8>,
 }
 
+/// Replicated auto-unseal state (`Command::SetAutoSeal`): the root key wrapped by a key in
+/// an HSM. While it is set, the Shamir shares of [`SealConfig`] are *recovery* keys: needed
+/// for generate-root, rekey and seal migration, never for a restart.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AutoSeal {
+    /// The backend: `pkcs11`.
+    pub kind: String,
+    /// The HSM key's label (`[seal] key_label` of the node that wrapped it).
+    pub key_label: String,
+    /// The root key, wrapped by the HSM key.
+    pub wrapped_root_key: Vec<u8>,
+}
+
 /// What `init` makes: the replicated part and the part shown once to the operator.
 pub struct InitMaterial {
+    /// The root key, for an auto-unseal backend to wrap; never stored in the clear.
+    pub root: Key,
     pub config: SealConfig,
     pub sealed_keyring: Vec<u8>,
     pub root_token_hash: [u8; 32],
@@ -87,6 +105,7 @@ pub fn init(shares: u8, threshold: u8) -> Result<InitMaterial, SealError> {
     rand::rng().fill_bytes(token_bytes.as_mut());
     let root_token = format!("{ROOT_TOKEN_PREFIX}{}", URL_SAFE_NO_PAD.encode(token_bytes.as_ref()));
     Ok(InitMaterial {
+        root: root_key,
         config: SealConfig { format: 1, shares, threshold, sealed_root_key },
         sealed_keyring,
         root_token_hash: hash_token(&root_token),

@@ -42,6 +42,8 @@ pub const KEY_COMMITTED: &[u8] = b"committed";
 pub const KEY_LAST_APPLIED: &[u8] = b"last_applied";
 pub const KEY_MEMBERSHIP: &[u8] = b"membership";
 pub const KEY_SEAL: &[u8] = b"seal";
+/// `seal::AutoSeal`: the root key wrapped by an HSM key, while auto-unseal is on.
+pub const KEY_AUTO_SEAL: &[u8] = b"auto_seal";
 pub const KEY_KEYRING: &[u8] = b"keyring";
 pub const KEY_ROOT_TOKEN: &[u8] = b"root_token";
 pub const KEY_TOKEN_POLICY: &[u8] = b"token_policy";

@@ -23,6 +23,7 @@
 //! the accept loop both ports run (TLS handshake per connection, with a timeout).
 
 pub mod dev_certs;
+pub mod proxy_protocol;
 pub mod refusal;
 pub mod serve;
 

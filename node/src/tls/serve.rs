@@ -8,7 +8,9 @@
 //! ```
 //!
 //! Every request carries `ConnectInfo<SocketAddr>` of the TCP peer, as with `axum::serve`, so
-//! the client-IP and allowlist logic sees the real socket address. With no TLS config (the
+//! the client-IP and allowlist logic sees the real socket address. On the API port, a peer in
+//! `[api] proxy_protocol_from` must open with a PROXY protocol header, and the client it names
+//! is the peer from then on (see [`super::proxy_protocol`]). With no TLS config (the
 //! explicit `tls_disable = true`) the loop serves plain HTTP the same way.
 
 use std::net::SocketAddr;
@@ -43,6 +45,9 @@ pub struct Port {
     pub name: &'static str,
     /// `ass_tls_handshake_failures_total{port}`.
     pub handshake_failures: prometheus::IntCounter,
+    /// The PROXY protocol policy (API port only; `None`: no peer may send a header, and a
+    /// header is then just a failed handshake).
+    pub proxy: Option<super::proxy_protocol::ProxyProtocol>,
     /// Told of each request hyper refused before routing (`tls::refusal`): the client's
     /// socket address and the status. The API port records an audit event.
     pub on_refusal: Option<Arc<dyn Fn(SocketAddr, u16) + Send + Sync>>,
@@ -107,6 +112,28 @@ pub async fn serve(
         let last_failure_log = last_failure_log.clone();
         tokio::spawn(async move {
             let name = port.name;
+            let mut tcp = tcp;
+            // Behind a TCP load balancer the PROXY header names the real client: from here on
+            // it is this connection's peer address.
+            let peer = match &port.proxy {
+                None => peer,
+                Some(proxy) => {
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, proxy.accept(&mut tcp, peer))
+                        .await
+                    {
+                        Ok(Ok(client)) => client,
+                        Ok(Err(e)) => {
+                            tracing::warn!(port = name, %peer, reason = e.reason(), error = %e, "PROXY protocol: connection refused");
+                            return;
+                        }
+                        Err(_) => {
+                            proxy.rejected.with_label_values(&["timeout"]).inc();
+                            tracing::warn!(port = name, %peer, "PROXY protocol: no header within the handshake timeout");
+                            return;
+                        }
+                    }
+                }
+            };
             let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
                 req.extensions_mut().insert(ConnectInfo(peer));
                 router.clone().oneshot(req)

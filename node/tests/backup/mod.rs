@@ -246,3 +246,153 @@ async fn a_survivor_of_lost_quorum_saves_its_local_state_for_a_new_cluster() {
     }
     assert_eq!(new.get(2, &format!("/v1/secrets/{MULTI}")).await.body["value"], VALUES[0]);
 }
+
+/// Writes `values` to `path` in order (versions 1, 2, …).
+async fn put_all(c: &Cluster, path: &str, values: &[String]) {
+    for v in values {
+        let r = c.put(0, path, json!({"value": v})).await;
+        assert_eq!(r.status, 200, "{path}: {:?}", r.body);
+    }
+}
+
+/// The `ass` binary next to `ass-node`. `cargo test --workspace` (CI) has built it with this
+/// checkout; when it is missing (`cargo test -p ass-node` on a fresh target directory) it is
+/// built first with the same profile, as `cli/tests/real_cluster.rs` builds `ass-node`.
+pub fn ass_cli() -> std::path::PathBuf {
+    let node = std::path::Path::new(env!("CARGO_BIN_EXE_ass-node"));
+    let ass = node.with_file_name("ass");
+    if ass.exists() {
+        return ass;
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = std::process::Command::new(cargo);
+    cmd.args(["build", "--quiet", "-p", "ass-cli", "--bin", "ass"]);
+    if node.parent().and_then(|d| d.file_name()).is_some_and(|n| n == "release") {
+        cmd.arg("--release");
+    }
+    let status = cmd.status().expect("cargo build -p ass-cli");
+    assert!(status.success() && ass.exists(), "building {}", ass.display());
+    ass
+}
+
+/// The shipped timer job, `cluster-config/systemd/ass-backup`, run as the service runs it
+/// (its environment, the real `ass` CLI): three runs keep the newest two files, name order is
+/// time order, the textfile metric records the last good backup; a run that can't save
+/// leaves no file and keeps the metric. The newest file restores into a fresh cluster, which
+/// serves every secret (and every version) written before it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_timer_backup_keeps_the_newest_and_its_newest_file_restores_every_secret() {
+    let ass = ass_cli();
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../cluster-config/systemd/ass-backup");
+    let old = Cluster::start(3).await;
+    let mut written: Vec<(String, Vec<String>)> = Vec::new();
+    for i in 0..8 {
+        written.push((format!("production/svc{i}/API_KEY"), vec![format!("key-{i}-v1")]));
+    }
+    written.push(("production/db/PASSWORD".into(), (1..=3).map(|v| format!("pw-v{v}")).collect()));
+    for (path, values) in &written {
+        put_all(&old, path, values).await;
+    }
+
+    let work = tempfile::tempdir().unwrap();
+    let (dir, metrics) = (work.path().join("backups"), work.path().join("textfile"));
+    std::fs::create_dir(&metrics).unwrap();
+    let run = |token: &str| {
+        let out = std::process::Command::new("bash")
+            .arg(&script)
+            .env("ASS_BIN", &ass)
+            .env("ASS_ADDR", old.dev.api_urls().join(","))
+            .env("ASS_CACERT", old.dev.ca_file.as_ref().expect("TLS"))
+            .env("ASS_TOKEN", token)
+            .env("ASS_BACKUP_DIR", &dir)
+            .env("ASS_BACKUP_KEEP", "2")
+            .env("ASS_BACKUP_METRICS_DIR", &metrics)
+            .output()
+            .expect("bash runs the backup script");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.code(), text)
+    };
+    let snaps = || {
+        let mut v: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .collect();
+        v.sort();
+        v
+    };
+    let metric = |name: &str| -> Option<f64> {
+        let text = std::fs::read_to_string(metrics.join("ass_backup.prom")).ok()?;
+        text.lines().find_map(|l| l.strip_prefix(&format!("{name} "))?.parse().ok())
+    };
+    let mut outputs = Vec::new();
+    for round in 0..3 {
+        if round > 0 {
+            // A later write, so each file differs; a second apart, so the names do.
+            let entry = (format!("production/later{round}/TOKEN"), vec![format!("later-{round}")]);
+            put_all(&old, &entry.0, &entry.1).await;
+            written.push(entry);
+            tokio::time::sleep(Duration::from_millis(1100)).await;
+        }
+        let (code, text) = run(&old.dev.root_token);
+        assert_eq!(code, Some(0), "backup run {round}: {text}");
+        outputs.push(text.trim().to_string());
+    }
+    let kept = snaps();
+    assert_eq!(kept.len(), 2, "ASS_BACKUP_KEEP=2 keeps two files: {kept:?}");
+    assert!(kept.iter().all(|f| f.starts_with("ass-") && f.ends_with("Z.snap")), "{kept:?}");
+    let newest = dir.join(kept.last().unwrap());
+    use std::os::unix::fs::PermissionsExt as _;
+    assert_eq!(std::fs::metadata(&newest).unwrap().permissions().mode() & 0o777, 0o600);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    let last_ok = metric("ass_backup_last_success_timestamp_seconds").expect("metric written");
+    assert!((now.as_secs_f64() - last_ok).abs() < 30.0, "last success {last_ok}, now {now:?}");
+    assert_eq!(metric("ass_backup_files"), Some(2.0));
+    assert_eq!(
+        metric("ass_backup_last_size_bytes"),
+        Some(std::fs::metadata(&newest).unwrap().len() as f64)
+    );
+
+    // A run that can't save (a bad token): exit 2, no file, the metric untouched.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (code, text) = run("asst_not-a-valid-token");
+    assert_eq!(code, Some(2), "{text}");
+    assert_eq!(snaps(), kept, "a failed run leaves nothing behind");
+    assert_eq!(metric("ass_backup_last_success_timestamp_seconds"), Some(last_ok));
+
+    // The newest file into a fresh cluster: every secret, every version, comes back.
+    let file = std::fs::read(&newest).unwrap();
+    let keys = old.dev.unseal_keys.clone();
+    let root_token = old.dev.root_token.clone();
+    drop(old);
+    let mut new = Cluster::start_uninitialized(3).await;
+    let r = restore(&new, 0, &file, &keys[..3], None).await;
+    assert_eq!(r.status, 200, "restore: {:?}", r.body);
+    new.dev.unseal_keys = keys;
+    new.dev.root_token = root_token;
+    for i in 0..3 {
+        new.dev.unseal(i).await.expect("unsealed with the original shares");
+    }
+    let mut read_back = 0;
+    for (path, values) in &written {
+        for (v, want) in values.iter().enumerate() {
+            let node = read_back % 3;
+            let url = format!("/v1/secrets/{path}?version={}", v + 1);
+            let r = new.get(node, &url).await;
+            assert_eq!(r.body["value"], *want, "node {node} {path} v{}: {:?}", v + 1, r.body);
+            read_back += 1;
+        }
+    }
+    eprintln!(
+        "backup timer job: {}; after a failed run still {:?}; restored {} into a fresh \
+         cluster and read back {read_back} secret versions ({} paths)",
+        outputs.join(" | "),
+        snaps(),
+        newest.file_name().unwrap().to_string_lossy(),
+        written.len()
+    );
+}

@@ -1,0 +1,236 @@
+//! The documentation agrees with the product: every key of `cluster-config/README.md`'s config
+//! table and of every shipped example config is a `Config` key, and every `Config` key is in
+//! the table and in every example; the CLI's default address and every address the CLI's
+//! `--help`, the README and the runbook hand to `--addr`/`ASS_ADDR` is an API port, never a
+//! cluster port, of the dev cluster or the shipped configs.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use ass_node::config::Config;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn read(rel: &str) -> String {
+    let p = root().join(rel);
+    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("cannot read {}: {e}", p.display()))
+}
+
+fn examples() -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for set in ["node-3", "node-5"] {
+        let dir = root().join("cluster-config").join(set);
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+            .collect();
+        files.sort();
+        for f in files {
+            let rel = format!("cluster-config/{set}/{}", f.file_name().unwrap().to_string_lossy());
+            out.push((rel.clone(), read(&rel)));
+        }
+    }
+    assert!(out.len() >= 8, "the 3- and 5-node examples: {}", out.len());
+    out
+}
+
+/// Dotted keys of a TOML value: `node_id`, `tls.cert_file`, `peers.id` (arrays of tables
+/// under their own name).
+fn keys(prefix: &str, v: &toml::Value, out: &mut BTreeSet<String>) {
+    match v {
+        toml::Value::Table(t) => {
+            for (k, v) in t {
+                let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                let nested = matches!(v, toml::Value::Table(_))
+                    || matches!(v, toml::Value::Array(a) if a.first().is_some_and(toml::Value::is_table));
+                if nested {
+                    keys(&key, v, out);
+                } else {
+                    out.insert(key);
+                }
+            }
+        }
+        toml::Value::Array(a) => {
+            for item in a {
+                keys(prefix, item, out);
+            }
+        }
+        _ => {
+            out.insert(prefix.to_string());
+        }
+    }
+}
+
+/// An example with its commented-out settings (`# key = value` lines, as the `[seal]` block
+/// shows the pkcs11 keys) switched on: what the example documents.
+fn uncommented(text: &str) -> String {
+    text.lines()
+        .map(|l| match l.strip_prefix("# ") {
+            Some(rest)
+                if rest.split_once(" = ").is_some_and(|(k, _)| {
+                    !k.is_empty() && k.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+                }) =>
+            {
+                rest
+            }
+            _ => l,
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Every key `Config` has: an example parsed (without the TLS file checks of `validate`),
+/// filled in with every default and every optional table, serialized back.
+fn config_keys() -> BTreeSet<String> {
+    let (_, text) = &examples()[0];
+    let config: Config = toml::from_str(&uncommented(text)).expect("example parses as Config");
+    let value = toml::Value::try_from(&config).expect("Config serializes");
+    let mut out = BTreeSet::new();
+    keys("", &value, &mut out);
+    out
+}
+
+/// Keys of the README's "The format in one table": `` `[tls] cert_file` `` is `tls.cert_file`,
+/// `` `[[peers]]` `` covers `peers.*`.
+fn readme_table_keys() -> BTreeSet<String> {
+    let text = read("cluster-config/README.md");
+    let start = text.find("## The format in one table").expect("the config table section");
+    let section = &text[start..];
+    let end = section[3..].find("\n## ").map_or(section.len(), |i| i + 3);
+    let mut out = BTreeSet::new();
+    for line in section[..end].lines() {
+        let Some(rest) = line.strip_prefix("| `") else { continue };
+        let cell = &rest[..rest.find('`').expect("closing backtick")];
+        let key = if let Some(t) = cell.strip_prefix("[[").and_then(|c| c.strip_suffix("]]")) {
+            t.to_string()
+        } else if let Some(rest) = cell.strip_prefix('[') {
+            let (table, key) = rest.split_once("] ").expect("`[table] key`");
+            format!("{table}.{key}")
+        } else {
+            cell.to_string()
+        };
+        out.insert(key);
+    }
+    out
+}
+
+fn covered(key: &str, documented: &BTreeSet<String>) -> bool {
+    documented.contains(key) || documented.iter().any(|d| key.starts_with(&format!("{d}.")))
+}
+
+#[test]
+fn readme_config_table_and_config_have_the_same_keys() {
+    let config = config_keys();
+    let table = readme_table_keys();
+    let undocumented: Vec<_> = config.iter().filter(|k| !covered(k, &table)).collect();
+    assert!(undocumented.is_empty(), "Config keys missing from the README table: {undocumented:?}");
+    let unknown: Vec<_> = table
+        .iter()
+        .filter(|t| !config.contains(*t) && !config.iter().any(|k| k.starts_with(&format!("{t}."))))
+        .collect();
+    assert!(unknown.is_empty(), "README table keys that Config does not have: {unknown:?}");
+}
+
+#[test]
+fn every_example_config_sets_every_config_key_and_no_other() {
+    let config = config_keys();
+    for (file, text) in examples() {
+        let value: toml::Value = toml::from_str(&uncommented(&text))
+            .unwrap_or_else(|e| panic!("{file} with its `# key = value` lines on: {e}"));
+        let mut set = BTreeSet::new();
+        keys("", &value, &mut set);
+        let unknown: Vec<_> = set.difference(&config).collect();
+        assert!(unknown.is_empty(), "{file}: keys Config does not have: {unknown:?}");
+        let missing: Vec<_> = config.difference(&set).collect();
+        assert!(missing.is_empty(), "{file}: Config keys the example does not show: {missing:?}");
+        for stale in ["not built yet", "/etc/ass/nodeN.toml"] {
+            assert!(!text.contains(stale), "{file} still says `{stale}`");
+        }
+    }
+}
+
+/// Port of `https://host:port…`.
+fn port_of(url: &str) -> Option<u16> {
+    let rest = url.split("://").nth(1)?;
+    let host_port = rest.split(['/', ',', ' ', '"', '`']).next()?;
+    host_port.rsplit_once(':')?.1.parse().ok()
+}
+
+/// `ass-node dev --help`'s default base port (node N's API: base + N − 1, cluster: + 100).
+fn dev_base_port() -> u16 {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ass-node"))
+        .args(["dev", "--help"])
+        .output()
+        .expect("ass-node dev --help");
+    let help = String::from_utf8_lossy(&out.stdout);
+    let line = help.lines().skip_while(|l| !l.contains("--base-port")).take(6).collect::<String>();
+    let at = line.find("[default: ").expect("--base-port shows its default");
+    line[at + 10..].split(']').next().unwrap().parse().expect("a port")
+}
+
+#[test]
+fn the_cli_default_and_every_documented_address_is_an_api_port() {
+    let base = dev_base_port();
+    let dev_api: BTreeSet<u16> = (base..base + 5).collect();
+    let dev_cluster: BTreeSet<u16> = (base + 100..base + 105).collect();
+    let (mut api, mut cluster) = (BTreeSet::new(), BTreeSet::new());
+    for (file, text) in examples() {
+        let c: Config = toml::from_str(&text).unwrap();
+        api.insert(c.api_addr.port());
+        cluster.insert(c.cluster_addr.port());
+        assert_eq!(
+            c.cluster_addr.port(),
+            c.api_addr.port() + 100,
+            "{file}: the cluster port is the API port + 100, as in the dev cluster"
+        );
+    }
+    let all_cluster: BTreeSet<u16> = cluster.union(&dev_cluster).copied().collect();
+    assert!(api.is_disjoint(&all_cluster) && dev_api.is_disjoint(&all_cluster));
+
+    // The CLI's default is the dev cluster's node 1.
+    let default = ass_client::addr::DEFAULT_ADDR;
+    assert_eq!(port_of(default), Some(base), "CLI default {default} is dev node 1's API");
+    let ops = read("docs/operations.md");
+    assert!(ops.contains(&format!("`{default}`")), "the runbook's CLI table shows {default}");
+
+    // Every address handed to --addr / ASS_ADDR in the CLI's help, the READMEs and the docs.
+    let mut sources: Vec<(String, String)> = Vec::new();
+    for entry in std::fs::read_dir(root().join("cli/src/commands")).unwrap() {
+        let p = entry.unwrap().path();
+        let text = std::fs::read_to_string(&p).unwrap();
+        let help = text.split("#[cfg(test)]").next().unwrap().to_string();
+        sources.push((p.display().to_string(), help));
+    }
+    for rel in ["README.md", "cluster-config/README.md", "docs/operations.md", "docs/api.md"] {
+        sources.push((rel.to_string(), read(rel)));
+    }
+    let mut checked = 0;
+    for (file, text) in &sources {
+        for line in text.lines() {
+            for marker in ["ASS_ADDR=", "--addr "] {
+                let Some(at) = line.find(marker) else { continue };
+                for url in line[at + marker.len()..].split(',') {
+                    let url = url.trim();
+                    if !url.starts_with("http") {
+                        break;
+                    }
+                    let Some(port) = port_of(url) else { continue };
+                    checked += 1;
+                    assert!(
+                        !all_cluster.contains(&port),
+                        "{file}: `{line}` points the CLI at cluster port {port}"
+                    );
+                    assert!(
+                        api.contains(&port) || dev_api.contains(&port),
+                        "{file}: `{line}`: port {port} is no API port of the examples ({api:?}) \
+                         or the dev cluster ({dev_api:?})"
+                    );
+                }
+            }
+        }
+    }
+    assert!(checked >= 20, "found the documented addresses: {checked}");
+}

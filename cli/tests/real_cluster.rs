@@ -1045,7 +1045,37 @@ fn real_cluster_end_to_end() {
     );
     drop(tail);
 
-    step(t0, 18, "SIGTERM stops the dev process and every node");
+    step(t0, 18, "doctor: the exit code follows the grade, --warn-ok, ignore ID --reason");
+    let run = c.ass(&["doctor", "--json"]);
+    let report = run.json();
+    let want = match report["grade"].as_str() {
+        Some("fail") => 2,
+        Some("warn") => 1,
+        Some("pass") => 0,
+        other => panic!("grade {other:?}: {report}"),
+    };
+    run.expect(want);
+    let ids: Vec<String> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_str().unwrap().to_string())
+        .collect();
+    let dead = format!("deploy.unreachable:{leader}");
+    assert!(ids.contains(&dead), "the killed leader is named: {ids:?}");
+    let table = c.ass(&["doctor", "--warn-ok"]);
+    table.expect(if want == 2 { 2 } else { 0 });
+    table.stdout_has("CHECK").stdout_has("Minimum scope").stdout_has(&dead);
+    assert!(!table.stdout.contains('\x1b'), "no colour when stdout is a pipe");
+    c.ass(&["doctor", "ignore", &dead, "--reason", "killed on purpose"])
+        .ok()
+        .stdout_has(&format!("Ignoring {dead}"));
+    let again = c.ass(&["doctor", "--json"]).json();
+    assert_eq!(again["ignores"][&dead]["reason"], "killed on purpose", "{again}");
+    c.ass(&["doctor", "ignore", &dead]).expect(1).stderr_has("--reason");
+    c.ass(&["secrets", "stale", "--older-than", "0s", "--json"]).ok();
+
+    step(t0, 19, "SIGTERM stops the dev process and every node");
     let node_pids: Vec<u32> = c.nodes.iter().map(|n| n.pid).collect();
     let status = c.guard.terminate(Duration::from_secs(60)).expect("dev process");
     assert!(status.success(), "ass-node dev exited with {status} on SIGTERM");

@@ -70,6 +70,7 @@ pub mod audit;
 pub mod error;
 mod identity;
 mod operations;
+pub mod posture;
 pub mod scope;
 mod session;
 pub mod token_cache;
@@ -85,6 +86,11 @@ pub use audit::{
 pub use error::{Error, FAILOVER_CODES, FAILOVER_STATUSES};
 pub use identity::RevokeRootResponse;
 pub use operations::{ADD_MEMBER_TIMEOUT, SNAPSHOT_TIMEOUT};
+pub use posture::{
+    CheckGrade, DoctorOptions, DoctorReport, ExplainReason, ExplainSubject, Explanation, Finding,
+    HeldScope, IgnoreRequest, IgnoreResponse, Ignored, RightsizeReport, Severity, StaleResponse,
+    StaleSecret, UsedAccess,
+};
 pub use session::{format_ttl, refresh_margin, should_refresh, Lease, DEFAULT_AGENT_TOKEN_TTL};
 pub use token_cache::{TokenCache, ENV_NO_TOKEN_CACHE};
 pub use types::*;

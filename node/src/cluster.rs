@@ -50,6 +50,13 @@ pub fn router(node: Arc<Node>, api: Router) -> Router {
         .route(crate::handover::PATH_CAMPAIGN, post(campaign))
         .route(crate::autopilot::PATH_NODE_STATE, post(node_state))
         .route(crate::autopilot::PATH_REMOVED, post(removed))
+        .route(
+            crate::posture::service::PATH_POSTURE,
+            post(|State(s): State<ClusterState>| async move {
+                let me: Result<_, String> = Ok(crate::posture::service::member_self(&s.node));
+                reply(&me)
+            }),
+        )
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024 * 1024))
         .with_state(ClusterState { node, api })
 }

@@ -24,6 +24,7 @@ pub mod identity;
 pub mod metrics;
 pub mod node;
 pub mod peer;
+pub mod posture;
 pub mod raft;
 pub mod seal;
 pub mod secrets;

@@ -11,13 +11,17 @@ use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 
 use crate::approvals::{ApprovalPolicyRecord, ApprovalsReader, ApprovalsTx};
 use crate::identity::{IdentityReader, IdentityTx};
+use crate::posture::engine::IgnoreRecord;
 use crate::raft::types::{Applied, Command, Rejection, Request, Response};
 use crate::seal::SealConfig;
 use crate::secrets;
 use crate::storage::schema::KEY_AUTO_SEAL;
+
+/// The doctor's suppressions, by finding id.
+pub type Ignores = std::collections::BTreeMap<String, IgnoreRecord>;
 use crate::storage::schema::{
-    KEY_APPROVAL_POLICY, KEY_CLUSTER_ID, KEY_KEYRING, KEY_KEYRING_TERM, KEY_LEADER_TIME,
-    KEY_ROOT_TOKEN, KEY_SEAL, KEY_TOKEN_POLICY,
+    KEY_APPROVAL_POLICY, KEY_CLUSTER_ID, KEY_DOCTOR_IGNORES, KEY_KEYRING, KEY_KEYRING_TERM,
+    KEY_LEADER_TIME, KEY_ROOT_TOKEN, KEY_SEAL, KEY_TOKEN_POLICY,
 };
 use crate::storage::{decode, encode, StorageError, Store};
 
@@ -194,6 +198,23 @@ fn apply_command(tx: &Tx<'_>, time_ms: u64, cmd: &Command) -> TxResult<Response>
                 get_tx(tx.meta, KEY_APPROVAL_POLICY)?.unwrap_or_default();
             tx.approvals.decide(time_ms, &policy, d)
         }
+        Command::IgnoreFinding { id, ignore } => {
+            let mut all: Ignores = get_tx(tx.meta, KEY_DOCTOR_IGNORES)?.unwrap_or_default();
+            match ignore {
+                Some(i) => {
+                    let record =
+                        IgnoreRecord { reason: i.reason.clone(), by: i.by.clone(), at_ms: time_ms };
+                    all.insert(id.clone(), record);
+                }
+                None => {
+                    if all.remove(id).is_none() {
+                        return Ok(Response::Rejected(Rejection::NotFound));
+                    }
+                }
+            }
+            put_tx(tx.meta, KEY_DOCTOR_IGNORES, &all)?;
+            Ok(Response::Ok)
+        }
         // Replaces whole trees, which a transaction can't scan: the state machine applies it
         // on its own (`StateMachine::apply_restore`) and passes it here only to refuse it,
         // when the cluster was initialized after a restore into an empty one was proposed.
@@ -282,6 +303,11 @@ impl StateReader {
             return Ok(Some(id));
         }
         Ok(self.seal_config()?.as_ref().map(cluster_id_of))
+    }
+
+    /// The suppressed doctor findings, by id.
+    pub fn doctor_ignores(&self) -> Result<Ignores, StorageError> {
+        Ok(self.get(KEY_DOCTOR_IGNORES)?.unwrap_or_default())
     }
 
     /// The latest leader time applied, ms since the Unix epoch.

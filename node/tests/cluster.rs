@@ -12,6 +12,7 @@ mod identity;
 mod keys;
 mod membership;
 mod ops;
+mod posture;
 mod tls;
 
 use std::collections::BTreeMap;

@@ -17,6 +17,7 @@ use crate::output;
 pub mod agents_create;
 pub mod agents_list;
 pub mod agents_revoke;
+pub mod agents_rightsize;
 pub mod agents_rotate_key;
 pub mod agents_show;
 pub mod approvals_approve;
@@ -26,6 +27,8 @@ pub mod approvals_show;
 pub mod audit_hash;
 pub mod audit_list;
 pub mod audit_verify;
+pub mod doctor_check;
+pub mod doctor_ignore;
 pub mod env_fetch;
 pub mod env_print;
 pub mod env_run;
@@ -51,10 +54,12 @@ pub mod policy_approvals_set;
 pub mod policy_approvals_show;
 pub mod policy_tokens_set;
 pub mod policy_tokens_show;
+pub mod scopes_explain;
 pub mod secrets_delete;
 pub mod secrets_get;
 pub mod secrets_list;
 pub mod secrets_set;
+pub mod secrets_stale;
 pub mod secrets_versions;
 pub mod tokens_issue;
 pub mod tokens_list;
@@ -245,8 +250,18 @@ pub enum Command {
     Approvals(ApprovalsCommand),
     /// Show, export (JSON lines), follow (--tail), verify and search the audit log
     Audit(audit_list::AuditArgs),
+    Doctor(doctor_check::DoctorArgs),
+    /// Explain which scope grants an access, or why it is denied
+    #[command(subcommand)]
+    Scopes(ScopesCommand),
     Run(env_run::RunArgs),
     Env(env_print::EnvArgs),
+}
+
+/// `ass scopes …`.
+#[derive(Debug, Subcommand)]
+pub enum ScopesCommand {
+    Explain(scopes_explain::ExplainArgs),
 }
 
 /// `ass approvals …`.
@@ -266,6 +281,7 @@ pub enum AgentsCommand {
     Show(agents_show::ShowArgs),
     Revoke(agents_revoke::RevokeArgs),
     RotateKey(agents_rotate_key::RotateKeyArgs),
+    Rightsize(agents_rightsize::RightsizeArgs),
 }
 
 /// `ass tokens …`.
@@ -350,6 +366,7 @@ pub enum SecretsCommand {
     List(secrets_list::ListArgs),
     Versions(secrets_versions::VersionsArgs),
     Delete(secrets_delete::DeleteArgs),
+    Stale(secrets_stale::StaleArgs),
 }
 
 /// Read consistency options shared by the read commands.
@@ -547,6 +564,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             SecretsCommand::List(a) => secrets_list::exec(&ctx, a).await,
             SecretsCommand::Versions(a) => secrets_versions::exec(&ctx, a).await,
             SecretsCommand::Delete(a) => secrets_delete::exec(&ctx, a).await,
+            SecretsCommand::Stale(a) => secrets_stale::exec(&ctx, a).await,
         },
         Command::Agents(c) => match c {
             AgentsCommand::Create(a) => agents_create::exec(&ctx, a).await,
@@ -554,6 +572,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             AgentsCommand::Show(a) => agents_show::exec(&ctx, a).await,
             AgentsCommand::Revoke(a) => agents_revoke::exec(&ctx, a).await,
             AgentsCommand::RotateKey(a) => agents_rotate_key::exec(&ctx, a).await,
+            AgentsCommand::Rightsize(a) => agents_rightsize::exec(&ctx, a).await,
         },
         Command::Tokens(c) => match c {
             TokensCommand::Issue(a) => tokens_issue::exec(&ctx, a).await,
@@ -577,6 +596,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             ApprovalsCommand::Deny(a) => approvals_deny::exec(&ctx, a).await,
         },
         Command::Audit(a) => audit_list::exec(&ctx, a).await,
+        Command::Doctor(a) => doctor_check::exec(&ctx, a).await,
+        Command::Scopes(ScopesCommand::Explain(a)) => scopes_explain::exec(&ctx, a).await,
         Command::Run(a) => env_run::exec(&ctx, a).await,
         Command::Env(a) => env_print::exec(&ctx, a).await,
     }

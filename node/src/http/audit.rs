@@ -186,6 +186,12 @@ pub fn action_of(method: &str, route: &str, path: &str) -> String {
         ("GET", "/v1/audit/stream") => "audit.stream",
         ("GET", "/v1/audit/verify") => "audit.verify",
         ("POST", "/v1/audit/hash") => "audit.hash",
+        ("GET", "/v1/sys/doctor") => "sys.doctor",
+        ("POST", "/v1/sys/doctor/ignore") => "sys.doctor.ignore",
+        ("GET", "/v1/sys/doctor/stale") => "sys.doctor.stale",
+        ("GET", "/v1/sys/doctor/explain") => "sys.doctor.explain",
+        ("GET", "/v1/sys/doctor/rightsize") => "sys.doctor.rightsize",
+        ("GET", "/v1/sys/snapshot") => "sys.snapshot.save",
         (_, "unmatched") => "unknown",
         _ => "other",
     };
@@ -350,13 +356,13 @@ pub fn refusal_recorder(node: Arc<Node>) -> Arc<dyn Fn(std::net::SocketAddr, u16
 // Fan-out over the cluster port
 
 /// Every member (voters and learners) and its cluster address.
-fn members(node: &Node) -> Vec<(NodeId, String)> {
+pub(crate) fn members(node: &Node) -> Vec<(NodeId, String)> {
     let m = node.raft.metrics();
     let m = m.borrow();
     m.membership_config.membership().nodes().map(|(id, n)| (*id, n.cluster_addr.clone())).collect()
 }
 
-async fn ask<Q: Serialize, A: serde::de::DeserializeOwned>(
+pub(crate) async fn ask<Q: Serialize, A: serde::de::DeserializeOwned>(
     node: &Node,
     addr: &str,
     route: &str,
@@ -406,7 +412,18 @@ pub async fn query(
     require_audit_read(&caller)?;
     let filter = Filter::from_query(&q, now_ns())
         .map_err(|e| ApiError::bad_request("bad_request", e.to_string()))?;
-    let asks = members(&node).into_iter().map(|(id, addr)| {
+    let (events, nodes) = cluster_query(&node, &filter).await;
+    let partial = nodes.iter().any(|n| !n.ok);
+    Ok(Json(AuditQueryResponse { events, partial, nodes }))
+}
+
+/// Every member's events matching `filter`, merged in time order (newest `limit` kept), and
+/// how each member answered.
+pub async fn cluster_query(
+    node: &Arc<Node>,
+    filter: &Filter,
+) -> (Vec<AuditEvent>, Vec<AuditNodeStatus>) {
+    let asks = members(node).into_iter().map(|(id, addr)| {
         let node = node.clone();
         let filter = filter.clone();
         async move {
@@ -436,8 +453,7 @@ pub async fn query(
             }
         }
     }
-    let partial = nodes.iter().any(|n| !n.ok);
-    Ok(Json(AuditQueryResponse { events: query::merge(per_node, filter.limit), partial, nodes }))
+    (query::merge(per_node, filter.limit), nodes)
 }
 
 /// `GET /v1/audit/verify`: every member checks its own chain.
@@ -446,7 +462,12 @@ pub async fn verify(
     caller: Caller,
 ) -> Result<Json<AuditVerifyResponse>, ApiError> {
     require_audit_read(&caller)?;
-    let asks = members(&node).into_iter().map(|(id, addr)| {
+    Ok(Json(cluster_verify(&node).await))
+}
+
+/// Every member checks its own chain.
+pub async fn cluster_verify(node: &Arc<Node>) -> AuditVerifyResponse {
+    let asks = members(node).into_iter().map(|(id, addr)| {
         let node = node.clone();
         async move {
             if id == node.id {
@@ -471,7 +492,7 @@ pub async fn verify(
     });
     let nodes: Vec<AuditChainReport> = futures::future::join_all(asks).await;
     let ok = nodes.iter().all(|n| n.reachable && n.ok);
-    Ok(Json(AuditVerifyResponse { ok, nodes }))
+    AuditVerifyResponse { ok, nodes }
 }
 
 fn unreachable_report(node: u64, error: String) -> AuditChainReport {

@@ -14,6 +14,7 @@ pub mod agents;
 pub mod approvals;
 pub mod audit;
 pub mod auth;
+pub mod doctor;
 pub mod error;
 pub mod extract;
 pub mod forward;
@@ -67,6 +68,11 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1/sys/step-down", post(sys::step_down))
         .route(PATH_AUTOPILOT_STATE, get(sys::autopilot_state))
         .route("/v1/sys/rekey", post(sys::rekey))
+        .route("/v1/sys/doctor", get(doctor::doctor))
+        .route("/v1/sys/doctor/ignore", post(doctor::ignore))
+        .route("/v1/sys/doctor/stale", get(doctor::stale))
+        .route("/v1/sys/doctor/explain", get(doctor::explain))
+        .route("/v1/sys/doctor/rightsize", get(doctor::rightsize))
         .route(snapshot::PATH_SAVE, get(snapshot::save))
         .route(
             snapshot::PATH_RESTORE,

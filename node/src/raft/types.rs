@@ -133,6 +133,16 @@ pub enum Command {
     /// Turns auto-unseal on (the root key wrapped by an HSM key) or off (`None`: back to
     /// Shamir unseal shares). The seal config and the data are untouched.
     SetAutoSeal { auto: Option<crate::seal::AutoSeal> },
+    /// Suppresses one `ass doctor` finding by its id with a reason (`None` lifts the
+    /// suppression); stamped with the apply's leader time.
+    IgnoreFinding { id: String, ignore: Option<NewIgnore> },
+}
+
+/// A new suppression of a doctor finding: why, and who asked.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct NewIgnore {
+    pub reason: String,
+    pub by: String,
 }
 
 /// A new agent, validated by the proposer and checked again (name taken) at apply.
@@ -176,6 +186,7 @@ impl Command {
                 | Command::Tick
                 | Command::OpenApproval(_)
                 | Command::DecideApproval(_)
+                | Command::IgnoreFinding { .. }
         )
     }
 
@@ -204,6 +215,7 @@ impl Command {
                 String::new()
             }
             Command::DecideApproval(d) => hex::encode(d.id),
+            Command::IgnoreFinding { id, .. } => id.clone(),
         };
         format!("{}:{target}", self.name())
     }
@@ -231,6 +243,7 @@ impl Command {
             Command::Restore { .. } => "restore",
             Command::SweepTokens { .. } => "sweep_tokens",
             Command::SetAutoSeal { .. } => "set_auto_seal",
+            Command::IgnoreFinding { .. } => "ignore_finding",
         }
     }
 }

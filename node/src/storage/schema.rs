@@ -4,7 +4,7 @@
 //! |-------------------|-----------------------------|------------------------------------|
 //! | `raft_log`        | index (u64 BE)              | `Entry<TypeConfig>` (before the WAL; emptied on open) |
 //! | `raft_meta`       | `vote`, `last_purged`, `committed` | the same, before the WAL    |
-//! | `sm_meta`         | `last_applied`, `membership`, `seal`, `keyring`, `root_token`, `token_policy`, `leader_time`, `approval_policy`, `keyring_term`, `cluster_id` | see below |
+//! | `sm_meta`         | `last_applied`, `membership`, `seal`, `keyring`, `root_token`, `token_policy`, `leader_time`, `approval_policy`, `keyring_term`, `cluster_id`, `doctor_ignores` | see below |
 //! | `secrets`         | path                        | `SecretRecord`                     |
 //! | `secret_versions` | path ‖ 0x00 ‖ version (u64 BE) | `VersionRecord` (ciphertext)    |
 //! | `requests`        | request id (16 bytes)       | `(time_ms, dedupe key, Applied)`   |
@@ -52,6 +52,9 @@ pub const KEY_APPROVAL_POLICY: &[u8] = b"approval_policy";
 pub const KEY_KEYRING_TERM: &[u8] = b"keyring_term";
 /// Hex id of the cluster, fixed at init (kept by a restore).
 pub const KEY_CLUSTER_ID: &[u8] = b"cluster_id";
+/// The suppressed `ass doctor` findings: finding id → `IgnoreRecord` (reason, by, when), one
+/// `BTreeMap` value. In `sm_meta`, so snapshots and backups carry it like the policies.
+pub const KEY_DOCTOR_IGNORES: &[u8] = b"doctor_ignores";
 
 pub const KEY_SNAPSHOT_META: &[u8] = b"meta";
 pub const KEY_SNAPSHOT_DATA: &[u8] = b"data";

@@ -92,6 +92,11 @@ async fn a_backup_restores_into_a_wiped_cluster_and_unseals_with_the_original_sh
     assert_eq!(gated.code(), "approval_required", "{:?}", gated.body);
     let approval_id = gated.body["approval_id"].as_str().unwrap().to_string();
 
+    // A doctor suppression (replicated state in sm_meta) travels with the backup.
+    let ignore = json!({"id": "deploy.few_voters", "reason": "kept across backups"});
+    let r = old.call(0, "POST", "/v1/sys/doctor/ignore", Some(ignore)).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    old.wait_applied(1, r.body["index"].as_u64().unwrap()).await;
     let file = save(&old, 1).await;
     for secret in VALUES.iter().chain([&MULTI, &GATED, &"inference-service"]) {
         assert!(!has(&file, secret), "the snapshot file holds `{secret}` in the clear");
@@ -175,6 +180,12 @@ async fn a_backup_restores_into_a_wiped_cluster_and_unseals_with_the_original_sh
     assert_eq!(new.get(0, "/v1/policy/tokens").await.body["max_ttl"], "8h");
     let p: Value = new.get(1, "/v1/policy/approvals").await.body;
     assert_eq!(p["approval_policy"]["approvers"][1], "security@company.com", "{p}");
+    let d = new.get(2, "/v1/sys/doctor").await;
+    assert_eq!(
+        d.body["ignores"]["deploy.few_voters"]["reason"], "kept across backups",
+        "{:?}",
+        d.body
+    );
     let r = new.get(2, "/v1/agents/inference-service").await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     let r = new.send_as(0, Some(&token), "GET", "/v1/tokens/self", None, &[]).await;

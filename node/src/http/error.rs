@@ -9,6 +9,8 @@ use crate::command::Rejection;
 use crate::node::{ReadError, WriteError};
 use crate::raft::read_index::ReadIndexError;
 use crate::seal::SealError;
+use crate::secrets::engine::CheckError;
+use crate::secrets::service::SecretsError;
 use crate::secrets::PathError;
 use crate::storage::StorageError;
 
@@ -201,6 +203,49 @@ impl From<Rejection> for ApiError {
                 ApiError::bad_request("already_deleted", "that version is already deleted")
             }
             Rejection::TierDowngradeDenied { current } => tier_downgrade_denied(current),
+        }
+    }
+}
+
+impl From<SecretsError> for ApiError {
+    fn from(e: SecretsError) -> Self {
+        match e {
+            SecretsError::Path(e) => e.into(),
+            // Already answers today (`Caller` and the approvals gate build them).
+            SecretsError::Access(e) | SecretsError::Approval(e) => e,
+            SecretsError::Check(c) => c.into(),
+            SecretsError::NotFound => ApiError::not_found("not_found", "no secret at this path"),
+            SecretsError::NoVersion { version } => {
+                ApiError::not_found("not_found", format!("no version {version} at this path"))
+            }
+            SecretsError::Sealed => ApiError::sealed(),
+            SecretsError::TierDowngradeDenied { current } => tier_downgrade_denied(current),
+            SecretsError::Conflict => {
+                ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string())
+            }
+            SecretsError::Rejected(r) => r.into(),
+            SecretsError::Write(e) => e.into(),
+            SecretsError::Storage(e) => e.into(),
+            SecretsError::Decrypt | SecretsError::NotUtf8 | SecretsError::Internal(_) => {
+                ApiError::internal(e.to_string())
+            }
+        }
+    }
+}
+
+impl From<CheckError> for ApiError {
+    fn from(e: CheckError) -> Self {
+        match e {
+            CheckError::LatestDeleted { .. } | CheckError::VersionDeleted { .. } => {
+                ApiError::not_found("secret_deleted", e.to_string())
+            }
+            CheckError::VersionDestroyed { .. } => {
+                ApiError::not_found("version_destroyed", e.to_string())
+            }
+            CheckError::ValueTooLarge => {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "value_too_large", e.to_string())
+            }
+            CheckError::BadType => ApiError::bad_request("bad_request", e.to_string()),
         }
     }
 }

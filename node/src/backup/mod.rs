@@ -8,6 +8,7 @@
 //! ```
 
 pub mod file;
+pub mod service;
 
 pub use file::{
     parse, write, BackupError, Body, Header, Parsed, TreeCopy, FORMAT_V1, MAGIC, MAX_FILE_BYTES,

@@ -5,6 +5,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
+use crate::backup::service::SnapshotError;
+use crate::backup::BackupError;
 use crate::command::Rejection;
 use crate::node::{ReadError, WriteError};
 use crate::raft::read_index::ReadIndexError;
@@ -246,6 +248,43 @@ impl From<CheckError> for ApiError {
                 ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "value_too_large", e.to_string())
             }
             CheckError::BadType => ApiError::bad_request("bad_request", e.to_string()),
+        }
+    }
+}
+
+impl From<BackupError> for ApiError {
+    fn from(e: BackupError) -> Self {
+        match e {
+            BackupError::Internal(_) => ApiError::internal(e.to_string()),
+            BackupError::TooLarge => {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, e.code(), e.to_string())
+            }
+            _ => ApiError::bad_request(e.code(), e.to_string()),
+        }
+    }
+}
+
+impl From<SnapshotError> for ApiError {
+    fn from(e: SnapshotError) -> Self {
+        match e {
+            SnapshotError::Access(e) => e,
+            SnapshotError::Sealed => ApiError::sealed(),
+            SnapshotError::File(e) => e.into(),
+            SnapshotError::Timeout => {
+                ApiError::new(StatusCode::GATEWAY_TIMEOUT, "timeout", e.to_string())
+            }
+            SnapshotError::SharesNeeded { .. } => {
+                ApiError::bad_request("bad_request", e.to_string())
+            }
+            SnapshotError::WrongShares { .. } => {
+                ApiError::bad_request("invalid_shares", e.to_string())
+            }
+            SnapshotError::Seal(e) => e.into(),
+            SnapshotError::Rejected(r) => r.into(),
+            SnapshotError::Write(e) => e.into(),
+            SnapshotError::Read(e) => e.into(),
+            SnapshotError::Storage(e) => e.into(),
+            SnapshotError::Internal(m) => ApiError::internal(m),
         }
     }
 }

@@ -40,7 +40,7 @@ use rustls::{ClientConfig, RootCertStore, ServerConfig};
 
 use crate::config::TlsConfig;
 
-pub use dev_certs::{dev_certs, DevCa, DevCerts, NodeCertFiles};
+pub use dev_certs::{dev_certs, DevCa, DevCertError, DevCerts, NodeCertFiles};
 
 /// The crypto provider of every TLS config in the workspace.
 pub fn provider() -> Arc<CryptoProvider> {

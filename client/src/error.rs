@@ -124,7 +124,10 @@ impl Error {
     /// (`approval_denied`) is not pending: this is `false`.
     pub fn is_approval_required(&self) -> bool {
         self.approval_id().is_some()
-            && matches!(self.code(), "approval_required" | "approval_expired")
+            && matches!(
+                self.error_code(),
+                Some(ErrorCode::ApprovalRequired | ErrorCode::ApprovalExpired)
+            )
     }
 
     /// `true` for answers after which another node may well succeed: no answer at all, a 429

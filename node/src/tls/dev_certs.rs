@@ -242,7 +242,7 @@ fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::TlsConfig;
+    use crate::tls::TlsConfig;
     use crate::tls::TlsFiles;
 
     #[test]

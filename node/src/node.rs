@@ -4,7 +4,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use openraft::error::{ClientWriteError, RaftError};
 use tokio::sync::Mutex;
@@ -16,10 +16,11 @@ use sha2::Digest;
 
 use crate::access::limiter::FailureLimiter;
 use crate::clock::LeaderClock;
+use crate::command::{Request, Response};
 use crate::config::Config;
 use crate::crypto::Barrier;
 use crate::raft::read_index::{ReadIndex, ReadIndexError};
-use crate::raft::types::{NodeId, NodeInfo, Raft, Request, Response};
+use crate::raft::types::{NodeId, NodeInfo, Raft};
 use crate::seal::UnsealProgress;
 use crate::state::StateReader;
 use crate::storage::Store;
@@ -501,16 +502,6 @@ impl Drop for Proposing<'_> {
     fn drop(&mut self) {
         self.end();
     }
-}
-
-/// Wall-clock time in ms since the Unix epoch; used only by the leader to stamp commands.
-pub fn now_ms() -> u64 {
-    crate::clock::wall_ms()
-}
-
-/// RFC 3339 form of a leader-stamped time.
-pub fn rfc3339(ms: u64) -> String {
-    humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
 }
 
 /// Cluster-port route where a node proposes a request through the leader.

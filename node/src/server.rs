@@ -345,10 +345,10 @@ async fn tick_when_idle(node: Arc<Node>) {
         {
             continue;
         }
-        let tick = crate::raft::types::Request {
+        let tick = crate::command::Request {
             request_id: *uuid::Uuid::new_v4().as_bytes(),
             time_ms: crate::clock::wall_ms(),
-            cmd: crate::raft::types::Command::Tick,
+            cmd: crate::command::Command::Tick,
         };
         if let Err(e) = node.write(tick).await {
             tracing::debug!(error = %e, "tick not written");
@@ -381,14 +381,14 @@ async fn sweep_dead_tokens(node: Arc<Node>) {
                 continue;
             }
         };
-        let sweep = crate::raft::types::Request {
+        let sweep = crate::command::Request {
             request_id: *uuid::Uuid::new_v4().as_bytes(),
             time_ms: crate::clock::wall_ms(),
-            cmd: crate::raft::types::Command::SweepTokens { accessors, dead_before_ms },
+            cmd: crate::command::Command::SweepTokens { accessors, dead_before_ms },
         };
         match node.write(sweep).await {
             Ok(c) => {
-                if let crate::raft::types::Response::Swept { tokens } = c.response {
+                if let crate::command::Response::Swept { tokens } = c.response {
                     node.metrics.tokens_swept.inc_by(tokens);
                     tracing::info!(tokens, "dead tokens swept");
                 }

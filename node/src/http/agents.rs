@@ -19,9 +19,11 @@ use super::error::ApiError;
 use super::extract::{ApiJson, ApiPath};
 use crate::access::allowlist::Allowlist;
 use crate::access::scope::{Admin, ScopeSet};
+use crate::clock::{now_ms, rfc3339};
+use crate::command::{Command, Request};
+use crate::identity::NewAgent;
 use crate::identity::{format_id, normalize_agent_name, AgentRecord};
-use crate::node::{now_ms, rfc3339, Node};
-use crate::raft::types::{Command, NewAgent, Request};
+use crate::node::Node;
 use crate::seal::hash_token;
 
 /// Longest agent description, in bytes.

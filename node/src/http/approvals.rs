@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use ass_client::types::{
-    ApprovalInfo, ApprovalPolicyDocument, DecideRequest, Decision, ListApprovalsResponse, Tier,
+    ApprovalInfo, ApprovalPolicyDocument, DecideRequest, Decision, ListApprovalsResponse,
     HEADER_REASON,
 };
 use axum::extract::State;
@@ -18,12 +18,14 @@ use super::error::ApiError;
 use super::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::access::scope::Admin;
 use crate::approvals::{
-    policy_from_document, tier_rank, ApprovalRecord, DecisionRecord, NewApproval, NewDecision,
-    Requester, Status,
+    policy_from_document, ApprovalRecord, DecisionRecord, NewApproval, NewDecision, Requester,
+    Status,
 };
+use crate::clock::{now_ms, rfc3339};
+use crate::command::{Command, Request, Response as SmResponse};
 use crate::identity::{format_id, parse_id};
-use crate::node::{now_ms, rfc3339, Node};
-use crate::raft::types::{Command, Request, Response as SmResponse};
+use crate::node::Node;
+use crate::secrets::Tier;
 
 /// Longest reason or comment, in bytes.
 const MAX_TEXT: usize = 1024;
@@ -76,7 +78,7 @@ pub async fn gate(
     let reason = reason_of(headers)?;
     let now = node.clock.now_ms();
     if let Some(g) = node.state.approvals.grant(&requester, path)? {
-        if g.expires_ms > now && tier_rank(g.tier) >= tier_rank(tier) {
+        if g.expires_ms > now && g.tier >= tier {
             return Ok(());
         }
     }
@@ -187,7 +189,7 @@ fn info(id: &[u8; 16], r: &ApprovalRecord, now: u64) -> ApprovalInfo {
         agent_name: r.agent_name.clone(),
         token_accessor,
         path: r.path.clone(),
-        tier: r.tier,
+        tier: r.tier.wire(),
         version: r.version,
         reason: r.reason.clone(),
         required_approvals: r.required,

@@ -466,7 +466,7 @@ mod cache_tests {
 
     #[test]
     fn only_data_commands_and_ticks_leave_the_identity_generation() {
-        use crate::raft::types::Command;
+        use crate::command::Command;
         assert!(!Command::Tick.may_change_identity());
         assert!(!Command::DeleteLatest { path: "a/b".into() }.may_change_identity());
         assert!(Command::RevokeToken { accessor: [0; 16] }.may_change_identity());

@@ -19,10 +19,12 @@ use super::auth::{Caller, Principal};
 use super::error::ApiError;
 use super::extract::{request_id, ApiJson, ApiQuery};
 use crate::access::scope::Admin;
+use crate::clock::now_ms;
+use crate::command::{Command, Request};
 use crate::identity::format_id;
-use crate::node::{now_ms, Node};
+use crate::node::Node;
+use crate::posture::engine::NewIgnore;
 use crate::posture::service::{self, DoctorParams, ExplainParams, PostureError};
-use crate::raft::types::{Command, NewIgnore, Request};
 
 /// Longest finding id and reason accepted, in bytes.
 const MAX_ID_BYTES: usize = 512;

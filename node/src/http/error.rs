@@ -7,9 +7,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
+use crate::command::Rejection;
 use crate::node::{ReadError, WriteError};
 use crate::raft::read_index::ReadIndexError;
-use crate::raft::types::Rejection;
 use crate::seal::SealError;
 use crate::secrets::PathError;
 use crate::storage::StorageError;
@@ -204,7 +204,7 @@ impl From<Rejection> for ApiError {
 
 /// A write that would lower a path's tier without the authority to (see
 /// `docs/security-model.md`, "Tiers and versions").
-pub fn tier_downgrade_denied(current: ass_client::types::Tier) -> ApiError {
+pub fn tier_downgrade_denied(current: crate::secrets::Tier) -> ApiError {
     ApiError::new(
         ErrorCode::TierDowngradeDenied,
         format!(

@@ -211,8 +211,8 @@ async fn gate(State(node): State<Arc<Node>>, req: Request, next: Next) -> Respon
 /// result: a deterministic rejection becomes its API error, anything else is a bug.
 pub(crate) fn expect_ok(committed: &crate::node::Committed) -> Result<(), ApiError> {
     match &committed.response {
-        crate::raft::types::Response::Ok => Ok(()),
-        crate::raft::types::Response::Rejected(r) => Err(r.clone().into()),
+        crate::command::Response::Ok => Ok(()),
+        crate::command::Response::Rejected(r) => Err(r.clone().into()),
         other => Err(ApiError::internal(format!("unexpected state machine response {other:?}"))),
     }
 }

@@ -19,8 +19,9 @@ use axum::Json;
 
 use super::error::ApiError;
 use super::extract::ApiJson;
-use crate::node::{now_ms, Node};
-use crate::raft::types::{Command, Request};
+use crate::clock::now_ms;
+use crate::command::{Command, Request};
+use crate::node::Node;
 use crate::seal::{auto, Submitted};
 
 fn seal_type(node: &Node) -> Result<&'static str, ApiError> {

@@ -19,11 +19,12 @@ use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::with_index;
 use crate::access::scope::Action;
 use crate::access::scope::Admin;
-use crate::approvals::tier_rank;
+use crate::clock::{now_ms, rfc3339};
+use crate::command::{Command, Rejection, Request, Response as SmResponse};
 use crate::crypto::{Barrier, Binding};
-use crate::node::{now_ms, rfc3339, Node};
-use crate::raft::types::{Command, PutSecret, Rejection, Request, Response as SmResponse};
-use crate::secrets::{effective_tier, validate_path, validate_prefix, SecretRecord};
+use crate::node::Node;
+use crate::secrets::PutSecret;
+use crate::secrets::{effective_tier, validate_path, validate_prefix, SecretRecord, Tier};
 
 /// Retries of a write whose version was taken by a concurrent write on the same path.
 const VERSION_RETRIES: usize = 8;
@@ -41,7 +42,7 @@ fn metadata(path: String, r: &SecretRecord) -> SecretMetadata {
         path,
         latest_version: r.latest_version,
         secret_type: r.secret_type.clone(),
-        tier: r.tier,
+        tier: r.tier.wire(),
         created_at: rfc3339(r.created_ms),
         updated_at: rfc3339(r.updated_ms),
         deleted: r.latest_deleted,
@@ -107,7 +108,7 @@ pub async fn get(
         version: number,
         value,
         secret_type: record.secret_type,
-        tier,
+        tier: tier.wire(),
         created_at: rfc3339(version.created_ms),
     })
     .into_response())
@@ -174,7 +175,7 @@ async fn versions(node: &Node, caller: &Caller, path: &str) -> Result<Response, 
             deleted_at: v.deleted_ms.map(rfc3339),
             destroyed: v.destroyed,
             key_term: crate::crypto::envelope_term(&v.ciphertext).ok(),
-            tier: Some(effective_tier(&record, &v)),
+            tier: Some(effective_tier(&record, &v).wire()),
         })
         .collect();
     Ok(Json(VersionsResponse { metadata: metadata(path.to_string(), &record), versions })
@@ -235,8 +236,9 @@ pub async fn put(
     for _ in 0..VERSION_RETRIES {
         let current = node.state.secrets.record(&path)?;
         let latest = current.as_ref().map_or(0, |r| r.latest_version);
-        let lower_from = match (current.as_ref().map(|r| r.tier), req.tier) {
-            (Some(now), Some(to)) if tier_rank(to) < tier_rank(now) => {
+        let wanted_tier = req.tier.map(Tier::from);
+        let lower_from = match (current.as_ref().map(|r| r.tier), wanted_tier) {
+            (Some(now), Some(to)) if to < now => {
                 authorize_lowering(&node, &caller, &path, now, latest, &headers).await?;
                 Some(now)
             }
@@ -256,7 +258,7 @@ pub async fn put(
                 version,
                 cas: req.cas,
                 secret_type: req.secret_type.clone(),
-                tier: req.tier,
+                tier: wanted_tier,
                 lower_from,
                 ciphertext,
             }),
@@ -288,7 +290,7 @@ async fn authorize_lowering(
     node: &Node,
     caller: &Caller,
     path: &str,
-    now: ass_client::types::Tier,
+    now: Tier,
     latest: u64,
     headers: &HeaderMap,
 ) -> Result<(), ApiError> {

@@ -27,10 +27,11 @@ use super::error::ApiError;
 use super::extract::{request_id, ApiJson};
 use crate::access::scope::Admin;
 use crate::backup::{self, BackupError, Body, Header};
+use crate::clock::{now_ms, rfc3339};
+use crate::command::{Command, Request as RaftRequest};
 use crate::crypto::{Barrier, Key, Keyring};
-use crate::node::{now_ms, rfc3339, Node};
+use crate::node::Node;
 use crate::raft::state_machine::snapshot_trees;
-use crate::raft::types::{Command, Request as RaftRequest};
 use crate::seal::SealConfig;
 use crate::storage::decode;
 use crate::storage::schema::{

@@ -18,9 +18,10 @@ use super::auth::Caller;
 use super::error::ApiError;
 use super::extract::{request_id, ApiJson, ApiPath, ApiQuery};
 use crate::access::scope::Admin;
+use crate::clock::{now_ms, rfc3339};
+use crate::command::{Command, Request};
 use crate::crypto::Barrier;
-use crate::node::{now_ms, rfc3339, Node};
-use crate::raft::types::{Command, Request};
+use crate::node::Node;
 use crate::seal::{self, Submitted, DEFAULT_SHARES, DEFAULT_THRESHOLD};
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -63,7 +64,7 @@ pub async fn init(
     let shares = req.shares.unwrap_or(DEFAULT_SHARES);
     let threshold = req.threshold.unwrap_or(DEFAULT_THRESHOLD);
     if node.state.seal_config()?.is_some() {
-        return Err(crate::raft::types::Rejection::AlreadyInitialized.into());
+        return Err(crate::command::Rejection::AlreadyInitialized.into());
     }
     let material = seal::init(shares, threshold)?;
     // With an HSM, wrap first: a broken HSM fails the init before anything is committed.

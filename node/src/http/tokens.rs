@@ -22,11 +22,13 @@ use super::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::access::allowlist::Allowlist;
 use crate::access::scope::{Admin, ScopeSet};
 use crate::access::ttl::parse_ttl;
+use crate::clock::{now_ms, rfc3339};
+use crate::command::{Command, Request};
+use crate::identity::NewToken;
 use crate::identity::{
     format_id, parse_id, TokenPolicyRecord, TokenRecord, TokenState, MAX_TOKEN_DEPTH,
 };
-use crate::node::{now_ms, rfc3339, Node};
-use crate::raft::types::{Command, NewToken, Request};
+use crate::node::Node;
 use crate::seal::hash_token;
 
 /// A TTL as people write them here: whole hours as `24h`, else the compact form (`1h30m`).

@@ -280,7 +280,7 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), DevCertError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::TlsConfig;
+    use crate::tls::TlsConfig;
     use crate::tls::TlsFiles;
 
     #[test]

@@ -10,6 +10,7 @@ use ass_client::types::{
     DeleteResponse, ListResponse, PutSecretRequest, SecretMetadata, SecretResponse, VersionInfo,
     VersionsResponse, WriteResponse, HEADER_REASON,
 };
+use ass_client::ErrorCode;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -39,7 +40,7 @@ fn parse_version(q: &HashMap<String, String>) -> Result<Option<u64>, ApiError> {
     match q.get("version") {
         None => Ok(None),
         Some(v) => v.parse::<u64>().ok().filter(|n| *n > 0).map(Some).ok_or_else(|| {
-            ApiError::bad_request("bad_request", "`version` must be a positive integer")
+            ApiError::new(ErrorCode::BadRequest, "`version` must be a positive integer")
         }),
     }
 }

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use ass_client::types::{SnapshotRestoreRequest, SnapshotRestoreResponse};
+use ass_client::ErrorCode;
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -67,7 +68,7 @@ pub async fn restore(State(node): State<Arc<Node>>, req: Request) -> Result<Resp
             .await?;
     let file = base64::engine::general_purpose::STANDARD
         .decode(body.snapshot.trim())
-        .map_err(|_| ApiError::bad_request("bad_request", "`snapshot` must be base64"))?;
+        .map_err(|_| ApiError::new(ErrorCode::BadRequest, "`snapshot` must be base64"))?;
     let request_id = request_id(&headers)?;
     let done = service::restore(&node, caller.as_ref(), &file, &body.keys, request_id).await?;
     let h = done.from;

@@ -185,8 +185,8 @@ async fn approval_gate(
     let mut headers = axum::http::HeaderMap::new();
     if let Some(r) = reason {
         let v = axum::http::HeaderValue::from_bytes(r.as_bytes()).map_err(|_| {
-            SecretsError::Approval(GateError::bad_request(
-                "bad_request",
+            SecretsError::Approval(GateError::new(
+                ass_client::ErrorCode::BadRequest,
                 "x-ass-reason must be text",
             ))
         })?;

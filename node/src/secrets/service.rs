@@ -84,8 +84,8 @@ impl From<AccessError> for SecretsError {
     }
 }
 
-/// One version's value, as a read gives it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One version's value, as a read gives it. Its `Debug` never shows the value.
+#[derive(Clone, PartialEq, Eq)]
 pub struct SecretValue {
     pub path: String,
     pub version: u64,
@@ -94,6 +94,18 @@ pub struct SecretValue {
     /// The tier that gated this read ([`engine::effective_tier`]).
     pub tier: Tier,
     pub created_ms: u64,
+}
+
+impl std::fmt::Debug for SecretValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretValue")
+            .field("path", &self.path)
+            .field("version", &self.version)
+            .field("value", &"REDACTED")
+            .field("secret_type", &self.secret_type)
+            .field("tier", &self.tier)
+            .finish()
+    }
 }
 
 /// A path's metadata, never its value.
@@ -142,8 +154,8 @@ pub struct SecretVersions {
     pub versions: Vec<VersionMeta>,
 }
 
-/// A new version as the caller asks for it.
-#[derive(Debug, Clone)]
+/// A new version as the caller asks for it. Its `Debug` never shows the value.
+#[derive(Clone)]
 pub struct WriteSecret {
     pub value: String,
     pub secret_type: Option<String>,
@@ -153,6 +165,17 @@ pub struct WriteSecret {
     pub cas: Option<u64>,
     /// The caller's reason, for the approval a write that lowers a gated tier needs.
     pub reason: Option<String>,
+}
+
+impl std::fmt::Debug for WriteSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WriteSecret")
+            .field("value", &"REDACTED")
+            .field("secret_type", &self.secret_type)
+            .field("tier", &self.tier)
+            .field("cas", &self.cas)
+            .finish()
+    }
 }
 
 /// A committed write or delete: the version it touched and the log index.
@@ -419,5 +442,32 @@ async fn remove(
         }
         Response::Rejected(r) => Err(SecretsError::Rejected(r)),
         other => Err(SecretsError::Internal(format!("unexpected delete response {other:?}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_do_not_print() {
+        let w = WriteSecret {
+            value: "sk_live_123".into(),
+            secret_type: None,
+            tier: None,
+            cas: None,
+            reason: None,
+        };
+        let v = SecretValue {
+            path: "a/b".into(),
+            version: 1,
+            value: "sk_live_123".into(),
+            secret_type: "generic".into(),
+            tier: Tier::Standard,
+            created_ms: 0,
+        };
+        for printed in [format!("{w:?}"), format!("{v:?}")] {
+            assert!(!printed.contains("sk_live_123") && printed.contains("REDACTED"), "{printed}");
+        }
     }
 }

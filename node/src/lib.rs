@@ -17,7 +17,6 @@ pub mod clock;
 pub mod cluster;
 pub mod config;
 pub mod crypto;
-pub mod dev;
 pub mod handover;
 pub mod http;
 pub mod identity;

@@ -322,6 +322,7 @@ impl Cluster {
             api_addr: node.api_addr.to_string(),
             cluster_addr: node.cluster_addr.to_string(),
             data_dir: node.data_dir(),
+            max_body_bytes: None,
             bootstrap,
             tls,
             extra: format!(

@@ -142,6 +142,7 @@ impl DevOptions {
             api_addr: api.to_string(),
             cluster_addr: cluster.to_string(),
             data_dir: self.dir.join(format!("node{id}")).join("data"),
+            max_body_bytes: Some(1_048_576),
             bootstrap,
             tls: (!self.tls_disable).then(|| {
                 let files = crate::certs::NodeCertFiles {
@@ -150,7 +151,7 @@ impl DevOptions {
                 };
                 (files, tls_dir.join("ca.pem"))
             }),
-            extra: format!("max_body_bytes = 1048576\n{}", self.extra_config),
+            extra: self.extra_config.clone(),
             peers: (1..=peer_count)
                 .map(|p| {
                     let (a, c) = self.addrs(p);

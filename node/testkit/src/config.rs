@@ -15,6 +15,8 @@ pub struct NodeConfig {
     pub api_addr: String,
     pub cluster_addr: String,
     pub data_dir: PathBuf,
+    /// `max_body_bytes`, when set (the dev cluster sets 1 MiB).
+    pub max_body_bytes: Option<u64>,
     /// `false` for a node that joins later (added with `POST /v1/sys/members`).
     pub bootstrap: bool,
     /// The node's certificate and the CA; `None`: `tls_disable = true`.
@@ -26,13 +28,19 @@ pub struct NodeConfig {
 }
 
 impl NodeConfig {
+    /// The file's text. `tls_disable` is the last top-level key before [`NodeConfig::extra`]
+    /// (tests insert tables right after it).
     pub fn to_toml(&self) -> String {
+        let body_limit = match self.max_body_bytes {
+            Some(n) => format!("max_body_bytes = {n}\n"),
+            None => String::new(),
+        };
         let tls = match &self.tls {
             Some((files, ca)) => format!("\n{}", files.toml(ca)),
             None => String::new(),
         };
         format!(
-            "{}\nnode_id = {}\napi_addr = \"{}\"\ncluster_addr = \"{}\"\ndata_dir = \"{}\"\nbootstrap = {}\ntls_disable = {}\n{}\n{tls}{}",
+            "{}\nnode_id = {}\napi_addr = \"{}\"\ncluster_addr = \"{}\"\ndata_dir = \"{}\"\n{body_limit}bootstrap = {}\ntls_disable = {}\n{}\n{tls}{}",
             self.header,
             self.id,
             self.api_addr,
@@ -75,6 +83,7 @@ mod tests {
             api_addr: "127.0.0.1:8202".into(),
             cluster_addr: "127.0.0.1:8302".into(),
             data_dir: "/d/node2/data".into(),
+            max_body_bytes: Some(4096),
             bootstrap: false,
             tls: None,
             extra: "[raft]\nsnapshot_every = 10\n".into(),
@@ -84,6 +93,8 @@ mod tests {
         let v: toml::Table = toml::from_str(&t).unwrap();
         assert_eq!(v["node_id"].as_integer(), Some(2), "{t}");
         assert_eq!(v["bootstrap"].as_bool(), Some(false));
+        assert_eq!(v["max_body_bytes"].as_integer(), Some(4096));
+        assert!(t.contains("tls_disable = true\n[raft]"), "extra follows tls_disable: {t}");
         assert_eq!(v["tls_disable"].as_bool(), Some(true));
         assert_eq!(v["raft"]["snapshot_every"].as_integer(), Some(10));
         let peers = v["peers"].as_array().unwrap();

@@ -20,14 +20,15 @@ use ass_client::types::{AGENT_KEY_PREFIX, TOKEN_PREFIX};
 use ass_node::access::allowlist::Allowlist;
 use ass_node::access::scope::{Action, ScopeSet};
 use ass_node::clock::{wall_ms, LeaderClock};
+use ass_node::command::{Command, Request, Response};
 use ass_node::crypto::{self, Barrier, Binding, Key, Keyring};
 use ass_node::http::agents::new_secret_credential;
 use ass_node::http::auth::{AuthCache, Identity, Principal};
-use ass_node::raft::types::{
-    Command, Entry, LogId, NewAgent, NewToken, PutSecret, Request, Response,
-};
+use ass_node::identity::{NewAgent, NewToken};
+use ass_node::raft::types::{Entry, LogId};
 use ass_node::raft::StateMachine;
 use ass_node::seal::{self, hash_token, Submitted, UnsealProgress};
+use ass_node::secrets::PutSecret;
 use ass_node::state::StateReader;
 use ass_node::storage::{encode, Store};
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};

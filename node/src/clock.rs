@@ -60,6 +60,16 @@ pub fn wall_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
+/// Wall-clock time in ms since the Unix epoch; used only by the leader to stamp commands.
+pub fn now_ms() -> u64 {
+    wall_ms()
+}
+
+/// RFC 3339 form of a leader-stamped time.
+pub fn rfc3339(ms: u64) -> String {
+    humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,6 +15,7 @@ pub mod autopilot;
 pub mod backup;
 pub mod clock;
 pub mod cluster;
+pub mod command;
 pub mod config;
 pub mod crypto;
 pub mod handover;

@@ -6,13 +6,12 @@
 //! ```
 
 use serde::de::DeserializeOwned;
-use serde::Serialize;
-use sled::transaction::{ConflictableTransactionError, TransactionalTree};
+use sled::transaction::TransactionalTree;
 
 use crate::approvals::{ApprovalPolicyRecord, ApprovalsReader, ApprovalsTx};
+use crate::command::{Applied, Command, Rejection, Request, Response};
 use crate::identity::{IdentityReader, IdentityTx};
 use crate::posture::engine::IgnoreRecord;
-use crate::raft::types::{Applied, Command, Rejection, Request, Response};
 use crate::seal::SealConfig;
 use crate::secrets;
 use crate::storage::schema::KEY_AUTO_SEAL;
@@ -23,31 +22,12 @@ use crate::storage::schema::{
     KEY_APPROVAL_POLICY, KEY_CLUSTER_ID, KEY_DOCTOR_IGNORES, KEY_KEYRING, KEY_KEYRING_TERM,
     KEY_LEADER_TIME, KEY_ROOT_TOKEN, KEY_SEAL, KEY_TOKEN_POLICY,
 };
-use crate::storage::{decode, encode, StorageError, Store};
+use crate::storage::tx::{get_tx, put_tx, TxResult};
+use crate::storage::{decode, StorageError, Store};
 
 /// A request id is remembered for this long (leader time); a retry within the window is
 /// answered with the first response and applied once.
 pub const DEDUPE_WINDOW_MS: u64 = 24 * 3600 * 1000;
-
-pub type TxResult<T> = Result<T, ConflictableTransactionError<StorageError>>;
-
-fn abort(e: StorageError) -> ConflictableTransactionError<StorageError> {
-    ConflictableTransactionError::Abort(e)
-}
-
-/// Reads and decodes one value inside a transaction.
-pub fn get_tx<T: DeserializeOwned>(tree: &TransactionalTree, key: &[u8]) -> TxResult<Option<T>> {
-    match tree.get(key)? {
-        Some(v) => decode(&v).map(Some).map_err(abort),
-        None => Ok(None),
-    }
-}
-
-/// Encodes and writes one value inside a transaction.
-pub fn put_tx<T: Serialize>(tree: &TransactionalTree, key: &[u8], value: &T) -> TxResult<()> {
-    tree.insert(key, encode(value).map_err(abort)?)?;
-    Ok(())
-}
 
 /// The state machine's trees inside one transaction.
 pub struct Tx<'a> {
@@ -126,26 +106,32 @@ fn apply_command(tx: &Tx<'_>, time_ms: u64, cmd: &Command) -> TxResult<Response>
             put_tx(tx.meta, KEY_CLUSTER_ID, &cluster_id_of(seal))?;
             Ok(Response::Ok)
         }
-        Command::PutSecret(put) => secrets::apply_put(tx.secrets, tx.versions, time_ms, put),
+        Command::PutSecret(put) => {
+            written(secrets::apply_put(tx.secrets, tx.versions, time_ms, put)?)
+        }
         Command::PutSecretV1(put) => {
-            secrets::apply_put(tx.secrets, tx.versions, time_ms, &put.into())
+            written(secrets::apply_put(tx.secrets, tx.versions, time_ms, &put.into())?)
         }
         Command::SweepTokens { accessors, dead_before_ms } => {
-            tx.identity.sweep_tokens(accessors, (*dead_before_ms).min(time_ms))
+            let swept = tx.identity.sweep_tokens(accessors, (*dead_before_ms).min(time_ms))?;
+            Ok(answer(swept.map(|tokens| Response::Swept { tokens })))
         }
         Command::DeleteLatest { path } => {
-            secrets::apply_delete_latest(tx.secrets, tx.versions, time_ms, path)
+            let deleted = secrets::apply_delete_latest(tx.secrets, tx.versions, time_ms, path)?;
+            Ok(answer(deleted.map(|version| Response::Deleted { version, destroyed: false })))
         }
         Command::DestroyVersion { path, version } => {
-            secrets::apply_destroy(tx.secrets, tx.versions, time_ms, path, *version)
+            let destroyed =
+                secrets::apply_destroy(tx.secrets, tx.versions, time_ms, path, *version)?;
+            Ok(answer(destroyed.map(|version| Response::Deleted { version, destroyed: true })))
         }
-        Command::CreateAgent(a) => tx.identity.create_agent(time_ms, a),
+        Command::CreateAgent(a) => done(tx.identity.create_agent(time_ms, a)?),
         Command::RotateAgentKey { id, key_hash } => {
-            tx.identity.rotate_agent_key(time_ms, id, key_hash)
+            done(tx.identity.rotate_agent_key(time_ms, id, key_hash)?)
         }
-        Command::RevokeAgent { id } => tx.identity.revoke_agent(time_ms, id),
-        Command::IssueToken(t) => tx.identity.issue_token(time_ms, t),
-        Command::RevokeToken { accessor } => tx.identity.revoke_token(time_ms, accessor),
+        Command::RevokeAgent { id } => done(tx.identity.revoke_agent(time_ms, id)?),
+        Command::IssueToken(t) => done(tx.identity.issue_token(time_ms, t)?),
+        Command::RevokeToken { accessor } => done(tx.identity.revoke_token(time_ms, accessor)?),
         Command::SetTokenPolicy(policy) => {
             put_tx(tx.meta, KEY_TOKEN_POLICY, policy)?;
             Ok(Response::Ok)
@@ -167,7 +153,8 @@ fn apply_command(tx: &Tx<'_>, time_ms: u64, cmd: &Command) -> TxResult<Response>
         Command::OpenApproval(a) => {
             let policy: ApprovalPolicyRecord =
                 get_tx(tx.meta, KEY_APPROVAL_POLICY)?.unwrap_or_default();
-            tx.approvals.open(time_ms, &policy, a)
+            let opened = tx.approvals.open(time_ms, &policy, a)?;
+            Ok(answer(opened.map(|id| Response::Approval { id })))
         }
         Command::RotateKeyring { term, sealed_keyring } => {
             // Two rotations made from the same keyring must not both land: the second would
@@ -196,7 +183,7 @@ fn apply_command(tx: &Tx<'_>, time_ms: u64, cmd: &Command) -> TxResult<Response>
         Command::DecideApproval(d) => {
             let policy: ApprovalPolicyRecord =
                 get_tx(tx.meta, KEY_APPROVAL_POLICY)?.unwrap_or_default();
-            tx.approvals.decide(time_ms, &policy, d)
+            done(tx.approvals.decide(time_ms, &policy, d)?)
         }
         Command::IgnoreFinding { id, ignore } => {
             let mut all: Ignores = get_tx(tx.meta, KEY_DOCTOR_IGNORES)?.unwrap_or_default();
@@ -220,6 +207,19 @@ fn apply_command(tx: &Tx<'_>, time_ms: u64, cmd: &Command) -> TxResult<Response>
         // when the cluster was initialized after a restore into an empty one was proposed.
         Command::Restore { .. } => Ok(Response::Rejected(Rejection::AlreadyInitialized)),
     }
+}
+
+/// A domain apply's outcome as the command's answer.
+fn answer<E: Into<Rejection>>(outcome: Result<Response, E>) -> Response {
+    outcome.unwrap_or_else(|refusal| Response::Rejected(refusal.into()))
+}
+
+fn done<E: Into<Rejection>>(outcome: Result<(), E>) -> TxResult<Response> {
+    Ok(answer(outcome.map(|()| Response::Ok)))
+}
+
+fn written(outcome: Result<u64, secrets::Refusal>) -> TxResult<Response> {
+    Ok(answer(outcome.map(|version| Response::Written { version })))
 }
 
 /// The id a cluster gets at init: derived from its first sealed root key (random), so it is
@@ -325,7 +325,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         for (id, time) in [(1u8, 100u64), (2, 200), (3, 300)] {
-            let v = encode(&(time, "put_secret:a/b".to_string(), Applied::default())).unwrap();
+            let v =
+                crate::storage::encode(&(time, "put_secret:a/b".to_string(), Applied::default()))
+                    .unwrap();
             store.requests.insert([id; 16], v).unwrap();
         }
         assert_eq!(prune_requests(&store, 250).unwrap(), 2);

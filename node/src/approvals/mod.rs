@@ -12,12 +12,12 @@
 
 use std::collections::BTreeMap;
 
-use ass_client::types::{ApprovalPolicy, ApprovalPolicyDocument, Tier, TierRule};
+use ass_client::types::{ApprovalPolicy, ApprovalPolicyDocument, TierRule};
 use serde::{Deserialize, Serialize};
 use sled::transaction::TransactionalTree;
 
-use crate::raft::types::{Rejection, Response};
-use crate::state::{get_tx, put_tx, TxResult};
+use crate::secrets::Tier;
+use crate::storage::tx::{get_tx, put_tx, TxResult};
 use crate::storage::{decode, StorageError};
 
 const HOUR_MS: u64 = 3_600_000;
@@ -261,13 +261,23 @@ pub struct GrantRecord {
     pub expires_ms: u64,
 }
 
-/// Rank of a tier: a grant made under a lower tier doesn't cover a higher one.
-pub fn tier_rank(t: Tier) -> u8 {
-    match t {
-        Tier::Standard => 0,
-        Tier::Sensitive => 1,
-        Tier::Critical => 2,
-    }
+/// Why an approval command changed nothing: deterministic, the same on every node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("no such approval request")]
+    NotFound,
+    /// The decider is not in the policy's approver list.
+    #[error("the decider is not an approver")]
+    NotAnApprover,
+    /// The decider made the request.
+    #[error("no one approves a request they made")]
+    SelfApproval,
+    #[error("the request timed out")]
+    ApprovalExpired,
+    #[error("the request was already approved or denied")]
+    ApprovalClosed,
+    #[error("this approver already decided on this request")]
+    AlreadyDecided,
 }
 
 /// A new request, decided by the proposer from the read it gates.
@@ -306,7 +316,7 @@ impl ApprovalsTx<'_> {
         time_ms: u64,
         policy: &ApprovalPolicyRecord,
         a: &NewApproval,
-    ) -> TxResult<Response> {
+    ) -> TxResult<Result<[u8; 16], Refusal>> {
         let key = a.requester.key(&a.path);
         if let Some(existing) = self.approval_open.get(&key)? {
             if let Ok(existing_id) = <[u8; 16]>::try_from(existing.as_ref()) {
@@ -317,7 +327,7 @@ impl ApprovalsTx<'_> {
                     let live =
                         r.status == Status::Pending && time_ms < r.expires_ms && r.tier == a.tier;
                     if live {
-                        return Ok(Response::Approval { id: existing_id });
+                        return Ok(Ok(existing_id));
                     }
                 }
             }
@@ -340,7 +350,7 @@ impl ApprovalsTx<'_> {
         };
         put_tx(self.approvals, &a.id, &record)?;
         self.approval_open.insert(key, &a.id[..])?;
-        Ok(Response::Approval { id: a.id })
+        Ok(Ok(a.id))
     }
 
     /// Records one approver's decision; at the tier's count the requester gets a grant.
@@ -349,26 +359,26 @@ impl ApprovalsTx<'_> {
         time_ms: u64,
         policy: &ApprovalPolicyRecord,
         d: &NewDecision,
-    ) -> TxResult<Response> {
+    ) -> TxResult<Result<(), Refusal>> {
         let Some(mut r): Option<ApprovalRecord> = get_tx(self.approvals, &d.id)? else {
-            return Ok(Response::Rejected(Rejection::NotFound));
+            return Ok(Err(Refusal::NotFound));
         };
         if !policy.is_approver(&d.approver) {
-            return Ok(Response::Rejected(Rejection::NotAnApprover));
+            return Ok(Err(Refusal::NotAnApprover));
         }
         if r.requester == Requester::Agent(d.approver_agent) {
-            return Ok(Response::Rejected(Rejection::SelfApproval));
+            return Ok(Err(Refusal::SelfApproval));
         }
         if time_ms >= r.expires_ms && r.status != Status::Approved {
-            return Ok(Response::Rejected(Rejection::ApprovalExpired));
+            return Ok(Err(Refusal::ApprovalExpired));
         }
         if r.status != Status::Pending {
-            return Ok(Response::Rejected(Rejection::ApprovalClosed));
+            return Ok(Err(Refusal::ApprovalClosed));
         }
         if r.approvals.iter().any(|x| {
             x.approver_agent == d.approver_agent || x.approver.eq_ignore_ascii_case(&d.approver)
         }) {
-            return Ok(Response::Rejected(Rejection::AlreadyDecided));
+            return Ok(Err(Refusal::AlreadyDecided));
         }
         let decision = DecisionRecord {
             approver: d.approver.clone(),
@@ -390,7 +400,7 @@ impl ApprovalsTx<'_> {
             r.denial = Some(decision);
         }
         put_tx(self.approvals, &d.id, &r)?;
-        Ok(Response::Ok)
+        Ok(Ok(()))
     }
 }
 
@@ -609,7 +619,7 @@ mod tests {
                 .transaction(|(a, o, g)| {
                     let tx = ApprovalsTx { approvals: a, approval_open: o, grants: g };
                     if at == 0 {
-                        return tx.open(0, &policy, &new);
+                        return tx.open(0, &policy, &new).map(|r| r.map(Some));
                     }
                     let d = NewDecision {
                         id,
@@ -618,21 +628,15 @@ mod tests {
                         approve: true,
                         comment: None,
                     };
-                    tx.decide(at, &policy, &d)
+                    tx.decide(at, &policy, &d).map(|r| r.map(|()| None))
                 })
                 .unwrap()
         };
-        assert_eq!(decide("", 0, 0), Response::Approval { id });
+        assert_eq!(decide("", 0, 0), Ok(Some(id)));
         let hour = HOUR_MS;
-        assert_eq!(
-            decide("you@company.com", 2, 24 * hour + 1),
-            Response::Rejected(Rejection::ApprovalExpired)
-        );
-        assert_eq!(decide("you@company.com", 2, 24 * hour - 1), Response::Ok);
-        assert_eq!(
-            decide("nobody@company.com", 3, hour),
-            Response::Rejected(Rejection::NotAnApprover)
-        );
-        assert_eq!(decide("you@company.com", 1, hour), Response::Rejected(Rejection::SelfApproval));
+        assert_eq!(decide("you@company.com", 2, 24 * hour + 1), Err(Refusal::ApprovalExpired));
+        assert_eq!(decide("you@company.com", 2, 24 * hour - 1), Ok(None));
+        assert_eq!(decide("nobody@company.com", 3, hour), Err(Refusal::NotAnApprover));
+        assert_eq!(decide("you@company.com", 1, hour), Err(Refusal::SelfApproval));
     }
 }

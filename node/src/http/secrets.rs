@@ -1,6 +1,7 @@
 //! `/v1/secrets/*`: the read path (consistency → state → barrier.decrypt → reply) and the
 //! write path (leader: encrypt for the next version → Raft → reply with the log index).
 
+use ass_client::ErrorCode;
 use std::sync::Arc;
 
 use ass_client::types::{
@@ -18,11 +19,12 @@ use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::with_index;
 use crate::access::scope::Action;
 use crate::access::scope::Admin;
-use crate::approvals::tier_rank;
+use crate::clock::{now_ms, rfc3339};
+use crate::command::{Command, Rejection, Request, Response as SmResponse};
 use crate::crypto::{Barrier, Binding};
-use crate::node::{now_ms, rfc3339, Node};
-use crate::raft::types::{Command, PutSecret, Rejection, Request, Response as SmResponse};
-use crate::secrets::{effective_tier, validate_path, validate_prefix, SecretRecord};
+use crate::node::Node;
+use crate::secrets::PutSecret;
+use crate::secrets::{effective_tier, validate_path, validate_prefix, SecretRecord, Tier};
 
 /// Retries of a write whose version was taken by a concurrent write on the same path.
 const VERSION_RETRIES: usize = 8;
@@ -40,7 +42,7 @@ fn metadata(path: String, r: &SecretRecord) -> SecretMetadata {
         path,
         latest_version: r.latest_version,
         secret_type: r.secret_type.clone(),
-        tier: r.tier,
+        tier: r.tier.wire(),
         created_at: rfc3339(r.created_ms),
         updated_at: rfc3339(r.updated_ms),
         deleted: r.latest_deleted,
@@ -51,7 +53,7 @@ fn parse_version(q: &std::collections::HashMap<String, String>) -> Result<Option
     match q.get("version") {
         None => Ok(None),
         Some(v) => v.parse::<u64>().ok().filter(|n| *n > 0).map(Some).ok_or_else(|| {
-            ApiError::bad_request("bad_request", "`version` must be a positive integer")
+            ApiError::new(ErrorCode::BadRequest, "`version` must be a positive integer")
         }),
     }
 }
@@ -75,13 +77,16 @@ pub async fn get(
     caller.audit.note_secret(Some(number), Some(tier.as_str()));
     super::approvals::gate(&node, &caller, &path, tier, number, &headers).await?;
     if version.destroyed {
-        return Err(ApiError::not_found(
-            "version_destroyed",
+        return Err(ApiError::new(
+            ErrorCode::VersionDestroyed,
             format!("version {number} was destroyed"),
         ));
     }
     if version.deleted_ms.is_some() {
-        return Err(ApiError::not_found("secret_deleted", format!("version {number} is deleted")));
+        return Err(ApiError::new(
+            ErrorCode::SecretDeleted,
+            format!("version {number} is deleted"),
+        ));
     }
     let b = binding(&path, number);
     let plain = match barrier(&node)?.decrypt(&b, &version.ciphertext) {
@@ -103,7 +108,7 @@ pub async fn get(
         version: number,
         value,
         secret_type: record.secret_type,
-        tier,
+        tier: tier.wire(),
         created_at: rfc3339(version.created_ms),
     })
     .into_response())
@@ -123,12 +128,12 @@ async fn read_version(
             .state
             .secrets
             .record(path)?
-            .ok_or_else(|| ApiError::not_found("not_found", "no secret at this path"))?;
+            .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no secret at this path"))?;
         let number = match wanted {
             Some(n) => n,
             None if record.latest_deleted => {
-                return Err(ApiError::not_found(
-                    "secret_deleted",
+                return Err(ApiError::new(
+                    ErrorCode::SecretDeleted,
                     format!("the latest version ({}) is deleted", record.latest_version),
                 ))
             }
@@ -141,8 +146,8 @@ async fn read_version(
                 tokio::task::yield_now().await;
             }
             None => {
-                return Err(ApiError::not_found(
-                    "not_found",
+                return Err(ApiError::new(
+                    ErrorCode::NotFound,
                     format!("no version {number} at this path"),
                 ))
             }
@@ -157,7 +162,7 @@ async fn versions(node: &Node, caller: &Caller, path: &str) -> Result<Response, 
         .state
         .secrets
         .record(path)?
-        .ok_or_else(|| ApiError::not_found("not_found", "no secret at this path"))?;
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no secret at this path"))?;
     caller.audit.note_secret(Some(record.latest_version), Some(record.tier.as_str()));
     let versions = node
         .state
@@ -170,7 +175,7 @@ async fn versions(node: &Node, caller: &Caller, path: &str) -> Result<Response, 
             deleted_at: v.deleted_ms.map(rfc3339),
             destroyed: v.destroyed,
             key_term: crate::crypto::envelope_term(&v.ciphertext).ok(),
-            tier: Some(effective_tier(&record, &v)),
+            tier: Some(effective_tier(&record, &v).wire()),
         })
         .collect();
     Ok(Json(VersionsResponse { metadata: metadata(path.to_string(), &record), versions })
@@ -210,8 +215,7 @@ pub async fn put(
     caller.require_secret(Action::Write, &path)?;
     if req.value.len() > MAX_VALUE_BYTES {
         return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "value_too_large",
+            ErrorCode::ValueTooLarge,
             format!("secret values are limited to {MAX_VALUE_BYTES} bytes"),
         ));
     }
@@ -220,8 +224,8 @@ pub async fn put(
             || t.len() > 64
             || !t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
         {
-            return Err(ApiError::bad_request(
-                "bad_request",
+            return Err(ApiError::new(
+                ErrorCode::BadRequest,
                 "`type` must be 1 to 64 characters of [A-Za-z0-9_-]",
             ));
         }
@@ -232,8 +236,9 @@ pub async fn put(
     for _ in 0..VERSION_RETRIES {
         let current = node.state.secrets.record(&path)?;
         let latest = current.as_ref().map_or(0, |r| r.latest_version);
-        let lower_from = match (current.as_ref().map(|r| r.tier), req.tier) {
-            (Some(now), Some(to)) if tier_rank(to) < tier_rank(now) => {
+        let wanted_tier = req.tier.map(Tier::from);
+        let lower_from = match (current.as_ref().map(|r| r.tier), wanted_tier) {
+            (Some(now), Some(to)) if to < now => {
                 authorize_lowering(&node, &caller, &path, now, latest, &headers).await?;
                 Some(now)
             }
@@ -253,7 +258,7 @@ pub async fn put(
                 version,
                 cas: req.cas,
                 secret_type: req.secret_type.clone(),
-                tier: req.tier,
+                tier: wanted_tier,
                 lower_from,
                 ciphertext,
             }),
@@ -275,11 +280,7 @@ pub async fn put(
             }
         }
     }
-    Err(ApiError::new(
-        StatusCode::CONFLICT,
-        "conflict",
-        "too many concurrent writes to this path; retry",
-    ))
+    Err(ApiError::new(ErrorCode::Conflict, "too many concurrent writes to this path; retry"))
 }
 
 /// Lowering a path's tier is its own privileged act: the caller needs `policy:manage`, and
@@ -289,7 +290,7 @@ async fn authorize_lowering(
     node: &Node,
     caller: &Caller,
     path: &str,
-    now: ass_client::types::Tier,
+    now: Tier,
     latest: u64,
     headers: &HeaderMap,
 ) -> Result<(), ApiError> {

@@ -14,9 +14,48 @@
 use serde::{Deserialize, Serialize};
 use sled::transaction::TransactionalTree;
 
-use crate::raft::types::{NewAgent, NewToken, Rejection, Response};
-use crate::state::{get_tx, put_tx, TxResult};
+use crate::storage::tx::{get_tx, put_tx, TxResult};
 use crate::storage::{decode, StorageError};
+
+/// Why an identity command changed nothing: deterministic, the same on every node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("an agent with this name already exists")]
+    NameTaken,
+    #[error("not found")]
+    NotFound,
+    #[error("it is already revoked")]
+    AlreadyRevoked,
+    /// The agent a token would derive from is revoked.
+    #[error("the agent is revoked")]
+    AgentRevoked,
+}
+
+/// A new agent, validated by the proposer and checked again (name taken) at apply.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct NewAgent {
+    pub id: [u8; 16],
+    pub name: String,
+    pub scopes: Vec<String>,
+    pub ip_allowlist: Vec<String>,
+    pub description: Option<String>,
+    pub key_hash: [u8; 32],
+}
+
+/// A new token, validated by the proposer against its parent's scopes, allowlist and the policy.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct NewToken {
+    pub accessor: [u8; 16],
+    pub token_hash: [u8; 32],
+    pub agent_id: Option<[u8; 16]>,
+    /// The token that issued this one (expiry and revocation follow it).
+    pub parent: Option<[u8; 16]>,
+    pub scopes: Vec<String>,
+    pub ip_allowlist: Vec<String>,
+    pub expires_ms: u64,
+    pub break_glass: bool,
+    pub justification: Option<String>,
+}
 
 /// The name an agent is stored and compared under: an e-mail-like name (an approver's) is
 /// case-folded, so `BOB@X.COM` and `bob@x.com` are one identity; any other name is kept as
@@ -222,9 +261,9 @@ pub struct IdentityTx<'a> {
 }
 
 impl IdentityTx<'_> {
-    pub fn create_agent(&self, time_ms: u64, a: &NewAgent) -> TxResult<Response> {
+    pub fn create_agent(&self, time_ms: u64, a: &NewAgent) -> TxResult<Result<(), Refusal>> {
         if self.agent_names.get(a.name.as_bytes())?.is_some() {
-            return Ok(Response::Rejected(Rejection::NameTaken));
+            return Ok(Err(Refusal::NameTaken));
         }
         let record = AgentRecord {
             name: a.name.clone(),
@@ -239,7 +278,7 @@ impl IdentityTx<'_> {
         put_tx(self.agents, &a.id, &record)?;
         self.agent_names.insert(a.name.as_bytes(), &a.id[..])?;
         put_tx(self.credentials, &a.key_hash, &CredentialRef::Agent(a.id))?;
-        Ok(Response::Ok)
+        Ok(Ok(()))
     }
 
     pub fn rotate_agent_key(
@@ -247,42 +286,40 @@ impl IdentityTx<'_> {
         time_ms: u64,
         id: &[u8; 16],
         key_hash: &[u8; 32],
-    ) -> TxResult<Response> {
+    ) -> TxResult<Result<(), Refusal>> {
         let Some(mut record): Option<AgentRecord> = get_tx(self.agents, id)? else {
-            return Ok(Response::Rejected(Rejection::NotFound));
+            return Ok(Err(Refusal::NotFound));
         };
         if record.revoked_ms.is_some() {
-            return Ok(Response::Rejected(Rejection::AlreadyRevoked));
+            return Ok(Err(Refusal::AlreadyRevoked));
         }
         self.credentials.remove(&record.key_hash[..])?;
         record.key_hash = *key_hash;
         record.key_rotated_ms = Some(time_ms);
         put_tx(self.credentials, key_hash, &CredentialRef::Agent(*id))?;
         put_tx(self.agents, id, &record)?;
-        Ok(Response::Ok)
+        Ok(Ok(()))
     }
 
-    pub fn revoke_agent(&self, time_ms: u64, id: &[u8; 16]) -> TxResult<Response> {
+    pub fn revoke_agent(&self, time_ms: u64, id: &[u8; 16]) -> TxResult<Result<(), Refusal>> {
         let Some(mut record): Option<AgentRecord> = get_tx(self.agents, id)? else {
-            return Ok(Response::Rejected(Rejection::NotFound));
+            return Ok(Err(Refusal::NotFound));
         };
         if record.revoked_ms.is_some() {
-            return Ok(Response::Rejected(Rejection::AlreadyRevoked));
+            return Ok(Err(Refusal::AlreadyRevoked));
         }
         self.credentials.remove(&record.key_hash[..])?;
         record.revoked_ms = Some(time_ms);
         put_tx(self.agents, id, &record)?;
-        Ok(Response::Ok)
+        Ok(Ok(()))
     }
 
-    pub fn issue_token(&self, time_ms: u64, t: &NewToken) -> TxResult<Response> {
+    pub fn issue_token(&self, time_ms: u64, t: &NewToken) -> TxResult<Result<(), Refusal>> {
         if let Some(agent_id) = &t.agent_id {
             let agent: Option<AgentRecord> = get_tx(self.agents, agent_id)?;
             match agent {
-                None => return Ok(Response::Rejected(Rejection::NotFound)),
-                Some(a) if a.revoked_ms.is_some() => {
-                    return Ok(Response::Rejected(Rejection::AgentRevoked))
-                }
+                None => return Ok(Err(Refusal::NotFound)),
+                Some(a) if a.revoked_ms.is_some() => return Ok(Err(Refusal::AgentRevoked)),
                 Some(_) => {}
             }
         }
@@ -290,7 +327,7 @@ impl IdentityTx<'_> {
             let parent: Option<TokenRecord> = get_tx(self.tokens, parent)?;
             match parent {
                 Some(p) if p.revoked_ms.is_none() => {}
-                _ => return Ok(Response::Rejected(Rejection::AlreadyRevoked)),
+                _ => return Ok(Err(Refusal::AlreadyRevoked)),
             }
         }
         let record = TokenRecord {
@@ -307,12 +344,16 @@ impl IdentityTx<'_> {
         };
         put_tx(self.tokens, &t.accessor, &record)?;
         put_tx(self.credentials, &t.token_hash, &CredentialRef::Token(t.accessor))?;
-        Ok(Response::Ok)
+        Ok(Ok(()))
     }
 
     /// Removes each listed token that has been dead since `dead_before_ms` or earlier (judged
     /// again here, on applied state), with its credential. Answers how many were removed.
-    pub fn sweep_tokens(&self, accessors: &[[u8; 16]], dead_before_ms: u64) -> TxResult<Response> {
+    pub fn sweep_tokens(
+        &self,
+        accessors: &[[u8; 16]],
+        dead_before_ms: u64,
+    ) -> TxResult<Result<u64, Refusal>> {
         let mut removed = 0u64;
         for accessor in accessors {
             let Some(record): Option<TokenRecord> = get_tx(self.tokens, accessor)? else {
@@ -334,20 +375,20 @@ impl IdentityTx<'_> {
             self.tokens.remove(&accessor[..])?;
             removed += 1;
         }
-        Ok(Response::Swept { tokens: removed })
+        Ok(Ok(removed))
     }
 
-    pub fn revoke_token(&self, time_ms: u64, accessor: &[u8; 16]) -> TxResult<Response> {
+    pub fn revoke_token(&self, time_ms: u64, accessor: &[u8; 16]) -> TxResult<Result<(), Refusal>> {
         let Some(mut record): Option<TokenRecord> = get_tx(self.tokens, accessor)? else {
-            return Ok(Response::Rejected(Rejection::NotFound));
+            return Ok(Err(Refusal::NotFound));
         };
         if record.revoked_ms.is_some() {
-            return Ok(Response::Rejected(Rejection::AlreadyRevoked));
+            return Ok(Err(Refusal::AlreadyRevoked));
         }
         self.credentials.remove(&record.token_hash[..])?;
         record.revoked_ms = Some(time_ms);
         put_tx(self.tokens, accessor, &record)?;
-        Ok(Response::Ok)
+        Ok(Ok(()))
     }
 }
 
@@ -599,7 +640,7 @@ mod tests {
         let db = sled::Config::new().path(dir.path()).temporary(true).open().unwrap();
         let trees: Vec<sled::Tree> =
             ["a", "n", "t", "c"].iter().map(|n| db.open_tree(n).unwrap()).collect();
-        let run = |f: &dyn Fn(&IdentityTx<'_>) -> TxResult<Response>| {
+        let run = |f: &dyn Fn(&IdentityTx<'_>) -> TxResult<Result<u64, Refusal>>| {
             (&trees[0], &trees[1], &trees[2], &trees[3])
                 .transaction(|(a, n, t, c)| {
                     f(&IdentityTx { agents: a, agent_names: n, tokens: t, credentials: c })
@@ -617,11 +658,11 @@ mod tests {
             break_glass: false,
             justification: None,
         };
-        run(&|tx| tx.issue_token(0, &new(1, 100)));
-        run(&|tx| tx.issue_token(0, &new(2, 1000)));
+        assert_eq!(run(&|tx| tx.issue_token(0, &new(1, 100)).map(|r| r.map(|()| 0))), Ok(0));
+        assert_eq!(run(&|tx| tx.issue_token(0, &new(2, 1000)).map(|r| r.map(|()| 0))), Ok(0));
         let both = [[1u8; 16], [2u8; 16]];
-        assert_eq!(run(&|tx| tx.sweep_tokens(&both, 50)), Response::Swept { tokens: 0 });
-        assert_eq!(run(&|tx| tx.sweep_tokens(&both, 150)), Response::Swept { tokens: 1 });
+        assert_eq!(run(&|tx| tx.sweep_tokens(&both, 50)), Ok(0));
+        assert_eq!(run(&|tx| tx.sweep_tokens(&both, 150)), Ok(1));
         assert!(trees[2].get([1u8; 16]).unwrap().is_none());
         assert!(trees[3].get([1u8; 32]).unwrap().is_none(), "its credential went too");
         assert!(trees[2].get([2u8; 16]).unwrap().is_some());

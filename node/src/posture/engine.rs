@@ -21,6 +21,13 @@ use ass_client::{
 use crate::access::allowlist::Allowlist;
 use crate::access::scope::{needed_secret_scope, Action, Admin, Scope};
 
+/// A new suppression of a doctor finding: why, and who asked.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct NewIgnore {
+    pub reason: String,
+    pub by: String,
+}
+
 const HOUR_MS: u64 = 3_600_000;
 const DAY_MS: u64 = 24 * HOUR_MS;
 
@@ -497,7 +504,7 @@ pub fn stale_secrets(secrets: &[SecretFact], now_ms: u64, older_than_ms: u64) ->
             namespace: namespace_of(&s.path).unwrap_or_default().to_string(),
             tier: s.tier.clone(),
             latest_version: s.latest_version,
-            updated_at: crate::node::rfc3339(s.updated_ms),
+            updated_at: crate::clock::rfc3339(s.updated_ms),
             age_days: now_ms.saturating_sub(s.updated_ms) / DAY_MS,
         })
         .collect();
@@ -756,7 +763,7 @@ pub fn check_deployment(f: &Facts) -> Vec<Finding> {
                         "node {}'s API certificate expires in {} day(s), at {}",
                         m.id,
                         left_ms.max(0) / DAY_MS as i64,
-                        crate::node::rfc3339((not_after.max(0) as u64) * 1000)
+                        crate::clock::rfc3339((not_after.max(0) as u64) * 1000)
                     ),
                     "renew the certificate files and restart the node (they are read at start)"
                         .into(),
@@ -784,7 +791,7 @@ pub fn check_deployment(f: &Facts) -> Vec<Finding> {
             .is_some_and(|t| f.limits.now_ms.saturating_sub(t) <= f.limits.backup_max_age_ms);
         if !fresh {
             let when = match f.audit.last_backup_ms {
-                Some(t) => format!("the last one was saved {}", crate::node::rfc3339(t)),
+                Some(t) => format!("the last one was saved {}", crate::clock::rfc3339(t)),
                 None => "none in the audit window".into(),
             };
             out.push(finding(
@@ -826,7 +833,7 @@ pub fn report(
     let shown: BTreeMap<String, Ignored> = ignores
         .iter()
         .map(|(id, i)| {
-            let at = crate::node::rfc3339(i.at_ms);
+            let at = crate::clock::rfc3339(i.at_ms);
             (id.clone(), Ignored { reason: i.reason.clone(), by: i.by.clone(), at })
         })
         .collect();
@@ -850,8 +857,8 @@ pub fn report(
         .collect();
     DoctorReport {
         grade: checks.iter().map(|c| c.grade).max().unwrap_or(Severity::Pass),
-        generated_at: crate::node::rfc3339(f.limits.now_ms),
-        since: crate::node::rfc3339(f.audit.since_ms),
+        generated_at: crate::clock::rfc3339(f.limits.now_ms),
+        since: crate::clock::rfc3339(f.audit.since_ms),
         checks,
         findings: all,
         notes,

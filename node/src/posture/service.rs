@@ -333,10 +333,10 @@ pub fn explain(node: &Node, p: &ExplainParams) -> Result<Explanation, PostureErr
             let dead = match id.state_of(&t, now)? {
                 TokenState::Live => None,
                 TokenState::Expired { at_ms } => {
-                    Some(format!("expired at {}", crate::node::rfc3339(at_ms)))
+                    Some(format!("expired at {}", crate::clock::rfc3339(at_ms)))
                 }
                 TokenState::Revoked { at_ms, by } => {
-                    Some(format!("{} at {}", by.as_str(), crate::node::rfc3339(at_ms)))
+                    Some(format!("{} at {}", by.as_str(), crate::clock::rfc3339(at_ms)))
                 }
             };
             let mut allowlists = vec![t.ip_allowlist.clone()];
@@ -362,7 +362,7 @@ pub fn explain(node: &Node, p: &ExplainParams) -> Result<Explanation, PostureErr
             let (aid, a) = id
                 .find_agent(name)?
                 .ok_or_else(|| PostureError::NotFound(format!("no agent named `{}`", cut(name))))?;
-            let dead = a.revoked_ms.map(|t| format!("revoked at {}", crate::node::rfc3339(t)));
+            let dead = a.revoked_ms.map(|t| format!("revoked at {}", crate::clock::rfc3339(t)));
             (
                 Subject {
                     name: format!("agent:{}", a.name),
@@ -416,7 +416,7 @@ pub async fn rightsize(
         key_rotated_ms: a.key_rotated_ms,
     };
     let mut r = engine::rightsize_of(&fact, &facts.uses.get(&a.name).cloned().unwrap_or_default());
-    r.since = crate::node::rfc3339(since_ms);
+    r.since = crate::clock::rfc3339(since_ms);
     r.partial = partial || !node.audit.enabled();
     Ok(r)
 }

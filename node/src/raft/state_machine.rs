@@ -19,15 +19,16 @@ use serde::{Deserialize, Serialize};
 use sled::Transactional;
 
 use crate::clock::LeaderClock;
+use crate::command::{Applied, Command, Request};
 use crate::raft::types::{
-    Applied, Command, Entry, LogId, Request, Snapshot, SnapshotMeta, StorageError,
-    StoredMembership, TypeConfig,
+    Entry, LogId, Snapshot, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
 };
-use crate::state::{self, put_tx, Tx};
+use crate::state::{self, Tx};
 use crate::storage::schema::{
     KEY_LAST_APPLIED, KEY_LEADER_TIME, KEY_MEMBERSHIP, KEY_SEAL, KEY_SNAPSHOT_DATA,
     KEY_SNAPSHOT_ENTRIES, KEY_SNAPSHOT_META, SM_META,
 };
+use crate::storage::tx::put_tx;
 use crate::storage::{decode, encode, Store, CODEC_V1};
 
 fn sm_read_err(e: impl std::error::Error + 'static) -> StorageError {
@@ -211,8 +212,7 @@ impl StateMachine {
         let leader_time =
             encode(&old_time.max(restored_time).max(req.time_ms)).map_err(sm_write_err)?;
         let last_applied = encode(&Some(entry.log_id)).map_err(sm_write_err)?;
-        let applied =
-            Applied { index, response: crate::raft::types::Response::Ok, replayed: false };
+        let applied = Applied { index, response: crate::command::Response::Ok, replayed: false };
         let remembered =
             encode(&(req.time_ms, req.cmd.dedupe_key(), applied.clone())).map_err(sm_write_err)?;
         let kept_meta: [&[u8]; 3] = [KEY_LAST_APPLIED, KEY_MEMBERSHIP, KEY_LEADER_TIME];

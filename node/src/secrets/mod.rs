@@ -9,18 +9,78 @@
 //! write can never release what an earlier version or grant kept behind an approval.
 
 mod path;
+mod tier;
 
 pub use path::{validate_path, validate_prefix, PathError};
+pub use tier::Tier;
 
-use ass_client::types::Tier;
 use serde::{Deserialize, Serialize};
 use sled::transaction::TransactionalTree;
 
-use crate::approvals::tier_rank;
-use crate::raft::types::{PutSecret, Rejection, Response};
-use crate::state::{get_tx, put_tx, TxResult};
 use crate::storage::schema::{version_key, versions_prefix};
+use crate::storage::tx::{get_tx, put_tx, TxResult};
 use crate::storage::{decode, decode_as, encode_as, StorageError, CODEC_V1, CODEC_V2};
+
+/// A new version of a secret, already encrypted for `(path, version)`.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PutSecret {
+    pub path: String,
+    pub version: u64,
+    /// The client's check-and-set expectation, checked again at apply.
+    pub cas: Option<u64>,
+    pub secret_type: Option<String>,
+    /// The tier the path has from this version on; `None` keeps the path's tier.
+    pub tier: Option<Tier>,
+    /// The highest tier the proposer authorized lowering from (the caller holds
+    /// `policy:manage` and, for a gated tier, an approval). `None`: this write may not lower
+    /// the tier; the apply refuses it if the path's tier is above `tier` by then.
+    pub lower_from: Option<Tier>,
+    pub ciphertext: Vec<u8>,
+}
+
+/// [`PutSecret`] as earlier releases wrote it (no `lower_from`).
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PutSecretV1 {
+    pub path: String,
+    pub version: u64,
+    pub cas: Option<u64>,
+    pub secret_type: Option<String>,
+    pub tier: Option<Tier>,
+    pub ciphertext: Vec<u8>,
+}
+
+impl From<&PutSecretV1> for PutSecret {
+    /// Earlier releases let any write set any tier: the old entry applies as it did.
+    fn from(p: &PutSecretV1) -> Self {
+        PutSecret {
+            path: p.path.clone(),
+            version: p.version,
+            cas: p.cas,
+            secret_type: p.secret_type.clone(),
+            tier: p.tier,
+            lower_from: Some(Tier::Critical),
+            ciphertext: p.ciphertext.clone(),
+        }
+    }
+}
+
+/// Why a secret command changed nothing: deterministic, the same on every node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("check-and-set failed: expected version {expected}, latest is {actual}")]
+    CasMismatch { expected: u64, actual: u64 },
+    /// The proposer computed a version that is no longer next (a concurrent write won).
+    #[error("a concurrent write made version {latest}")]
+    VersionConflict { latest: u64 },
+    #[error("this secret is {current}: the write may not lower its tier")]
+    TierDowngradeDenied { current: Tier },
+    #[error("no secret at this path")]
+    NotFound,
+    #[error("no version {version} at this path")]
+    VersionNotFound { version: u64 },
+    #[error("that version is already deleted")]
+    AlreadyDeleted,
+}
 
 /// Type given to a secret written without one.
 pub const DEFAULT_TYPE: &str = "generic";
@@ -85,7 +145,7 @@ impl VersionRecord {
 /// the path's tier now (a version written before tiers were kept per version: the path's).
 pub fn effective_tier(record: &SecretRecord, version: &VersionRecord) -> Tier {
     match version.tier {
-        Some(t) if tier_rank(t) > tier_rank(record.tier) => t,
+        Some(t) if t > record.tier => t,
         _ => record.tier,
     }
 }
@@ -111,23 +171,23 @@ pub fn apply_put(
     versions: &TransactionalTree,
     time_ms: u64,
     put: &PutSecret,
-) -> TxResult<Response> {
+) -> TxResult<Result<u64, Refusal>> {
     let current: Option<SecretRecord> = get_tx(secrets, put.path.as_bytes())?;
     let latest = current.as_ref().map_or(0, |r| r.latest_version);
     if let Some(expected) = put.cas {
         if expected != latest {
-            return Ok(Response::Rejected(Rejection::CasMismatch { expected, actual: latest }));
+            return Ok(Err(Refusal::CasMismatch { expected, actual: latest }));
         }
     }
     if put.version != latest + 1 {
-        return Ok(Response::Rejected(Rejection::VersionConflict { latest }));
+        return Ok(Err(Refusal::VersionConflict { latest }));
     }
     let tier = put.tier.or(current.as_ref().map(|r| r.tier)).unwrap_or_default();
     if let Some(now) = current.as_ref().map(|r| r.tier) {
-        if tier_rank(tier) < tier_rank(now) {
-            let authorized = put.lower_from.is_some_and(|from| tier_rank(from) >= tier_rank(now));
+        if tier < now {
+            let authorized = put.lower_from.is_some_and(|from| from >= now);
             if !authorized {
-                return Ok(Response::Rejected(Rejection::TierDowngradeDenied { current: now }));
+                return Ok(Err(Refusal::TierDowngradeDenied { current: now }));
             }
             // The old versions keep the tier they were kept behind: stamp those that were
             // written before versions had a tier of their own.
@@ -163,7 +223,7 @@ pub fn apply_put(
     };
     put_version(versions, &version_key(&put.path, put.version), &version)?;
     put_tx(secrets, put.path.as_bytes(), &record)?;
-    Ok(Response::Written { version: put.version })
+    Ok(Ok(put.version))
 }
 
 /// Soft-deletes the latest version.
@@ -172,23 +232,23 @@ pub fn apply_delete_latest(
     versions: &TransactionalTree,
     time_ms: u64,
     path: &str,
-) -> TxResult<Response> {
+) -> TxResult<Result<u64, Refusal>> {
     let Some(mut record): Option<SecretRecord> = get_tx(secrets, path.as_bytes())? else {
-        return Ok(Response::Rejected(Rejection::NotFound));
+        return Ok(Err(Refusal::NotFound));
     };
     if record.latest_deleted {
-        return Ok(Response::Rejected(Rejection::AlreadyDeleted));
+        return Ok(Err(Refusal::AlreadyDeleted));
     }
     let key = version_key(path, record.latest_version);
     let Some(mut version) = get_version(versions, &key)? else {
-        return Ok(Response::Rejected(Rejection::NotFound));
+        return Ok(Err(Refusal::NotFound));
     };
     version.deleted_ms = Some(time_ms);
     record.latest_deleted = true;
     record.updated_ms = time_ms;
     put_version(versions, &key, &version)?;
     put_tx(secrets, path.as_bytes(), &record)?;
-    Ok(Response::Deleted { version: record.latest_version, destroyed: false })
+    Ok(Ok(record.latest_version))
 }
 
 /// Destroys one version's ciphertext for good.
@@ -198,16 +258,16 @@ pub fn apply_destroy(
     time_ms: u64,
     path: &str,
     number: u64,
-) -> TxResult<Response> {
+) -> TxResult<Result<u64, Refusal>> {
     let Some(mut record): Option<SecretRecord> = get_tx(secrets, path.as_bytes())? else {
-        return Ok(Response::Rejected(Rejection::NotFound));
+        return Ok(Err(Refusal::NotFound));
     };
     let key = version_key(path, number);
     let Some(mut version) = get_version(versions, &key)? else {
-        return Ok(Response::Rejected(Rejection::VersionNotFound { version: number }));
+        return Ok(Err(Refusal::VersionNotFound { version: number }));
     };
     if version.destroyed {
-        return Ok(Response::Rejected(Rejection::AlreadyDeleted));
+        return Ok(Err(Refusal::AlreadyDeleted));
     }
     version.destroyed = true;
     version.ciphertext = Vec::new();
@@ -218,7 +278,7 @@ pub fn apply_destroy(
     record.updated_ms = time_ms;
     put_version(versions, &key, &version)?;
     put_tx(secrets, path.as_bytes(), &record)?;
-    Ok(Response::Deleted { version: number, destroyed: true })
+    Ok(Ok(number))
 }
 
 /// Read access to applied secret state, on any node.
@@ -298,7 +358,12 @@ mod tests {
         }
     }
 
-    fn put(t: &Trees, version: u64, tier: Option<Tier>, lower_from: Option<Tier>) -> Response {
+    fn put(
+        t: &Trees,
+        version: u64,
+        tier: Option<Tier>,
+        lower_from: Option<Tier>,
+    ) -> Result<u64, Refusal> {
         let p = PutSecret {
             path: "production/stripe/KEY".into(),
             version,
@@ -326,29 +391,26 @@ mod tests {
     #[test]
     fn lowering_a_tier_never_releases_an_older_version() {
         let t = trees();
-        assert_eq!(put(&t, 1, Some(Tier::Critical), None), Response::Written { version: 1 });
+        assert_eq!(put(&t, 1, Some(Tier::Critical), None), Ok(1));
         assert_eq!(
             put(&t, 2, Some(Tier::Standard), None),
-            Response::Rejected(Rejection::TierDowngradeDenied { current: Tier::Critical })
+            Err(Refusal::TierDowngradeDenied { current: Tier::Critical })
         );
         // An authority below the path's tier is no authority.
         assert_eq!(
             put(&t, 2, Some(Tier::Standard), Some(Tier::Sensitive)),
-            Response::Rejected(Rejection::TierDowngradeDenied { current: Tier::Critical })
+            Err(Refusal::TierDowngradeDenied { current: Tier::Critical })
         );
         assert_eq!(reader(&t).record("production/stripe/KEY").unwrap().unwrap().latest_version, 1);
         // A write without a tier keeps it; raising needs nothing.
-        assert_eq!(put(&t, 2, None, None), Response::Written { version: 2 });
+        assert_eq!(put(&t, 2, None, None), Ok(2));
         assert_eq!(gated_tier(&t, 2), Tier::Critical);
-        assert_eq!(
-            put(&t, 3, Some(Tier::Standard), Some(Tier::Critical)),
-            Response::Written { version: 3 }
-        );
+        assert_eq!(put(&t, 3, Some(Tier::Standard), Some(Tier::Critical)), Ok(3));
         assert_eq!(gated_tier(&t, 1), Tier::Critical);
         assert_eq!(gated_tier(&t, 2), Tier::Critical);
         assert_eq!(gated_tier(&t, 3), Tier::Standard);
         // Raising the path raises every version's gate.
-        assert_eq!(put(&t, 4, Some(Tier::Sensitive), None), Response::Written { version: 4 });
+        assert_eq!(put(&t, 4, Some(Tier::Sensitive), None), Ok(4));
         assert_eq!(gated_tier(&t, 3), Tier::Sensitive);
         assert_eq!(gated_tier(&t, 1), Tier::Critical);
     }
@@ -358,7 +420,7 @@ mod tests {
     #[test]
     fn legacy_versions_are_stamped_before_a_lowering() {
         let t = trees();
-        assert_eq!(put(&t, 1, Some(Tier::Critical), None), Response::Written { version: 1 });
+        assert_eq!(put(&t, 1, Some(Tier::Critical), None), Ok(1));
         // Rewrite version 1 in the first layout, as an older release stored it.
         #[derive(Serialize)]
         struct V1<'a> {
@@ -378,10 +440,7 @@ mod tests {
         let v1 = reader(&t).version("production/stripe/KEY", 1).unwrap().unwrap();
         assert_eq!((v1.tier, v1.ciphertext.as_slice(), v1.created_ms), (None, &b"abc"[..], 5));
         assert_eq!(gated_tier(&t, 1), Tier::Critical);
-        assert_eq!(
-            put(&t, 2, Some(Tier::Standard), Some(Tier::Critical)),
-            Response::Written { version: 2 }
-        );
+        assert_eq!(put(&t, 2, Some(Tier::Standard), Some(Tier::Critical)), Ok(2));
         let v1 = reader(&t).version("production/stripe/KEY", 1).unwrap().unwrap();
         assert_eq!(v1.tier, Some(Tier::Critical));
         assert_eq!(gated_tier(&t, 1), Tier::Critical);
@@ -392,12 +451,12 @@ mod tests {
     #[test]
     fn delete_and_destroy_keep_tiers_and_never_come_back() {
         let t = trees();
-        put(&t, 1, Some(Tier::Critical), None);
+        assert_eq!(put(&t, 1, Some(Tier::Critical), None), Ok(1));
         let destroy = (&t.secrets, &t.versions)
             .transaction(|(s, v)| apply_destroy(s, v, 2000, "production/stripe/KEY", 1))
             .unwrap();
-        assert_eq!(destroy, Response::Deleted { version: 1, destroyed: true });
-        put(&t, 2, None, None);
+        assert_eq!(destroy, Ok(1));
+        assert_eq!(put(&t, 2, None, None), Ok(2));
         let v1 = reader(&t).version("production/stripe/KEY", 1).unwrap().unwrap();
         assert!(v1.destroyed && v1.ciphertext.is_empty());
         assert_eq!(gated_tier(&t, 2), Tier::Critical);

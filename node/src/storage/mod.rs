@@ -12,6 +12,7 @@
 //! because it never called them.
 
 pub mod schema;
+pub mod tx;
 pub mod wal;
 
 use std::path::Path;

@@ -22,6 +22,7 @@ pub mod dev;
 pub mod handover;
 pub mod http;
 pub mod identity;
+pub mod members;
 pub mod metrics;
 pub mod node;
 pub mod peer;

@@ -138,7 +138,7 @@ pub async fn run(
                     "[seal] type = \"pkcs11\": the HSM can't be used, the node does not start",
                 )?;
         tracing::info!(hsm = %hsm.name, "HSM ready: this node unseals itself (auto-unseal)");
-        node.hsm = Some(Arc::new(hsm));
+        node = node.with_hsm(hsm);
     }
     let node = Arc::new(node);
 

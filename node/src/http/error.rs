@@ -99,6 +99,61 @@ impl From<SealError> for ApiError {
     }
 }
 
+impl From<crate::seal::service::Error> for ApiError {
+    fn from(e: crate::seal::service::Error) -> Self {
+        use crate::seal::engine::MigrateRefusal;
+        use crate::seal::service::Error as E;
+        match e {
+            E::NotInitialized | E::NotInitializedHere => {
+                ApiError::bad_request("not_initialized", e.to_string())
+            }
+            E::MissingKey(_) | E::BadParameters | E::Health(_) => {
+                ApiError::bad_request("bad_request", e.to_string())
+            }
+            E::Migrate(r) => {
+                let code = match r {
+                    MigrateRefusal::UnknownTarget => "bad_request",
+                    MigrateRefusal::AlreadyMigrated(_) => "already_migrated",
+                    MigrateRefusal::NoHsm => "no_hsm",
+                };
+                ApiError::bad_request(code, r.to_string())
+            }
+            E::Shares(e) => e.into(),
+            E::Sealed => ApiError::sealed(),
+            E::Write(e) => e.into(),
+            E::Rejected(r) => r.into(),
+            E::Storage(e) => e.into(),
+            E::Access(e) => e,
+            E::NoKeyring | E::Hsm(_) | E::HsmGone | E::Keyring(_) | E::Unexpected(_) => {
+                ApiError::internal(e.to_string())
+            }
+        }
+    }
+}
+
+impl From<crate::members::MembersError> for ApiError {
+    fn from(e: crate::members::MembersError) -> Self {
+        use crate::handover::HandoverError as H;
+        use crate::members::MembersError as E;
+        match e {
+            E::BadMember | E::BadId => ApiError::bad_request("bad_request", e.to_string()),
+            E::CatchUpTimeout => {
+                ApiError::new(StatusCode::GATEWAY_TIMEOUT, "timeout", e.to_string())
+            }
+            E::Change(_) | E::Handover(H::NoOtherVoter | H::NoLiveVoter) => {
+                let message = match &e {
+                    E::Handover(h) => h.to_string(),
+                    _ => e.to_string(),
+                };
+                ApiError::new(StatusCode::CONFLICT, "membership_change_failed", message)
+            }
+            E::NotLeader { leader } => ApiError::no_leader(leader),
+            E::Handover(h) => ApiError::new(StatusCode::GATEWAY_TIMEOUT, "timeout", h.to_string()),
+            E::Access(e) => e,
+        }
+    }
+}
+
 impl From<WriteError> for ApiError {
     fn from(e: WriteError) -> Self {
         match e {

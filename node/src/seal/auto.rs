@@ -13,12 +13,12 @@
 //! touches nothing but the [`AutoSeal`] record.
 //!
 //! A service-level file, like [`super::service`] (which calls [`wrap_for`] for init and
-//! migrate): it drives the node's [`super::SealState`] from the applied records.
+//! migrate): it drives the node's [`super::state::SealState`] from the applied records.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::AutoSeal;
+use super::record::AutoSeal;
 use crate::crypto::{Barrier, Keyring};
 use crate::node::Node;
 

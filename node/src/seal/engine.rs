@@ -12,8 +12,8 @@ use std::collections::HashMap;
 
 use zeroize::Zeroizing;
 
+use super::record::{AutoSeal, SealConfig};
 use super::shamir::{self, SealError};
-use super::{AutoSeal, SealConfig};
 use crate::crypto::{Key, Keyring};
 
 /// Shares handed in so far on this node. Pure: no I/O, no clock.

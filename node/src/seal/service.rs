@@ -2,7 +2,7 @@
 //! seal, status, health, generate-root, revoke-root, keyring rotation, rekey and seal
 //! migration. Each decides access, asks [`super::engine`] for the rules, reads the applied
 //! records through [`super::store::SealReader`], proposes through the node's write path and
-//! drives this node's [`super::SealState`]. Returns plain answers and one [`Error`].
+//! drives this node's [`super::state::SealState`]. Returns plain answers and one [`Error`].
 //!
 //! ```text
 //!  init:     params ──shamir::init──> [HSM wrap] ──write Init──> [unseal here, SetAutoSeal]
@@ -32,10 +32,11 @@ use ass_client::types::{
     SealStatus, UnsealRequest,
 };
 
+use super::auto;
 use super::engine::{self, BadStatusCode, HealthFacts, MigrateRefusal, SealType, Submitted};
 use super::pkcs11::HsmError;
+use super::record::{SealConfig, DEFAULT_SHARES, DEFAULT_THRESHOLD};
 use super::shamir::{self, SealError};
-use super::{auto, SealConfig, DEFAULT_SHARES, DEFAULT_THRESHOLD};
 use crate::access::scope::Admin;
 use crate::clock::{now_ms, rfc3339};
 use crate::command::{Command, Rejection, Request, Response};

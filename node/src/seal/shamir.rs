@@ -21,7 +21,7 @@ use zeroize::Zeroizing;
 
 use crate::crypto::{self, Binding, CryptoError, Key, Keyring};
 
-use super::{SealConfig, ROOT_TOKEN_PREFIX};
+use super::record::{SealConfig, ROOT_TOKEN_PREFIX};
 
 const ROOT_KEY_BINDING: Binding<'static> = Binding { kind: "root-key", path: "", version: 0 };
 pub(crate) const SHARE_LEN: usize = 1 + crypto::KEY_LEN;

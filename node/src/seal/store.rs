@@ -10,7 +10,7 @@
 use serde::de::DeserializeOwned;
 use sled::transaction::TransactionalTree;
 
-use super::{AutoSeal, SealConfig};
+use super::record::{AutoSeal, SealConfig};
 use crate::storage::schema::{
     KEY_AUTO_SEAL, KEY_CLUSTER_ID, KEY_KEYRING, KEY_KEYRING_TERM, KEY_ROOT_TOKEN, KEY_SEAL,
 };
@@ -173,7 +173,7 @@ mod tests {
         assert_eq!(reader.config().unwrap(), None);
         assert!(!reader.is_initialized().unwrap());
         assert_eq!(reader.cluster_id().unwrap(), None);
-        let m = crate::seal::init(3, 2).unwrap();
+        let m = crate::seal::shamir::init(3, 2).unwrap();
         let first = in_tx(&store, |t| t.init(&m.config, &m.sealed_keyring, &m.root_token_hash));
         assert_eq!(first, Ok(()));
         let again = in_tx(&store, |t| t.init(&m.config, &m.sealed_keyring, &m.root_token_hash));
@@ -184,7 +184,7 @@ mod tests {
         assert_eq!(reader.root_token_hash().unwrap(), Some(m.root_token_hash));
         assert_eq!(reader.cluster_id().unwrap(), Some(cluster_id_of(&m.config)));
         // A rekey changes the seal config, never the cluster id.
-        let (rekeyed, _) = crate::seal::rekey(&m.root, 3, 2).unwrap();
+        let (rekeyed, _) = crate::seal::shamir::rekey(&m.root, 3, 2).unwrap();
         in_tx(&store, |t| t.rekey(&rekeyed));
         assert_eq!(reader.config().unwrap(), Some(rekeyed));
         assert_eq!(reader.cluster_id().unwrap(), Some(cluster_id_of(&m.config)));

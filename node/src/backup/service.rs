@@ -155,7 +155,7 @@ pub async fn save(node: &Node, caller: &Caller, local: bool) -> Result<Saved, Sn
     }
     let seal: SealConfig = meta_value(&trees, KEY_SEAL)?
         .ok_or_else(|| internal("the snapshot holds no seal config"))?;
-    let cluster_id = node.state.cluster_id()?.unwrap_or_default();
+    let cluster_id = node.state.seal.cluster_id()?.unwrap_or_default();
     let log_id = meta.last_log_id.unwrap_or_default();
     let header = Header {
         format: backup::FORMAT_V1,
@@ -188,7 +188,7 @@ fn meta_value<T: serde::de::DeserializeOwned>(
 /// is initialized (then the node must be unsealed), `false` for a new cluster, where the
 /// snapshot's own unseal shares are the credential (no token exists yet).
 pub fn restore_needs_operator(node: &Node) -> Result<bool, SnapshotError> {
-    let initialized = node.state.seal_config()?.is_some();
+    let initialized = node.state.seal.is_initialized()?;
     if initialized && node.is_sealed() {
         return Err(SnapshotError::Sealed);
     }
@@ -220,7 +220,7 @@ pub async fn restore(
     let parsed = backup::parse(file)?;
     let h = parsed.header.clone();
     let root: Key = if initialized {
-        let ours = node.state.cluster_id()?.unwrap_or_default();
+        let ours = node.state.seal.cluster_id()?.unwrap_or_default();
         if h.cluster_id != ours {
             return Err(BackupError::Foreign { ours, theirs: h.cluster_id }.into());
         }
@@ -268,7 +268,7 @@ pub async fn restore(
         node.refresh_keyring();
     } else {
         // The shares that opened the file unseal this node; the others take them as usual.
-        node.unseal.lock().await.reset();
+        node.seal().unseal_progress().lock().await.reset();
         node.set_barrier(Some(Barrier::new(root, keyring)));
     }
     tracing::warn!(

@@ -7,14 +7,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
-use crate::backup::service::SnapshotError;
-use crate::backup::BackupError;
 use crate::command::Rejection;
 use crate::node::{ReadError, WriteError};
 use crate::raft::read_index::ReadIndexError;
 use crate::seal::SealError;
-use crate::secrets::engine::CheckError;
-use crate::secrets::service::SecretsError;
 use crate::secrets::PathError;
 use crate::storage::StorageError;
 
@@ -206,75 +202,6 @@ impl From<Rejection> for ApiError {
     }
 }
 
-impl From<SecretsError> for ApiError {
-    fn from(e: SecretsError) -> Self {
-        match e {
-            SecretsError::Path(e) => e.into(),
-            // Already answers today (`Caller` and the approvals gate build them).
-            SecretsError::Access(e) | SecretsError::Approval(e) => e,
-            SecretsError::Check(c) => c.into(),
-            SecretsError::NotFound | SecretsError::NoVersion { .. } => {
-                ApiError::new(ErrorCode::NotFound, e.to_string())
-            }
-            SecretsError::Sealed => ApiError::sealed(),
-            SecretsError::TierDowngradeDenied { current } => tier_downgrade_denied(current),
-            SecretsError::Conflict => ApiError::new(ErrorCode::Conflict, e.to_string()),
-            SecretsError::Rejected(r) => r.into(),
-            SecretsError::Write(e) => e.into(),
-            SecretsError::Storage(e) => e.into(),
-            SecretsError::Decrypt | SecretsError::NotUtf8 | SecretsError::Internal(_) => {
-                ApiError::internal(e.to_string())
-            }
-        }
-    }
-}
-
-impl From<CheckError> for ApiError {
-    fn from(e: CheckError) -> Self {
-        let code = match e {
-            CheckError::LatestDeleted { .. } | CheckError::VersionDeleted { .. } => {
-                ErrorCode::SecretDeleted
-            }
-            CheckError::VersionDestroyed { .. } => ErrorCode::VersionDestroyed,
-            CheckError::ValueTooLarge => ErrorCode::ValueTooLarge,
-            CheckError::BadType => ErrorCode::BadRequest,
-        };
-        ApiError::new(code, e.to_string())
-    }
-}
-
-impl From<BackupError> for ApiError {
-    fn from(e: BackupError) -> Self {
-        match e {
-            BackupError::Internal(_) => ApiError::internal(e.to_string()),
-            _ => ApiError::new(e.code(), e.to_string()),
-        }
-    }
-}
-
-impl From<SnapshotError> for ApiError {
-    fn from(e: SnapshotError) -> Self {
-        match e {
-            SnapshotError::Access(e) => e,
-            SnapshotError::Sealed => ApiError::sealed(),
-            SnapshotError::File(e) => e.into(),
-            SnapshotError::Timeout => ApiError::new(ErrorCode::Timeout, e.to_string()),
-            SnapshotError::SharesNeeded { .. } => {
-                ApiError::new(ErrorCode::BadRequest, e.to_string())
-            }
-            SnapshotError::WrongShares { .. } => {
-                ApiError::new(ErrorCode::InvalidShares, e.to_string())
-            }
-            SnapshotError::Seal(e) => e.into(),
-            SnapshotError::Rejected(r) => r.into(),
-            SnapshotError::Write(e) => e.into(),
-            SnapshotError::Read(e) => e.into(),
-            SnapshotError::Storage(e) => e.into(),
-            SnapshotError::Internal(m) => ApiError::internal(m),
-        }
-    }
-}
-
 /// A write that would lower a path's tier without the authority to (see
 /// `docs/security-model.md`, "Tiers and versions").
 pub fn tier_downgrade_denied(current: crate::secrets::Tier) -> ApiError {
@@ -291,6 +218,10 @@ pub fn tier_downgrade_denied(current: crate::secrets::Tier) -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backup::service::SnapshotError;
+    use crate::backup::BackupError;
+    use crate::secrets::engine::CheckError;
+    use crate::secrets::service::SecretsError;
     use crate::secrets::Tier;
 
     /// Status, code and message of an answer.

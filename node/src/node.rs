@@ -9,12 +9,8 @@ use std::time::{Duration, Instant};
 use openraft::error::{ClientWriteError, RaftError};
 use tokio::sync::Mutex;
 
-use std::net::IpAddr;
-
-use ipnet::IpNet;
 use sha2::Digest;
 
-use crate::access::limiter::FailureLimiter;
 use crate::clock::LeaderClock;
 use crate::command::{Request, Response};
 use crate::config::Config;
@@ -101,14 +97,10 @@ pub struct Node {
     pub clock: Arc<LeaderClock>,
     /// Prometheus metrics.
     pub metrics: crate::metrics::Metrics,
-    /// Brute-force protection: failed authentications per client address.
-    pub limiter: FailureLimiter,
-    /// Resolved credentials, valid while the store's identity generation is unchanged.
-    pub auth_cache: crate::http::auth::AuthCache,
+    /// The identity domain's memory: auth cache, failed-auth limiter, trusted proxies.
+    auth: crate::identity::AuthState,
     /// New approval requests after denials, per requester and path.
-    pub reopen_limiter: crate::approvals::ReopenLimiter,
-    /// Load balancers whose `X-Forwarded-For` is believed.
-    pub trusted_proxies: Vec<IpNet>,
+    reopen_limiter: crate::approvals::ReopenLimiter,
     /// Unseal shares handed in towards a new root token.
     pub generate_root: Mutex<UnsealProgress>,
     /// Current unseal shares handed in towards new ones (rekey).
@@ -162,20 +154,8 @@ impl Node {
             id: config.node_id,
             clock,
             metrics: crate::metrics::Metrics::new(config.node_id),
-            limiter: FailureLimiter::new(
-                config.auth.max_failures_per_minute,
-                Duration::from_secs(60),
-            ),
-            auth_cache: Default::default(),
+            auth: crate::identity::AuthState::new(&config.auth),
             reopen_limiter: Default::default(),
-            trusted_proxies: config
-                .auth
-                .trusted_proxies
-                .iter()
-                .filter_map(|c| {
-                    c.parse::<IpNet>().ok().or_else(|| c.parse::<IpAddr>().ok().map(IpNet::from))
-                })
-                .collect(),
             generate_root: Mutex::new(UnsealProgress::default()),
             rekey_progress: Mutex::new(UnsealProgress::default()),
             migrate_progress: Mutex::new(UnsealProgress::default()),
@@ -208,6 +188,16 @@ impl Node {
     pub fn with_audit(mut self, audit: crate::audit::AuditLog) -> Self {
         self.audit = audit;
         self
+    }
+
+    /// The identity domain's memory on this node (auth cache, limiter, trusted proxies).
+    pub fn auth(&self) -> &crate::identity::AuthState {
+        &self.auth
+    }
+
+    /// The approvals domain's memory on this node: new requests after denials.
+    pub fn reopen_limiter(&self) -> &crate::approvals::ReopenLimiter {
+        &self.reopen_limiter
     }
 
     /// The barrier, while unsealed.

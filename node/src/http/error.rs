@@ -5,7 +5,11 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
+use crate::approvals::service::{ApprovalError, GateError};
 use crate::command::Rejection;
+use crate::identity::engine::IssueError;
+use crate::identity::service::{AuthError, IdentityError};
+use crate::identity::AccessError;
 use crate::node::{ReadError, WriteError};
 use crate::raft::read_index::ReadIndexError;
 use crate::seal::SealError;
@@ -217,4 +221,121 @@ pub fn tier_downgrade_denied(current: crate::secrets::Tier) -> ApiError {
              --tier keeps the tier"
         ),
     )
+}
+
+impl From<AccessError> for ApiError {
+    fn from(e: AccessError) -> Self {
+        let code = match e {
+            AccessError::AgentKeyNotAllowed => "agent_key_not_allowed",
+            AccessError::NeedsScope(_) => "scope_denied",
+        };
+        ApiError::new(StatusCode::FORBIDDEN, code, e.to_string())
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::InvalidCredential => ApiError::unauthorized(e.to_string()),
+            AuthError::IpNotAllowed(_) => {
+                ApiError::new(StatusCode::FORBIDDEN, "ip_not_allowed", e.to_string())
+            }
+            AuthError::RateLimited { .. } => {
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", e.to_string())
+            }
+            AuthError::Corrupt(m) => ApiError::internal(m),
+            AuthError::Storage(s) => s.into(),
+        }
+    }
+}
+
+impl From<IssueError> for ApiError {
+    fn from(e: IssueError) -> Self {
+        let code = match &e {
+            IssueError::Access(a) => return a.clone().into(),
+            IssueError::NotWithin { .. } => {
+                return ApiError::new(StatusCode::FORBIDDEN, "scope_denied", e.to_string())
+            }
+            IssueError::InvalidScope(_) => "invalid_scope",
+            IssueError::InvalidTtl(_) | IssueError::PolicyBreakGlassRange => "invalid_ttl",
+            IssueError::InvalidAllowlist(_) => "invalid_allowlist",
+            IssueError::JustificationTooLong | IssueError::DescriptionTooLong => "bad_request",
+            IssueError::TtlTooLong { .. } | IssueError::PolicyTtlTooLong => "ttl_too_long",
+            IssueError::ChainTooDeep => "token_chain_too_deep",
+            IssueError::InvalidName => "invalid_name",
+        };
+        ApiError::bad_request(code, e.to_string())
+    }
+}
+
+impl From<IdentityError> for ApiError {
+    fn from(e: IdentityError) -> Self {
+        match e {
+            IdentityError::Access(a) => a.into(),
+            IdentityError::Rule(r) => r.into(),
+            IdentityError::Storage(s) => s.into(),
+            IdentityError::Write(w) => w.into(),
+            IdentityError::Rejected(r) => r.into(),
+            IdentityError::CallerVanished(m) => ApiError::unauthorized(m),
+            IdentityError::NotAToken => ApiError::bad_request("not_a_token", e.to_string()),
+            IdentityError::TokenNotFound | IdentityError::AgentNotFound(_) => {
+                ApiError::not_found("not_found", e.to_string())
+            }
+            IdentityError::NameTaken => {
+                ApiError::new(StatusCode::CONFLICT, "name_taken", e.to_string())
+            }
+            IdentityError::Internal(m) => ApiError::internal(m),
+        }
+    }
+}
+
+/// A read held for approval: 403 with the request it is about.
+fn held_read(code: &'static str, id: &[u8; 16], message: String) -> ApiError {
+    let mut e = ApiError::new(StatusCode::FORBIDDEN, code, message);
+    e.approval_id = Some(crate::identity::format_id(id));
+    e
+}
+
+impl From<GateError> for ApiError {
+    fn from(e: GateError) -> Self {
+        match e {
+            GateError::Required { id, .. } => held_read("approval_required", &id, e.to_string()),
+            GateError::Denied { id } => held_read("approval_denied", &id, e.to_string()),
+            GateError::Expired { id, .. } => held_read("approval_expired", &id, e.to_string()),
+            GateError::RateLimited { .. } => {
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "approval_rate_limited", e.to_string())
+            }
+            GateError::ReasonTooLong => ApiError::bad_request("bad_request", e.to_string()),
+            GateError::Storage(s) => s.into(),
+            GateError::Write(w) => w.into(),
+            GateError::Rejected(r) => r.into(),
+            GateError::Internal(m) => ApiError::internal(m),
+        }
+    }
+}
+
+impl From<ApprovalError> for ApiError {
+    fn from(e: ApprovalError) -> Self {
+        match e {
+            ApprovalError::Access(a) => a.into(),
+            ApprovalError::BadId
+            | ApprovalError::BadStatus
+            | ApprovalError::CommentTooLong
+            | ApprovalError::BadAllowUnknown => ApiError::bad_request("bad_request", e.to_string()),
+            ApprovalError::NotFound => ApiError::not_found("not_found", e.to_string()),
+            ApprovalError::NotAnApprover => {
+                ApiError::new(StatusCode::FORBIDDEN, "not_an_approver", e.to_string())
+            }
+            ApprovalError::InvalidPolicy(_) => {
+                ApiError::bad_request("invalid_policy", e.to_string())
+            }
+            ApprovalError::UnknownApprover(_) => {
+                ApiError::bad_request("unknown_approver", e.to_string())
+            }
+            ApprovalError::Storage(s) => s.into(),
+            ApprovalError::Write(w) => w.into(),
+            ApprovalError::Rejected(r) => r.into(),
+            ApprovalError::Internal(m) => ApiError::internal(m),
+        }
+    }
 }

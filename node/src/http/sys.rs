@@ -329,7 +329,11 @@ pub async fn revoke_root(
     caller.require_admin(Admin::SysOperator)?;
     let cmd = Command::SetRootToken { hash: None };
     let committed = node
-        .write(Request { request_id: caller.request_id(&headers)?, time_ms: now_ms(), cmd })
+        .write(Request {
+            request_id: caller.request_id(super::extract::request_id(&headers)?),
+            time_ms: now_ms(),
+            cmd,
+        })
         .await?;
     super::expect_ok(&committed)?;
     tracing::warn!("the root token was revoked");
@@ -351,7 +355,11 @@ pub async fn rotate(
         barrier.rotated().map_err(|e| ApiError::internal(format!("keyring: {e}")))?;
     let cmd = Command::RotateKeyring { term, sealed_keyring };
     let committed = node
-        .write(Request { request_id: caller.request_id(&headers)?, time_ms: now_ms(), cmd })
+        .write(Request {
+            request_id: caller.request_id(super::extract::request_id(&headers)?),
+            time_ms: now_ms(),
+            cmd,
+        })
         .await?;
     super::expect_ok(&committed)?;
     node.refresh_keyring();

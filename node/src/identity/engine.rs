@@ -1,0 +1,585 @@
+//! The identity rules as plain functions over plain records: a token's state along its
+//! chain ([`judge_token`]), what a caller may issue ([`issue`], [`refresh`]), the TTL rule
+//! ([`check_ttl`]), the token policy's bounds ([`token_policy`]) and what an agent may be made
+//! with ([`agent_name`], [`agent_grant`]). No I/O and no clock: time comes in as `now_ms`,
+//! lookups as closures or records the service read.
+
+use std::time::Duration;
+
+use super::caller::AccessError;
+use super::{AgentRecord, RevokedBy, TokenPolicyRecord, TokenRecord, TokenState, MAX_TOKEN_DEPTH};
+use crate::access::allowlist::Allowlist;
+use crate::access::scope::{Admin, ScopeSet};
+use crate::access::ttl::parse_ttl;
+
+/// The longest `max_ttl` a token policy may set: the product's 24-hour rule.
+pub const POLICY_MAX_TTL: Duration = Duration::from_secs(24 * 3600);
+/// The longest break-glass TTL a policy may allow.
+pub const POLICY_MAX_BREAK_GLASS_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+/// Longest break-glass justification, in bytes.
+pub const MAX_JUSTIFICATION: usize = 1024;
+/// Longest agent description, in bytes.
+pub const MAX_DESCRIPTION: usize = 1024;
+
+/// Why an identity rule refuses a request (issuing a token, making an agent, setting the
+/// token policy). Each message names the rule; `http/error.rs` gives each its code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IssueError {
+    #[error("{0}")]
+    InvalidScope(String),
+    #[error("{0}")]
+    InvalidTtl(String),
+    #[error("{0}")]
+    InvalidAllowlist(String),
+    #[error("justification is limited to {MAX_JUSTIFICATION} bytes")]
+    JustificationTooLong,
+    #[error("TTL {ttl} is above the policy's maximum of {max}; {hint}")]
+    TtlTooLong { ttl: String, max: String, hint: String },
+    #[error(transparent)]
+    Access(#[from] AccessError),
+    /// A scope asked for that the issuer (`agent`, `calling token`) does not hold.
+    #[error("scope `{scope}` is not within the {whose}'s scopes")]
+    NotWithin { scope: String, whose: &'static str },
+    #[error("tokens may issue tokens at most {MAX_TOKEN_DEPTH} levels deep")]
+    ChainTooDeep,
+    #[error(
+        "an agent name is 1 to 64 characters of [A-Za-z0-9_.-@+] (approvers are named by e-mail)"
+    )]
+    InvalidName,
+    #[error("description is limited to {MAX_DESCRIPTION} bytes")]
+    DescriptionTooLong,
+    #[error("max_ttl can't exceed 24h; use break-glass for exceptions")]
+    PolicyTtlTooLong,
+    #[error("break_glass_max_ttl must lie between max_ttl and 7d")]
+    PolicyBreakGlassRange,
+}
+
+/// A TTL as people write them here: whole hours as `24h`, else the compact form (`1h30m`).
+pub fn format_ttl(d: Duration) -> String {
+    let secs = d.as_secs();
+    if secs > 0 && secs.is_multiple_of(3600) {
+        format!("{}h", secs / 3600)
+    } else {
+        crate::access::ttl::format_ttl(d)
+    }
+}
+
+/// The policy's `max_ttl` and break-glass maximum.
+pub fn policy_durations(p: &TokenPolicyRecord) -> (Duration, Duration) {
+    (Duration::from_millis(p.max_ttl_ms), Duration::from_millis(p.break_glass_max_ttl_ms))
+}
+
+/// Decides whether `ttl` is allowed; `Ok(true)` when only break-glass allows it (a
+/// non-blank justification, break-glass on, and at most its maximum).
+pub fn check_ttl(
+    policy: &TokenPolicyRecord,
+    ttl: Duration,
+    justification: Option<&str>,
+) -> Result<bool, IssueError> {
+    let (max, bg_max) = policy_durations(policy);
+    if ttl <= max {
+        return Ok(false);
+    }
+    let justified = justification.is_some_and(|j| !j.trim().is_empty());
+    if policy.break_glass && justified && ttl <= bg_max {
+        return Ok(true);
+    }
+    let hint = if !policy.break_glass {
+        "break-glass is off in the token policy".to_string()
+    } else if !justified {
+        "a longer TTL needs a justification (break-glass)".to_string()
+    } else {
+        format!("break-glass allows at most {}", format_ttl(bg_max))
+    };
+    Err(IssueError::TtlTooLong { ttl: format_ttl(ttl), max: format_ttl(max), hint })
+}
+
+/// Who issues a token, with what the service read about it.
+#[derive(Debug, Clone, Copy)]
+pub enum Issuer<'a> {
+    /// The root token: no limits but the policy's TTL.
+    Root,
+    /// An agent key, buying a token within its agent's scopes and allowlist.
+    Agent { id: [u8; 16], agent: &'a AgentRecord },
+    /// A token holding `tokens:manage`, issuing a child within its own scopes, allowlist,
+    /// agent's allowlist and expiry.
+    Token {
+        accessor: [u8; 16],
+        token: &'a TokenRecord,
+        /// The calling token's scopes (as its `Caller` holds them).
+        held: &'a ScopeSet,
+        /// Its agent, if it has one that is still stored.
+        agent: Option<&'a AgentRecord>,
+        /// How many tokens stand above it ([`chain_depth`]).
+        depth: usize,
+    },
+}
+
+/// What a caller asks a token for, as written.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IssueRequest {
+    pub scopes: Vec<String>,
+    pub ttl: String,
+    pub ip_allowlist: Vec<String>,
+    pub justification: Option<String>,
+}
+
+/// A token the rules allow: everything but the secret, its hash and its accessor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenPlan {
+    pub agent_id: Option<[u8; 16]>,
+    pub parent: Option<[u8; 16]>,
+    pub scopes: Vec<String>,
+    pub ip_allowlist: Vec<String>,
+    /// `now + ttl`, capped by the parent token's expiry.
+    pub expires_ms: u64,
+    pub break_glass: bool,
+    pub justification: Option<String>,
+}
+
+struct Grant {
+    agent_id: Option<[u8; 16]>,
+    parent: Option<[u8; 16]>,
+    /// The allowlist a token asked without one inherits (its issuing token's).
+    inherited_allowlist: Option<Vec<String>>,
+    /// A cap on expiry (the parent token's).
+    expires_cap: Option<u64>,
+}
+
+fn within_allowlist(
+    requested: &Allowlist,
+    outer: &[String],
+    whose: &str,
+) -> Result<(), IssueError> {
+    let outer = Allowlist::parse(outer).map_err(|e| IssueError::InvalidAllowlist(e.to_string()))?;
+    // An empty token allowlist inherits the outer one: both are checked on every request.
+    if requested.is_unrestricted() || requested.is_within(&outer) {
+        Ok(())
+    } else {
+        Err(IssueError::InvalidAllowlist(format!(
+            "the token's IP allowlist must lie within the {whose}'s ({})",
+            outer.to_strings().join(", ")
+        )))
+    }
+}
+
+/// What the issuer may hand on: the scopes and allowlist must lie within its own.
+fn grant_for(
+    issuer: &Issuer<'_>,
+    scopes: &ScopeSet,
+    allowlist: &Allowlist,
+) -> Result<Grant, IssueError> {
+    match issuer {
+        Issuer::Root => {
+            Ok(Grant { agent_id: None, parent: None, inherited_allowlist: None, expires_cap: None })
+        }
+        Issuer::Agent { id, agent } => {
+            let held = ScopeSet::parse(&agent.scopes)
+                .map_err(|e| IssueError::InvalidScope(e.to_string()))?;
+            held.contains_all(scopes)
+                .map_err(|s| IssueError::NotWithin { scope: s.to_string(), whose: "agent" })?;
+            within_allowlist(allowlist, &agent.ip_allowlist, "agent")?;
+            Ok(Grant {
+                agent_id: Some(*id),
+                parent: None,
+                inherited_allowlist: None,
+                expires_cap: None,
+            })
+        }
+        Issuer::Token { accessor, token, held, agent, depth } => {
+            if !held.allows_admin(Admin::TokensManage) {
+                return Err(AccessError::NeedsScope(Admin::TokensManage.to_string()).into());
+            }
+            held.contains_all(scopes).map_err(|s| IssueError::NotWithin {
+                scope: s.to_string(),
+                whose: "calling token",
+            })?;
+            within_allowlist(allowlist, &token.ip_allowlist, "calling token")?;
+            if let Some(agent) = agent {
+                within_allowlist(allowlist, &agent.ip_allowlist, "agent")?;
+            }
+            if depth + 1 > MAX_TOKEN_DEPTH {
+                return Err(IssueError::ChainTooDeep);
+            }
+            let inherited_allowlist =
+                allowlist.is_unrestricted().then(|| token.ip_allowlist.clone());
+            Ok(Grant {
+                agent_id: token.agent_id,
+                parent: Some(*accessor),
+                inherited_allowlist,
+                expires_cap: Some(token.expires_ms),
+            })
+        }
+    }
+}
+
+fn plan(
+    grant: Grant,
+    scopes: Vec<String>,
+    ip_allowlist: Vec<String>,
+    ttl: Duration,
+    break_glass: bool,
+    justification: Option<String>,
+    now_ms: u64,
+) -> TokenPlan {
+    let mut expires_ms = now_ms.saturating_add(ttl.as_millis() as u64);
+    if let Some(cap) = grant.expires_cap {
+        expires_ms = expires_ms.min(cap);
+    }
+    TokenPlan {
+        agent_id: grant.agent_id,
+        parent: grant.parent,
+        scopes,
+        ip_allowlist: grant.inherited_allowlist.unwrap_or(ip_allowlist),
+        expires_ms,
+        break_glass,
+        justification,
+    }
+}
+
+/// Every rule of issuing a token: the request parses (scopes, TTL, allowlist), the TTL fits
+/// the policy (or break-glass), and scopes and allowlist lie within the issuer's; a child
+/// token needs `tokens:manage`, expires no later than its parent, inherits its allowlist
+/// when it asks none, and stands at most [`MAX_TOKEN_DEPTH`] deep. `now_ms` is the time the
+/// token is issued at (the leader's clock).
+pub fn issue(
+    issuer: &Issuer<'_>,
+    request: &IssueRequest,
+    policy: &TokenPolicyRecord,
+    now_ms: u64,
+) -> Result<TokenPlan, IssueError> {
+    let scopes =
+        ScopeSet::parse(&request.scopes).map_err(|e| IssueError::InvalidScope(e.to_string()))?;
+    let ttl = parse_ttl(&request.ttl).map_err(|e| IssueError::InvalidTtl(e.to_string()))?;
+    let allowlist = Allowlist::parse(&request.ip_allowlist)
+        .map_err(|e| IssueError::InvalidAllowlist(e.to_string()))?;
+    if request.justification.as_ref().is_some_and(|j| j.len() > MAX_JUSTIFICATION) {
+        return Err(IssueError::JustificationTooLong);
+    }
+    let break_glass = check_ttl(policy, ttl, request.justification.as_deref())?;
+    let grant = grant_for(issuer, &scopes, &allowlist)?;
+    Ok(plan(
+        grant,
+        scopes.to_strings(),
+        allowlist.to_strings(),
+        ttl,
+        break_glass,
+        request.justification.clone(),
+        now_ms,
+    ))
+}
+
+/// A new token like `me`, for another TTL of the same length (capped by today's policy),
+/// under the same parent, agent, scopes and allowlist; `parent_expires_ms` caps it as at issue.
+pub fn refresh(
+    me: &TokenRecord,
+    parent_expires_ms: Option<u64>,
+    policy: &TokenPolicyRecord,
+    now_ms: u64,
+) -> TokenPlan {
+    let (max, bg_max) = policy_durations(policy);
+    let cap = if me.break_glass && policy.break_glass { bg_max } else { max };
+    let ttl = Duration::from_millis(me.expires_ms.saturating_sub(me.issued_ms)).min(cap);
+    let grant = Grant {
+        agent_id: me.agent_id,
+        parent: me.parent,
+        inherited_allowlist: None,
+        expires_cap: parent_expires_ms,
+    };
+    plan(
+        grant,
+        me.scopes.clone(),
+        me.ip_allowlist.clone(),
+        ttl,
+        me.break_glass,
+        me.justification.clone(),
+        now_ms,
+    )
+}
+
+/// How many tokens stand above `token` (counting stops past [`MAX_TOKEN_DEPTH`]).
+pub fn chain_depth<E>(
+    token: &TokenRecord,
+    mut get_token: impl FnMut(&[u8; 16]) -> Result<Option<TokenRecord>, E>,
+) -> Result<usize, E> {
+    let mut depth = 0;
+    let mut parent = token.parent;
+    while let Some(p) = parent {
+        depth += 1;
+        if depth > MAX_TOKEN_DEPTH {
+            break;
+        }
+        parent = get_token(&p)?.and_then(|t| t.parent);
+    }
+    Ok(depth)
+}
+
+/// The token policy as written (`max_ttl`, `break_glass`, `break_glass_max_ttl`) into its
+/// stored form: `max_ttl` at most 24 h, the break-glass maximum between it and 7 days.
+pub fn token_policy(
+    max_ttl: &str,
+    break_glass: bool,
+    break_glass_max_ttl: &str,
+) -> Result<TokenPolicyRecord, IssueError> {
+    let max = parse_ttl(max_ttl).map_err(|e| IssueError::InvalidTtl(format!("max_ttl: {e}")))?;
+    let bg = parse_ttl(break_glass_max_ttl)
+        .map_err(|e| IssueError::InvalidTtl(format!("break_glass_max_ttl: {e}")))?;
+    if max > POLICY_MAX_TTL {
+        return Err(IssueError::PolicyTtlTooLong);
+    }
+    if bg < max || bg > POLICY_MAX_BREAK_GLASS_TTL {
+        return Err(IssueError::PolicyBreakGlassRange);
+    }
+    Ok(TokenPolicyRecord {
+        max_ttl_ms: max.as_millis() as u64,
+        break_glass,
+        break_glass_max_ttl_ms: bg.as_millis() as u64,
+    })
+}
+
+/// A new agent's name checked and normalized ([`super::normalize_agent_name`]): 1 to 64
+/// characters of `[A-Za-z0-9_.-@+]`.
+pub fn agent_name(name: &str) -> Result<String, IssueError> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-' | b'@' | b'+'));
+    if ok {
+        Ok(super::normalize_agent_name(name))
+    } else {
+        Err(IssueError::InvalidName)
+    }
+}
+
+/// Whether `s` has the form of an e-mail address (and of an approver's agent name).
+pub fn is_email(s: &str) -> bool {
+    let Some((local, domain)) = s.split_once('@') else { return false };
+    let ok = |p: &str| {
+        !p.is_empty()
+            && p.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'+'))
+    };
+    s.len() <= 64
+        && ok(local)
+        && ok(domain)
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+}
+
+/// What a new agent is given, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentGrant {
+    pub scopes: Vec<String>,
+    pub ip_allowlist: Vec<String>,
+    pub description: Option<String>,
+}
+
+/// An `agents:manage` token may hand an agent (or take its new key) only scopes it holds
+/// itself; otherwise managing agents would be a way past one's own scopes. Root (`held`
+/// `None`) may do all.
+pub fn within_caller(held: Option<&ScopeSet>, scopes: &ScopeSet) -> Result<(), IssueError> {
+    match held {
+        None => Ok(()),
+        Some(held) => held
+            .contains_all(scopes)
+            .map_err(|s| IssueError::NotWithin { scope: s.to_string(), whose: "calling token" }),
+    }
+}
+
+/// The scopes, allowlist and description of a new agent, checked against the caller's
+/// scopes (`held`).
+pub fn agent_grant(
+    scopes: &[String],
+    ip_allowlist: &[String],
+    description: Option<&str>,
+    held: Option<&ScopeSet>,
+) -> Result<AgentGrant, IssueError> {
+    let scopes = ScopeSet::parse(scopes).map_err(|e| IssueError::InvalidScope(e.to_string()))?;
+    within_caller(held, &scopes)?;
+    let allowlist =
+        Allowlist::parse(ip_allowlist).map_err(|e| IssueError::InvalidAllowlist(e.to_string()))?;
+    if description.is_some_and(|d| d.len() > MAX_DESCRIPTION) {
+        return Err(IssueError::DescriptionTooLong);
+    }
+    Ok(AgentGrant {
+        scopes: scopes.to_strings(),
+        ip_allowlist: allowlist.to_strings(),
+        description: description.map(str::to_owned),
+    })
+}
+
+/// The state of `token` at `now_ms`, walking its parents and its agent through the lookups.
+/// Pure: the request path, the listings and the sweep's apply all judge with this one rule.
+/// Of several causes, the earliest counts; a parent that is no longer stored was swept,
+/// so it died before anything still stored (`at_ms` 0).
+pub fn token_state<E>(
+    token: &TokenRecord,
+    now_ms: u64,
+    get_token: impl FnMut(&[u8; 16]) -> Result<Option<TokenRecord>, E>,
+    get_agent: impl FnMut(&[u8; 16]) -> Result<Option<AgentRecord>, E>,
+) -> Result<TokenState, E> {
+    judge_token(token, now_ms, get_token, get_agent).map(|(state, _)| state)
+}
+
+/// [`token_state`], with the earliest expiry along the chain (what a live token's answers
+/// may be cached until).
+pub fn judge_token<E>(
+    token: &TokenRecord,
+    now_ms: u64,
+    mut get_token: impl FnMut(&[u8; 16]) -> Result<Option<TokenRecord>, E>,
+    mut get_agent: impl FnMut(&[u8; 16]) -> Result<Option<AgentRecord>, E>,
+) -> Result<(TokenState, u64), E> {
+    let mut dead: Option<TokenState> = None;
+    let mut note = |state: TokenState| {
+        let earlier = match (dead.and_then(|d| d.dead_since()), state.dead_since()) {
+            (Some(old), Some(new)) => new < old,
+            _ => true,
+        };
+        if earlier {
+            dead = Some(state);
+        }
+    };
+    if let Some(at_ms) = token.revoked_ms {
+        note(TokenState::Revoked { at_ms, by: RevokedBy::Token });
+    }
+    if let Some(agent_id) = &token.agent_id {
+        match get_agent(agent_id)? {
+            Some(a) => {
+                if let Some(at_ms) = a.revoked_ms {
+                    note(TokenState::Revoked { at_ms, by: RevokedBy::Agent });
+                }
+            }
+            None => note(TokenState::Revoked { at_ms: 0, by: RevokedBy::Agent }),
+        }
+    }
+    let mut expires_ms = token.expires_ms;
+    let mut parent = token.parent;
+    for _ in 0..MAX_TOKEN_DEPTH {
+        let Some(p) = parent else { break };
+        match get_token(&p)? {
+            Some(t) => {
+                if let Some(at_ms) = t.revoked_ms {
+                    note(TokenState::Revoked { at_ms, by: RevokedBy::Parent });
+                }
+                expires_ms = expires_ms.min(t.expires_ms);
+                parent = t.parent;
+            }
+            None => {
+                note(TokenState::Revoked { at_ms: 0, by: RevokedBy::Parent });
+                break;
+            }
+        }
+    }
+    if parent.is_some() {
+        // Deeper than any chain this cluster issues: refuse rather than trust the rest.
+        note(TokenState::Revoked { at_ms: 0, by: RevokedBy::Parent });
+    }
+    if now_ms >= expires_ms {
+        note(TokenState::Expired { at_ms: expires_ms });
+    }
+    let state = match dead {
+        Some(d) if d.dead_since().is_some_and(|at| at <= now_ms) => d,
+        _ => TokenState::Live,
+    };
+    Ok((state, expires_ms))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn token(
+        agent: Option<u8>,
+        parent: Option<u8>,
+        expires_ms: u64,
+        revoked: Option<u64>,
+    ) -> TokenRecord {
+        TokenRecord {
+            token_hash: [0; 32],
+            agent_id: agent.map(|a| [a; 16]),
+            parent: parent.map(|p| [p; 16]),
+            scopes: vec![],
+            ip_allowlist: vec![],
+            issued_ms: 0,
+            expires_ms,
+            break_glass: false,
+            justification: None,
+            revoked_ms: revoked,
+        }
+    }
+
+    fn agent(revoked: Option<u64>) -> AgentRecord {
+        AgentRecord {
+            name: "svc".into(),
+            scopes: vec![],
+            ip_allowlist: vec![],
+            description: None,
+            key_hash: [0; 32],
+            created_ms: 0,
+            key_rotated_ms: None,
+            revoked_ms: revoked,
+        }
+    }
+
+    fn state(
+        t: &TokenRecord,
+        now: u64,
+        tokens: &HashMap<[u8; 16], TokenRecord>,
+        agents: &HashMap<[u8; 16], AgentRecord>,
+    ) -> TokenState {
+        token_state::<()>(
+            t,
+            now,
+            |id| Ok(tokens.get(id).cloned()),
+            |id| Ok(agents.get(id).cloned()),
+        )
+        .unwrap()
+    }
+
+    /// Issue 14, item 4: what a revoke did shows in the token's own state.
+
+    #[test]
+    fn a_token_is_dead_by_its_earliest_cause() {
+        let mut agents = HashMap::new();
+        let mut tokens = HashMap::new();
+        agents.insert([1; 16], agent(None));
+        agents.insert([2; 16], agent(Some(50)));
+        assert_eq!(state(&token(Some(1), None, 100, None), 99, &tokens, &agents), TokenState::Live);
+        assert_eq!(
+            state(&token(Some(1), None, 100, None), 100, &tokens, &agents),
+            TokenState::Expired { at_ms: 100 }
+        );
+        assert_eq!(
+            state(&token(Some(2), None, 100, None), 60, &tokens, &agents),
+            TokenState::Revoked { at_ms: 50, by: RevokedBy::Agent }
+        );
+        // A revoke in the future of `now` (judging an older moment) is not yet a revoke.
+        assert_eq!(state(&token(Some(2), None, 100, None), 40, &tokens, &agents), TokenState::Live);
+        assert_eq!(
+            state(&token(Some(1), None, 100, Some(30)), 200, &tokens, &agents),
+            TokenState::Revoked { at_ms: 30, by: RevokedBy::Token }
+        );
+        // Parents: an earlier parent expiry, a revoked parent, a swept parent.
+        tokens.insert([7; 16], token(Some(1), None, 80, None));
+        tokens.insert([8; 16], token(Some(1), None, 500, Some(20)));
+        assert_eq!(
+            state(&token(Some(1), Some(7), 100, None), 90, &tokens, &agents),
+            TokenState::Expired { at_ms: 80 }
+        );
+        assert_eq!(
+            state(&token(Some(1), Some(8), 100, None), 25, &tokens, &agents),
+            TokenState::Revoked { at_ms: 20, by: RevokedBy::Parent }
+        );
+        assert_eq!(
+            state(&token(Some(1), Some(9), 100, None), 10, &tokens, &agents),
+            TokenState::Revoked { at_ms: 0, by: RevokedBy::Parent }
+        );
+        assert_eq!(
+            state(&token(Some(3), None, 100, None), 10, &tokens, &agents),
+            TokenState::Revoked { at_ms: 0, by: RevokedBy::Agent }
+        );
+    }
+}

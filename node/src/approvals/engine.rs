@@ -337,4 +337,237 @@ mod tests {
         assert_eq!(r.status_at(100), "expired");
         assert!(is_email("you@company.com") && !is_email("you@company") && !is_email("@x.com"));
     }
+
+    // ── the gate, liveness and decisions ───────────────────────────────────────────────
+
+    const H: u64 = HOUR_MS;
+
+    fn gated() -> ApprovalPolicyRecord {
+        ApprovalPolicyRecord {
+            approvers: vec!["you@company.com".into(), "sec@company.com".into()],
+            ..Default::default()
+        }
+    }
+
+    fn request(
+        status: Status,
+        tier: Tier,
+        expires_ms: u64,
+        reason: Option<&str>,
+    ) -> ApprovalRecord {
+        ApprovalRecord {
+            requester: Requester::Agent([1; 16]),
+            agent_name: Some("svc".into()),
+            path: "p/q".into(),
+            tier,
+            version: 1,
+            reason: reason.map(str::to_owned),
+            required: 1,
+            status,
+            approvals: vec![],
+            denial: None,
+            requested_ms: 0,
+            expires_ms,
+            grant_expires_ms: None,
+        }
+    }
+
+    fn run(
+        grant: Option<&GrantRecord>,
+        latest: Option<&ApprovalRecord>,
+        tier: Tier,
+        reason: Option<&str>,
+        now: u64,
+    ) -> Gate {
+        let me = Requester::Agent([1; 16]);
+        let id = [9u8; 16];
+        gate(&gated(), Some(&me), grant, latest.map(|r| (&id, r)), tier, reason, now, || Ok(()))
+    }
+
+    #[test]
+    fn standard_reads_and_root_pass_without_a_look_at_grants() {
+        let p = gated();
+        let me = Requester::Token([2; 16]);
+        let never = || -> Result<(), Duration> { panic!("the limiter is not asked") };
+        assert_eq!(
+            gate(&p, Some(&me), None, None, Tier::Standard, None, 0, never),
+            Gate::NotNeeded
+        );
+        assert_eq!(gate(&p, None, None, None, Tier::Critical, None, 0, never), Gate::NotNeeded);
+        assert!(needs_approval(&p, Tier::Sensitive, Some(&me)));
+        assert!(!needs_approval(&p, Tier::Sensitive, None));
+    }
+
+    #[test]
+    fn a_live_grant_covers_its_tier_and_lower_only() {
+        let g = GrantRecord { approval_id: [9; 16], tier: Tier::Sensitive, expires_ms: 10 };
+        assert_eq!(run(Some(&g), None, Tier::Sensitive, None, 9), Gate::Granted);
+        assert_eq!(run(Some(&g), None, Tier::Critical, None, 9), Gate::Open { replaces: None });
+        assert_eq!(run(Some(&g), None, Tier::Sensitive, None, 10), Gate::Open { replaces: None });
+    }
+
+    #[test]
+    fn the_latest_request_decides_what_a_read_hears() {
+        let id = [9u8; 16];
+        let pending = request(Status::Pending, Tier::Critical, 24 * H, None);
+        assert_eq!(run(None, Some(&pending), Tier::Critical, None, H), Gate::Pending { id });
+        // Timed out: a new one replaces it.
+        assert_eq!(
+            run(None, Some(&pending), Tier::Critical, None, 24 * H),
+            Gate::Open { replaces: Some(id) }
+        );
+        // Made under another tier: not this read's request.
+        assert_eq!(
+            run(None, Some(&pending), Tier::Sensitive, None, H),
+            Gate::Open { replaces: None }
+        );
+        let denied = request(Status::Denied, Tier::Critical, 24 * H, Some("first"));
+        assert_eq!(run(None, Some(&denied), Tier::Critical, None, H), Gate::Denied { id });
+        assert_eq!(run(None, Some(&denied), Tier::Critical, Some("first"), H), Gate::Denied { id });
+        assert_eq!(
+            run(None, Some(&denied), Tier::Critical, Some("again, because"), H),
+            Gate::Open { replaces: None }
+        );
+        // An approved request whose grant lapsed: ask again.
+        let approved = request(Status::Approved, Tier::Critical, 24 * H, None);
+        assert_eq!(
+            run(None, Some(&approved), Tier::Critical, None, H),
+            Gate::Open { replaces: None }
+        );
+    }
+
+    #[test]
+    fn asking_again_after_a_denial_is_limited() {
+        let me = Requester::Agent([1; 16]);
+        let denied = request(Status::Denied, Tier::Critical, 24 * H, None);
+        let wait = Duration::from_secs(30);
+        let asked = std::cell::Cell::new(0);
+        let limited = || {
+            asked.set(asked.get() + 1);
+            Err(wait)
+        };
+        let g = gate(
+            &gated(),
+            Some(&me),
+            None,
+            Some((&[9; 16], &denied)),
+            Tier::Critical,
+            Some("new"),
+            H,
+            limited,
+        );
+        assert_eq!((g, asked.get()), (Gate::RateLimited { wait }, 1));
+        // A first request (no denial before it) is never limited.
+        let g = gate(&gated(), Some(&me), None, None, Tier::Critical, Some("new"), H, || Err(wait));
+        assert_eq!(g, Gate::Open { replaces: None });
+    }
+
+    #[test]
+    fn liveness_is_one_rule() {
+        let r = request(Status::Pending, Tier::Sensitive, 100, None);
+        assert!(is_live(&r, Tier::Sensitive, 99) && reusable(&r, Tier::Sensitive, 99));
+        assert!(!is_live(&r, Tier::Sensitive, 100));
+        assert!(!is_live(&r, Tier::Critical, 0));
+        let d = request(Status::Denied, Tier::Sensitive, 100, None);
+        assert!(is_live(&d, Tier::Sensitive, 0) && !reusable(&d, Tier::Sensitive, 0));
+    }
+
+    #[test]
+    fn decisions_are_checked_then_counted_into_a_grant() {
+        let p = ApprovalPolicyRecord {
+            critical: TierRuleRecord { required: 2, timeout_ms: 24 * H },
+            ..gated()
+        };
+        let mut r = request(Status::Pending, Tier::Critical, 24 * H, None);
+        r.required = 2;
+        let d = |who: &str, agent: u8, approve: bool| NewDecision {
+            id: [9; 16],
+            approver: who.into(),
+            approver_agent: [agent; 16],
+            approve,
+            comment: None,
+        };
+        assert_eq!(
+            check_decision(&r, &p, &d("nobody@x.com", 3, true), H),
+            Err(Refusal::NotAnApprover)
+        );
+        assert_eq!(
+            check_decision(&r, &p, &d("you@company.com", 1, true), H),
+            Err(Refusal::SelfApproval)
+        );
+        assert_eq!(
+            check_decision(&r, &p, &d("you@company.com", 2, true), 24 * H),
+            Err(Refusal::ApprovalExpired)
+        );
+        assert_eq!(check_decision(&r, &p, &d("you@company.com", 2, true), H), Ok(()));
+        assert_eq!(record_decision(&mut r, &p, &d("you@company.com", 2, true), H), None);
+        assert_eq!(
+            check_decision(&r, &p, &d("you@company.com", 4, true), H),
+            Err(Refusal::AlreadyDecided)
+        );
+        let grant = record_decision(&mut r, &p, &d("sec@company.com", 3, true), 2 * H).unwrap();
+        assert_eq!(
+            grant,
+            GrantRecord { approval_id: [9; 16], tier: Tier::Critical, expires_ms: 3 * H }
+        );
+        assert_eq!((r.status, r.grant_expires_ms), (Status::Approved, Some(3 * H)));
+        assert_eq!(
+            check_decision(&r, &p, &d("sec@company.com", 5, false), 2 * H),
+            Err(Refusal::ApprovalClosed)
+        );
+        let mut r2 = request(Status::Pending, Tier::Critical, 24 * H, None);
+        assert_eq!(record_decision(&mut r2, &p, &d("sec@company.com", 3, false), H), None);
+        assert_eq!(r2.status, Status::Denied);
+        assert!(r2.denial.is_some());
+    }
+
+    #[test]
+    fn requesters_and_list_filters() {
+        assert_eq!(requester_of(&Principal::Root), None);
+        let t =
+            Principal::Token { accessor: [2; 16], agent_id: None, agent_name: None, expires_ms: 0 };
+        assert_eq!(requester_of(&t), Some(Requester::Token([2; 16])));
+        let at = Principal::Token {
+            accessor: [2; 16],
+            agent_id: Some([3; 16]),
+            agent_name: None,
+            expires_ms: 0,
+        };
+        assert_eq!(requester_of(&at), Some(Requester::Agent([3; 16])));
+        let pending = ListFilter::parse(None).unwrap();
+        assert!(pending.shows("pending") && !pending.shows("denied"));
+        assert!(ListFilter::parse(Some("all")).unwrap().shows("expired"));
+        assert_eq!(ListFilter::parse(Some("open")), None);
+    }
+
+    fn tier_of(n: u8) -> Tier {
+        [Tier::Standard, Tier::Sensitive, Tier::Critical][n as usize % 3]
+    }
+
+    proptest::proptest! {
+        /// Over any grant, request and time: a read passes only with no approval needed or a
+        /// live grant of its tier or higher; a live pending request of the read's tier is
+        /// never duplicated.
+        #[test]
+        fn the_gate_passes_only_with_a_covering_grant(
+            read_tier in 0u8..3,
+            grant in proptest::option::of((0u8..3, 0u64..200)),
+            latest in proptest::option::of((0u8..3, 0u8..3, 0u64..200)),
+            now in 0u64..200,
+        ) {
+            let tier = tier_of(read_tier);
+            let g = grant.map(|(t, e)| GrantRecord { approval_id: [1; 16], tier: tier_of(t), expires_ms: e });
+            let statuses = [Status::Pending, Status::Approved, Status::Denied];
+            let r = latest.map(|(t, s, e)| request(statuses[s as usize], tier_of(t), e, None));
+            let got = run(g.as_ref(), r.as_ref(), tier, None, now);
+            let covered = g.as_ref().is_some_and(|g| g.expires_ms > now && g.tier >= tier);
+            let passes = matches!(got, Gate::NotNeeded | Gate::Granted);
+            proptest::prop_assert_eq!(passes, tier == Tier::Standard || covered);
+            if let Some(r) = &r {
+                if !passes && reusable(r, tier, now) {
+                    proptest::prop_assert_eq!(got, Gate::Pending { id: [9; 16] });
+                }
+            }
+        }
+    }
 }

@@ -582,4 +582,295 @@ mod tests {
             TokenState::Revoked { at_ms: 0, by: RevokedBy::Agent }
         );
     }
+
+    // ── issuing rules ──────────────────────────────────────────────────────────────────
+
+    const HOUR: u64 = 3_600_000;
+
+    fn strings(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn ask(scopes: &[&str], ttl: &str, allow: &[&str], why: Option<&str>) -> IssueRequest {
+        IssueRequest {
+            scopes: strings(scopes),
+            ttl: ttl.into(),
+            ip_allowlist: strings(allow),
+            justification: why.map(str::to_owned),
+        }
+    }
+
+    fn policy(max_h: u64, break_glass: bool, bg_h: u64) -> TokenPolicyRecord {
+        TokenPolicyRecord {
+            max_ttl_ms: max_h * HOUR,
+            break_glass,
+            break_glass_max_ttl_ms: bg_h * HOUR,
+        }
+    }
+
+    fn agent_with(scopes: &[&str], allow: &[&str]) -> AgentRecord {
+        AgentRecord { scopes: strings(scopes), ip_allowlist: strings(allow), ..agent(None) }
+    }
+
+    fn held(scopes: &[&str]) -> ScopeSet {
+        ScopeSet::parse(&strings(scopes)).unwrap()
+    }
+
+    #[test]
+    fn the_ttl_rule_names_what_break_glass_needs() {
+        let h = Duration::from_secs(3600);
+        let off = policy(24, false, 72);
+        let on = policy(24, true, 72);
+        assert_eq!(check_ttl(&off, 24 * h, None), Ok(false));
+        let hint = |r: Result<bool, IssueError>| match r {
+            Err(IssueError::TtlTooLong { hint, ttl, max }) => {
+                assert_eq!(max, "24h");
+                (ttl, hint)
+            }
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            hint(check_ttl(&off, 25 * h, Some("why"))).1,
+            "break-glass is off in the token policy"
+        );
+        assert_eq!(
+            hint(check_ttl(&on, 25 * h, Some("   "))).1,
+            "a longer TTL needs a justification (break-glass)"
+        );
+        assert_eq!(check_ttl(&on, 72 * h, Some("incident 7")), Ok(true));
+        let (ttl, h73) = hint(check_ttl(&on, 73 * h, Some("incident 7")));
+        assert_eq!((ttl.as_str(), h73.as_str()), ("73h", "break-glass allows at most 72h"));
+    }
+
+    #[test]
+    fn a_request_that_does_not_parse_is_refused_before_any_grant() {
+        let p = policy(24, false, 72);
+        let r = |req: IssueRequest| issue(&Issuer::Root, &req, &p, 0);
+        assert!(matches!(r(ask(&[], "1h", &[], None)), Err(IssueError::InvalidScope(_))));
+        assert!(matches!(r(ask(&["nope"], "1h", &[], None)), Err(IssueError::InvalidScope(_))));
+        assert!(matches!(
+            r(ask(&["secrets:read:a/*"], "1x", &[], None)),
+            Err(IssueError::InvalidTtl(_))
+        ));
+        assert!(matches!(
+            r(ask(&["secrets:read:a/*"], "1h", &["300.1.1.1"], None)),
+            Err(IssueError::InvalidAllowlist(_))
+        ));
+        let long = "j".repeat(MAX_JUSTIFICATION + 1);
+        assert_eq!(
+            r(ask(&["secrets:read:a/*"], "1h", &[], Some(&long))),
+            Err(IssueError::JustificationTooLong)
+        );
+        let plan = r(ask(&["secrets:read:a/*"], "2h", &[], None)).unwrap();
+        assert_eq!((plan.agent_id, plan.parent, plan.expires_ms), (None, None, 2 * HOUR));
+    }
+
+    #[test]
+    fn an_agent_key_buys_only_within_its_agent() {
+        let p = policy(24, false, 72);
+        let a = agent_with(&["secrets:read:app/*"], &["10.0.0.0/16"]);
+        let me = Issuer::Agent { id: [1; 16], agent: &a };
+        let plan =
+            issue(&me, &ask(&["secrets:read:app/db/*"], "1h", &["10.0.1.0/24"], None), &p, 5)
+                .unwrap();
+        assert_eq!(plan.agent_id, Some([1; 16]));
+        assert_eq!(plan.ip_allowlist, vec!["10.0.1.0/24".to_string()]);
+        assert_eq!(plan.expires_ms, 5 + HOUR);
+        assert_eq!(
+            issue(&me, &ask(&["secrets:read:other/*"], "1h", &[], None), &p, 5),
+            Err(IssueError::NotWithin { scope: "secrets:read:other/*".into(), whose: "agent" })
+        );
+        match issue(&me, &ask(&["secrets:read:app/*"], "1h", &["192.168.0.0/24"], None), &p, 5) {
+            Err(IssueError::InvalidAllowlist(m)) => {
+                assert_eq!(m, "the token's IP allowlist must lie within the agent's (10.0.0.0/16)")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_child_token_needs_tokens_manage_and_never_outlives_or_widens_its_parent() {
+        let p = policy(24, false, 72);
+        let parent = TokenRecord {
+            scopes: strings(&["tokens:manage", "secrets:read:app/*"]),
+            ip_allowlist: strings(&["10.0.0.0/8"]),
+            expires_ms: 3 * HOUR,
+            ..token(Some(1), None, 0, None)
+        };
+        let a = agent_with(&["secrets:read:app/*"], &["10.1.0.0/16"]);
+        let h = held(&["tokens:manage", "secrets:read:app/*"]);
+        let as_token = |depth| Issuer::Token {
+            accessor: [7; 16],
+            token: &parent,
+            held: &h,
+            agent: Some(&a),
+            depth,
+        };
+        let plan =
+            issue(&as_token(0), &ask(&["secrets:read:app/x"], "24h", &[], None), &p, HOUR).unwrap();
+        assert_eq!(plan.parent, Some([7; 16]));
+        assert_eq!(plan.agent_id, Some([1; 16]));
+        assert_eq!(plan.expires_ms, 3 * HOUR, "capped by the parent's expiry");
+        assert_eq!(plan.ip_allowlist, strings(&["10.0.0.0/8"]), "inherits the parent's allowlist");
+        assert!(matches!(
+            issue(&as_token(0), &ask(&["secrets:read:app/x"], "1h", &["10.2.0.0/24"], None), &p, 0),
+            Err(IssueError::InvalidAllowlist(m)) if m.contains("the agent's")
+        ));
+        assert_eq!(
+            issue(
+                &as_token(MAX_TOKEN_DEPTH),
+                &ask(&["secrets:read:app/x"], "1h", &[], None),
+                &p,
+                0
+            ),
+            Err(IssueError::ChainTooDeep)
+        );
+        let weak = held(&["secrets:read:app/*"]);
+        let no_manage =
+            Issuer::Token { accessor: [7; 16], token: &parent, held: &weak, agent: None, depth: 0 };
+        assert_eq!(
+            issue(&no_manage, &ask(&["secrets:read:app/x"], "1h", &[], None), &p, 0),
+            Err(IssueError::Access(AccessError::NeedsScope("tokens:manage".into())))
+        );
+        assert_eq!(
+            issue(&as_token(0), &ask(&["secrets:write:app/x"], "1h", &[], None), &p, 0),
+            Err(IssueError::NotWithin {
+                scope: "secrets:write:app/x".into(),
+                whose: "calling token"
+            })
+        );
+    }
+
+    #[test]
+    fn a_refresh_keeps_the_length_under_todays_policy_and_the_parent() {
+        let me = TokenRecord {
+            issued_ms: 0,
+            expires_ms: 8 * HOUR,
+            justification: Some("x".into()),
+            ..token(Some(1), Some(9), 8 * HOUR, None)
+        };
+        let plan = refresh(&me, None, &policy(24, false, 72), 10 * HOUR);
+        assert_eq!(plan.expires_ms, 18 * HOUR);
+        assert_eq!((plan.parent, plan.agent_id), (Some([9; 16]), Some([1; 16])));
+        assert_eq!(refresh(&me, None, &policy(4, false, 72), 0).expires_ms, 4 * HOUR);
+        assert_eq!(refresh(&me, Some(HOUR), &policy(24, false, 72), 0).expires_ms, HOUR);
+        let bg = TokenRecord { break_glass: true, expires_ms: 48 * HOUR, ..me.clone() };
+        assert_eq!(refresh(&bg, None, &policy(24, true, 72), 0).expires_ms, 48 * HOUR);
+        assert_eq!(refresh(&bg, None, &policy(24, false, 72), 0).expires_ms, 24 * HOUR);
+    }
+
+    #[test]
+    fn the_chain_depth_counts_parents_and_stops_past_the_limit() {
+        let mut tokens = HashMap::new();
+        for i in 1..=20u8 {
+            tokens.insert([i; 16], token(None, (i > 1).then_some(i - 1), 100, None));
+        }
+        let get = |id: &[u8; 16]| Ok::<_, ()>(tokens.get(id).cloned());
+        assert_eq!(chain_depth(&token(None, None, 1, None), get), Ok(0));
+        assert_eq!(chain_depth(&token(None, Some(3), 1, None), get), Ok(3));
+        assert_eq!(chain_depth(&token(None, Some(20), 1, None), get), Ok(MAX_TOKEN_DEPTH + 1));
+    }
+
+    #[test]
+    fn the_token_policy_keeps_its_bounds() {
+        assert_eq!(
+            token_policy("8h", true, "3d"),
+            Ok(TokenPolicyRecord {
+                max_ttl_ms: 8 * HOUR,
+                break_glass: true,
+                break_glass_max_ttl_ms: 72 * HOUR
+            })
+        );
+        assert_eq!(token_policy("25h", false, "3d"), Err(IssueError::PolicyTtlTooLong));
+        assert_eq!(token_policy("8h", false, "7h"), Err(IssueError::PolicyBreakGlassRange));
+        assert_eq!(token_policy("8h", false, "8d"), Err(IssueError::PolicyBreakGlassRange));
+        assert!(
+            matches!(token_policy("x", false, "1d"), Err(IssueError::InvalidTtl(m)) if m.starts_with("max_ttl: "))
+        );
+        assert!(
+            matches!(token_policy("1h", false, ""), Err(IssueError::InvalidTtl(m)) if m.starts_with("break_glass_max_ttl: "))
+        );
+    }
+
+    #[test]
+    fn agents_are_named_and_granted_by_the_rules() {
+        assert_eq!(agent_name("Bob@X.com"), Ok("bob@x.com".to_string()));
+        assert_eq!(agent_name("Billing-Svc"), Ok("Billing-Svc".to_string()));
+        for bad in ["", "has space", "slash/no", &"a".repeat(65)] {
+            assert_eq!(agent_name(bad), Err(IssueError::InvalidName), "{bad:?}");
+        }
+        let mine = held(&["agents:manage", "secrets:read:app/*"]);
+        let g =
+            agent_grant(&strings(&["secrets:read:app/db"]), &[], Some("d"), Some(&mine)).unwrap();
+        assert_eq!(g.scopes, strings(&["secrets:read:app/db"]));
+        assert_eq!(
+            agent_grant(&strings(&["secrets:read:x/*"]), &[], None, Some(&mine)),
+            Err(IssueError::NotWithin { scope: "secrets:read:x/*".into(), whose: "calling token" })
+        );
+        assert!(agent_grant(&strings(&["secrets:read:x/*"]), &[], None, None).is_ok(), "root");
+        let long = "d".repeat(MAX_DESCRIPTION + 1);
+        assert_eq!(
+            agent_grant(&strings(&["secrets:read:x/*"]), &[], Some(&long), None),
+            Err(IssueError::DescriptionTooLong)
+        );
+    }
+
+    proptest::proptest! {
+        /// The TTL rule over its whole space: allowed plainly iff within `max_ttl`; through
+        /// break-glass only when it is on, justified, and within its maximum.
+        #[test]
+        fn check_ttl_allows_exactly_what_the_policy_says(
+            ttl_min in 1u64..(10 * 24 * 60),
+            max_h in 1u64..=24,
+            extra_h in 0u64..=144,
+            on: bool,
+            justified: bool,
+        ) {
+            let p = policy(max_h, on, max_h + extra_h);
+            let ttl = Duration::from_secs(ttl_min * 60);
+            let why = justified.then_some("incident");
+            let got = check_ttl(&p, ttl, why);
+            let max = Duration::from_millis(p.max_ttl_ms);
+            let bg = Duration::from_millis(p.break_glass_max_ttl_ms);
+            if ttl <= max {
+                proptest::prop_assert_eq!(got, Ok(false));
+            } else if on && justified && ttl <= bg {
+                proptest::prop_assert_eq!(got, Ok(true));
+            } else {
+                let refused = matches!(got, Err(IssueError::TtlTooLong { .. }));
+                proptest::prop_assert!(refused);
+            }
+        }
+
+        /// A child token never outlives its parent, and never leaves its parent's scopes.
+        #[test]
+        fn a_child_never_outlives_its_parent(
+            parent_left_min in 1u64..(48 * 60),
+            ttl_min in 1u64..(24 * 60),
+            now in 0u64..1_000_000_000,
+            pick in 0usize..4,
+        ) {
+            let parent = TokenRecord {
+                scopes: strings(&["tokens:manage", "secrets:read:app/*"]),
+                expires_ms: now + parent_left_min * 60_000,
+                ..token(None, None, 0, None)
+            };
+            let h = held(&["tokens:manage", "secrets:read:app/*"]);
+            let me = Issuer::Token { accessor: [7; 16], token: &parent, held: &h, agent: None, depth: 0 };
+            let asked = ["secrets:read:app/x", "secrets:read:app/*", "secrets:write:app/x", "secrets:read:other/*"][pick];
+            let got = issue(&me, &ask(&[asked], &format!("{ttl_min}m"), &[], None), &policy(24, false, 72), now);
+            match got {
+                Ok(plan) => {
+                    proptest::prop_assert!(plan.expires_ms <= parent.expires_ms);
+                    proptest::prop_assert!(plan.expires_ms <= now + ttl_min * 60_000);
+                    proptest::prop_assert!(pick < 2, "{asked} is not within the parent");
+                }
+                Err(e) => {
+                    proptest::prop_assert!(pick >= 2, "{asked}: {e}");
+                    let outside = matches!(e, IssueError::NotWithin { .. });
+                    proptest::prop_assert!(outside);
+                }
+            }
+        }
+    }
 }

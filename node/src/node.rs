@@ -154,7 +154,10 @@ impl Node {
             id: config.node_id,
             clock,
             metrics: crate::metrics::Metrics::new(config.node_id),
-            auth: crate::identity::AuthState::new(&config.auth),
+            auth: crate::identity::AuthState::new(
+                config.auth.max_failures_per_minute,
+                &config.auth.trusted_proxies,
+            ),
             reopen_limiter: Default::default(),
             generate_root: Mutex::new(UnsealProgress::default()),
             rekey_progress: Mutex::new(UnsealProgress::default()),

@@ -7,12 +7,12 @@ use std::time::Duration;
 
 use ass_client::types::ApprovalPolicyDocument;
 
-use super::{
+use super::record::{
     ApprovalPolicyRecord, ApprovalRecord, DecisionRecord, GrantRecord, NewDecision, PolicyError,
     Refusal, Requester, Status, TierRuleRecord, HOUR_MS, MAX_POLICY_HOURS,
 };
+use crate::identity::caller::Principal;
 use crate::identity::engine::is_email;
-use crate::identity::Principal;
 use crate::secrets::Tier;
 
 /// Longest reason or comment, in bytes.

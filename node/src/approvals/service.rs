@@ -8,15 +8,13 @@ use std::time::Instant;
 
 use ass_client::types::ApprovalPolicyDocument;
 
-use super::engine::{self, Gate, ListFilter, MAX_TEXT};
-use super::{
-    policy_from_document, ApprovalPolicyRecord, ApprovalRecord, NewApproval, NewDecision,
-    PolicyError,
-};
+use super::engine::{self, policy_from_document, Gate, ListFilter, MAX_TEXT};
+use super::record::{ApprovalPolicyRecord, ApprovalRecord, NewApproval, NewDecision, PolicyError};
 use crate::access::scope::Admin;
 use crate::clock::now_ms;
 use crate::command::{Command, Rejection, Request, Response};
-use crate::identity::{parse_id, AccessError, Caller, Principal};
+use crate::identity::caller::{AccessError, Caller, Principal};
+use crate::identity::record::parse_id;
 use crate::node::{Committed, Node, WriteError};
 use crate::secrets::Tier;
 use crate::storage::StorageError;
@@ -26,12 +24,12 @@ use crate::storage::StorageError;
 #[derive(Debug, thiserror::Error)]
 pub enum GateError {
     /// A pending request (`opened`: this read opened it) must be approved first.
-    #[error("reading this {tier} secret needs approval; {}", if *.opened { format!("opened request {}", crate::identity::format_id(.id)) } else { format!("request {} is pending", crate::identity::format_id(.id)) })]
+    #[error("reading this {tier} secret needs approval; {}", if *.opened { format!("opened request {}", crate::identity::record::format_id(.id)) } else { format!("request {} is pending", crate::identity::record::format_id(.id)) })]
     Required { id: [u8; 16], tier: Tier, opened: bool },
-    #[error("request {} to read this secret was denied; to ask again, read with a new reason (x-ass-reason, `--reason`)", crate::identity::format_id(.id))]
+    #[error("request {} to read this secret was denied; to ask again, read with a new reason (x-ass-reason, `--reason`)", crate::identity::record::format_id(.id))]
     Denied { id: [u8; 16] },
     /// The pending request `old` timed out; this read opened `id` in its place.
-    #[error("request {} timed out; opened request {} in its place", crate::identity::format_id(.old), crate::identity::format_id(.id))]
+    #[error("request {} timed out; opened request {} in its place", crate::identity::record::format_id(.old), crate::identity::record::format_id(.id))]
     Expired { old: [u8; 16], id: [u8; 16] },
     #[error("too many new requests for this secret after denials; ask again in {wait_secs} s")]
     RateLimited { wait_secs: u64 },

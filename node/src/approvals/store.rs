@@ -4,7 +4,7 @@
 use sled::transaction::TransactionalTree;
 
 use super::engine;
-use super::{
+use super::record::{
     ApprovalPolicyRecord, ApprovalRecord, GrantRecord, NewApproval, NewDecision, Refusal,
     Requester, Status,
 };
@@ -138,7 +138,7 @@ impl ApprovalsReader {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::approvals::HOUR_MS;
+    use crate::approvals::record::HOUR_MS;
     use crate::secrets::Tier;
 
     /// Expiry is judged at apply by the command's leader-stamped time, not by any clock.

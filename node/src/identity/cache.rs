@@ -8,11 +8,10 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
-use super::Principal;
+use super::caller::Principal;
 use crate::access::allowlist::Allowlist;
 use crate::access::limiter::FailureLimiter;
 use crate::access::scope::ScopeSet;
-use crate::config::AuthConfig;
 
 /// The identity domain's per-node memory.
 pub struct AuthState {
@@ -25,14 +24,14 @@ pub struct AuthState {
 }
 
 impl AuthState {
-    /// The state `[auth]` asks for: the limiter's allowance and the trusted proxies (CIDR
-    /// ranges or bare addresses; the config was validated at load).
-    pub fn new(auth: &AuthConfig) -> Self {
+    /// The state `[auth]` asks for: the limiter's allowance (failures per minute per address)
+    /// and the trusted proxies (CIDR ranges or bare addresses; the config was validated at
+    /// load, an entry that does not parse is left out).
+    pub fn new(max_failures_per_minute: u32, trusted_proxies: &[String]) -> Self {
         Self {
             cache: AuthCache::default(),
-            limiter: FailureLimiter::new(auth.max_failures_per_minute, Duration::from_secs(60)),
-            trusted_proxies: auth
-                .trusted_proxies
+            limiter: FailureLimiter::new(max_failures_per_minute, Duration::from_secs(60)),
+            trusted_proxies: trusted_proxies
                 .iter()
                 .filter_map(|c| {
                     c.parse::<IpNet>().ok().or_else(|| c.parse::<IpAddr>().ok().map(IpNet::from))

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 
 use sha2::Digest;
 
-use super::format_id;
+use super::record::format_id;
 use crate::access::scope::{needed_secret_scope, Action, Admin, ScopeSet};
 use crate::audit::ctx::{Actor, AuditCtx};
 

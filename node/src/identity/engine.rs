@@ -7,7 +7,9 @@
 use std::time::Duration;
 
 use super::caller::AccessError;
-use super::{AgentRecord, RevokedBy, TokenPolicyRecord, TokenRecord, TokenState, MAX_TOKEN_DEPTH};
+use super::record::{
+    AgentRecord, RevokedBy, TokenPolicyRecord, TokenRecord, TokenState, MAX_TOKEN_DEPTH,
+};
 use crate::access::allowlist::Allowlist;
 use crate::access::scope::{Admin, ScopeSet};
 use crate::access::ttl::parse_ttl;
@@ -337,7 +339,7 @@ pub fn token_policy(
     })
 }
 
-/// A new agent's name checked and normalized ([`super::normalize_agent_name`]): 1 to 64
+/// A new agent's name checked and normalized ([`normalize_agent_name`]): 1 to 64
 /// characters of `[A-Za-z0-9_.-@+]`.
 pub fn agent_name(name: &str) -> Result<String, IssueError> {
     let ok = !name.is_empty()
@@ -346,7 +348,7 @@ pub fn agent_name(name: &str) -> Result<String, IssueError> {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-' | b'@' | b'+'));
     if ok {
-        Ok(super::normalize_agent_name(name))
+        Ok(normalize_agent_name(name))
     } else {
         Err(IssueError::InvalidName)
     }
@@ -366,6 +368,17 @@ pub fn is_email(s: &str) -> bool {
         && domain.contains('.')
         && !domain.starts_with('.')
         && !domain.ends_with('.')
+}
+
+/// The name an agent is stored and compared under: an e-mail-like name (an approver's) is
+/// case-folded, so `BOB@X.COM` and `bob@x.com` are one identity; any other name is kept as
+/// written (and a name differing only by case from an existing one is refused at creation).
+pub fn normalize_agent_name(name: &str) -> String {
+    if is_email(name) {
+        name.to_ascii_lowercase()
+    } else {
+        name.to_string()
+    }
 }
 
 /// What a new agent is given, checked.

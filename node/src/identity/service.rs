@@ -12,10 +12,13 @@ use std::time::Instant;
 use ass_client::types::{AGENT_KEY_PREFIX, TOKEN_PREFIX};
 use subtle::ConstantTimeEq;
 
+use super::cache::Identity;
+use super::caller::{AccessError, Caller, Principal};
+use super::credential::new_secret_credential;
 use super::engine::{self, IssueError, IssueRequest, Issuer, TokenPlan};
-use super::{
-    format_id, new_secret_credential, AccessError, AgentRecord, Caller, CredentialRef, Identity,
-    NewAgent, NewToken, Principal, TokenPolicyRecord, TokenRecord, TokenState,
+use super::record::{
+    format_id, AgentRecord, CredentialRef, NewAgent, NewToken, TokenPolicyRecord, TokenRecord,
+    TokenState,
 };
 use crate::access::allowlist::Allowlist;
 use crate::access::scope::{Admin, ScopeSet};

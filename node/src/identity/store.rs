@@ -3,10 +3,9 @@
 
 use sled::transaction::TransactionalTree;
 
-use super::engine::{judge_token, token_state};
-use super::{
-    normalize_agent_name, parse_id, AgentRecord, CredentialRef, NewAgent, NewToken, Refusal,
-    TokenRecord, TokenState,
+use super::engine::{judge_token, normalize_agent_name, token_state};
+use super::record::{
+    parse_id, AgentRecord, CredentialRef, NewAgent, NewToken, Refusal, TokenRecord, TokenState,
 };
 use crate::storage::tx::{get_tx, put_tx, TxResult};
 use crate::storage::{decode, StorageError};

@@ -7,6 +7,7 @@ use ass_client::types::{
     ApprovalInfo, ApprovalPolicyDocument, DecideRequest, Decision, ListApprovalsResponse,
     HEADER_REASON,
 };
+use ass_client::ErrorCode;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::Json;
@@ -37,7 +38,7 @@ pub async fn gate(
         Some(Ok(s)) => Some(s),
         Some(Err(_)) if !service::needs_approval(node, caller, tier)? => return Ok(()),
         Some(Err(_)) => {
-            return Err(ApiError::bad_request("bad_request", "x-ass-reason must be text"))
+            return Err(ApiError::new(ErrorCode::BadRequest, "x-ass-reason must be text"))
         }
     };
     Ok(service::gate(node, caller, path, tier, version, reason).await?)

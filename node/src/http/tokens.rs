@@ -6,6 +6,7 @@ use std::sync::Arc;
 use ass_client::types::{
     IssueTokenRequest, IssueTokenResponse, ListTokensResponse, TokenInfo, TokenPolicy,
 };
+use ass_client::ErrorCode;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
@@ -107,7 +108,7 @@ pub async fn list(
 }
 
 fn accessor_of(s: &str) -> Result<[u8; 16], ApiError> {
-    parse_id(s).ok_or_else(|| ApiError::bad_request("bad_request", "an accessor is a UUID"))
+    parse_id(s).ok_or_else(|| ApiError::new(ErrorCode::BadRequest, "an accessor is a UUID"))
 }
 
 /// `GET /v1/tokens/{accessor}`.

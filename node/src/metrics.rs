@@ -261,8 +261,8 @@ impl Metrics {
         self.pending_approvals.set(pending as i64);
         // The cache counts on its own (no registry on the hot path); catch the counters up.
         for (result, total) in [
-            ("hit", node.auth_cache.hits.load(std::sync::atomic::Ordering::Relaxed)),
-            ("miss", node.auth_cache.misses.load(std::sync::atomic::Ordering::Relaxed)),
+            ("hit", node.auth().cache.hits.load(std::sync::atomic::Ordering::Relaxed)),
+            ("miss", node.auth().cache.misses.load(std::sync::atomic::Ordering::Relaxed)),
         ] {
             let counter = self.auth_cache_lookups.with_label_values(&[result]);
             counter.inc_by(total.saturating_sub(counter.get()));

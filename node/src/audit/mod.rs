@@ -18,6 +18,7 @@
 //! waited for the fsync), and queries read every node's file. See docs/audit.md.
 
 pub mod chain;
+pub mod ctx;
 pub mod query;
 pub mod store;
 

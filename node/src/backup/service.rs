@@ -29,10 +29,7 @@ use crate::storage::schema::{
 };
 use crate::storage::{decode, StorageError};
 
-// Two names that move on another branch of issue 15; each is this one line to swap:
-// `Caller` → `crate::identity::Caller`, its refusals → `crate::identity::AccessError`.
-use crate::http::auth::Caller;
-type AccessError = crate::http::error::ApiError;
+use crate::identity::{AccessError, Caller};
 
 /// How long a save waits for the Raft snapshot that covers its read.
 const SNAPSHOT_WAIT: Duration = Duration::from_secs(30);
@@ -41,8 +38,8 @@ const SNAPSHOT_WAIT: Duration = Duration::from_secs(30);
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
     /// The caller's credential or scopes do not allow the call.
-    #[error("the caller may not do this")]
-    Access(AccessError),
+    #[error(transparent)]
+    Access(#[from] AccessError),
     #[error("this node is sealed")]
     Sealed,
     /// The file is refused (damaged, foreign, too large, …).
@@ -74,12 +71,6 @@ pub enum SnapshotError {
     Storage(#[from] StorageError),
     #[error("{0}")]
     Internal(String),
-}
-
-impl From<AccessError> for SnapshotError {
-    fn from(e: AccessError) -> Self {
-        SnapshotError::Access(e)
-    }
 }
 
 fn internal(e: impl std::fmt::Display) -> SnapshotError {

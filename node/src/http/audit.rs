@@ -20,6 +20,8 @@
 use ass_client::ErrorCode;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
+
+pub use crate::audit::ctx::AuditCtx;
 use std::time::{Duration, Instant};
 
 use ass_client::types::HEADER_REQUEST_ID;
@@ -35,13 +37,12 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
-use super::auth::{Caller, ClientIp, Principal};
+use super::auth::{Caller, ClientIp};
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiQuery};
 use crate::access::scope::Admin;
 use crate::audit::query::{self, Filter};
 use crate::audit::{QueryResponse, TailRequest, TailResponse};
-use crate::identity::format_id;
 use crate::node::Node;
 use crate::raft::types::NodeId;
 use crate::storage::{decode, encode};
@@ -53,73 +54,6 @@ const NOT_AUDITED: &[&str] = &["/v1/sys/health", "/metrics"];
 pub const PATH_QUERY: &str = "/internal/audit/query";
 pub const PATH_TAIL: &str = "/internal/audit/tail";
 pub const PATH_VERIFY: &str = "/internal/audit/verify";
-
-/// What the request path learned about a request, for its audit event.
-#[derive(Clone, Default)]
-pub struct AuditCtx(Arc<Mutex<Fields>>);
-
-#[derive(Default)]
-struct Fields {
-    actor: Option<&'static str>,
-    agent: Option<String>,
-    agent_id: Option<String>,
-    accessor: Option<String>,
-    credential_hmac: Option<String>,
-    version: Option<u64>,
-    tier: Option<String>,
-    approval_id: Option<String>,
-}
-
-impl std::fmt::Debug for AuditCtx {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("AuditCtx")
-    }
-}
-
-impl AuditCtx {
-    fn with<R>(&self, f: impl FnOnce(&mut Fields) -> R) -> R {
-        f(&mut self.0.lock().unwrap_or_else(|e| e.into_inner()))
-    }
-
-    /// The authenticated principal (called by the `Caller` extractor).
-    pub fn note_caller(&self, principal: &Principal) {
-        self.with(|f| match principal {
-            Principal::Root => f.actor = Some("root"),
-            Principal::Agent { id, name } => {
-                f.actor = Some("agent_key");
-                f.agent = Some(name.clone());
-                f.agent_id = Some(format_id(id));
-            }
-            Principal::Token { accessor, agent_id, agent_name, .. } => {
-                f.actor = Some("token");
-                f.accessor = Some(format_id(accessor));
-                f.agent_id = agent_id.as_ref().map(format_id);
-                f.agent = agent_name.clone();
-            }
-        });
-    }
-
-    /// The presented credential, as an HMAC (never the value).
-    pub fn note_credential(&self, hmac: Option<String>) {
-        self.with(|f| f.credential_hmac = hmac);
-    }
-
-    /// The secret version and tier a request touched.
-    pub fn note_secret(&self, version: Option<u64>, tier: Option<&str>) {
-        self.with(|f| {
-            if version.is_some() {
-                f.version = version;
-            }
-            if let Some(t) = tier {
-                f.tier = Some(t.to_owned());
-            }
-        });
-    }
-
-    pub fn note_approval(&self, id: String) {
-        self.with(|f| f.approval_id = Some(id));
-    }
-}
 
 /// The machine code and approval id of an error answer, for the audit event.
 #[derive(Clone, Debug)]
@@ -400,7 +334,7 @@ fn now_ns() -> u64 {
 }
 
 fn require_audit_read(caller: &Caller) -> Result<(), ApiError> {
-    caller.require_admin(Admin::AuditRead)
+    Ok(caller.require_admin(Admin::AuditRead)?)
 }
 
 /// `GET /v1/audit`: every member's matches, merged in time order.

@@ -16,14 +16,13 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
-use super::auth::Caller;
 use super::error::ApiError;
-use super::extract::{ApiJson, ApiPath, ApiQuery};
+use super::extract::{request_id, ApiJson, ApiPath, ApiQuery};
 use super::with_index;
 use crate::clock::rfc3339;
+use crate::identity::Caller;
 use crate::node::Node;
-use crate::secrets::engine::CheckError;
-use crate::secrets::service::{self, SecretMeta, SecretsError, WriteSecret};
+use crate::secrets::service::{self, SecretMeta, WriteSecret};
 
 fn metadata(m: SecretMeta) -> SecretMetadata {
     SecretMetadata {
@@ -109,7 +108,7 @@ pub async fn put(
     headers: HeaderMap,
     ApiJson(req): ApiJson<PutSecretRequest>,
 ) -> Result<Response, ApiError> {
-    let request_id = caller.request_id(&headers)?;
+    let request_id = caller.request_id(request_id(&headers)?);
     let write = WriteSecret {
         value: req.value,
         secret_type: req.secret_type,
@@ -131,7 +130,7 @@ pub async fn delete(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let version = parse_version(&q)?;
-    let request_id = caller.request_id(&headers)?;
+    let request_id = caller.request_id(request_id(&headers)?);
     let done = match version {
         None => service::delete(&node, &caller, &path, request_id).await?,
         Some(n) => service::destroy(&node, &caller, &path, n, request_id).await?,
@@ -143,46 +142,4 @@ pub async fn delete(
         index: done.index,
     };
     Ok(with_index(StatusCode::OK, done.index, body))
-}
-
-// The secrets service's errors map here, not in `error.rs`, while the service still names
-// `http::auth::Caller` and `ApiError` (else `error.rs` and the service would import each
-// other); they move to `error.rs` with `identity::Caller`.
-impl From<SecretsError> for ApiError {
-    fn from(e: SecretsError) -> Self {
-        match e {
-            SecretsError::Path(e) => e.into(),
-            // Already answers today (`Caller` and the approvals gate build them).
-            SecretsError::Access(e) | SecretsError::Approval(e) => e,
-            SecretsError::Check(c) => c.into(),
-            SecretsError::NotFound | SecretsError::NoVersion { .. } => {
-                ApiError::new(ErrorCode::NotFound, e.to_string())
-            }
-            SecretsError::Sealed => ApiError::sealed(),
-            SecretsError::TierDowngradeDenied { current } => {
-                super::error::tier_downgrade_denied(current)
-            }
-            SecretsError::Conflict => ApiError::new(ErrorCode::Conflict, e.to_string()),
-            SecretsError::Rejected(r) => r.into(),
-            SecretsError::Write(e) => e.into(),
-            SecretsError::Storage(e) => e.into(),
-            SecretsError::Decrypt | SecretsError::NotUtf8 | SecretsError::Internal(_) => {
-                ApiError::internal(e.to_string())
-            }
-        }
-    }
-}
-
-impl From<CheckError> for ApiError {
-    fn from(e: CheckError) -> Self {
-        let code = match e {
-            CheckError::LatestDeleted { .. } | CheckError::VersionDeleted { .. } => {
-                ErrorCode::SecretDeleted
-            }
-            CheckError::VersionDestroyed { .. } => ErrorCode::VersionDestroyed,
-            CheckError::ValueTooLarge => ErrorCode::ValueTooLarge,
-            CheckError::BadType => ErrorCode::BadRequest,
-        };
-        ApiError::new(code, e.to_string())
-    }
 }

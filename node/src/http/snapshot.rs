@@ -15,8 +15,7 @@ use base64::Engine;
 use super::auth::Caller;
 use super::error::ApiError;
 use super::extract::{request_id, ApiJson};
-use crate::backup::service::SnapshotError;
-use crate::backup::{self, service, BackupError};
+use crate::backup::{self, service};
 use crate::clock::rfc3339;
 use crate::node::Node;
 
@@ -84,39 +83,4 @@ pub async fn restore(State(node): State<Arc<Node>>, req: Request) -> Result<Resp
         unsealed: done.unsealed,
     };
     Ok(super::with_index(StatusCode::OK, done.index, Json(resp).0))
-}
-
-// The backup service's errors map here, not in `error.rs`, while the service still names
-// `http::auth::Caller` and `ApiError` (else `error.rs` and the service would import each
-// other); they move to `error.rs` with `identity::Caller`.
-impl From<BackupError> for ApiError {
-    fn from(e: BackupError) -> Self {
-        match e {
-            BackupError::Internal(_) => ApiError::internal(e.to_string()),
-            _ => ApiError::new(e.code(), e.to_string()),
-        }
-    }
-}
-
-impl From<SnapshotError> for ApiError {
-    fn from(e: SnapshotError) -> Self {
-        match e {
-            SnapshotError::Access(e) => e,
-            SnapshotError::Sealed => ApiError::sealed(),
-            SnapshotError::File(e) => e.into(),
-            SnapshotError::Timeout => ApiError::new(ErrorCode::Timeout, e.to_string()),
-            SnapshotError::SharesNeeded { .. } => {
-                ApiError::new(ErrorCode::BadRequest, e.to_string())
-            }
-            SnapshotError::WrongShares { .. } => {
-                ApiError::new(ErrorCode::InvalidShares, e.to_string())
-            }
-            SnapshotError::Seal(e) => e.into(),
-            SnapshotError::Rejected(r) => r.into(),
-            SnapshotError::Write(e) => e.into(),
-            SnapshotError::Read(e) => e.into(),
-            SnapshotError::Storage(e) => e.into(),
-            SnapshotError::Internal(m) => ApiError::internal(m),
-        }
-    }
 }

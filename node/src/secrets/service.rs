@@ -26,12 +26,8 @@ use crate::crypto::{Barrier, Binding, CryptoError};
 use crate::node::{Node, WriteError};
 use crate::storage::StorageError;
 
-// Three names that move on other branches of issue 15; each is this one line to swap:
-// `Caller` → `crate::identity::Caller`, its refusals → `crate::identity::AccessError`, the
-// approvals gate's refusal → `crate::approvals::service::GateError` (see `approval_gate`).
-use crate::http::auth::Caller;
-type AccessError = crate::http::error::ApiError;
-type GateError = crate::http::error::ApiError;
+use crate::approvals::service::GateError;
+use crate::identity::{AccessError, Caller};
 
 /// Retries of a write whose version was taken by a concurrent write on the same path.
 const VERSION_RETRIES: usize = 8;
@@ -44,10 +40,10 @@ pub enum SecretsError {
     #[error(transparent)]
     Path(#[from] PathError),
     /// The caller's credential or scopes do not allow the call.
-    #[error("the caller may not do this")]
-    Access(AccessError),
+    #[error(transparent)]
+    Access(#[from] AccessError),
     /// The read needs an approval (or was denied one, or asked too often).
-    #[error("the read needs an approval")]
+    #[error(transparent)]
     Approval(GateError),
     #[error(transparent)]
     Check(#[from] CheckError),
@@ -76,12 +72,6 @@ pub enum SecretsError {
     NotUtf8,
     #[error("{0}")]
     Internal(String),
-}
-
-impl From<AccessError> for SecretsError {
-    fn from(e: AccessError) -> Self {
-        SecretsError::Access(e)
-    }
 }
 
 /// One version's value, as a read gives it. Its `Debug` never shows the value.
@@ -195,7 +185,7 @@ fn binding(path: &str, version: u64) -> Binding<'_> {
     Binding { kind: "secret", path, version }
 }
 
-/// The approvals gate of a read of `path` at `tier` (the one call site; see the `use` lines).
+/// The approvals gate of a read of `path` at `tier`: the one call site.
 async fn approval_gate(
     node: &Node,
     caller: &Caller,
@@ -204,18 +194,7 @@ async fn approval_gate(
     version: u64,
     reason: Option<&str>,
 ) -> Result<(), SecretsError> {
-    // Today's gate reads the reason from the request's headers; hand it the one it had.
-    let mut headers = axum::http::HeaderMap::new();
-    if let Some(r) = reason {
-        let v = axum::http::HeaderValue::from_bytes(r.as_bytes()).map_err(|_| {
-            SecretsError::Approval(GateError::new(
-                ass_client::ErrorCode::BadRequest,
-                "x-ass-reason must be text",
-            ))
-        })?;
-        headers.insert(ass_client::types::HEADER_REASON, v);
-    }
-    crate::http::approvals::gate(node, caller, path, tier, version, &headers)
+    crate::approvals::service::gate(node, caller, path, tier, version, reason)
         .await
         .map_err(SecretsError::Approval)
 }

@@ -232,6 +232,11 @@ impl Inner {
         match kind {
             KIND_ENTRY => {
                 let index = leading_index(body, "entry")?;
+                if index == u64::MAX {
+                    // `last + 1` and `[from, to)` reads need a next index; found by the `wal`
+                    // fuzz target (an entry at u64::MAX overflowed `last_index`).
+                    return Err(format!("entry index {index} is out of range"));
+                }
                 match self.last_index() {
                     None => self.first = index,
                     Some(last) if index == last + 1 => {}
@@ -413,6 +418,9 @@ impl Wal {
         let mut spans = Vec::new();
         let mut next = inner.last_index().map(|l| l + 1);
         for (index, payload) in entries {
+            if index == u64::MAX {
+                return Err(WalError::Misuse(format!("entry index {index} is out of range")));
+            }
             if next.is_some_and(|n| n != index) {
                 return Err(WalError::Misuse(format!(
                     "append of entry {index}, but the next must be {}",
@@ -703,6 +711,30 @@ mod tests {
         append_range(&wal, 11, 13);
         drop(wal);
         assert_holds(&Wal::open(dir.path(), DEFAULT_SEGMENT_BYTES).unwrap(), 1, 13);
+    }
+
+    /// Found by the `wal` fuzz target (node/fuzz): a segment holding an entry at index
+    /// u64::MAX (valid CRC) overflowed `last_index` (a panic in a debug build, a log whose
+    /// `read` could never return the entry in release). Recovery now calls it corrupt, and
+    /// `append` refuses the index.
+    #[test]
+    fn an_entry_at_the_largest_index_is_corrupt_and_never_appended() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut seg = Vec::new();
+        push_record(&mut seg, KIND_ENTRY, &[&u64::MAX.to_be_bytes(), b"payload"]);
+        std::fs::write(dir.path().join(segment_name(1)), &seg).unwrap();
+        match Wal::open(dir.path(), DEFAULT_SEGMENT_BYTES) {
+            Err(WalError::Corrupt(why)) => assert!(why.contains("out of range"), "{why}"),
+            Err(e) => panic!("expected corruption, got {e}"),
+            Ok(_) => panic!("a log with an entry at u64::MAX opened"),
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let wal = Wal::open(dir.path(), DEFAULT_SEGMENT_BYTES).unwrap();
+        assert!(matches!(wal.append([(u64::MAX, &b"x"[..])]), Err(WalError::Misuse(_))));
+        wal.append([(u64::MAX - 1, &b"last"[..])]).unwrap();
+        assert_eq!(wal.bounds(), Some((u64::MAX - 1, u64::MAX - 1)));
+        assert_eq!(wal.read(u64::MAX - 1, u64::MAX).unwrap(), vec![b"last".to_vec()]);
+        assert!(matches!(wal.append([(u64::MAX, &b"x"[..])]), Err(WalError::Misuse(_))));
     }
 
     #[test]

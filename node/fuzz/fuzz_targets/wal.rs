@@ -2,7 +2,8 @@
 //! dir, then opened. An independent model (its own record reader and replay over `u128`
 //! indexes) predicts the outcome: a torn or failing record cuts the newest segment and is
 //! corruption in an older one; a gap, a short body, an unknown kind or an entry at u64::MAX
-//! (it has no next index) is corruption. When the
+//! (it has no next index) is corruption; the copy of the purge point at the head of a
+//! segment is not a purge. When the
 //! log opens, its bounds, every entry's payload and every state slot are the model's, so a
 //! recovered log never yields an entry whose CRC does not match; a second open recovers the
 //! same log, and an append after it reads back.
@@ -92,6 +93,7 @@ fn model(segs: &[Vec<u8>]) -> Option<Recovered> {
     for (i, seg) in segs.iter().enumerate() {
         let newest = i + 1 == segs.len();
         let mut at = 0;
+        let mut header = true;
         while at < seg.len() {
             let rest = &seg[at..];
             let parsed = (|| {
@@ -109,6 +111,8 @@ fn model(segs: &[Vec<u8>]) -> Option<Recovered> {
                 }
                 break;
             };
+            let in_header = header && (kind == STATE || kind == PURGE);
+            header = header && kind == STATE;
             let lead = || body.get(..8).map(|b| u64::from_be_bytes(b.try_into().expect("8")));
             match kind {
                 ENTRY => {
@@ -138,8 +142,11 @@ fn model(segs: &[Vec<u8>]) -> Option<Recovered> {
                 }
                 PURGE => {
                     let upto = lead()?;
-                    purged = Some(purged.map_or(upto, |p| p.max(upto)));
-                    entries.retain(|e| e.0 > u128::from(upto));
+                    // The copy of the purge point a segment starts with is not a purge.
+                    if !(in_header && purged.is_some_and(|p| upto <= p)) {
+                        purged = Some(purged.map_or(upto, |p| p.max(upto)));
+                        entries.retain(|e| e.0 > u128::from(upto));
+                    }
                 }
                 TRUNCATE => {
                     let from = lead()?;

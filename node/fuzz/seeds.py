@@ -152,4 +152,11 @@ for i, (which, body) in enumerate([
     (35, '{"id":"ab","status":"pending","path":"p/a/B","tier":"critical","version":1,"required_approvals":1,"approvals":[],"requested_at":"t","expires_at":"u"}'),
 ]):
     put("api_json", f"b{i:02}", bytes([which]) + body.encode())
+# Regression inputs of crashes found and fixed (see README.md, "Found and fixed"); the
+# `regression-<hash>` files next to these are the fuzzers' own crash inputs, kept as found.
+put("wal", "regression-max-index", b"\x01\x01\x0c" + b"\xff" * 8 + b"tail")
+header = b"\x01\x01" + pstr("c") + b"\x00" * 4 + b"\x01\x03\x02\x00" + b"\x00" * 32 + varint(2**64 - 1)
+put("backup", "regression-body-len-max", b"\x00" + b"ASSSNAP\n" + struct.pack(">I", len(header)) + header + b"\x00" * 40)
+put("allowlist", "regression-leading-zero", b"10.0.1.10/030\n10.0.0.0/08\x00\x00\x0a\x00\x01\x0a")
+put("proxy_protocol", "regression-lf-only", b"PROXY UNKNOWN r" + b"\x00" * 27 + b"OGN +\xca\x9a;4N \n")
 print("seeds written to", root)

@@ -117,7 +117,7 @@ async fn snapshot(State(s): State<ClusterState>, body: Bytes) -> Response {
 async fn read_index(State(s): State<ClusterState>) -> Response {
     let handing_over = s.node.stepping_down.load(std::sync::atomic::Ordering::Relaxed);
     let result = if handing_over
-        || (s.node.is_sealed() && matches!(s.node.state.seal_config(), Ok(Some(_))))
+        || (s.node.is_sealed() && matches!(s.node.state.seal.config(), Ok(Some(_))))
     {
         // A sealed or handing-over leader confirms nothing: its heartbeats would keep it in
         // office. The asking node retries, and finds the successor.
@@ -155,7 +155,7 @@ async fn propose(State(s): State<ClusterState>, body: Bytes) -> Response {
     let result = match s.node.write(req).await {
         Ok(c) => Ok((c.index, c.response, c.replayed)),
         Err(WriteError::NotLeader { .. }) => Err(ProposeError::NotLeader),
-        Err(WriteError::Raft(m)) => Err(ProposeError::Raft(m)),
+        Err(WriteError::Raft(e)) => Err(ProposeError::Raft(e.to_string())),
         Err(WriteError::Replayed) => Err(ProposeError::Raft("replayed".into())),
     };
     reply(&result)

@@ -17,6 +17,7 @@
 //! passes the leader's answer on). Load balancer probes (`/v1/sys/health`) and `/metrics`
 //! scrapes are not API calls on anyone's behalf and are not recorded.
 
+use ass_client::ErrorCode;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -123,7 +124,7 @@ impl AuditCtx {
 /// The machine code and approval id of an error answer, for the audit event.
 #[derive(Clone, Debug)]
 pub struct ErrorInfo {
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub approval_id: Option<String>,
 }
 
@@ -133,8 +134,7 @@ pub struct RecordedElsewhere;
 
 fn audit_unavailable(detail: &str) -> Response {
     ApiError::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "audit_unavailable",
+        ErrorCode::AuditUnavailable,
         format!("the request was refused because its audit event could not be recorded: {detail}"),
     )
     .into_response()
@@ -246,7 +246,7 @@ pub async fn record(State(node): State<Arc<Node>>, mut req: Request, next: Next)
     let status = resp.status().as_u16();
     let error = resp.extensions().get::<ErrorInfo>().cloned();
     let result = match (&error, status) {
-        (Some(e), _) => e.code.to_owned(),
+        (Some(e), _) => e.code.as_str().to_owned(),
         (None, 200..=399) => "ok".to_owned(),
         (None, s) => format!("http_{s}"),
     };
@@ -318,7 +318,7 @@ pub fn refusal_recorder(node: Arc<Node>) -> Arc<dyn Fn(std::net::SocketAddr, u16
         if !node.audit.enabled() {
             return;
         }
-        let result = if status == 414 { "uri_too_long" } else { "headers_too_large" };
+        let result = if status == 414 { ErrorCode::UriTooLong } else { ErrorCode::HeadersTooLarge };
         let event = AuditEvent {
             v: 1,
             seq: 0,
@@ -335,7 +335,7 @@ pub fn refusal_recorder(node: Arc<Node>) -> Arc<dyn Fn(std::net::SocketAddr, u16
             path: String::new(),
             version: None,
             tier: None,
-            result: result.to_owned(),
+            result: result.as_str().to_owned(),
             status,
             client: peer.ip().to_canonical().to_string(),
             approval_id: None,
@@ -411,7 +411,7 @@ pub async fn query(
 ) -> Result<Json<AuditQueryResponse>, ApiError> {
     require_audit_read(&caller)?;
     let filter = Filter::from_query(&q, now_ns())
-        .map_err(|e| ApiError::bad_request("bad_request", e.to_string()))?;
+        .map_err(|e| ApiError::new(ErrorCode::BadRequest, e.to_string()))?;
     let (events, nodes) = cluster_query(&node, &filter).await;
     let partial = nodes.iter().any(|n| !n.ok);
     Ok(Json(AuditQueryResponse { events, partial, nodes }))
@@ -523,11 +523,7 @@ pub async fn hash(
 ) -> Result<Json<AuditHashResponse>, ApiError> {
     require_audit_read(&caller)?;
     let keys = node.audit.keys().ok_or_else(|| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "audit_unavailable",
-            "the audit log is disabled on this node",
-        )
+        ApiError::new(ErrorCode::AuditUnavailable, "the audit log is disabled on this node")
     })?;
     Ok(Json(AuditHashResponse { hmac: keys.hash(&req.value) }))
 }
@@ -561,7 +557,7 @@ pub async fn stream(
         .or_else(|| q.get("cursor").cloned())
         .filter(|c| !c.trim().is_empty());
     let cursor = match given {
-        Some(c) => c.parse::<AuditCursor>().map_err(|e| ApiError::bad_request("bad_request", e))?,
+        Some(c) => c.parse::<AuditCursor>().map_err(|e| ApiError::new(ErrorCode::BadRequest, e))?,
         None => AuditCursor { from_ns: now_ns(), seqs: BTreeMap::new() },
     };
     let (tx, rx) = tokio::sync::mpsc::channel::<Feed>(64);

@@ -5,13 +5,14 @@
 //! and the agent list already show those scopes: agent names, token accessors, paths).
 //! Suppressing a finding changes what CI gates on, so it needs `sys:operator`.
 
+use ass_client::ErrorCode;
 use std::sync::Arc;
 
 use ass_client::{
     DoctorReport, Explanation, IgnoreRequest, IgnoreResponse, RightsizeReport, StaleResponse,
 };
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::Json;
 
 use super::auth::{Caller, Principal};
@@ -32,8 +33,8 @@ const MAX_REASON_BYTES: usize = 1000;
 impl From<PostureError> for ApiError {
     fn from(e: PostureError) -> Self {
         match e {
-            PostureError::BadParam { .. } => ApiError::bad_request("bad_request", e.to_string()),
-            PostureError::NotFound(m) => ApiError::not_found("not_found", m),
+            PostureError::BadParam { .. } => ApiError::new(ErrorCode::BadRequest, e.to_string()),
+            PostureError::NotFound(m) => ApiError::new(ErrorCode::NotFound, m),
             PostureError::Storage(s) => s.into(),
         }
     }
@@ -46,8 +47,7 @@ fn require_reader(caller: &Caller) -> Result<(), ApiError> {
         None => Ok(()),
         Some(s) if s.allows_admin(Admin::AuditRead) || s.allows_admin(Admin::SysOperator) => Ok(()),
         Some(_) => Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "scope_denied",
+            ErrorCode::ScopeDenied,
             "this call needs the scope `audit:read` or `sys:operator`",
         )),
     }
@@ -135,8 +135,8 @@ pub async fn ignore(
     caller.require_admin(Admin::SysOperator)?;
     let id = req.id.trim();
     if id.is_empty() || id.len() > MAX_ID_BYTES || id.chars().any(char::is_control) {
-        return Err(ApiError::bad_request(
-            "bad_request",
+        return Err(ApiError::new(
+            ErrorCode::BadRequest,
             format!("`id` must be a finding id from `ass doctor` (1 to {MAX_ID_BYTES} bytes, no control characters)"),
         ));
     }
@@ -145,8 +145,8 @@ pub async fn ignore(
     } else {
         let reason = req.reason.as_deref().map(str::trim).unwrap_or_default();
         if reason.is_empty() || reason.len() > MAX_REASON_BYTES {
-            return Err(ApiError::bad_request(
-                "bad_request",
+            return Err(ApiError::new(
+                ErrorCode::BadRequest,
                 format!("`reason` is required (1 to {MAX_REASON_BYTES} bytes): say why this finding is accepted"),
             ));
         }

@@ -18,12 +18,12 @@ pub mod doctor;
 pub mod error;
 pub mod extract;
 pub mod forward;
-pub mod seal_migrate;
 pub mod secrets;
 pub mod snapshot;
 pub mod sys;
 pub mod tokens;
 
+use ass_client::ErrorCode;
 use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -56,7 +56,7 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1/sys/init", post(sys::init))
         .route("/v1/sys/unseal", post(sys::unseal))
         .route("/v1/sys/seal", post(sys::seal))
-        .route("/v1/sys/seal/migrate", post(seal_migrate::migrate))
+        .route("/v1/sys/seal/migrate", post(sys::migrate))
         .route("/v1/sys/status", get(sys::status))
         .route("/v1/sys/health", get(sys::health).head(sys::health))
         .route("/v1/sys/members", get(sys::members).post(sys::add_member))
@@ -124,15 +124,11 @@ pub(crate) fn with_index<T: serde::Serialize>(
 }
 
 async fn method_not_allowed() -> ApiError {
-    ApiError::new(
-        axum::http::StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-        "this route does not take that method",
-    )
+    ApiError::new(ErrorCode::MethodNotAllowed, "this route does not take that method")
 }
 
 async fn not_found() -> ApiError {
-    ApiError::not_found("no_route", "no such API route")
+    ApiError::new(ErrorCode::NoRoute, "no such API route")
 }
 
 /// The outermost layer: settles the client address (`auth::set_client_ip`), then counts every
@@ -184,16 +180,14 @@ fn oversized(req: &Request) -> Option<ApiError> {
     let uri = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
     if uri > MAX_URI_BYTES {
         return Some(ApiError::new(
-            axum::http::StatusCode::URI_TOO_LONG,
-            "uri_too_long",
+            ErrorCode::UriTooLong,
             format!("the request URI is {uri} bytes; at most {MAX_URI_BYTES} are read"),
         ));
     }
     let headers: usize = req.headers().iter().map(|(k, v)| k.as_str().len() + v.len()).sum();
     if headers > MAX_HEADER_BYTES {
         return Some(ApiError::new(
-            axum::http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            "headers_too_large",
+            ErrorCode::HeadersTooLarge,
             format!("the request headers are {headers} bytes; at most {MAX_HEADER_BYTES} are read"),
         ));
     }

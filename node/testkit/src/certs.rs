@@ -1,5 +1,7 @@
 //! A development CA and node certificates made with rcgen: for `ass-node dev`, the test
 //! harnesses and the chaos suite (which runs nodes on other IPs: pass them as extra SANs).
+//! The node's own TLS loader (`ass_node::tls::TlsFiles`) reads what this writes; the node's
+//! unit tests check that they agree.
 //!
 //! ```text
 //!  DIR/ca.pem  DIR/ca-key.pem (0600)          the CA, made once, reused by every later run
@@ -16,11 +18,33 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{bail, Context};
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
     Issuer, KeyPair, KeyUsagePurpose,
 };
+
+/// What went wrong making or reading dev certificates.
+#[derive(Debug, thiserror::Error)]
+pub enum CertError {
+    #[error("{what} {}: {source}", path.display())]
+    Io { what: &'static str, path: PathBuf, source: std::io::Error },
+    #[error("{what}: {source}")]
+    Rcgen { what: String, source: rcgen::Error },
+    #[error("{}: no PEM certificate: {detail}", path.display())]
+    Pem { path: PathBuf, detail: String },
+    #[error("refusing to write an empty key to {}", .0.display())]
+    EmptyKey(PathBuf),
+}
+
+fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> CertError {
+    let path = path.to_owned();
+    move |source| CertError::Io { what, path, source }
+}
+
+fn gen(what: impl Into<String>) -> impl FnOnce(rcgen::Error) -> CertError {
+    let what = what.into();
+    move |source| CertError::Rcgen { what, source }
+}
 
 /// How long a dev CA is valid.
 const CA_VALIDITY: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
@@ -69,7 +93,11 @@ pub struct DevCerts {
 /// The CA and node certificates of a dev cluster in `dir`: `ca.pem` and `node{id}.pem` /
 /// `node{id}-key.pem` for each id, with SANs 127.0.0.1, localhost and `extra_sans` (IP
 /// addresses or DNS names). Reuses what is already there and still fits.
-pub fn dev_certs(dir: &Path, node_ids: &[u64], extra_sans: &[String]) -> anyhow::Result<DevCerts> {
+pub fn dev_certs(
+    dir: &Path,
+    node_ids: &[u64],
+    extra_sans: &[String],
+) -> Result<DevCerts, CertError> {
     let ca = DevCa::open_or_create(dir)?;
     let mut nodes = Vec::new();
     for &id in node_ids {
@@ -95,24 +123,24 @@ impl std::fmt::Debug for DevCa {
 
 impl DevCa {
     /// Opens the CA in `dir` (`ca.pem`, `ca-key.pem`) or makes a new one there.
-    pub fn open_or_create(dir: &Path) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    pub fn open_or_create(dir: &Path) -> Result<Self, CertError> {
+        std::fs::create_dir_all(dir).map_err(io("creating", dir))?;
         let ca_file = dir.join("ca.pem");
         let key_file = dir.join("ca-key.pem");
         if ca_file.exists() && key_file.exists() {
-            let pem = std::fs::read_to_string(&ca_file)
-                .with_context(|| format!("reading {}", ca_file.display()))?;
-            let key_pem = std::fs::read_to_string(&key_file)
-                .with_context(|| format!("reading {}", key_file.display()))?;
+            let pem = std::fs::read_to_string(&ca_file).map_err(io("reading", &ca_file))?;
+            let key_pem = std::fs::read_to_string(&key_file).map_err(io("reading", &key_file))?;
             let key = KeyPair::from_pem(&key_pem)
-                .with_context(|| format!("{} holds no usable key", key_file.display()))?;
-            let ca_der = pem_der(&pem).with_context(|| format!("{}", ca_file.display()))?;
+                .map_err(gen(format!("{} holds no usable key", key_file.display())))?;
+            let ca_der =
+                pem_der(&pem).map_err(|detail| CertError::Pem { path: ca_file.clone(), detail })?;
             let issuer = Issuer::from_ca_cert_pem(&pem, key)
-                .with_context(|| format!("{} is not a usable CA certificate", ca_file.display()))?;
+                .map_err(gen(format!("{} is not a usable CA certificate", ca_file.display())))?;
             return Ok(DevCa { dir: dir.to_owned(), ca_file, ca_der, issuer });
         }
-        let key = KeyPair::generate().context("generating the CA key")?;
-        let mut params = CertificateParams::new(Vec::<String>::new())?;
+        let key = KeyPair::generate().map_err(gen("generating the CA key"))?;
+        let mut params =
+            CertificateParams::new(Vec::<String>::new()).map_err(gen("CA parameters"))?;
         let mut dn = DistinguishedName::new();
         dn.push(DnType::OrganizationName, "Agent Secret Store (development)");
         dn.push(DnType::CommonName, format!("ass dev CA {}", uuid::Uuid::new_v4().simple()));
@@ -124,10 +152,9 @@ impl DevCa {
             KeyUsagePurpose::DigitalSignature,
         ];
         set_validity(&mut params, CA_VALIDITY);
-        let cert = params.self_signed(&key).context("signing the CA certificate")?;
+        let cert = params.self_signed(&key).map_err(gen("signing the CA certificate"))?;
         write_private(&key_file, key.serialize_pem().as_bytes())?;
-        std::fs::write(&ca_file, cert.pem())
-            .with_context(|| format!("writing {}", ca_file.display()))?;
+        std::fs::write(&ca_file, cert.pem()).map_err(io("writing", &ca_file))?;
         let ca_der = cert.der().to_vec();
         Ok(DevCa { dir: dir.to_owned(), ca_file, ca_der, issuer: Issuer::new(params, key) })
     }
@@ -135,7 +162,7 @@ impl DevCa {
     /// `DIR/{name}.pem` and `DIR/{name}-key.pem`: a certificate for client and server
     /// authentication with SANs 127.0.0.1, localhost and `extra_sans`. Reused when it still
     /// fits (signed by this CA, every SAN, a week of validity left).
-    pub fn node_cert(&self, name: &str, extra_sans: &[String]) -> anyhow::Result<NodeCertFiles> {
+    pub fn node_cert(&self, name: &str, extra_sans: &[String]) -> Result<NodeCertFiles, CertError> {
         let files = NodeCertFiles {
             cert_file: self.dir.join(format!("{name}.pem")),
             key_file: self.dir.join(format!("{name}-key.pem")),
@@ -150,9 +177,9 @@ impl DevCa {
         if self.fits(&files, &sans) {
             return Ok(files);
         }
-        let key = KeyPair::generate().context("generating a node key")?;
+        let key = KeyPair::generate().map_err(gen("generating a node key"))?;
         let mut params = CertificateParams::new(sans.clone())
-            .with_context(|| format!("SANs {sans:?}: each must be an IP address or a DNS name"))?;
+            .map_err(gen(format!("SANs {sans:?}: each must be an IP address or a DNS name")))?;
         params.distinguished_name = DistinguishedName::new();
         params.distinguished_name.push(DnType::CommonName, name);
         params.key_usages =
@@ -161,10 +188,10 @@ impl DevCa {
             vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
         params.use_authority_key_identifier_extension = true;
         set_validity(&mut params, NODE_VALIDITY);
-        let cert = params.signed_by(&key, &self.issuer).context("signing a node certificate")?;
+        let cert =
+            params.signed_by(&key, &self.issuer).map_err(gen("signing a node certificate"))?;
         write_private(&files.key_file, key.serialize_pem().as_bytes())?;
-        std::fs::write(&files.cert_file, cert.pem())
-            .with_context(|| format!("writing {}", files.cert_file.display()))?;
+        std::fs::write(&files.cert_file, cert.pem()).map_err(io("writing", &files.cert_file))?;
         Ok(files)
     }
 
@@ -214,15 +241,15 @@ fn set_validity(params: &mut CertificateParams, valid_for: Duration) {
 }
 
 /// The DER bytes of the first certificate in a PEM text.
-fn pem_der(pem: &str) -> anyhow::Result<Vec<u8>> {
+fn pem_der(pem: &str) -> Result<Vec<u8>, String> {
     use rustls::pki_types::pem::PemObject;
     let der = rustls::pki_types::CertificateDer::from_pem_slice(pem.as_bytes())
-        .map_err(|e| anyhow::anyhow!("no PEM certificate: {e}"))?;
+        .map_err(|e| e.to_string())?;
     Ok(der.to_vec())
 }
 
 /// Writes a private key readable by its owner only.
-fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+fn write_private(path: &Path, bytes: &[u8]) -> Result<(), CertError> {
     use std::io::Write;
     #[cfg(unix)]
     use std::os::unix::fs::OpenOptionsExt;
@@ -231,80 +258,10 @@ fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     options.write(true).create_new(true);
     #[cfg(unix)]
     options.mode(0o600);
-    let mut f = options.open(path).with_context(|| format!("creating {}", path.display()))?;
-    f.write_all(bytes).with_context(|| format!("writing {}", path.display()))?;
+    let mut f = options.open(path).map_err(io("creating", path))?;
+    f.write_all(bytes).map_err(io("writing", path))?;
     if bytes.is_empty() {
-        bail!("refusing to write an empty key to {}", path.display());
+        return Err(CertError::EmptyKey(path.to_owned()));
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::tls::TlsConfig;
-    use crate::tls::TlsFiles;
-
-    #[test]
-    fn dev_certs_load_as_node_tls_and_are_reused() {
-        let dir = tempfile::tempdir().unwrap();
-        let certs = dev_certs(dir.path(), &[1, 2], &["10.9.0.7".into()]).unwrap();
-        let n1 = &certs.nodes[0].1;
-        let tls = TlsConfig {
-            cert_file: n1.cert_file.clone(),
-            key_file: n1.key_file.clone(),
-            ca_file: certs.ca_file.clone(),
-        };
-        let files = TlsFiles::load(&tls).expect("dev certificates load");
-        let section = n1.toml(&certs.ca_file);
-        let parsed: std::collections::BTreeMap<String, TlsConfig> =
-            toml::from_str(&section).unwrap();
-        assert_eq!(parsed["tls"].cert_file, n1.cert_file, "{section}");
-        assert!(files.not_after > time::OffsetDateTime::now_utc().unix_timestamp());
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(&n1.key_file).unwrap().permissions().mode();
-            assert_eq!(mode & 0o777, 0o600, "node key is private");
-            let mode =
-                std::fs::metadata(dir.path().join("ca-key.pem")).unwrap().permissions().mode();
-            assert_eq!(mode & 0o777, 0o600, "CA key is private");
-        }
-        let before = std::fs::read(&n1.cert_file).unwrap();
-        let ca_before = std::fs::read(&certs.ca_file).unwrap();
-        // Same SANs: everything reused.
-        let again = dev_certs(dir.path(), &[1, 2], &["10.9.0.7".into()]).unwrap();
-        assert_eq!(std::fs::read(&again.nodes[0].1.cert_file).unwrap(), before);
-        assert_eq!(std::fs::read(&again.ca_file).unwrap(), ca_before);
-        // A new SAN: the node certificate is made anew, by the same CA.
-        let more = dev_certs(dir.path(), &[1], &["10.9.0.8".into()]).unwrap();
-        assert_ne!(std::fs::read(&more.nodes[0].1.cert_file).unwrap(), before);
-        assert_eq!(std::fs::read(&more.ca_file).unwrap(), ca_before);
-        TlsFiles::load(&tls).expect("re-made certificate still loads against the old CA");
-    }
-
-    #[test]
-    fn a_certificate_of_another_ca_is_refused_at_load() {
-        let a = tempfile::tempdir().unwrap();
-        let b = tempfile::tempdir().unwrap();
-        let ca = dev_certs(a.path(), &[1], &[]).unwrap();
-        let other = dev_certs(b.path(), &[1], &[]).unwrap();
-        let n = &other.nodes[0].1;
-        let tls = TlsConfig {
-            cert_file: n.cert_file.clone(),
-            key_file: n.key_file.clone(),
-            ca_file: ca.ca_file.clone(),
-        };
-        let e = TlsFiles::load(&tls).unwrap_err();
-        assert_eq!(e.field(), "tls.cert_file");
-        assert!(e.to_string().contains("peers would refuse"), "{e}");
-        // A key that is not the certificate's.
-        let tls = TlsConfig {
-            cert_file: ca.nodes[0].1.cert_file.clone(),
-            key_file: n.key_file.clone(),
-            ca_file: ca.ca_file.clone(),
-        };
-        let e = TlsFiles::load(&tls).unwrap_err();
-        assert_eq!(e.field(), "tls.key_file", "{e}");
-    }
 }

@@ -18,7 +18,10 @@
 //! | `fsync-eio`               | `strace -e inject=fsync,fdatasync:error=EIO` on the leader | detach, restart if it exited |
 //! | `membership-partition`    | a follower cut off, then removed through the API           | heal, re-add, promote        |
 //!
-//! Network schedules need namespaces; without them they are skipped and the report says so.
+//! Network schedules need namespaces, `clock-jump` libfaketime and `fsync-eio` strace
+//! ([`missing_requirement`]). A schedule whose tool is missing is skipped only when the run
+//! allows it (`--allow-skip`, never under `CI=true`); the report's first line says how many
+//! schedules ran of how many. `partition-ring` needs 5 nodes and is not part of a 3-node run.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -48,6 +51,67 @@ pub const ALL: &[&str] = &[
 /// Whether a schedule needs network namespaces.
 pub fn needs_net(name: &str) -> bool {
     name.starts_with("partition") || name == "packet-loss" || name == "membership-partition"
+}
+
+/// Whether a schedule applies to a cluster of `nodes` (a ring needs 5: with 3, every node
+/// is every other's neighbour).
+pub fn applies_to(name: &str, nodes: u64) -> bool {
+    name != "partition-ring" || nodes >= 5
+}
+
+/// Why `name` can't run on this machine, if it can't: `net_unavailable` is why network
+/// namespaces can't be used (see `net::unavailable_reason`), when they can't.
+pub fn missing_requirement(name: &str, net_unavailable: Option<&str>) -> Option<String> {
+    if needs_net(name) {
+        return net_unavailable.map(|why| format!("needs network namespaces and iptables ({why})"));
+    }
+    match name {
+        "clock-jump" if !std::path::Path::new(crate::harness::LIBFAKETIME).exists() => {
+            Some(format!(
+                "needs libfaketime ({} is missing; apt-get install faketime)",
+                crate::harness::LIBFAKETIME
+            ))
+        }
+        "fsync-eio" if !on_path("strace") => {
+            Some("needs strace (not on PATH; apt-get install strace)".into())
+        }
+        _ => None,
+    }
+}
+
+fn on_path(bin: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join(bin).is_file()))
+}
+
+/// Whether the run may skip schedules whose tools are missing: never under `CI=true` (CI
+/// installs every tool, so a skip there is a broken CI machine), otherwise only when asked
+/// (`--allow-skip` or `ASS_ALLOW_SKIP=1`). `Err` says why not and what to do.
+pub fn skip_allowed(
+    ci: bool,
+    allow_skip: bool,
+    skips: &[(String, String)],
+    total: usize,
+) -> Result<(), String> {
+    if skips.is_empty() {
+        return Ok(());
+    }
+    let list = skips.iter().map(|(s, why)| format!("  {s}: {why}")).collect::<Vec<_>>().join("\n");
+    let n = skips.len();
+    if ci {
+        return Err(format!(
+            "{n} of {total} schedules can't run on this machine, and CI=true never skips:\n{list}"
+        ));
+    }
+    if !allow_skip {
+        return Err(format!(
+            "{n} of {total} schedules can't run on this machine:\n{list}\ninstall what they \
+             need (run as root for namespaces), or pass --allow-skip (ASS_ALLOW_SKIP=1) to run \
+             the other {} and report them as skipped",
+            total - n
+        ));
+    }
+    Ok(())
 }
 
 /// What one schedule did.
@@ -472,4 +536,41 @@ pub async fn heal_all(cluster: &mut Cluster) -> anyhow::Result<Vec<String>> {
         }
     }
     Ok(done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn skips(n: usize) -> Vec<(String, String)> {
+        ALL.iter().take(n).map(|s| (s.to_string(), "needs a tool".to_string())).collect()
+    }
+
+    #[test]
+    fn a_skip_needs_the_flag_and_ci_never_skips() {
+        assert_eq!(skip_allowed(true, false, &[], 13), Ok(()));
+        assert_eq!(skip_allowed(false, false, &[], 13), Ok(()));
+        let seven = skips(7);
+        let e = skip_allowed(false, false, &seven, 13).unwrap_err();
+        assert!(e.starts_with("7 of 13 schedules can't run"), "{e}");
+        assert!(e.contains("--allow-skip") && e.contains("ASS_ALLOW_SKIP=1"), "{e}");
+        assert!(e.contains("partition-leader-minority: needs a tool"), "{e}");
+        assert_eq!(skip_allowed(false, true, &seven, 13), Ok(()));
+        let e = skip_allowed(true, true, &seven, 13).unwrap_err();
+        assert!(e.contains("CI=true never skips"), "{e}");
+    }
+
+    #[test]
+    fn network_schedules_need_namespaces_and_the_ring_needs_five_nodes() {
+        let net: Vec<&str> = ALL.iter().copied().filter(|s| needs_net(s)).collect();
+        assert_eq!(net.len(), 7, "{net:?}");
+        for s in &net {
+            assert!(missing_requirement(s, Some("not running as root"))
+                .is_some_and(|why| why.contains("not running as root")));
+            assert_eq!(missing_requirement(s, None), None);
+        }
+        assert_eq!(missing_requirement("kill-one", Some("not running as root")), None);
+        assert_eq!(ALL.iter().filter(|s| applies_to(s, 3)).count(), 13);
+        assert_eq!(ALL.iter().filter(|s| applies_to(s, 5)).count(), ALL.len());
+    }
 }

@@ -5,9 +5,11 @@
 //! cargo run --release -p ass-chaos -- --tier long    # 5 nodes, rounds of every schedule, ≥ 200k ops
 //! ```
 //!
-//! Needs root for network namespaces and iptables; without them it runs the nodes on loopback
-//! and plays the process faults only (and says so). Exit status: 0 no violation, 1 violations
-//! found, 2 the run itself failed.
+//! Needs root for network namespaces and iptables, libfaketime and strace. A schedule whose
+//! tool is missing is never skipped silently: the run stops (exit 2) unless `--allow-skip`
+//! (or `ASS_ALLOW_SKIP=1`) lets it run the rest on loopback, and under `CI=true` it always
+//! stops. The report's first line says `ran N of M schedules`. Exit status: 0 no violation,
+//! 1 violations found, 2 the run itself failed or would have skipped schedules.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -45,9 +47,16 @@ struct Args {
     /// Where configs, data, logs and the report go (wiped at start).
     #[arg(long)]
     dir: Option<PathBuf>,
-    /// Run on loopback with process faults only, even as root.
+    /// Run on loopback with process faults only, even as root (the network schedules are
+    /// then skipped: needs --allow-skip).
     #[arg(long)]
     no_netns: bool,
+    /// Run even when some schedules can't run here (no root or namespaces, no libfaketime,
+    /// no strace): they are skipped and the report's first line says `ran N of M schedules`.
+    /// Without it such a run stops before starting (exit 2). Ignored under `CI=true`, where
+    /// a missing tool always stops the run.
+    #[arg(long, env = "ASS_ALLOW_SKIP", value_parser = clap::builder::BoolishValueParser::new())]
+    allow_skip: bool,
     /// Plain HTTP between nodes and clients (`tls_disable = true`), for comparison runs;
     /// by default the nodes run TLS as in production (dev CA, certificates for 10.77.0.N).
     #[arg(long)]
@@ -141,20 +150,43 @@ async fn real_main(args: Args) -> anyhow::Result<usize> {
     }
     let net_unavailable =
         if args.no_netns { Some("--no-netns".to_string()) } else { net::unavailable_reason() };
-    if let Some(why) = &net_unavailable {
-        eprintln!(
-            "ass-chaos: WARNING: network namespaces unavailable ({why}); running on loopback \
-             with process faults only (no partitions, no packet loss, no membership-under-partition)"
-        );
-    }
     let schedules: Vec<String> = match &args.schedules {
         Some(list) => list.split(',').map(|s| s.trim().to_string()).collect(),
-        None => faults::ALL.iter().map(|s| s.to_string()).collect(),
+        None => faults::ALL
+            .iter()
+            .filter(|s| faults::applies_to(s, nodes))
+            .map(|s| s.to_string())
+            .collect(),
     };
     for s in &schedules {
         if !faults::ALL.contains(&s.as_str()) {
             anyhow::bail!("unknown schedule `{s}` (see --list)");
         }
+        if !faults::applies_to(s, nodes) {
+            anyhow::bail!("schedule `{s}` needs 5 nodes (pass --nodes 5)");
+        }
+    }
+    let skip: Vec<(String, String)> = schedules
+        .iter()
+        .filter_map(|s| {
+            faults::missing_requirement(s, net_unavailable.as_deref()).map(|why| (s.clone(), why))
+        })
+        .collect();
+    let ci = std::env::var("CI")
+        .is_ok_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes"));
+    if let Err(why) = faults::skip_allowed(ci, args.allow_skip, &skip, schedules.len()) {
+        anyhow::bail!("{why}");
+    }
+    if !skip.is_empty() {
+        eprintln!(
+            "ass-chaos: WARNING: --allow-skip: skipping {} of {} schedules ({}); the report \
+             says `ran {} of {}`",
+            skip.len(),
+            schedules.len(),
+            skip.iter().map(|(s, _)| s.as_str()).collect::<Vec<_>>().join(", "),
+            schedules.len() - skip.len(),
+            schedules.len()
+        );
     }
     let hold = Duration::from_secs(args.hold.unwrap_or(if long { 10 } else { 6 }));
     let opts = RunOptions {
@@ -190,6 +222,7 @@ async fn real_main(args: Args) -> anyhow::Result<usize> {
         recovery: Duration::from_secs(2),
         out: dir.clone(),
         net_unavailable,
+        skip,
     };
     let report = runner::run(opts).await?;
     let text = ass_chaos::report::table(&report);

@@ -13,13 +13,32 @@ fn pct(p: &Percentiles) -> String {
     format!("n={} p50={} p99={} max={}", p.count, ms(p.p50_ms), ms(p.p99_ms), ms(p.max_ms))
 }
 
+/// The report's first line: how many schedules ran of how many the tier names, and the
+/// skipped ones, so a partial run never reads as a full one.
+pub fn ran_line(r: &Report) -> String {
+    let mut line = format!("ran {} of {} schedules", r.schedules_ran, r.schedules_planned);
+    if !r.skipped.is_empty() {
+        let names: Vec<&str> = r.skipped.iter().map(|s| s.split(':').next().unwrap_or(s)).collect();
+        line.push_str(&format!(
+            " ({} SKIPPED by --allow-skip: {})",
+            r.skipped.len(),
+            names.join(", ")
+        ));
+    }
+    if !r.not_run.is_empty() {
+        line.push_str(&format!(" ({} never started)", r.not_run.len()));
+    }
+    line
+}
+
 /// Renders the report as plain text.
 pub fn table(r: &Report) -> String {
     let mut s = String::new();
+    let _ = writeln!(s, "{}", ran_line(r));
     let _ = writeln!(s, "ass-chaos {} tier: {} nodes, {}", r.tier, r.nodes, r.network);
     let _ = writeln!(
         s,
-        "{:.0} s, {} schedules, {} operations, {} violations",
+        "{:.0} s, {} fault injections, {} operations, {} violations",
         r.duration_s, r.schedules_run, r.total_ops, r.violations
     );
     let _ = writeln!(s, "\noperations            ok   failed  unknown    total");
@@ -101,6 +120,7 @@ pub fn table(r: &Report) -> String {
         .chain(&r.convergence_violations)
         .chain(&r.unexpected_exits)
         .chain(&r.fault_violations)
+        .chain(&r.not_run)
         .chain(&r.errors);
     let mut first = true;
     for line in all {
@@ -111,4 +131,28 @@ pub fn table(r: &Report) -> String {
         let _ = writeln!(s, "  - {line}");
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_line_says_how_many_schedules_ran_of_how_many() {
+        let mut r = Report { schedules_planned: 13, schedules_ran: 13, ..Default::default() };
+        assert!(table(&r).starts_with("ran 13 of 13 schedules\n"), "{}", table(&r));
+        r.schedules_ran = 6;
+        r.skipped = vec![
+            "partition-leader-minority: needs network namespaces and iptables (not root)".into(),
+            "packet-loss: needs network namespaces and iptables (not root)".into(),
+        ];
+        let first = table(&r).lines().next().unwrap_or_default().to_string();
+        assert_eq!(
+            first,
+            "ran 6 of 13 schedules (2 SKIPPED by --allow-skip: partition-leader-minority, packet-loss)"
+        );
+        r.not_run = vec!["kill-all: never started (see errors)".into()];
+        assert!(table(&r).lines().next().unwrap_or_default().ends_with("(1 never started)"));
+        assert!(table(&r).contains("  - kill-all: never started"));
+    }
 }

@@ -42,6 +42,9 @@ pub struct RunOptions {
     pub out: PathBuf,
     /// Why network faults are unavailable, when they are.
     pub net_unavailable: Option<String>,
+    /// Schedules of `schedules` that can't run here and are skipped (the run allowed it):
+    /// name and why.
+    pub skip: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -79,7 +82,12 @@ pub struct Report {
     /// `netns` or `loopback (process faults only: <why>)`.
     pub network: String,
     pub duration_s: f64,
+    /// Fault injections played (a long run plays each schedule many times).
     pub schedules_run: usize,
+    /// Distinct schedules the tier names for this run.
+    pub schedules_planned: usize,
+    /// Distinct schedules that ran at least once: the report's "ran N of M".
+    pub schedules_ran: usize,
     /// Secret operations by kind, then outcome (`ok`, `failed`, `unknown`).
     pub secret_ops: BTreeMap<String, BTreeMap<String, u64>>,
     /// Token operations by kind, then outcome.
@@ -97,6 +105,8 @@ pub struct Report {
     pub fault_violations: Vec<String>,
     pub violations: usize,
     pub skipped: Vec<String>,
+    /// Runnable schedules that never started (counted as violations).
+    pub not_run: Vec<String>,
     pub errors: Vec<String>,
 }
 
@@ -179,13 +189,12 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Report> {
     let runnable: Vec<String> = opts
         .schedules
         .iter()
-        .filter(|s| {
-            if opts.net_unavailable.is_some() && faults::needs_net(s) {
-                report.skipped.push(format!("{s}: needs network namespaces"));
+        .filter(|s| match opts.skip.iter().find(|(name, _)| name == *s) {
+            Some((name, why)) => {
+                report.skipped.push(format!("{name}: {why}"));
                 false
-            } else {
-                true
             }
+            None => true,
         })
         .cloned()
         .collect();
@@ -264,6 +273,17 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Report> {
         }
     }
     report.schedules_run = report.faults.len();
+    report.schedules_planned = opts.schedules.len();
+    let ran: std::collections::BTreeSet<&str> =
+        report.faults.iter().map(|f| f.schedule.as_str()).collect();
+    report.schedules_ran = ran.len();
+    // A schedule the run meant to play but never reached (the time limit) is a problem: the
+    // tier did not run what it names.
+    for s in &runnable {
+        if !ran.contains(s.as_str()) {
+            report.not_run.push(format!("{s}: never started (see errors)"));
+        }
+    }
 
     tracing_like(&format!("stopping the workload ({} ops)", workload.ops()));
     workload.stop();
@@ -342,7 +362,8 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Report> {
         + report.revocation.violations.len()
         + report.convergence_violations.len()
         + report.unexpected_exits.len()
-        + report.fault_violations.len();
+        + report.fault_violations.len()
+        + report.not_run.len();
 
     std::fs::write(opts.out.join("history.json"), history.to_json())?;
     std::fs::write(opts.out.join("tokens.json"), serde_json::to_string(&tokens)?)?;

@@ -83,7 +83,13 @@ fn parse_entry(entry: &str) -> Result<IpNet, AllowlistError> {
         Some(p) => {
             let not_a_length =
                 || bad(format!("prefix length {:?} is not a number from 0 to {max}", quote(p)));
-            if p.is_empty() || p.len() > 3 || !p.bytes().all(|b| b.is_ascii_digit()) {
+            // No leading zero (`/08`, `/030`): ipnet and std refuse it in addresses too, and
+            // a reader may take `/010` for octal. Found by the `allowlist` fuzz target.
+            if p.is_empty()
+                || p.len() > 3
+                || !p.bytes().all(|b| b.is_ascii_digit())
+                || (p.len() > 1 && p.starts_with('0'))
+            {
                 return Err(not_a_length());
             }
             match p.parse::<u8>() {
@@ -421,6 +427,21 @@ mod tests {
         let b = list(&["::/0"]);
         assert!(b.allows(ip("2001:db8::1")));
         assert!(!b.allows(ip("203.0.113.9")));
+    }
+
+    /// Found by the `allowlist` fuzz target (node/fuzz): `10.0.1.10/030` was accepted as a /30
+    /// while ipnet refuses it (it takes `/08`, not `/030`: no rule to follow); `/010` could be
+    /// read as octal 8. Every prefix length with a leading zero is refused now; `/0` stays.
+    #[test]
+    fn a_prefix_length_with_a_leading_zero_is_refused() {
+        for e in ["10.0.1.10/030", "10.0.0.0/08", "10.0.0.0/00", "2001:db8::/064", "10.0.0.0/010"] {
+            assert!(
+                matches!(parse_err(e), AllowlistError::BadEntry { reason, .. } if reason.contains("prefix length")),
+                "{e:?}"
+            );
+        }
+        assert_eq!(list(&["0.0.0.0/0"]).to_strings(), vec!["0.0.0.0/0"]);
+        assert_eq!(list(&["10.0.1.10/30"]).to_strings(), vec!["10.0.1.8/30"]);
     }
 
     #[test]

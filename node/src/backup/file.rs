@@ -180,7 +180,14 @@ pub fn parse(file: &[u8]) -> Result<Parsed<'_>, BackupError> {
     if header.format != FORMAT_V1 {
         return Err(BackupError::UnsupportedFormat(header.format));
     }
-    let expected = header_end as u64 + header.body_len + CHECKSUM_LEN as u64;
+    // A hostile header may announce any length: near u64::MAX the sum overflowed (a panic in
+    // a debug build). No such file fits under MAX_FILE_BYTES, so it is truncated.
+    let Some(expected) = (header_end as u64)
+        .checked_add(header.body_len)
+        .and_then(|n| n.checked_add(CHECKSUM_LEN as u64))
+    else {
+        return Err(BackupError::Truncated { expected: u64::MAX, got: file.len() as u64 });
+    };
     if (file.len() as u64) < expected {
         return Err(BackupError::Truncated { expected, got: file.len() as u64 });
     }
@@ -287,6 +294,29 @@ mod tests {
             parse(&file).unwrap().open(&Key::generate()),
             Err(BackupError::Corrupt(_))
         ));
+    }
+
+    /// A header announcing a body of nearly u64::MAX bytes is truncated: the sum of the
+    /// lengths overflowed (a panic in a debug build, a misleading "bytes after the checksum"
+    /// in release). Found by the `backup` fuzz target (node/fuzz).
+    #[test]
+    fn a_body_length_near_u64_max_is_truncated() {
+        for body_len in [u64::MAX, u64::MAX - 20, u64::MAX - 64] {
+            let mut h = sample().0;
+            h.body_len = body_len;
+            let hb = encode(&h).unwrap();
+            let mut file = MAGIC.to_vec();
+            file.extend_from_slice(&(hb.len() as u32).to_be_bytes());
+            file.extend_from_slice(&hb);
+            file.extend_from_slice(&[0; 64]);
+            let sum = Sha256::digest(&file);
+            file.extend_from_slice(&sum);
+            assert_eq!(
+                parse(&file).unwrap_err(),
+                BackupError::Truncated { expected: u64::MAX, got: file.len() as u64 },
+                "body_len {body_len}"
+            );
+        }
     }
 
     #[test]

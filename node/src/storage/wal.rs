@@ -228,10 +228,16 @@ impl Inner {
     }
 
     /// Replays one record read at `loc` during recovery; an error says what is wrong with it.
-    fn replay(&mut self, kind: u8, body: &[u8], loc: Loc) -> Result<(), String> {
+    /// `header`: the record lies in the run of `STATE`/`PURGE` records a segment starts with.
+    fn replay(&mut self, kind: u8, body: &[u8], loc: Loc, header: bool) -> Result<(), String> {
         match kind {
             KIND_ENTRY => {
                 let index = leading_index(body, "entry")?;
+                if index == u64::MAX {
+                    // `last + 1` and `[from, to)` reads need a next index; found by the `wal`
+                    // fuzz target (an entry at u64::MAX overflowed `last_index`).
+                    return Err(format!("entry index {index} is out of range"));
+                }
                 match self.last_index() {
                     None => self.first = index,
                     Some(last) if index == last + 1 => {}
@@ -259,6 +265,13 @@ impl Inner {
             }
             KIND_PURGE => {
                 let upto = leading_index(body, "purge")?;
+                // A segment's header repeats the purge point (`header_records`); that copy is
+                // not a purge. Replaying it as one dropped entries appended below the point
+                // after the purge (openraft may append there): such an entry survived one
+                // open and was gone after the next (found by the `wal` fuzz target).
+                if header && self.purged.is_some_and(|p| upto <= p) {
+                    return Ok(());
+                }
                 self.drop_through(upto);
             }
             KIND_TRUNCATE => {
@@ -311,6 +324,7 @@ impl Wal {
                 Segment { path: path.clone(), file: Arc::new(file), len: 0, last_entry: None },
             );
             let mut at = 0usize;
+            let mut header = true;
             while at < bytes.len() {
                 let Some((kind, body, len)) = parse_record(&bytes[at..]) else {
                     if !newest {
@@ -331,7 +345,10 @@ impl Wal {
                     break;
                 };
                 let loc = Loc { segment: seq, offset: at as u64, len: len as u32 };
-                inner.replay(kind, body, loc).map_err(|why| {
+                // A header is STATE records, then at most one PURGE (`header_records`).
+                let in_header = header && matches!(kind, KIND_STATE | KIND_PURGE);
+                header = header && kind == KIND_STATE;
+                inner.replay(kind, body, loc, in_header).map_err(|why| {
                     WalError::Corrupt(format!("{why} at byte {at} of {}", path.display()))
                 })?;
                 at += len;
@@ -413,6 +430,9 @@ impl Wal {
         let mut spans = Vec::new();
         let mut next = inner.last_index().map(|l| l + 1);
         for (index, payload) in entries {
+            if index == u64::MAX {
+                return Err(WalError::Misuse(format!("entry index {index} is out of range")));
+            }
             if next.is_some_and(|n| n != index) {
                 return Err(WalError::Misuse(format!(
                     "append of entry {index}, but the next must be {}",
@@ -703,6 +723,68 @@ mod tests {
         append_range(&wal, 11, 13);
         drop(wal);
         assert_holds(&Wal::open(dir.path(), DEFAULT_SEGMENT_BYTES).unwrap(), 1, 13);
+    }
+
+    /// Found by the `wal` fuzz target (node/fuzz): a segment holding an entry at index
+    /// u64::MAX (valid CRC) overflowed `last_index` (a panic in a debug build, a log whose
+    /// `read` could never return the entry in release). Recovery now calls it corrupt, and
+    /// `append` refuses the index.
+    #[test]
+    fn an_entry_at_the_largest_index_is_corrupt_and_never_appended() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut seg = Vec::new();
+        push_record(&mut seg, KIND_ENTRY, &[&u64::MAX.to_be_bytes(), b"payload"]);
+        std::fs::write(dir.path().join(segment_name(1)), &seg).unwrap();
+        match Wal::open(dir.path(), DEFAULT_SEGMENT_BYTES) {
+            Err(WalError::Corrupt(why)) => assert!(why.contains("out of range"), "{why}"),
+            Err(e) => panic!("expected corruption, got {e}"),
+            Ok(_) => panic!("a log with an entry at u64::MAX opened"),
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let wal = Wal::open(dir.path(), DEFAULT_SEGMENT_BYTES).unwrap();
+        assert!(matches!(wal.append([(u64::MAX, &b"x"[..])]), Err(WalError::Misuse(_))));
+        wal.append([(u64::MAX - 1, &b"last"[..])]).unwrap();
+        assert_eq!(wal.bounds(), Some((u64::MAX - 1, u64::MAX - 1)));
+        assert_eq!(wal.read(u64::MAX - 1, u64::MAX).unwrap(), vec![b"last".to_vec()]);
+        assert!(matches!(wal.append([(u64::MAX, &b"x"[..])]), Err(WalError::Misuse(_))));
+    }
+
+    /// Found by the `wal` fuzz target: entries 1, 2, `PURGE 3`, then entries 3 and 4 (3 is
+    /// below the purge point; openraft's storage suite appends there too). The first open kept
+    /// entry 3; the second replayed the purge point that the new segment's header repeats as
+    /// a purge, and lost it. Every open recovers the same log now.
+    #[test]
+    fn every_open_recovers_entries_appended_below_the_purge_point() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut seg = Vec::new();
+        push_record(&mut seg, KIND_ENTRY, &[&1u64.to_be_bytes(), b"one"]);
+        push_record(&mut seg, KIND_ENTRY, &[&2u64.to_be_bytes(), b"two"]);
+        push_record(&mut seg, KIND_PURGE, &[&3u64.to_be_bytes()]);
+        push_record(&mut seg, KIND_ENTRY, &[&3u64.to_be_bytes(), b"three"]);
+        push_record(&mut seg, KIND_ENTRY, &[&4u64.to_be_bytes(), b"four"]);
+        std::fs::write(dir.path().join(segment_name(1)), &seg).unwrap();
+        for _ in 0..3 {
+            let wal = Wal::open(dir.path(), DEFAULT_SEGMENT_BYTES).unwrap();
+            assert_eq!(wal.purged(), Some(3));
+            assert_eq!(wal.bounds(), Some((3, 4)));
+            assert_eq!(wal.read(0, 10).unwrap(), vec![b"three".to_vec(), b"four".to_vec()]);
+        }
+        // The same through the API, across reopens; a real purge again still forgets them.
+        let dir = tempfile::tempdir().unwrap();
+        let wal = Wal::open(dir.path(), DEFAULT_SEGMENT_BYTES).unwrap();
+        append_range(&wal, 1, 3);
+        wal.purge(3).unwrap();
+        append_range(&wal, 2, 5);
+        drop(wal);
+        for _ in 0..2 {
+            let wal = Wal::open(dir.path(), DEFAULT_SEGMENT_BYTES).unwrap();
+            assert_eq!(wal.bounds(), Some((2, 4)));
+        }
+        let wal = Wal::open(dir.path(), DEFAULT_SEGMENT_BYTES).unwrap();
+        wal.purge(3).unwrap();
+        assert_eq!(wal.bounds(), Some((4, 4)));
+        drop(wal);
+        assert_eq!(Wal::open(dir.path(), DEFAULT_SEGMENT_BYTES).unwrap().bounds(), Some((4, 4)));
     }
 
     #[test]

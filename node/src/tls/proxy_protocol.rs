@@ -174,6 +174,12 @@ pub fn parse(bytes: &[u8]) -> Result<Option<SocketAddr>, ProxyError> {
             ppp::v2::Addresses::Unspecified | ppp::v2::Addresses::Unix(_) => None,
         });
     }
+    // A v1 header is one line of at most V1_MAX bytes ending in CRLF. ppp took
+    // `PROXY UNKNOWN …\n` (no CR) whole, a header `read_header` never ends (found by the
+    // `proxy_protocol` fuzz target: the reader and this parser disagreed).
+    if !bytes.ends_with(b"\r\n") || bytes.len() > V1_MAX {
+        return Err(ProxyError::Malformed("v1: not one CRLF-terminated line".into()));
+    }
     let h =
         ppp::v1::Header::try_from(bytes).map_err(|e| ProxyError::Malformed(format!("v1: {e}")))?;
     if h.header.len() != bytes.len() {
@@ -242,6 +248,25 @@ mod tests {
         let h = v2("[::1]:9", "[::1]:8200", Command::Proxy);
         assert_eq!(parse(&h), Ok(Some("[::1]:9".parse().unwrap())));
         assert_eq!(parse(&v2("1.2.3.4:1", "1.2.3.4:2", Command::Local)), Ok(None));
+    }
+
+    /// Found by the `proxy_protocol` fuzz target: `PROXY UNKNOWN …\n` (LF, no CR) parsed as a
+    /// header while `read_header`, which reads to CRLF, refused the same bytes.
+    #[test]
+    fn a_v1_header_must_end_in_crlf() {
+        let mut lf = b"PROXY UNKNOWN r".to_vec();
+        lf.extend_from_slice(&[0; 27]);
+        lf.extend_from_slice(b"OGN +\xca\x9a;4N \n");
+        assert!(matches!(parse(&lf), Err(ProxyError::Malformed(_))));
+        assert!(matches!(parse(b"PROXY UNKNOWN\n"), Err(ProxyError::Malformed(_))));
+        assert!(matches!(
+            parse(b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\n"),
+            Err(ProxyError::Malformed(_))
+        ));
+        assert_eq!(parse(b"PROXY UNKNOWN\r\n"), Ok(None));
+        assert_eq!(parse(b"PROXY UNKNOWN ignored words\r\n"), Ok(None));
+        let long = format!("PROXY UNKNOWN {}\r\n", "x".repeat(V1_MAX));
+        assert!(matches!(parse(long.as_bytes()), Err(ProxyError::Malformed(_))));
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! Every test makes its own SoftHSM token (`softhsm2-util --init-token`) and AES key
 //! (`pkcs11-tool --keygen`, as docs/operations.md tells operators), shared by the nodes of
 //! its cluster the way a network HSM is. Without `softhsm2-util`/`pkcs11-tool` (Debian
-//! `softhsm2`, `opensc`; `.ci/run` installs them) the tests print `SKIPPED` and pass.
+//! `softhsm2`, `opensc`; `.ci/run` installs them) the tests fail, unless `ASS_ALLOW_SKIP=1`
+//! (never under `CI=true`) makes them print `SKIPPED` and pass.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -32,9 +33,10 @@ impl SoftHsm {
                 .output()
                 .is_ok_and(|o| o.status.success());
             if !found || !Path::new(LIBRARY).exists() {
-                eprintln!(
-                    "\n*** SKIPPED {test}: `{tool}` or {LIBRARY} is missing. `.ci/run` installs \
-                     them (apt-get install softhsm2 opensc). ***\n"
+                crate::harness::missing_tool(
+                    test,
+                    &format!("`{tool}` or {LIBRARY}"),
+                    "apt-get install softhsm2 opensc",
                 );
                 return None;
             }

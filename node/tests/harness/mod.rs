@@ -36,6 +36,31 @@ impl Reply {
     }
 }
 
+/// Whether an environment variable is set to a true value (`1`, `true`, `yes`).
+fn env_true(name: &str) -> bool {
+    std::env::var(name)
+        .is_ok_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes"))
+}
+
+/// A tool a test needs is missing (issue 22: no pass by skipping). A skip must be asked for:
+/// under `CI=true` this fails the test whatever else is set (CI installs every tool); with
+/// `ASS_ALLOW_SKIP=1` it prints a loud `SKIPPED` line and returns, and the caller returns
+/// too; otherwise it fails, naming the tool, how to install it and how to allow the skip.
+pub fn missing_tool(test: &str, what: &str, install: &str) {
+    if env_true("CI") {
+        panic!(
+            "{test}: {what} is missing, and CI=true never skips; .ci/run installs it ({install})"
+        );
+    }
+    if !env_true("ASS_ALLOW_SKIP") {
+        panic!(
+            "{test}: {what} is missing. Install it ({install}), or set ASS_ALLOW_SKIP=1 to \
+             skip this test on purpose (it then prints SKIPPED and passes)"
+        );
+    }
+    eprintln!("\n*** SKIPPED {test}: {what} is missing (ASS_ALLOW_SKIP=1; {install}). ***\n");
+}
+
 /// A base port such that `base..base+n` and `base+100..base+100+n` are free now.
 pub fn free_base_port(n: u16) -> u16 {
     ass_testkit::ports::free_base_port(n).expect("a free base port between 10000 and 32000")

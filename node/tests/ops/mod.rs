@@ -8,8 +8,9 @@
 //! [`Tls::Off`] drops the TLS options of the shipped files; once the nodes serve TLS, pass
 //! [`Tls::Ca`] with the dev cluster's CA and the files run as shipped.
 //!
-//! A tool that is not installed makes its test pass with a loud `SKIPPED` line; `.ci/run`
-//! installs them (`haproxy prometheus systemd`), so CI runs every one.
+//! A tool that is not installed fails its test ([`crate::harness::missing_tool`]): always under
+//! `CI=true` (`.ci/run` installs `haproxy prometheus systemd`, so CI runs every one), and
+//! locally unless `ASS_ALLOW_SKIP=1` asks for a loud `SKIPPED` line and a pass instead.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -17,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::harness::Cluster;
+use crate::harness::{missing_tool, Cluster};
 
 mod proxy;
 
@@ -134,15 +135,13 @@ pub fn render_prometheus(api_ports: &[u16], rules: &Path, tls: Tls<'_>) -> Strin
     }
 }
 
-/// The path of `bin` on PATH, or a loud skip message.
+/// The path of `bin` on PATH. When it is missing, the test fails ([`missing_tool`]) unless
+/// `ASS_ALLOW_SKIP=1` (never under `CI=true`) makes it a loud skip: then `None`.
 pub fn tool(bin: &str, test: &str) -> Option<PathBuf> {
     let found = std::env::var_os("PATH")
         .and_then(|paths| std::env::split_paths(&paths).map(|d| d.join(bin)).find(|p| p.is_file()));
     if found.is_none() {
-        eprintln!(
-            "\n*** SKIPPED {test}: `{bin}` is not installed. `.ci/run` installs it \
-             (apt-get install haproxy prometheus systemd); install it to run this test. ***\n"
-        );
+        missing_tool(test, &format!("`{bin}`"), "apt-get install haproxy prometheus systemd");
     }
     found
 }

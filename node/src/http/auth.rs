@@ -21,13 +21,13 @@ use axum::http::request::Parts;
 use axum::http::{Method, StatusCode};
 use subtle::ConstantTimeEq;
 
-use super::audit::AuditCtx;
 use super::error::ApiError;
 use super::extract::consistency;
 use super::forward::Forwarded;
 use crate::access::allowlist::{client_ip_from_hops, forwarded_hops, Allowlist};
 use crate::access::scope::{needed_secret_scope, Action, Admin, ScopeSet};
-use crate::identity::{CredentialRef, TokenState};
+use crate::audit::ctx::{Actor, AuditCtx};
+use crate::identity::{format_id, CredentialRef, TokenState};
 use crate::node::{Consistency, Node};
 use crate::seal::hash_token;
 use crate::state::StateReader;
@@ -75,6 +75,27 @@ pub enum Principal {
         agent_name: Option<String>,
         expires_ms: u64,
     },
+}
+
+/// How the audit record names a principal.
+impl From<&Principal> for Actor {
+    fn from(p: &Principal) -> Self {
+        match p {
+            Principal::Root => Actor { kind: "root", ..Actor::default() },
+            Principal::Agent { id, name } => Actor {
+                kind: "agent_key",
+                agent: Some(name.clone()),
+                agent_id: Some(format_id(id)),
+                accessor: None,
+            },
+            Principal::Token { accessor, agent_id, agent_name, .. } => Actor {
+                kind: "token",
+                agent: agent_name.clone(),
+                agent_id: agent_id.as_ref().map(format_id),
+                accessor: Some(format_id(accessor)),
+            },
+        }
+    }
 }
 
 /// An authenticated caller and what it may do.

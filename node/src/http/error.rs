@@ -5,6 +5,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
+use crate::audit::service::AuditServiceError;
 use crate::command::Rejection;
 use crate::node::{ReadError, WriteError};
 use crate::raft::read_index::ReadIndexError;
@@ -59,8 +60,10 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let info =
-            super::audit::ErrorInfo { code: self.code, approval_id: self.approval_id.clone() };
+        let info = super::audit_layer::ErrorInfo {
+            code: self.code,
+            approval_id: self.approval_id.clone(),
+        };
         let body = ErrorBody {
             error: self.code.to_string(),
             message: self.message,
@@ -70,6 +73,18 @@ impl IntoResponse for ApiError {
         let mut resp = (self.status, Json(body)).into_response();
         resp.extensions_mut().insert(info);
         resp
+    }
+}
+
+impl From<AuditServiceError> for ApiError {
+    fn from(e: AuditServiceError) -> Self {
+        match e {
+            AuditServiceError::Denied(e) => e,
+            AuditServiceError::BadRequest(m) => ApiError::bad_request("bad_request", m),
+            AuditServiceError::Disabled => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "audit_unavailable", e.to_string())
+            }
+        }
     }
 }
 

@@ -19,9 +19,10 @@ use super::engine::{
 };
 use crate::access::scope::Action;
 use crate::approvals::Requester;
+use crate::audit::fanout::{ask, cluster_query, cluster_verify, members};
 use crate::audit::query::{Filter, MAX_LIMIT};
 use crate::audit::store::format_ns;
-use crate::http::audit::{ask, cluster_query, cluster_verify, members};
+use crate::audit::AuditRecord;
 use crate::identity::{format_id, parse_id, TokenState};
 use crate::node::Node;
 use crate::state::StateReader;
@@ -204,7 +205,7 @@ async fn window_events(
     node: &Arc<Node>,
     since_ms: u64,
     agent: Option<&str>,
-) -> (Vec<ass_client::AuditEvent>, bool, Vec<String>) {
+) -> (Vec<AuditRecord>, bool, Vec<String>) {
     let filter = Filter {
         limit: MAX_LIMIT,
         since: Some(format_ns(since_ms.saturating_mul(1_000_000))),

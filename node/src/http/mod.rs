@@ -168,7 +168,7 @@ async fn metrics(State(node): State<Arc<Node>>, req: Request) -> Response {
             return e.into_response();
         }
     }
-    let body = node.metrics.render(&node);
+    let body = node.metrics.render(&node.metrics_snapshot());
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }
 

@@ -340,7 +340,7 @@ mod tests {
             "the leader itself has no lag line"
         );
         assert!(text.contains(r#"ass_pending_approvals{node="1"} 2"#), "{text}");
-        assert!(text.contains(r#"ass_auth_cache_lookups_total{node="1",result="hit"} 40"#));
+        assert!(text.contains(r#"ass_auth_cache_lookups_total{result="hit",node="1"} 40"#));
         // A follower's scrape: no lag lines, the counters only grow to the new totals.
         now.leader = Some(2);
         now.replication = None;
@@ -350,7 +350,7 @@ mod tests {
         assert!(line(&text, "ass_raft_replication_lag_entries{").is_empty(), "{text}");
         assert_eq!(line(&text, "ass_raft_leader_id{"), [r#"ass_raft_leader_id{node="1"} 2"#]);
         assert_eq!(line(&text, "ass_sealed{"), [r#"ass_sealed{node="1"} 1"#]);
-        assert!(text.contains(r#"ass_auth_cache_lookups_total{node="1",result="hit"} 41"#));
+        assert!(text.contains(r#"ass_auth_cache_lookups_total{result="hit",node="1"} 41"#));
         assert_eq!(m.leader_changes.get(), 1);
     }
 }

@@ -8,6 +8,7 @@ use axum::Json;
 use crate::audit::service::AuditServiceError;
 use crate::command::Rejection;
 use crate::node::{ReadError, WriteError};
+use crate::posture::service::PostureError;
 use crate::raft::read_index::ReadIndexError;
 use crate::seal::SealError;
 use crate::secrets::PathError;
@@ -84,6 +85,25 @@ impl From<AuditServiceError> for ApiError {
             AuditServiceError::Disabled => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "audit_unavailable", e.to_string())
             }
+        }
+    }
+}
+
+impl From<PostureError> for ApiError {
+    fn from(e: PostureError) -> Self {
+        match e {
+            PostureError::BadParam { .. } | PostureError::Invalid(_) => {
+                ApiError::bad_request("bad_request", e.to_string())
+            }
+            PostureError::NotFound(m) => ApiError::not_found("not_found", m),
+            PostureError::Denied(e) => e,
+            PostureError::NotAReader => {
+                ApiError::new(StatusCode::FORBIDDEN, "scope_denied", e.to_string())
+            }
+            PostureError::Storage(s) => s.into(),
+            PostureError::Write(w) => w.into(),
+            PostureError::Rejected(r) => r.into(),
+            PostureError::Unexpected(_) => ApiError::internal(e.to_string()),
         }
     }
 }

@@ -26,6 +26,7 @@ mod output;
 
 use std::process::ExitCode;
 
+use ass_client::ErrorCode;
 use clap::Parser;
 
 use commands::Cli;
@@ -96,7 +97,7 @@ impl ApprovalHeld {
         let id = e.approval_id()?.to_owned();
         let held = if e.is_approval_required() {
             Held::Pending
-        } else if e.code() == "approval_denied" {
+        } else if e.error_code() == Some(ErrorCode::ApprovalDenied) {
             Held::Denied
         } else {
             return None;
@@ -185,16 +186,16 @@ pub fn error_text(err: &anyhow::Error, credential_given: bool) -> String {
     match err.downcast_ref::<ass_client::Error>() {
         Some(e) => {
             let mut s = format!("error: {e} ({})", e.code());
-            match e.code() {
-                "unauthorized" if !credential_given => s.push_str(
+            match e.error_code() {
+                Some(ErrorCode::Unauthorized) if !credential_given => s.push_str(
                     "\nhint: no token given; set ASS_TOKEN or pass --token (in CI: ASS_AGENT_KEY)",
                 ),
-                "replayed" => s.push_str(REPLAYED_HINT),
-                "not_a_token" => s.push_str(
+                Some(ErrorCode::Replayed) => s.push_str(REPLAYED_HINT),
+                Some(ErrorCode::NotAToken) => s.push_str(
                     "\nhint: the root token is not a token (asst_…); describe a token with \
                      `ass tokens lookup ACCESSOR`",
                 ),
-                "agent_key_not_allowed" => s.push_str(
+                Some(ErrorCode::AgentKeyNotAllowed) => s.push_str(
                     "\nhint: an agent key only buys tokens; unset ASS_TOKEN and set ASS_AGENT_KEY \
                      to let the CLI buy one, or use `ass tokens issue`",
                 ),

@@ -3,6 +3,7 @@
 //! A server error keeps the server's stable machine code (`not_found`, `sealed`, …) so callers
 //! match on [`Error::code`], never on message text. Errors never carry the bearer token.
 
+use crate::error_code::ErrorCode;
 use crate::types::ErrorBody;
 
 /// Largest number of bytes of a non-JSON error body quoted in [`Error::Api`]'s message.
@@ -51,6 +52,16 @@ impl Error {
             Error::Transport(_) => "transport",
             Error::Decode(_) => "decode",
             Error::Config(_) => "config",
+        }
+    }
+
+    /// The server's code as an [`ErrorCode`], `None` for the local kinds and for answers
+    /// that were not ours (`http_<status>`). A code this client does not know is
+    /// [`ErrorCode::Unknown`].
+    pub fn error_code(&self) -> Option<ErrorCode> {
+        match self {
+            Error::Api { code, .. } if !code.starts_with("http_") => Some(ErrorCode::parse(code)),
+            _ => None,
         }
     }
 
@@ -113,7 +124,10 @@ impl Error {
     /// (`approval_denied`) is not pending: this is `false`.
     pub fn is_approval_required(&self) -> bool {
         self.approval_id().is_some()
-            && matches!(self.code(), "approval_required" | "approval_expired")
+            && matches!(
+                self.error_code(),
+                Some(ErrorCode::ApprovalRequired | ErrorCode::ApprovalExpired)
+            )
     }
 
     /// `true` for answers after which another node may well succeed: no answer at all, a 429
@@ -137,19 +151,13 @@ impl Error {
 /// (unavailable).
 pub const FAILOVER_STATUSES: &[u16] = &[429, 503];
 
-/// The server's 503 codes, all of which fail over (see [`FAILOVER_STATUSES`]): this node
-/// cannot serve now but another may (`stale_unavailable`: a stale read on a node that has not
-/// heard from a leader lately; `audit_unavailable`: its audit event could not be recorded).
-pub const FAILOVER_CODES: &[&str] =
-    &["sealed", "no_leader", "unavailable", "stale_unavailable", "audit_unavailable"];
-
 /// Turns a non-success answer into [`Error::Api`]: our JSON [`ErrorBody`] when the body is
 /// one, else code `http_<status>` with (the start of) the body as message.
 pub(crate) fn api_error(status: u16, body: &[u8]) -> Error {
     if let Ok(e) = serde_json::from_slice::<ErrorBody>(body) {
         return Error::Api {
             status,
-            code: e.error,
+            code: e.error.as_str().to_owned(),
             message: e.message,
             leader: e.leader,
             approval_id: e.approval_id,
@@ -211,6 +219,18 @@ mod tests {
         assert_eq!(e.leader(), Some("http://n2:8201"));
         assert_eq!(e.to_string(), "election in progress");
         assert!(e.is_failover());
+    }
+
+    #[test]
+    fn a_code_from_a_newer_server_is_kept() {
+        let e = api_error(422, br#"{"error":"quota_exceeded","message":"over quota"}"#);
+        assert_eq!(e.code(), "quota_exceeded");
+        assert_eq!(e.error_code(), Some(ErrorCode::Unknown("quota_exceeded".into())));
+        assert_eq!(e.to_string(), "over quota");
+        let known = api_error(403, br#"{"error":"scope_denied","message":"m"}"#);
+        assert_eq!(known.error_code(), Some(ErrorCode::ScopeDenied));
+        assert_eq!(api_error(502, b"").error_code(), None);
+        assert_eq!(Error::Transport("x".into()).error_code(), None);
     }
 
     #[test]

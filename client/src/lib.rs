@@ -68,6 +68,7 @@ pub mod addr;
 mod approvals;
 pub mod audit;
 pub mod error;
+pub mod error_code;
 mod identity;
 mod operations;
 pub mod posture;
@@ -83,7 +84,8 @@ pub use audit::{
     AuditChainReport, AuditCursor, AuditEvent, AuditFilter, AuditHashResponse, AuditNodeStatus,
     AuditProblem, AuditQueryResponse, AuditStream, AuditStreamItem, AuditVerifyResponse,
 };
-pub use error::{Error, FAILOVER_CODES, FAILOVER_STATUSES};
+pub use error::{Error, FAILOVER_STATUSES};
+pub use error_code::ErrorCode;
 pub use identity::RevokeRootResponse;
 pub use operations::{ADD_MEMBER_TIMEOUT, SNAPSHOT_TIMEOUT};
 pub use posture::{

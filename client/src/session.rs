@@ -302,7 +302,9 @@ impl Client {
             let result = self.send(call, Some(&g.key)).await.and_then(|a| a.decode());
             match result {
                 Ok(resp) => return Ok(self.adopt(resp)),
-                Err(e) if e.code() == "replayed" && replays == 0 => replays += 1,
+                Err(e) if e.error_code() == Some(crate::ErrorCode::Replayed) && replays == 0 => {
+                    replays += 1
+                }
                 Err(e) => return Err(exchange_error(e, &g.scopes)),
             }
         }

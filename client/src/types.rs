@@ -20,13 +20,11 @@ pub const MAX_PATH_BYTES: usize = 512;
 
 /// Body of every error answer: a stable machine code plus a sentence for people.
 ///
-/// Codes in use: `bad_request`, `invalid_json`, `invalid_path`, `invalid_share`,
-/// `duplicate_share`, `invalid_shares`, `value_too_large`, `body_too_large`, `not_found`,
-/// `secret_deleted`, `version_destroyed`, `cas_mismatch`, `unauthorized`, `sealed`,
-/// `not_initialized`, `already_initialized`, `no_leader`, `timeout`, `internal`.
+/// `error` is one of the [`ErrorCode`](crate::ErrorCode)s (see `docs/api.md`, "Errors"); a
+/// code this client does not know is kept as [`ErrorCode::Unknown`](crate::ErrorCode::Unknown).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ErrorBody {
-    pub error: String,
+    pub error: crate::ErrorCode,
     pub message: String,
     /// API base URL of the current leader, when the error is about leadership.
     #[serde(default, skip_serializing_if = "Option::is_none")]

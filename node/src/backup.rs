@@ -16,6 +16,7 @@
 //! node's sled already holds (ciphertext of values, hashes of credentials, metadata): the
 //! outer encryption hides paths, names and scopes too. Knows no HTTP and no Raft.
 
+use ass_client::ErrorCode;
 use hkdf::Hkdf;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -84,15 +85,15 @@ pub enum BackupError {
 
 impl BackupError {
     /// The API error code.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            BackupError::Invalid => "snapshot_invalid",
-            BackupError::UnsupportedFormat(_) => "snapshot_unsupported",
-            BackupError::Truncated { .. } => "snapshot_truncated",
-            BackupError::Corrupt(_) => "snapshot_corrupt",
-            BackupError::TooLarge => "snapshot_too_large",
-            BackupError::Foreign { .. } => "snapshot_foreign",
-            BackupError::Internal(_) => "internal",
+            BackupError::Invalid => ErrorCode::SnapshotInvalid,
+            BackupError::UnsupportedFormat(_) => ErrorCode::SnapshotUnsupported,
+            BackupError::Truncated { .. } => ErrorCode::SnapshotTruncated,
+            BackupError::Corrupt(_) => ErrorCode::SnapshotCorrupt,
+            BackupError::TooLarge => ErrorCode::SnapshotTooLarge,
+            BackupError::Foreign { .. } => ErrorCode::SnapshotForeign,
+            BackupError::Internal(_) => ErrorCode::Internal,
         }
     }
 }

@@ -161,7 +161,7 @@ async fn propose(State(s): State<ClusterState>, body: Bytes) -> Response {
     let result = match s.node.write(req).await {
         Ok(c) => Ok((c.index, c.response, c.replayed)),
         Err(WriteError::NotLeader { .. }) => Err(ProposeError::NotLeader),
-        Err(WriteError::Raft(m)) => Err(ProposeError::Raft(m)),
+        Err(WriteError::Raft(e)) => Err(ProposeError::Raft(e.to_string())),
         Err(WriteError::Replayed) => Err(ProposeError::Raft("replayed".into())),
     };
     reply(&result)

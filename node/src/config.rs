@@ -147,21 +147,7 @@ impl Default for AutopilotConfig {
     }
 }
 
-/// Certificate files (PEM). The node's certificate serves both ports and is also its client
-/// certificate towards peers, so it needs both the serverAuth and clientAuth key usages (or no
-/// extended key usage at all) and SANs for every host name or IP in `api_addr` and
-/// `cluster_addr` that clients and peers dial.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TlsConfig {
-    /// The node's certificate chain (leaf first), served on the API and the cluster port.
-    pub cert_file: PathBuf,
-    /// The private key of `cert_file` (PKCS#8, PKCS#1 or SEC1). Keep it mode 0600.
-    pub key_file: PathBuf,
-    /// The cluster CA: peers on the cluster port must present a client certificate it signed,
-    /// and this node checks peers' server certificates against it.
-    pub ca_file: PathBuf,
-}
+pub use crate::tls::TlsConfig;
 
 /// Audit log settings (`[audit]`).
 #[derive(Debug, Clone, Serialize, Deserialize)]

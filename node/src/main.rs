@@ -111,7 +111,7 @@ async fn run(path: PathBuf) -> anyhow::Result<()> {
     let cluster = tokio::net::TcpListener::bind(config.cluster_addr)
         .await
         .with_context(|| format!("binding cluster_addr {}", config.cluster_addr))?;
-    ass_node::server::run(config, api, cluster, first_signal_then_watch()).await
+    Ok(ass_node::server::run(config, api, cluster, first_signal_then_watch()).await?)
 }
 
 /// Resolves at the first SIGTERM/SIGINT (the clean stop begins), and from then on a second

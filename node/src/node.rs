@@ -38,9 +38,37 @@ pub enum WriteError {
     #[error("this node is not the leader")]
     NotLeader { leader: Option<NodeInfo> },
     #[error("raft: {0}")]
-    Raft(String),
+    Raft(#[source] RaftWriteError),
     #[error("this request id was already applied; the credential it made was in the first answer and is not kept")]
     Replayed,
+}
+
+/// Why Raft could not take a write (answered 503 `unavailable`: another node may).
+#[derive(Debug, thiserror::Error)]
+pub enum RaftWriteError {
+    /// The write did not commit in time; it may still commit later.
+    #[error("the write did not commit within {} s (it may still commit)", .0.as_secs())]
+    Timeout(Duration),
+    /// openraft refused the write: Raft stopped ([`RaftError::Fatal`]) or the change failed.
+    #[error(transparent)]
+    Local(Box<RaftError<NodeId, ClientWriteError<NodeId, NodeInfo>>>),
+    /// The leader's cluster port failed a proposal: encoding, transport or the leader's own
+    /// Raft error, which crosses the wire as text.
+    #[error("{0}")]
+    Remote(String),
+}
+
+impl RaftWriteError {
+    /// Raft on this node has stopped: no write will succeed here until a restart.
+    pub fn is_fatal(&self) -> bool {
+        matches!(self, RaftWriteError::Local(e) if matches!(**e, RaftError::Fatal(_)))
+    }
+}
+
+impl From<RaftError<NodeId, ClientWriteError<NodeId, NodeInfo>>> for RaftWriteError {
+    fn from(e: RaftError<NodeId, ClientWriteError<NodeId, NodeInfo>>) -> Self {
+        RaftWriteError::Local(Box::new(e))
+    }
 }
 
 /// A committed write: the state machine's response and the log index.
@@ -343,11 +371,7 @@ impl Node {
         }
         let result = tokio::time::timeout(WRITE_TIMEOUT, self.raft.client_write(request))
             .await
-            .map_err(|_| {
-                WriteError::Raft(
-                    "the write did not commit within 30 s (it may still commit)".into(),
-                )
-            })?;
+            .map_err(|_| WriteError::Raft(RaftWriteError::Timeout(WRITE_TIMEOUT)))?;
         proposing.end();
         match result {
             Ok(resp) => Ok(Committed {
@@ -358,7 +382,7 @@ impl Node {
             Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
                 Err(WriteError::NotLeader { leader: f.leader_node })
             }
-            Err(e) => Err(WriteError::Raft(e.to_string())),
+            Err(e) => Err(WriteError::Raft(e.into())),
         }
     }
 
@@ -459,7 +483,8 @@ impl Node {
         leader: &NodeInfo,
         request: &Request,
     ) -> Result<Committed, WriteError> {
-        let body = crate::storage::encode(request).map_err(|e| WriteError::Raft(e.to_string()))?;
+        let body = crate::storage::encode(request)
+            .map_err(|e| WriteError::Raft(RaftWriteError::Remote(e.to_string())))?;
         let resp = self
             .http
             .post(&leader.cluster_addr, PATH_PROPOSE)
@@ -468,13 +493,16 @@ impl Node {
             .send()
             .await
             .map_err(|_| WriteError::NotLeader { leader: Some(leader.clone()) })?;
-        let bytes = resp.bytes().await.map_err(|e| WriteError::Raft(e.to_string()))?;
-        let result: Result<(u64, Response, bool), ProposeError> =
-            crate::storage::decode(&bytes).map_err(|e| WriteError::Raft(e.to_string()))?;
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| WriteError::Raft(RaftWriteError::Remote(e.to_string())))?;
+        let result: Result<(u64, Response, bool), ProposeError> = crate::storage::decode(&bytes)
+            .map_err(|e| WriteError::Raft(RaftWriteError::Remote(e.to_string())))?;
         match result {
             Ok((index, response, replayed)) => Ok(Committed { response, index, replayed }),
             Err(ProposeError::NotLeader) => Err(WriteError::NotLeader { leader: None }),
-            Err(ProposeError::Raft(m)) => Err(WriteError::Raft(m)),
+            Err(ProposeError::Raft(m)) => Err(WriteError::Raft(RaftWriteError::Remote(m))),
         }
     }
 }

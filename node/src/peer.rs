@@ -9,9 +9,16 @@
 
 use std::time::Duration;
 
-use anyhow::Context;
-
 use crate::tls::TlsFiles;
+
+/// Why the peer client could not be built (the node does not start).
+#[derive(Debug, thiserror::Error)]
+pub enum PeerError {
+    #[error("building the peer TLS config")]
+    Tls(#[source] rustls::Error),
+    #[error("building the cluster HTTP client")]
+    Client(#[source] reqwest::Error),
+}
 
 /// HTTP client of cluster-port calls; cheap to clone (one shared connection pool).
 #[derive(Clone)]
@@ -22,7 +29,7 @@ pub struct PeerHttp {
 
 impl PeerHttp {
     /// Mutual TLS with `tls`, or plain HTTP when `None` (`tls_disable = true`).
-    pub fn new(tls: Option<&TlsFiles>) -> anyhow::Result<Self> {
+    pub fn new(tls: Option<&TlsFiles>) -> Result<Self, PeerError> {
         crate::tls::install_default_provider();
         let builder = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(2))
@@ -31,12 +38,12 @@ impl PeerHttp {
             .redirect(reqwest::redirect::Policy::none());
         let (builder, scheme) = match tls {
             Some(files) => {
-                let config = files.peer_client().context("building the peer TLS config")?;
+                let config = files.peer_client().map_err(PeerError::Tls)?;
                 (builder.tls_backend_preconfigured(config), "https")
             }
             None => (builder, "http"),
         };
-        let client = builder.build().context("building the cluster HTTP client")?;
+        let client = builder.build().map_err(PeerError::Client)?;
         Ok(Self { client, scheme })
     }
 

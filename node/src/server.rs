@@ -9,24 +9,58 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use tokio::net::TcpListener;
 
 use crate::clock::LeaderClock;
 use crate::config::Config;
 use crate::http;
 use crate::node::Node;
-use crate::peer::PeerHttp;
+use crate::peer::{PeerError, PeerHttp};
 use crate::raft::network::Network;
 use crate::raft::state_machine::snapshot_interval;
 use crate::raft::types::{NodeInfo, Raft};
 use crate::raft::{LogStore, StateMachine};
 use crate::storage::Store;
 use crate::tls::serve::{serve, Port};
-use crate::tls::TlsFiles;
+use crate::tls::{TlsError, TlsFiles};
+
+/// Why a node did not start, or did not stop cleanly. Each names the step that failed; the
+/// cause is its [`source`](std::error::Error::source).
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("config field `tls`: missing")]
+    TlsMissing,
+    #[error("config field `{field}`")]
+    TlsFiles {
+        field: &'static str,
+        #[source]
+        source: TlsError,
+    },
+    #[error(transparent)]
+    Peer(#[from] PeerError),
+    #[error("raft settings")]
+    RaftConfig(#[source] Box<openraft::ConfigError>),
+    #[error("{step}")]
+    Step {
+        step: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+/// Names the start-up or shutdown step a fallible call belongs to.
+trait Step<T> {
+    fn step(self, step: &'static str) -> Result<T, ServerError>;
+}
+
+impl<T, E: std::error::Error + Send + Sync + 'static> Step<T> for Result<T, E> {
+    fn step(self, step: &'static str) -> Result<T, ServerError> {
+        self.map_err(|e| ServerError::Step { step, source: Box::new(e) })
+    }
+}
 
 /// The node's certificates, or `None` with a loud warning under `tls_disable = true`.
-fn load_tls(config: &Config) -> anyhow::Result<Option<TlsFiles>> {
+fn load_tls(config: &Config) -> Result<Option<TlsFiles>, ServerError> {
     crate::tls::set_api_tls(!config.tls_disable);
     if config.tls_disable {
         tracing::warn!(
@@ -36,9 +70,9 @@ fn load_tls(config: &Config) -> anyhow::Result<Option<TlsFiles>> {
         );
         return Ok(None);
     }
-    let tls = config.tls.as_ref().context("config field `tls`: missing")?;
+    let tls = config.tls.as_ref().ok_or(ServerError::TlsMissing)?;
     let files =
-        TlsFiles::load(tls).map_err(|e| anyhow::anyhow!("config field `{}`: {e}", e.field()))?;
+        TlsFiles::load(tls).map_err(|e| ServerError::TlsFiles { field: e.field(), source: e })?;
     let days_left = (files.not_after - crate::clock::wall_ms() as i64 / 1000) / 86_400;
     tracing::info!(cert = %tls.cert_file.display(), ca = %tls.ca_file.display(), days_left, "TLS on both ports; mutual TLS on the cluster port");
     #[cfg(unix)]
@@ -58,7 +92,7 @@ fn load_tls(config: &Config) -> anyhow::Result<Option<TlsFiles>> {
 }
 
 /// openraft's configuration from ours.
-pub fn raft_config(config: &Config) -> anyhow::Result<openraft::Config> {
+pub fn raft_config(config: &Config) -> Result<openraft::Config, ServerError> {
     let r = &config.raft;
     let c = openraft::Config {
         cluster_name: "ass".into(),
@@ -74,7 +108,7 @@ pub fn raft_config(config: &Config) -> anyhow::Result<openraft::Config> {
         max_payload_entries: 512,
         ..Default::default()
     };
-    c.validate().context("raft settings")
+    c.validate().map_err(|e| ServerError::RaftConfig(Box::new(e)))
 }
 
 /// Runs one node on the given listeners until `shutdown` resolves.
@@ -83,16 +117,16 @@ pub async fn run(
     api_listener: TcpListener,
     cluster_listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
+) -> Result<(), ServerError> {
     let tls = load_tls(&config)?;
-    let store = Store::open(&config.data_dir).context("opening the data directory")?;
+    let store = Store::open(&config.data_dir).step("opening the data directory")?;
     let http_client = PeerHttp::new(tls.as_ref())?;
     let clock = Arc::new(LeaderClock::new(config.auth.max_clock_skew_ms));
     let network = Network::new(http_client.clone());
     let peer_contacts = network.contacts();
     let state_machine = StateMachine::new(store.clone(), clock.clone());
     let snapshot_entries = state_machine.snapshot_entries();
-    let log_store = LogStore::open(&store, &config.data_dir).context("opening the raft log")?;
+    let log_store = LogStore::open(&store, &config.data_dir).step("opening the raft log")?;
     let wal = log_store.clone();
     let raft = Raft::new(
         config.node_id,
@@ -102,7 +136,7 @@ pub async fn run(
         state_machine,
     )
     .await
-    .context("starting raft")?;
+    .step("starting raft")?;
     let audit = if config.audit.enabled {
         crate::audit::AuditLog::open(
             &config.data_dir.join("audit"),
@@ -116,7 +150,7 @@ pub async fn run(
                 ))
             },
         )
-        .context("opening the audit log")?
+        .step("opening the audit log")?
     } else {
         let warning = "AUDIT LOG DISABLED ([audit] enabled = false): this node records no \
                        access at all. For benchmarks only; never in production.";
@@ -133,10 +167,8 @@ pub async fn run(
         let hsm =
             tokio::task::spawn_blocking(move || crate::seal::pkcs11::Hsm::open_retrying(&settings))
                 .await
-                .context("HSM open task")?
-                .context(
-                    "[seal] type = \"pkcs11\": the HSM can't be used, the node does not start",
-                )?;
+                .step("HSM open task")?
+                .step("[seal] type = \"pkcs11\": the HSM can't be used, the node does not start")?;
         tracing::info!(hsm = %hsm.name, "HSM ready: this node unseals itself (auto-unseal)");
         node.hsm = Some(Arc::new(hsm));
     }
@@ -150,15 +182,15 @@ pub async fn run(
                 node.metrics.tls_cert_not_after.with_label_values(&[port]).set(files.not_after);
             }
             (
-                Some(files.api_server().context("API port TLS config")?),
-                Some(files.cluster_server().context("cluster port TLS config")?),
+                Some(files.api_server().step("API port TLS config")?),
+                Some(files.cluster_server().step("cluster port TLS config")?),
             )
         }
         None => (None, None),
     };
     // Read before the ports open: a peer may replicate the cluster's first entry here as soon
     // as they do, and that is not a restart.
-    let had_raft_state = raft.is_initialized().await.context("reading raft state")?;
+    let had_raft_state = raft.is_initialized().await.step("reading raft state")?;
     // The API port stops first (the node drains its clients), the cluster port last (Raft
     // keeps serving the drain).
     let (stop_api_tx, stop_api_rx) = tokio::sync::watch::channel(false);
@@ -252,8 +284,8 @@ pub async fn run(
         cluster_task.abort();
     }
     // 4. The log and the state machine on disk; the keys out of memory.
-    wal.sync_now().await.context("final sync of the raft log")?;
-    store.flush().await.context("final flush of the state machine")?;
+    wal.sync_now().await.step("final sync of the raft log")?;
+    store.flush().await.step("final flush of the state machine")?;
     node.set_barrier(None);
     tracing::info!(
         took_ms = stopping.elapsed().as_millis() as u64,
@@ -266,12 +298,16 @@ pub async fn run(
 /// configured membership. Every member proposing the same one is safe (openraft makes the same
 /// first entry everywhere); a node that already has a log never re-initializes.
 /// `had_raft_state`: the log held a membership when the node opened it (a restart).
-async fn form_cluster(raft: &Raft, config: &Config, had_raft_state: bool) -> anyhow::Result<()> {
+async fn form_cluster(
+    raft: &Raft,
+    config: &Config,
+    had_raft_state: bool,
+) -> Result<(), ServerError> {
     if had_raft_state {
         tracing::info!("raft state found: rejoining the cluster");
         return Ok(());
     }
-    if raft.is_initialized().await.context("reading raft state")? {
+    if raft.is_initialized().await.step("reading raft state")? {
         tracing::info!("first start: a peer formed the cluster first; joining it");
         return Ok(());
     }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ass_client::{
-    AuditCursor, AuditEvent, AuditHashResponse, AuditQueryResponse, AuditVerifyResponse,
+    AuditCursor, AuditEvent, AuditHashResponse, AuditQueryResponse, AuditVerifyResponse, ErrorCode,
 };
 use futures::Stream;
 
@@ -25,9 +25,9 @@ use crate::access::scope::Admin;
 use crate::node::Node;
 use crate::raft::types::NodeId;
 
-// The caller and its access refusal: swap both to `identity::` when the caller moves there.
+// The caller: swap to `identity::Caller` when it moves there (its access checks then
+// return a domain error, which `Denied` should carry instead of a code and a message).
 use crate::http::auth::Caller;
-type AccessError = crate::http::error::ApiError;
 
 /// A cursor message after this long without records (also a keep-alive).
 const QUIET: Duration = Duration::from_secs(5);
@@ -35,8 +35,9 @@ const QUIET: Duration = Duration::from_secs(5);
 /// Why an audit call is refused.
 #[derive(Debug, thiserror::Error)]
 pub enum AuditServiceError {
-    #[error("{}", .0.message)]
-    Denied(AccessError),
+    /// The caller may not (an agent key, or `audit:read` missing): the access check's answer.
+    #[error("{message}")]
+    Denied { code: ErrorCode, message: String },
     /// A filter or cursor that can't be used; the message names it.
     #[error("{0}")]
     BadRequest(String),
@@ -45,7 +46,9 @@ pub enum AuditServiceError {
 }
 
 fn require_audit_read(caller: &Caller) -> Result<(), AuditServiceError> {
-    caller.require_admin(Admin::AuditRead).map_err(AuditServiceError::Denied)
+    caller
+        .require_admin(Admin::AuditRead)
+        .map_err(|e| AuditServiceError::Denied { code: e.code, message: e.message })
 }
 
 /// Now, in ns since the Unix epoch (the base of relative filter times).

@@ -1,6 +1,7 @@
 //! `/v1/agents`: one identity per service. Needs `agents:manage`. An agent key is made on the
 //! leader, shown once in the answer, and stored only as its SHA-256 hash.
 
+use ass_client::ErrorCode;
 use std::sync::Arc;
 
 use ass_client::types::{
@@ -55,8 +56,7 @@ fn within_caller(caller: &Caller, scopes: &ScopeSet) -> Result<(), ApiError> {
         None => Ok(()),
         Some(held) => held.contains_all(scopes).map_err(|s| {
             ApiError::new(
-                axum::http::StatusCode::FORBIDDEN,
-                "scope_denied",
+                ErrorCode::ScopeDenied,
                 format!("scope `{s}` is not within the calling token's scopes"),
             )
         }),
@@ -72,8 +72,8 @@ fn validate_name(name: &str) -> Result<(), ApiError> {
     if ok {
         Ok(())
     } else {
-        Err(ApiError::bad_request(
-            "invalid_name",
+        Err(ApiError::new(
+            ErrorCode::InvalidName,
             "an agent name is 1 to 64 characters of [A-Za-z0-9_.-@+] (approvers are named by e-mail)",
         ))
     }
@@ -93,19 +93,18 @@ pub async fn create(
     // the approver check). Exact repeats are refused again at apply.
     if node.state.identity.agents()?.iter().any(|(_, a)| a.name.eq_ignore_ascii_case(&name)) {
         return Err(ApiError::new(
-            axum::http::StatusCode::CONFLICT,
-            "name_taken",
+            ErrorCode::NameTaken,
             "an agent with this name (compared without case) exists or existed",
         ));
     }
     let scopes = ScopeSet::parse(&req.scopes)
-        .map_err(|e| ApiError::bad_request("invalid_scope", e.to_string()))?;
+        .map_err(|e| ApiError::new(ErrorCode::InvalidScope, e.to_string()))?;
     within_caller(&caller, &scopes)?;
     let allowlist = Allowlist::parse(&req.ip_allowlist)
-        .map_err(|e| ApiError::bad_request("invalid_allowlist", e.to_string()))?;
+        .map_err(|e| ApiError::new(ErrorCode::InvalidAllowlist, e.to_string()))?;
     if req.description.as_ref().is_some_and(|d| d.len() > MAX_DESCRIPTION) {
-        return Err(ApiError::bad_request(
-            "bad_request",
+        return Err(ApiError::new(
+            ErrorCode::BadRequest,
             format!("description is limited to {MAX_DESCRIPTION} bytes"),
         ));
     }
@@ -148,8 +147,8 @@ pub async fn list(
 
 fn find(node: &Node, name: &str) -> Result<([u8; 16], AgentRecord), ApiError> {
     node.state.identity.find_agent(name)?.ok_or_else(|| {
-        ApiError::not_found(
-            "not_found",
+        ApiError::new(
+            ErrorCode::NotFound,
             format!("no agent named `{}`", name.chars().take(64).collect::<String>()),
         )
     })

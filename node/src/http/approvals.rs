@@ -1,6 +1,7 @@
 //! `/v1/approvals` and `/v1/policy/approvals`, and the gate every read of a `sensitive` or
 //! `critical` secret passes (see [`gate`]).
 
+use ass_client::ErrorCode;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -9,7 +10,7 @@ use ass_client::types::{
     HEADER_REASON,
 };
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::Json;
 
 use super::auth::{Caller, Principal};
@@ -34,10 +35,10 @@ fn reason_of(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     let Some(v) = headers.get(HEADER_REASON) else { return Ok(None) };
     let s = v
         .to_str()
-        .map_err(|_| ApiError::bad_request("bad_request", "x-ass-reason must be text"))?;
+        .map_err(|_| ApiError::new(ErrorCode::BadRequest, "x-ass-reason must be text"))?;
     if s.len() > MAX_TEXT {
-        return Err(ApiError::bad_request(
-            "bad_request",
+        return Err(ApiError::new(
+            ErrorCode::BadRequest,
             format!("x-ass-reason is limited to {MAX_TEXT} bytes"),
         ));
     }
@@ -54,10 +55,8 @@ pub fn requester_of(caller: &Caller) -> Option<Requester> {
     }
 }
 
-fn approval_error(code: &'static str, id: &[u8; 16], message: String) -> ApiError {
-    let mut e = ApiError::new(StatusCode::FORBIDDEN, code, message);
-    e.approval_id = Some(format_id(id));
-    e
+fn approval_error(code: ErrorCode, id: &[u8; 16], message: String) -> ApiError {
+    ApiError::held_read(code, format_id(id), message)
 }
 
 /// Lets a read of `path` at `tier` (the version's effective tier) through if that tier needs
@@ -90,7 +89,7 @@ pub async fn gate(
             match r.status {
                 Status::Pending => {
                     return Err(approval_error(
-                        "approval_required",
+                        ErrorCode::ApprovalRequired,
                         &id,
                         format!(
                             "reading this {} secret needs approval; request {} is pending",
@@ -103,7 +102,7 @@ pub async fn gate(
                 // hears the denial (and nobody is asked twice for the same thing).
                 Status::Denied if reason.is_none() || reason == r.reason => {
                     return Err(approval_error(
-                        "approval_denied",
+                        ErrorCode::ApprovalDenied,
                         &id,
                         format!(
                             "request {} to read this secret was denied; to ask again, read \
@@ -122,8 +121,7 @@ pub async fn gate(
     if after_denial {
         if let Err(wait) = node.reopen_limiter.try_reopen(&requester.key(path), Instant::now()) {
             return Err(ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "approval_rate_limited",
+                ErrorCode::ApprovalRateLimited,
                 format!(
                     "too many new requests for this secret after denials; ask again in {} s",
                     wait.as_secs().max(1)
@@ -153,7 +151,7 @@ pub async fn gate(
         .await?;
     match (committed.response, expired) {
         (SmResponse::Approval { id }, Some(old)) => Err(approval_error(
-            "approval_expired",
+            ErrorCode::ApprovalExpired,
             &id,
             format!(
                 "request {} timed out; opened request {} in its place",
@@ -162,7 +160,7 @@ pub async fn gate(
             ),
         )),
         (SmResponse::Approval { id }, None) => Err(approval_error(
-            "approval_required",
+            ErrorCode::ApprovalRequired,
             &id,
             format!(
                 "reading this {} secret needs approval; opened request {}",
@@ -204,7 +202,7 @@ fn info(id: &[u8; 16], r: &ApprovalRecord, now: u64) -> ApprovalInfo {
 }
 
 fn approval_id(s: &str) -> Result<[u8; 16], ApiError> {
-    parse_id(s).ok_or_else(|| ApiError::bad_request("bad_request", "an approval id is a UUID"))
+    parse_id(s).ok_or_else(|| ApiError::new(ErrorCode::BadRequest, "an approval id is a UUID"))
 }
 
 /// `GET /v1/approvals[?status=pending|all]`: needs `approvals:decide`.
@@ -216,8 +214,8 @@ pub async fn list(
     caller.require_admin(Admin::ApprovalsDecide)?;
     let wanted = q.get("status").map_or("pending", String::as_str);
     if !matches!(wanted, "pending" | "approved" | "denied" | "expired" | "all") {
-        return Err(ApiError::bad_request(
-            "bad_request",
+        return Err(ApiError::new(
+            ErrorCode::BadRequest,
             "status is pending, approved, denied, expired or all",
         ));
     }
@@ -247,7 +245,7 @@ pub async fn show(
         .state
         .approvals
         .get(&id)?
-        .ok_or_else(|| ApiError::not_found("not_found", "no such approval request"))?;
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no such approval request"))?;
     let is_requester = requester_of(&caller) == Some(r.requester);
     if !is_requester {
         caller.require_admin(Admin::ApprovalsDecide)?;
@@ -266,8 +264,8 @@ async fn decide(
     caller.require_admin(Admin::ApprovalsDecide)?;
     let id = approval_id(id)?;
     if comment.as_ref().is_some_and(|c| c.len() > MAX_TEXT) {
-        return Err(ApiError::bad_request(
-            "bad_request",
+        return Err(ApiError::new(
+            ErrorCode::BadRequest,
             format!("comment is limited to {MAX_TEXT} bytes"),
         ));
     }
@@ -275,14 +273,13 @@ async fn decide(
         Principal::Token { agent_id: Some(a), agent_name: Some(n), .. } => (n.clone(), *a),
         _ => {
             return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "not_an_approver",
+                ErrorCode::NotAnApprover,
                 "decisions are made by named approvers: a token of an agent named as in the policy's approvers",
             ))
         }
     };
     if node.state.approvals.get(&id)?.is_none() {
-        return Err(ApiError::not_found("not_found", "no such approval request"));
+        return Err(ApiError::new(ErrorCode::NotFound, "no such approval request"));
     }
     let cmd =
         Command::DecideApproval(NewDecision { id, approver, approver_agent, approve, comment });
@@ -343,14 +340,14 @@ pub async fn set_policy(
         None | Some("false") => false,
         Some("true") => true,
         Some(_) => {
-            return Err(ApiError::bad_request(
-                "bad_request",
+            return Err(ApiError::new(
+                ErrorCode::BadRequest,
                 "allow_unknown_approvers is true or false",
             ))
         }
     };
     let record = policy_from_document(&doc)
-        .map_err(|e| ApiError::bad_request("invalid_policy", e.to_string()))?;
+        .map_err(|e| ApiError::new(ErrorCode::InvalidPolicy, e.to_string()))?;
     let mut unknown = Vec::new();
     for approver in &record.approvers {
         let live = node
@@ -364,8 +361,8 @@ pub async fn set_policy(
     }
     if !unknown.is_empty() {
         if !allow_unknown {
-            return Err(ApiError::bad_request(
-                "unknown_approver",
+            return Err(ApiError::new(
+                ErrorCode::UnknownApprover,
                 format!(
                     "approver {} is not an agent: create each first (`ass agents create --name \
                      <approver> --scopes approvals:decide`), or allow it explicitly \

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use ass_client::{AuditHashResponse, AuditQueryResponse, AuditVerifyResponse};
+use ass_client::{AuditHashResponse, AuditQueryResponse, AuditVerifyResponse, ErrorCode};
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -16,8 +16,22 @@ use serde::Deserialize;
 use super::auth::Caller;
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiQuery};
-use crate::audit::service::{self, FollowMsg};
+use crate::audit::service::{self, AuditServiceError, FollowMsg};
 use crate::node::Node;
+
+// Here rather than in `error.rs` while `Caller` lives in `http::auth`: the service imports
+// it, so `error.rs` naming the service would close an import cycle.
+impl From<AuditServiceError> for ApiError {
+    fn from(e: AuditServiceError) -> Self {
+        match e {
+            AuditServiceError::Denied { code, message } => ApiError::new(code, message),
+            AuditServiceError::BadRequest(m) => ApiError::new(ErrorCode::BadRequest, m),
+            AuditServiceError::Disabled => {
+                ApiError::new(ErrorCode::AuditUnavailable, e.to_string())
+            }
+        }
+    }
+}
 
 /// `GET /v1/audit`: every member's matches, merged in time order.
 pub async fn query(

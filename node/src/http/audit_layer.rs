@@ -23,8 +23,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ass_client::types::HEADER_REQUEST_ID;
+use ass_client::ErrorCode;
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -39,7 +40,7 @@ const NOT_AUDITED: &[&str] = &["/v1/sys/health", "/metrics"];
 /// The machine code and approval id of an error answer, for the audit event.
 #[derive(Clone, Debug)]
 pub struct ErrorInfo {
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub approval_id: Option<String>,
 }
 
@@ -49,8 +50,7 @@ pub struct RecordedElsewhere;
 
 fn audit_unavailable(detail: &str) -> Response {
     ApiError::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "audit_unavailable",
+        ErrorCode::AuditUnavailable,
         format!("the request was refused because its audit event could not be recorded: {detail}"),
     )
     .into_response()
@@ -162,7 +162,7 @@ pub async fn record(State(node): State<Arc<Node>>, mut req: Request, next: Next)
     let status = resp.status().as_u16();
     let error = resp.extensions().get::<ErrorInfo>().cloned();
     let result = match (&error, status) {
-        (Some(e), _) => e.code.to_owned(),
+        (Some(e), _) => e.code.as_str().to_owned(),
         (None, 200..=399) => "ok".to_owned(),
         (None, s) => format!("http_{s}"),
     };
@@ -229,9 +229,9 @@ pub fn refusal_recorder(node: Arc<Node>) -> Arc<dyn Fn(std::net::SocketAddr, u16
         if !node.audit.enabled() {
             return;
         }
-        let result = if status == 414 { "uri_too_long" } else { "headers_too_large" };
+        let result = if status == 414 { ErrorCode::UriTooLong } else { ErrorCode::HeadersTooLarge };
         let event = AuditRecord {
-            result: result.to_owned(),
+            result: result.as_str().to_owned(),
             status,
             client: peer.ip().to_canonical().to_string(),
             ..AuditRecord::new(

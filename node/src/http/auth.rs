@@ -12,6 +12,7 @@
 //! for the read index), so a revoke that was acknowledged anywhere is seen here. Unknown,
 //! revoked and expired credentials all get the same 401.
 
+use ass_client::ErrorCode;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
@@ -114,8 +115,7 @@ impl Caller {
     pub fn refuse_agent_key(&self) -> Result<(), ApiError> {
         if matches!(self.principal, Principal::Agent { .. }) {
             return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "agent_key_not_allowed",
+                ErrorCode::AgentKeyNotAllowed,
                 "an agent key only buys tokens: exchange it with POST /v1/tokens and call with the token",
             ));
         }
@@ -180,11 +180,7 @@ impl Caller {
 }
 
 fn scope_denied(needed: &str) -> ApiError {
-    ApiError::new(
-        StatusCode::FORBIDDEN,
-        "scope_denied",
-        format!("this call needs the scope `{needed}`"),
-    )
+    ApiError::new(ErrorCode::ScopeDenied, format!("this call needs the scope `{needed}`"))
 }
 
 fn invalid_credential() -> ApiError {
@@ -193,8 +189,7 @@ fn invalid_credential() -> ApiError {
 
 fn ip_not_allowed(ip: IpAddr) -> ApiError {
     ApiError::new(
-        StatusCode::FORBIDDEN,
-        "ip_not_allowed",
+        ErrorCode::IpNotAllowed,
         format!("requests from {ip} are not allowed for this credential"),
     )
 }
@@ -260,8 +255,7 @@ fn failed_authentication(node: &Node, ip: IpAddr, unauthorized: ApiError) -> Api
     match node.limiter.check(ip, now) {
         Ok(()) => unauthorized,
         Err(wait) => ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
+            ErrorCode::RateLimited,
             format!(
                 "too many failed authentications from {ip}; a valid credential still works, \
                  failures are refused for {} s",

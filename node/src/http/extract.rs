@@ -2,6 +2,7 @@
 //! write's request id and the read's consistency. Every route goes through these.
 
 use ass_client::types::{HEADER_CONSISTENCY, HEADER_MIN_INDEX, HEADER_REQUEST_ID};
+use ass_client::ErrorCode;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
@@ -22,17 +23,16 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "body_too_large",
+                    ErrorCode::BodyTooLarge,
                     "request body is larger than this node accepts",
                 )
             } else {
-                ApiError::bad_request("bad_request", rejection.body_text())
+                ApiError::new(ErrorCode::BadRequest, rejection.body_text())
             }
         })?;
         let value = serde_json::from_slice(&bytes).map_err(|e| {
-            ApiError::bad_request(
-                "invalid_json",
+            ApiError::new(
+                ErrorCode::InvalidJson,
                 format!("request body is not valid JSON for this call: {e}"),
             )
         })?;
@@ -46,11 +46,11 @@ pub fn request_id(headers: &HeaderMap) -> Result<[u8; 16], ApiError> {
         None => Ok(*uuid::Uuid::new_v4().as_bytes()),
         Some(v) => {
             let s = v.to_str().map_err(|_| {
-                ApiError::bad_request("bad_request", "x-ass-request-id must be ASCII")
+                ApiError::new(ErrorCode::BadRequest, "x-ass-request-id must be ASCII")
             })?;
             if s.is_empty() || s.len() > 128 {
-                return Err(ApiError::bad_request(
-                    "bad_request",
+                return Err(ApiError::new(
+                    ErrorCode::BadRequest,
                     "x-ass-request-id must be 1 to 128 characters",
                 ));
             }
@@ -69,8 +69,8 @@ pub fn request_id(headers: &HeaderMap) -> Result<[u8; 16], ApiError> {
 pub fn consistency(headers: &HeaderMap) -> Result<Consistency, ApiError> {
     if let Some(v) = headers.get(HEADER_MIN_INDEX) {
         let n = v.to_str().ok().and_then(|s| s.trim().parse::<u64>().ok()).ok_or_else(|| {
-            ApiError::bad_request(
-                "bad_request",
+            ApiError::new(
+                ErrorCode::BadRequest,
                 "x-ass-min-index must be a log index (an unsigned integer)",
             )
         })?;
@@ -79,8 +79,8 @@ pub fn consistency(headers: &HeaderMap) -> Result<Consistency, ApiError> {
     match headers.get(HEADER_CONSISTENCY).map(|v| v.to_str().unwrap_or("")) {
         None | Some("linearizable") | Some("default") => Ok(Consistency::Linearizable),
         Some("stale") => Ok(Consistency::Stale),
-        Some(other) => Err(ApiError::bad_request(
-            "bad_request",
+        Some(other) => Err(ApiError::new(
+            ErrorCode::BadRequest,
             format!(
                 "x-ass-consistency must be `linearizable` or `stale`, not `{}`",
                 other.chars().take(32).collect::<String>()
@@ -99,7 +99,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ApiPath {
         axum::extract::Path::<String>::from_request_parts(parts, state)
             .await
             .map(|axum::extract::Path(p)| ApiPath(p))
-            .map_err(|e| ApiError::bad_request("invalid_path", e.body_text()))
+            .map_err(|e| ApiError::new(ErrorCode::InvalidPath, e.body_text()))
     }
 }
 
@@ -115,6 +115,6 @@ impl<S: Send + Sync> FromRequestParts<S> for ApiQuery {
         )
         .await
         .map(|axum::extract::Query(q)| ApiQuery(q))
-        .map_err(|e| ApiError::bad_request("bad_request", e.body_text()))
+        .map_err(|e| ApiError::new(ErrorCode::BadRequest, e.body_text()))
     }
 }

@@ -6,6 +6,7 @@
 //! The request id header is fixed before the first try, so a retry after a leader change is
 //! applied once.
 
+use ass_client::ErrorCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -92,8 +93,7 @@ pub async fn forward_writes(node: Arc<Node>, req: Request, next: Next) -> Respon
         Ok(b) => b,
         Err(_) => {
             return ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
+                ErrorCode::BodyTooLarge,
                 "request body is larger than this node accepts",
             )
             .into_response()
@@ -129,12 +129,12 @@ pub async fn forward_writes(node: Arc<Node>, req: Request, next: Next) -> Respon
             }
             Some((_, info)) => {
                 if let Ok(resp) = send(&node, &info.cluster_addr, &envelope).await {
-                    match error_code(&resp).as_deref() {
+                    match error_code(&resp) {
                         // Leadership moved between our look and its answer: look again.
-                        Some("no_leader") => {}
+                        Some(ErrorCode::NoLeader) => {}
                         // A sealed leader stops leading (see `Node::reconcile_seal_role`): wait
                         // for an unsealed node to take over, then hand the write to it.
-                        Some("sealed") => {}
+                        Some(ErrorCode::Sealed) => {}
                         _ => return into_response(resp),
                     }
                 }
@@ -150,7 +150,7 @@ pub async fn forward_writes(node: Arc<Node>, req: Request, next: Next) -> Respon
 }
 
 /// The error code of a 503 answer, if it is one of ours.
-fn error_code(resp: &ForwardedResponse) -> Option<String> {
+fn error_code(resp: &ForwardedResponse) -> Option<ErrorCode> {
     if resp.status != 503 {
         return None;
     }

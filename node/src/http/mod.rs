@@ -25,6 +25,7 @@ pub mod snapshot;
 pub mod sys;
 pub mod tokens;
 
+use ass_client::ErrorCode;
 use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -125,15 +126,11 @@ pub(crate) fn with_index<T: serde::Serialize>(
 }
 
 async fn method_not_allowed() -> ApiError {
-    ApiError::new(
-        axum::http::StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-        "this route does not take that method",
-    )
+    ApiError::new(ErrorCode::MethodNotAllowed, "this route does not take that method")
 }
 
 async fn not_found() -> ApiError {
-    ApiError::not_found("no_route", "no such API route")
+    ApiError::new(ErrorCode::NoRoute, "no such API route")
 }
 
 /// The outermost layer: settles the client address (`auth::set_client_ip`), then counts every
@@ -185,16 +182,14 @@ fn oversized(req: &Request) -> Option<ApiError> {
     let uri = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
     if uri > MAX_URI_BYTES {
         return Some(ApiError::new(
-            axum::http::StatusCode::URI_TOO_LONG,
-            "uri_too_long",
+            ErrorCode::UriTooLong,
             format!("the request URI is {uri} bytes; at most {MAX_URI_BYTES} are read"),
         ));
     }
     let headers: usize = req.headers().iter().map(|(k, v)| k.as_str().len() + v.len()).sum();
     if headers > MAX_HEADER_BYTES {
         return Some(ApiError::new(
-            axum::http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            "headers_too_large",
+            ErrorCode::HeadersTooLarge,
             format!("the request headers are {headers} bytes; at most {MAX_HEADER_BYTES} are read"),
         ));
     }

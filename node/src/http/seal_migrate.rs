@@ -10,6 +10,7 @@
 //!
 //! Nothing is re-encrypted: both modes open the same sealed root key.
 
+use ass_client::ErrorCode;
 use std::sync::Arc;
 
 use ass_client::types::{SealMigrateRequest, SealMigrateResponse};
@@ -32,7 +33,7 @@ pub async fn migrate(
     ApiJson(req): ApiJson<SealMigrateRequest>,
 ) -> Result<Json<SealMigrateResponse>, ApiError> {
     let config = node.state.seal_config()?.ok_or_else(|| {
-        ApiError::bad_request("not_initialized", "the cluster is not initialized")
+        ApiError::new(ErrorCode::NotInitialized, "the cluster is not initialized")
     })?;
     let answer = |progress, seal_type: &str, migrated| {
         Json(SealMigrateResponse {
@@ -51,27 +52,27 @@ pub async fn migrate(
     match to {
         "pkcs11" | "shamir" => {}
         _ => {
-            return Err(ApiError::bad_request(
-                "bad_request",
+            return Err(ApiError::new(
+                ErrorCode::BadRequest,
                 "give `to`: \"pkcs11\" (auto-unseal) or \"shamir\" (unseal shares)",
             ))
         }
     }
     if to == current {
-        return Err(ApiError::bad_request(
-            "already_migrated",
+        return Err(ApiError::new(
+            ErrorCode::AlreadyMigrated,
             format!("the cluster's seal is already {current}"),
         ));
     }
     if to == "pkcs11" && node.hsm.is_none() {
-        return Err(ApiError::bad_request(
-            "no_hsm",
+        return Err(ApiError::new(
+            ErrorCode::NoHsm,
             "this node has no HSM: set [seal] type = \"pkcs11\" in its config, restart it, and \
              hand the shares in there",
         ));
     }
     let key = req.key.ok_or_else(|| {
-        ApiError::bad_request("bad_request", "give `key` (one share) or `reset: true`")
+        ApiError::new(ErrorCode::BadRequest, "give `key` (one share) or `reset: true`")
     })?;
     let sealed_keyring = node
         .state

@@ -1,6 +1,7 @@
 //! `/v1/secrets/*`: the read path (consistency → state → barrier.decrypt → reply) and the
 //! write path (leader: encrypt for the next version → Raft → reply with the log index).
 
+use ass_client::ErrorCode;
 use std::sync::Arc;
 
 use ass_client::types::{
@@ -52,7 +53,7 @@ fn parse_version(q: &std::collections::HashMap<String, String>) -> Result<Option
     match q.get("version") {
         None => Ok(None),
         Some(v) => v.parse::<u64>().ok().filter(|n| *n > 0).map(Some).ok_or_else(|| {
-            ApiError::bad_request("bad_request", "`version` must be a positive integer")
+            ApiError::new(ErrorCode::BadRequest, "`version` must be a positive integer")
         }),
     }
 }
@@ -76,13 +77,16 @@ pub async fn get(
     caller.audit.note_secret(Some(number), Some(tier.as_str()));
     super::approvals::gate(&node, &caller, &path, tier, number, &headers).await?;
     if version.destroyed {
-        return Err(ApiError::not_found(
-            "version_destroyed",
+        return Err(ApiError::new(
+            ErrorCode::VersionDestroyed,
             format!("version {number} was destroyed"),
         ));
     }
     if version.deleted_ms.is_some() {
-        return Err(ApiError::not_found("secret_deleted", format!("version {number} is deleted")));
+        return Err(ApiError::new(
+            ErrorCode::SecretDeleted,
+            format!("version {number} is deleted"),
+        ));
     }
     let b = binding(&path, number);
     let plain = match barrier(&node)?.decrypt(&b, &version.ciphertext) {
@@ -124,12 +128,12 @@ async fn read_version(
             .state
             .secrets
             .record(path)?
-            .ok_or_else(|| ApiError::not_found("not_found", "no secret at this path"))?;
+            .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no secret at this path"))?;
         let number = match wanted {
             Some(n) => n,
             None if record.latest_deleted => {
-                return Err(ApiError::not_found(
-                    "secret_deleted",
+                return Err(ApiError::new(
+                    ErrorCode::SecretDeleted,
                     format!("the latest version ({}) is deleted", record.latest_version),
                 ))
             }
@@ -142,8 +146,8 @@ async fn read_version(
                 tokio::task::yield_now().await;
             }
             None => {
-                return Err(ApiError::not_found(
-                    "not_found",
+                return Err(ApiError::new(
+                    ErrorCode::NotFound,
                     format!("no version {number} at this path"),
                 ))
             }
@@ -158,7 +162,7 @@ async fn versions(node: &Node, caller: &Caller, path: &str) -> Result<Response, 
         .state
         .secrets
         .record(path)?
-        .ok_or_else(|| ApiError::not_found("not_found", "no secret at this path"))?;
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no secret at this path"))?;
     caller.audit.note_secret(Some(record.latest_version), Some(record.tier.as_str()));
     let versions = node
         .state
@@ -211,8 +215,7 @@ pub async fn put(
     caller.require_secret(Action::Write, &path)?;
     if req.value.len() > MAX_VALUE_BYTES {
         return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "value_too_large",
+            ErrorCode::ValueTooLarge,
             format!("secret values are limited to {MAX_VALUE_BYTES} bytes"),
         ));
     }
@@ -221,8 +224,8 @@ pub async fn put(
             || t.len() > 64
             || !t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
         {
-            return Err(ApiError::bad_request(
-                "bad_request",
+            return Err(ApiError::new(
+                ErrorCode::BadRequest,
                 "`type` must be 1 to 64 characters of [A-Za-z0-9_-]",
             ));
         }
@@ -277,11 +280,7 @@ pub async fn put(
             }
         }
     }
-    Err(ApiError::new(
-        StatusCode::CONFLICT,
-        "conflict",
-        "too many concurrent writes to this path; retry",
-    ))
+    Err(ApiError::new(ErrorCode::Conflict, "too many concurrent writes to this path; retry"))
 }
 
 /// Lowering a path's tier is its own privileged act: the caller needs `policy:manage`, and

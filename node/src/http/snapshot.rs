@@ -11,6 +11,7 @@
 //! Nothing is proposed until the file has opened and checked out, so a refused file changes
 //! nothing.
 
+use ass_client::ErrorCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -50,10 +51,7 @@ impl From<BackupError> for ApiError {
     fn from(e: BackupError) -> Self {
         match e {
             BackupError::Internal(_) => ApiError::internal(e.to_string()),
-            BackupError::TooLarge => {
-                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, e.code(), e.to_string())
-            }
-            _ => ApiError::bad_request(e.code(), e.to_string()),
+            _ => ApiError::new(e.code(), e.to_string()),
         }
     }
 }
@@ -97,8 +95,7 @@ pub async fn save(State(node): State<Arc<Node>>, req: Request) -> Result<Respons
         }
         if Instant::now() > deadline {
             return Err(ApiError::new(
-                StatusCode::GATEWAY_TIMEOUT,
-                "timeout",
+                ErrorCode::Timeout,
                 "no Raft snapshot covering this read was built within 30 s",
             ));
         }
@@ -187,7 +184,7 @@ pub async fn restore(State(node): State<Arc<Node>>, req: Request) -> Result<Resp
             .await?;
     let file = base64::engine::general_purpose::STANDARD
         .decode(body.snapshot.trim())
-        .map_err(|_| ApiError::bad_request("bad_request", "`snapshot` must be base64"))?;
+        .map_err(|_| ApiError::new(ErrorCode::BadRequest, "`snapshot` must be base64"))?;
     let parsed = backup::parse(&file)?;
     let h = parsed.header.clone();
     let root: Key = if initialized {
@@ -198,8 +195,8 @@ pub async fn restore(State(node): State<Arc<Node>>, req: Request) -> Result<Resp
         node.barrier().ok_or_else(ApiError::sealed)?.root().clone()
     } else {
         if body.keys.is_empty() {
-            return Err(ApiError::bad_request(
-                "bad_request",
+            return Err(ApiError::new(
+                ErrorCode::BadRequest,
                 format!(
                     "this cluster is not initialized: give `keys`, at least {} of the snapshot's \
                      original unseal key shares",
@@ -208,8 +205,8 @@ pub async fn restore(State(node): State<Arc<Node>>, req: Request) -> Result<Resp
             ));
         }
         crate::seal::root_from_shares(&body.keys, &h.seal).map_err(|e| match e {
-            crate::seal::SealError::WrongShares => ApiError::bad_request(
-                "invalid_shares",
+            crate::seal::SealError::WrongShares => ApiError::new(
+                ErrorCode::InvalidShares,
                 format!(
                     "the shares do not open this snapshot's root key: give {} of the {} unseal \
                      key shares that were current when it was saved",

@@ -1,5 +1,6 @@
 //! `/v1/sys/*`: init, unseal, seal, status, health, members.
 
+use ass_client::ErrorCode;
 use std::sync::Arc;
 
 use ass_client::types::{
@@ -125,7 +126,7 @@ pub async fn unseal(
     ApiJson(req): ApiJson<UnsealRequest>,
 ) -> Result<Json<SealStatus>, ApiError> {
     let Some(config) = node.state.seal_config()? else {
-        return Err(ApiError::bad_request("not_initialized", "the cluster is not initialized (or this node has not caught up yet): run `ass operator init`"));
+        return Err(ApiError::new(ErrorCode::NotInitialized, "the cluster is not initialized (or this node has not caught up yet): run `ass operator init`"));
     };
     if req.reset {
         node.unseal.lock().await.reset();
@@ -135,7 +136,7 @@ pub async fn unseal(
         return Ok(Json(status_of(&node).await?));
     }
     let key = req.key.ok_or_else(|| {
-        ApiError::bad_request("bad_request", "give `key` (one unseal key share) or `reset: true`")
+        ApiError::new(ErrorCode::BadRequest, "give `key` (one unseal key share) or `reset: true`")
     })?;
     let sealed_keyring = node
         .state
@@ -233,8 +234,8 @@ pub async fn health(
         match q.get(name) {
             None => Ok(default),
             Some(v) => v.parse::<u16>().ok().filter(|c| (100..600).contains(c)).ok_or_else(|| {
-                ApiError::bad_request(
-                    "bad_request",
+                ApiError::new(
+                    ErrorCode::BadRequest,
                     format!("`{name}` must be an HTTP status code"),
                 )
             }),
@@ -276,7 +277,7 @@ pub async fn generate_root(
     ApiJson(req): ApiJson<GenerateRootRequest>,
 ) -> Result<Json<GenerateRootResponse>, ApiError> {
     let config = node.state.seal_config()?.ok_or_else(|| {
-        ApiError::bad_request("not_initialized", "the cluster is not initialized")
+        ApiError::new(ErrorCode::NotInitialized, "the cluster is not initialized")
     })?;
     if req.reset {
         node.generate_root.lock().await.reset();
@@ -287,7 +288,7 @@ pub async fn generate_root(
         }));
     }
     let key = req.key.ok_or_else(|| {
-        ApiError::bad_request("bad_request", "give `key` (one unseal key share) or `reset: true`")
+        ApiError::new(ErrorCode::BadRequest, "give `key` (one unseal key share) or `reset: true`")
     })?;
     let sealed_keyring = node
         .state
@@ -369,7 +370,7 @@ pub async fn rekey(
 ) -> Result<Json<RekeyResponse>, ApiError> {
     caller.require_admin(Admin::SysOperator)?;
     let config = node.state.seal_config()?.ok_or_else(|| {
-        ApiError::bad_request("not_initialized", "the cluster is not initialized")
+        ApiError::new(ErrorCode::NotInitialized, "the cluster is not initialized")
     })?;
     if req.reset {
         node.rekey_progress.lock().await.reset();
@@ -378,14 +379,14 @@ pub async fn rekey(
     let shares = req.shares.unwrap_or(DEFAULT_SHARES);
     let threshold = req.threshold.unwrap_or(DEFAULT_THRESHOLD);
     if shares == 0 || threshold == 0 || threshold > shares {
-        return Err(ApiError::bad_request(
-            "bad_request",
+        return Err(ApiError::new(
+            ErrorCode::BadRequest,
             "shares must be 1 to 255 and threshold 1 to shares",
         ));
     }
     let key = req.key.ok_or_else(|| {
-        ApiError::bad_request(
-            "bad_request",
+        ApiError::new(
+            ErrorCode::BadRequest,
             "give `key` (one current unseal key share) or `reset: true`",
         )
     })?;
@@ -421,11 +422,7 @@ pub async fn rekey(
 const ADD_NODE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 fn membership_error(e: impl std::fmt::Display) -> ApiError {
-    ApiError::new(
-        StatusCode::CONFLICT,
-        "membership_change_failed",
-        format!("membership change failed: {e}"),
-    )
+    ApiError::new(ErrorCode::MembershipChangeFailed, format!("membership change failed: {e}"))
 }
 
 /// `POST /v1/sys/members` (needs `sys:operator`): adds a node as a learner and waits until it
@@ -437,8 +434,8 @@ pub async fn add_member(
 ) -> Result<Json<MembersResponse>, ApiError> {
     caller.require_admin(Admin::SysOperator)?;
     if req.id == 0 || !req.api_addr.contains(':') || !req.cluster_addr.contains(':') {
-        return Err(ApiError::bad_request(
-            "bad_request",
+        return Err(ApiError::new(
+            ErrorCode::BadRequest,
             "give id > 0, api_addr and cluster_addr as host:port",
         ));
     }
@@ -447,11 +444,7 @@ pub async fn add_member(
     tokio::time::timeout(ADD_NODE_TIMEOUT, node.raft.add_learner(req.id, info, true))
         .await
         .map_err(|_| {
-            ApiError::new(
-                StatusCode::GATEWAY_TIMEOUT,
-                "timeout",
-                "the new node did not catch up within 60 s",
-            )
+            ApiError::new(ErrorCode::Timeout, "the new node did not catch up within 60 s")
         })?
         .map_err(membership_error)?;
     tracing::info!(id = req.id, "learner added");
@@ -520,7 +513,7 @@ fn member_id(s: &str) -> Result<u64, ApiError> {
     s.parse::<u64>()
         .ok()
         .filter(|i| *i > 0)
-        .ok_or_else(|| ApiError::bad_request("bad_request", "a member id is a positive integer"))
+        .ok_or_else(|| ApiError::new(ErrorCode::BadRequest, "a member id is a positive integer"))
 }
 
 /// `POST /v1/sys/step-down` (needs `sys:operator`; runs on the leader): hands leadership to
@@ -553,9 +546,9 @@ pub async fn step_down(
             Err(ApiError::no_leader(node.leader().map(|(_, n)| n.api_url())))
         }
         Err(e @ (HandoverError::NoOtherVoter | HandoverError::NoLiveVoter)) => {
-            Err(ApiError::new(StatusCode::CONFLICT, "membership_change_failed", e.to_string()))
+            Err(ApiError::new(ErrorCode::MembershipChangeFailed, e.to_string()))
         }
-        Err(e) => Err(ApiError::new(StatusCode::GATEWAY_TIMEOUT, "timeout", e.to_string())),
+        Err(e) => Err(ApiError::new(ErrorCode::Timeout, e.to_string())),
     }
 }
 

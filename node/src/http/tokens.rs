@@ -4,6 +4,7 @@
 //! root token) buys tokens within its own. TTLs follow the replicated token policy (24 h at
 //! most unless break-glass with a justification). Expiry is leader-stamped: `issued + ttl`.
 
+use ass_client::ErrorCode;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -113,8 +114,8 @@ fn check_ttl(
     } else {
         format!("break-glass allows at most {}", format_ttl(bg_max))
     };
-    Err(ApiError::bad_request(
-        "ttl_too_long",
+    Err(ApiError::new(
+        ErrorCode::TtlTooLong,
         format!(
             "TTL {} is above the policy's maximum of {}; {hint}",
             format_ttl(ttl),
@@ -124,19 +125,18 @@ fn check_ttl(
 }
 
 fn bad_scope(e: impl std::fmt::Display) -> ApiError {
-    ApiError::bad_request("invalid_scope", e.to_string())
+    ApiError::new(ErrorCode::InvalidScope, e.to_string())
 }
 
 fn not_within(scope: impl std::fmt::Display, whose: &str) -> ApiError {
     ApiError::new(
-        StatusCode::FORBIDDEN,
-        "scope_denied",
+        ErrorCode::ScopeDenied,
         format!("scope `{scope}` is not within the {whose}'s scopes"),
     )
 }
 
 fn parse_allowlist(list: &[String]) -> Result<Allowlist, ApiError> {
-    Allowlist::parse(list).map_err(|e| ApiError::bad_request("invalid_allowlist", e.to_string()))
+    Allowlist::parse(list).map_err(|e| ApiError::new(ErrorCode::InvalidAllowlist, e.to_string()))
 }
 
 fn within_allowlist(requested: &Allowlist, outer: &[String], whose: &str) -> Result<(), ApiError> {
@@ -145,8 +145,8 @@ fn within_allowlist(requested: &Allowlist, outer: &[String], whose: &str) -> Res
     if requested.is_unrestricted() || requested.is_within(&outer) {
         Ok(())
     } else {
-        Err(ApiError::bad_request(
-            "invalid_allowlist",
+        Err(ApiError::new(
+            ErrorCode::InvalidAllowlist,
             format!(
                 "the token's IP allowlist must lie within the {whose}'s ({})",
                 outer.to_strings().join(", ")
@@ -208,8 +208,8 @@ fn grant_for(
                 within_allowlist(allowlist, &agent.ip_allowlist, "agent")?;
             }
             if chain_depth(node, &me)? + 1 > MAX_TOKEN_DEPTH {
-                return Err(ApiError::bad_request(
-                    "token_chain_too_deep",
+                return Err(ApiError::new(
+                    ErrorCode::TokenChainTooDeep,
                     format!("tokens may issue tokens at most {MAX_TOKEN_DEPTH} levels deep"),
                 ));
             }
@@ -233,10 +233,10 @@ pub async fn issue(
 ) -> Result<axum::response::Response, ApiError> {
     let scopes = ScopeSet::parse(&req.scopes).map_err(bad_scope)?;
     let ttl =
-        parse_ttl(&req.ttl).map_err(|e| ApiError::bad_request("invalid_ttl", e.to_string()))?;
+        parse_ttl(&req.ttl).map_err(|e| ApiError::new(ErrorCode::InvalidTtl, e.to_string()))?;
     let allowlist = parse_allowlist(&req.ip_allowlist)?;
     if req.justification.as_ref().is_some_and(|j| j.len() > 1024) {
-        return Err(ApiError::bad_request("bad_request", "justification is limited to 1024 bytes"));
+        return Err(ApiError::new(ErrorCode::BadRequest, "justification is limited to 1024 bytes"));
     }
     let break_glass = check_ttl(&node.state.token_policy()?, ttl, req.justification.as_deref())?;
     let grant = grant_for(&node, &caller, &scopes, &allowlist)?;
@@ -326,8 +326,8 @@ fn chain_depth(node: &Node, token: &TokenRecord) -> Result<usize, ApiError> {
 fn own_token(caller: &Caller) -> Result<[u8; 16], ApiError> {
     match &caller.principal {
         Principal::Token { accessor, .. } => Ok(*accessor),
-        _ => Err(ApiError::bad_request(
-            "not_a_token",
+        _ => Err(ApiError::new(
+            ErrorCode::NotAToken,
             "this call needs a token (asst_…) as the credential",
         )),
     }
@@ -403,7 +403,7 @@ pub async fn list(
 }
 
 fn accessor_of(s: &str) -> Result<[u8; 16], ApiError> {
-    parse_id(s).ok_or_else(|| ApiError::bad_request("bad_request", "an accessor is a UUID"))
+    parse_id(s).ok_or_else(|| ApiError::new(ErrorCode::BadRequest, "an accessor is a UUID"))
 }
 
 /// Token management needs `tokens:manage`, except on one's own token.
@@ -426,7 +426,7 @@ pub async fn show(
         .state
         .identity
         .token(&accessor)?
-        .ok_or_else(|| ApiError::not_found("not_found", "no such token"))?;
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no such token"))?;
     Ok(Json(token_info(&node, &accessor, &t)?))
 }
 
@@ -472,18 +472,18 @@ pub async fn set_policy(
 ) -> Result<Json<TokenPolicy>, ApiError> {
     caller.require_admin(Admin::PolicyManage)?;
     let max = parse_ttl(&policy.max_ttl)
-        .map_err(|e| ApiError::bad_request("invalid_ttl", format!("max_ttl: {e}")))?;
+        .map_err(|e| ApiError::new(ErrorCode::InvalidTtl, format!("max_ttl: {e}")))?;
     let bg = parse_ttl(&policy.break_glass_max_ttl)
-        .map_err(|e| ApiError::bad_request("invalid_ttl", format!("break_glass_max_ttl: {e}")))?;
+        .map_err(|e| ApiError::new(ErrorCode::InvalidTtl, format!("break_glass_max_ttl: {e}")))?;
     if max > POLICY_MAX_TTL {
-        return Err(ApiError::bad_request(
-            "ttl_too_long",
+        return Err(ApiError::new(
+            ErrorCode::TtlTooLong,
             "max_ttl can't exceed 24h; use break-glass for exceptions",
         ));
     }
     if bg < max || bg > POLICY_MAX_BREAK_GLASS_TTL {
-        return Err(ApiError::bad_request(
-            "invalid_ttl",
+        return Err(ApiError::new(
+            ErrorCode::InvalidTtl,
             "break_glass_max_ttl must lie between max_ttl and 7d",
         ));
     }

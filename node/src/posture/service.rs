@@ -19,7 +19,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ass_client::{
-    DoctorReport, Explanation, IgnoreRequest, IgnoreResponse, RightsizeReport, StaleResponse,
+    DoctorReport, ErrorCode, Explanation, IgnoreRequest, IgnoreResponse, RightsizeReport,
+    StaleResponse,
 };
 use serde::{Deserialize, Serialize};
 
@@ -39,9 +40,9 @@ use crate::node::{Node, WriteError};
 use crate::state::StateReader;
 use crate::storage::StorageError;
 
-// The caller and its access refusal: swap both to `identity::` when the caller moves there.
+// The caller: swap to `identity::` when it moves there (its access checks then return a
+// domain error, which `Denied` should carry instead of a code and a message).
 use crate::http::auth::{Caller, Principal};
-type AccessError = crate::http::error::ApiError;
 
 /// Cluster-port route each member answers with its own [`MemberSelf`].
 pub const PATH_POSTURE: &str = "/internal/posture";
@@ -63,8 +64,8 @@ pub enum PostureError {
     #[error("{0}")]
     NotFound(String),
     /// The caller may not ask this (an agent key, or a scope missing).
-    #[error("{}", .0.message)]
-    Denied(AccessError),
+    #[error("{message}")]
+    Denied { code: ErrorCode, message: String },
     /// The caller holds neither `audit:read` nor `sys:operator`.
     #[error("this call needs the scope `audit:read` or `sys:operator`")]
     NotAReader,
@@ -81,7 +82,9 @@ pub enum PostureError {
 
 /// `audit:read` or `sys:operator` (never an agent key).
 fn require_reader(caller: &Caller) -> Result<(), PostureError> {
-    caller.refuse_agent_key().map_err(PostureError::Denied)?;
+    caller
+        .refuse_agent_key()
+        .map_err(|e| PostureError::Denied { code: e.code, message: e.message })?;
     match &caller.scopes {
         None => Ok(()),
         Some(s) if s.allows_admin(Admin::AuditRead) || s.allows_admin(Admin::SysOperator) => Ok(()),
@@ -501,7 +504,9 @@ pub async fn ignore(
     req: &IgnoreRequest,
     request_id: [u8; 16],
 ) -> Result<IgnoreResponse, PostureError> {
-    caller.require_admin(Admin::SysOperator).map_err(PostureError::Denied)?;
+    caller
+        .require_admin(Admin::SysOperator)
+        .map_err(|e| PostureError::Denied { code: e.code, message: e.message })?;
     let id = req.id.trim();
     if id.is_empty() || id.len() > MAX_ID_BYTES || id.chars().any(char::is_control) {
         return Err(PostureError::Invalid(format!(

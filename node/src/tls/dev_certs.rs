@@ -16,11 +16,42 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{bail, Context};
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
     Issuer, KeyPair, KeyUsagePurpose,
 };
+
+/// Why a dev CA or certificate could not be read or made.
+#[derive(Debug, thiserror::Error)]
+pub enum DevCertError {
+    #[error("{action} {}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{what}")]
+    Rcgen {
+        what: String,
+        #[source]
+        source: rcgen::Error,
+    },
+    #[error("{}: no PEM certificate: {detail}", path.display())]
+    Pem { path: PathBuf, detail: String },
+    #[error("refusing to write an empty key to {}", .0.display())]
+    EmptyKey(PathBuf),
+}
+
+fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> DevCertError {
+    let path = path.to_owned();
+    move |source| DevCertError::Io { action, path, source }
+}
+
+fn rc(what: impl Into<String>) -> impl FnOnce(rcgen::Error) -> DevCertError {
+    let what = what.into();
+    move |source| DevCertError::Rcgen { what, source }
+}
 
 /// How long a dev CA is valid.
 const CA_VALIDITY: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
@@ -69,7 +100,11 @@ pub struct DevCerts {
 /// The CA and node certificates of a dev cluster in `dir`: `ca.pem` and `node{id}.pem` /
 /// `node{id}-key.pem` for each id, with SANs 127.0.0.1, localhost and `extra_sans` (IP
 /// addresses or DNS names). Reuses what is already there and still fits.
-pub fn dev_certs(dir: &Path, node_ids: &[u64], extra_sans: &[String]) -> anyhow::Result<DevCerts> {
+pub fn dev_certs(
+    dir: &Path,
+    node_ids: &[u64],
+    extra_sans: &[String],
+) -> Result<DevCerts, DevCertError> {
     let ca = DevCa::open_or_create(dir)?;
     let mut nodes = Vec::new();
     for &id in node_ids {
@@ -95,24 +130,24 @@ impl std::fmt::Debug for DevCa {
 
 impl DevCa {
     /// Opens the CA in `dir` (`ca.pem`, `ca-key.pem`) or makes a new one there.
-    pub fn open_or_create(dir: &Path) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    pub fn open_or_create(dir: &Path) -> Result<Self, DevCertError> {
+        std::fs::create_dir_all(dir).map_err(io("creating", dir))?;
         let ca_file = dir.join("ca.pem");
         let key_file = dir.join("ca-key.pem");
         if ca_file.exists() && key_file.exists() {
-            let pem = std::fs::read_to_string(&ca_file)
-                .with_context(|| format!("reading {}", ca_file.display()))?;
-            let key_pem = std::fs::read_to_string(&key_file)
-                .with_context(|| format!("reading {}", key_file.display()))?;
+            let pem = std::fs::read_to_string(&ca_file).map_err(io("reading", &ca_file))?;
+            let key_pem = std::fs::read_to_string(&key_file).map_err(io("reading", &key_file))?;
             let key = KeyPair::from_pem(&key_pem)
-                .with_context(|| format!("{} holds no usable key", key_file.display()))?;
-            let ca_der = pem_der(&pem).with_context(|| format!("{}", ca_file.display()))?;
+                .map_err(rc(format!("{} holds no usable key", key_file.display())))?;
+            let ca_der = pem_der(&pem)
+                .map_err(|detail| DevCertError::Pem { path: ca_file.clone(), detail })?;
             let issuer = Issuer::from_ca_cert_pem(&pem, key)
-                .with_context(|| format!("{} is not a usable CA certificate", ca_file.display()))?;
+                .map_err(rc(format!("{} is not a usable CA certificate", ca_file.display())))?;
             return Ok(DevCa { dir: dir.to_owned(), ca_file, ca_der, issuer });
         }
-        let key = KeyPair::generate().context("generating the CA key")?;
-        let mut params = CertificateParams::new(Vec::<String>::new())?;
+        let key = KeyPair::generate().map_err(rc("generating the CA key"))?;
+        let mut params =
+            CertificateParams::new(Vec::<String>::new()).map_err(rc("the CA's parameters"))?;
         let mut dn = DistinguishedName::new();
         dn.push(DnType::OrganizationName, "Agent Secret Store (development)");
         dn.push(DnType::CommonName, format!("ass dev CA {}", uuid::Uuid::new_v4().simple()));
@@ -124,10 +159,9 @@ impl DevCa {
             KeyUsagePurpose::DigitalSignature,
         ];
         set_validity(&mut params, CA_VALIDITY);
-        let cert = params.self_signed(&key).context("signing the CA certificate")?;
+        let cert = params.self_signed(&key).map_err(rc("signing the CA certificate"))?;
         write_private(&key_file, key.serialize_pem().as_bytes())?;
-        std::fs::write(&ca_file, cert.pem())
-            .with_context(|| format!("writing {}", ca_file.display()))?;
+        std::fs::write(&ca_file, cert.pem()).map_err(io("writing", &ca_file))?;
         let ca_der = cert.der().to_vec();
         Ok(DevCa { dir: dir.to_owned(), ca_file, ca_der, issuer: Issuer::new(params, key) })
     }
@@ -135,7 +169,11 @@ impl DevCa {
     /// `DIR/{name}.pem` and `DIR/{name}-key.pem`: a certificate for client and server
     /// authentication with SANs 127.0.0.1, localhost and `extra_sans`. Reused when it still
     /// fits (signed by this CA, every SAN, a week of validity left).
-    pub fn node_cert(&self, name: &str, extra_sans: &[String]) -> anyhow::Result<NodeCertFiles> {
+    pub fn node_cert(
+        &self,
+        name: &str,
+        extra_sans: &[String],
+    ) -> Result<NodeCertFiles, DevCertError> {
         let files = NodeCertFiles {
             cert_file: self.dir.join(format!("{name}.pem")),
             key_file: self.dir.join(format!("{name}-key.pem")),
@@ -150,9 +188,9 @@ impl DevCa {
         if self.fits(&files, &sans) {
             return Ok(files);
         }
-        let key = KeyPair::generate().context("generating a node key")?;
+        let key = KeyPair::generate().map_err(rc("generating a node key"))?;
         let mut params = CertificateParams::new(sans.clone())
-            .with_context(|| format!("SANs {sans:?}: each must be an IP address or a DNS name"))?;
+            .map_err(rc(format!("SANs {sans:?}: each must be an IP address or a DNS name")))?;
         params.distinguished_name = DistinguishedName::new();
         params.distinguished_name.push(DnType::CommonName, name);
         params.key_usages =
@@ -161,10 +199,10 @@ impl DevCa {
             vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
         params.use_authority_key_identifier_extension = true;
         set_validity(&mut params, NODE_VALIDITY);
-        let cert = params.signed_by(&key, &self.issuer).context("signing a node certificate")?;
+        let cert =
+            params.signed_by(&key, &self.issuer).map_err(rc("signing a node certificate"))?;
         write_private(&files.key_file, key.serialize_pem().as_bytes())?;
-        std::fs::write(&files.cert_file, cert.pem())
-            .with_context(|| format!("writing {}", files.cert_file.display()))?;
+        std::fs::write(&files.cert_file, cert.pem()).map_err(io("writing", &files.cert_file))?;
         Ok(files)
     }
 
@@ -214,15 +252,15 @@ fn set_validity(params: &mut CertificateParams, valid_for: Duration) {
 }
 
 /// The DER bytes of the first certificate in a PEM text.
-fn pem_der(pem: &str) -> anyhow::Result<Vec<u8>> {
+fn pem_der(pem: &str) -> Result<Vec<u8>, String> {
     use rustls::pki_types::pem::PemObject;
     let der = rustls::pki_types::CertificateDer::from_pem_slice(pem.as_bytes())
-        .map_err(|e| anyhow::anyhow!("no PEM certificate: {e}"))?;
+        .map_err(|e| e.to_string())?;
     Ok(der.to_vec())
 }
 
 /// Writes a private key readable by its owner only.
-fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+fn write_private(path: &Path, bytes: &[u8]) -> Result<(), DevCertError> {
     use std::io::Write;
     #[cfg(unix)]
     use std::os::unix::fs::OpenOptionsExt;
@@ -231,10 +269,10 @@ fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     options.write(true).create_new(true);
     #[cfg(unix)]
     options.mode(0o600);
-    let mut f = options.open(path).with_context(|| format!("creating {}", path.display()))?;
-    f.write_all(bytes).with_context(|| format!("writing {}", path.display()))?;
+    let mut f = options.open(path).map_err(io("creating", path))?;
+    f.write_all(bytes).map_err(io("writing", path))?;
     if bytes.is_empty() {
-        bail!("refusing to write an empty key to {}", path.display());
+        return Err(DevCertError::EmptyKey(path.to_owned()));
     }
     Ok(())
 }
@@ -242,7 +280,7 @@ fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::TlsConfig;
+    use crate::tls::TlsConfig;
     use crate::tls::TlsFiles;
 
     #[test]

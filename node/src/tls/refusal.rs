@@ -17,6 +17,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
+use ass_client::ErrorCode;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// Called once per rewritten refusal with its status (414 or 431).
@@ -24,17 +25,17 @@ pub type OnRefusal = Arc<dyn Fn(u16) + Send + Sync>;
 
 /// The JSON answer for a refusal hyper made, if `head` is one: its status and the bytes.
 pub fn rewrite(head: &[u8]) -> Option<(u16, Vec<u8>)> {
-    let (status, code, message) = if head.starts_with(b"HTTP/1.1 414 ") {
-        (414, "uri_too_long", "the request URI is too long to read (at most 8192 bytes are read)")
+    let (code, message) = if head.starts_with(b"HTTP/1.1 414 ") {
+        (ErrorCode::UriTooLong, "the request URI is too long to read (at most 8192 bytes are read)")
     } else if head.starts_with(b"HTTP/1.1 431 ") {
         (
-            431,
-            "headers_too_large",
+            ErrorCode::HeadersTooLarge,
             "the request headers are too large to read (at most 65536 bytes are read)",
         )
     } else {
         return None;
     };
+    let status = code.status();
     // hyper's own answer: a head with an empty body and no content type.
     let text = std::str::from_utf8(head).ok()?.to_ascii_lowercase();
     if !text.ends_with("\r\n\r\n")

@@ -230,3 +230,15 @@ async fn refuse_plain_http(mut tcp: TcpStream) {
     })
     .await;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_plain_http_answer_is_an_error_body_of_a_known_code() {
+        let body: ass_client::types::ErrorBody = serde_json::from_str(PLAIN_HTTP_ANSWER).unwrap();
+        assert_eq!(body.error, ass_client::ErrorCode::TlsRequired);
+        assert_eq!(body.error.status(), 400, "refuse_plain_http writes a 400");
+    }
+}

@@ -168,8 +168,8 @@ pub async fn record(State(node): State<Arc<Node>>, mut req: Request, next: Next)
     };
     let noted = ctx.take();
     let action = action_of(&method, &route, &path);
+    let actor = noted.actor.unwrap_or("anonymous");
     let event = AuditRecord {
-        actor: noted.actor.unwrap_or("anonymous").to_owned(),
         agent: noted.agent,
         agent_id: noted.agent_id,
         accessor: noted.accessor,
@@ -182,7 +182,7 @@ pub async fn record(State(node): State<Arc<Node>>, mut req: Request, next: Next)
         status,
         client,
         approval_id: error.and_then(|e| e.approval_id).or(noted.approval_id),
-        ..AuditRecord::new(node.id, request_id.clone(), "", &action)
+        ..AuditRecord::new(node.id, request_id.clone(), actor, &action)
     };
     let started = Instant::now();
     match node.audit.record(event).await {

@@ -102,3 +102,26 @@ fn sse(m: FollowMsg) -> String {
             .collect(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The event-stream text the CLI and SDKs parse.
+    #[test]
+    fn follow_messages_become_server_sent_events() {
+        assert_eq!(sse(FollowMsg::Cursor("c1".into())), "event: cursor\nid: c1\ndata: {}\n\n");
+        assert_eq!(
+            sse(FollowMsg::Lagging { node: 2, error: "cannot connect".into() }),
+            "event: lagging\ndata: {\"error\":\"cannot connect\",\"node\":2}\n\n"
+        );
+        assert_eq!(sse(FollowMsg::Records(vec![])), ": nothing new\n\n");
+        assert_eq!(
+            sse(FollowMsg::Records(vec![
+                ("c2".into(), "{\"a\":1}".into()),
+                ("c3".into(), "{}".into())
+            ])),
+            "event: audit\nid: c2\ndata: {\"a\":1}\n\nevent: audit\nid: c3\ndata: {}\n\n"
+        );
+    }
+}

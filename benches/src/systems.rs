@@ -1,5 +1,6 @@
-//! The three systems the load benchmark drives, one after another: our cluster (`ass-node dev`),
-//! a 3-member etcd 3.4 over its JSON gateway, and the bare axum hello server.
+//! The three systems the load benchmark drives, one after another: our cluster (three
+//! `ass-node` members started by the `ass-testkit` launcher, as `ass-node dev` does), a
+//! 3-member etcd 3.4 over its JSON gateway, and the bare axum hello server.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -15,7 +16,8 @@ use hyper_util::rt::TokioIo;
 use serde::Serialize;
 
 use crate::gen::{Plan, Template};
-use crate::procs::{ensure_free, Group, Spawn};
+use crate::procs::{ensure_free, launch, Group};
+use ass_testkit::{DevCluster, DevOptions};
 
 /// The load cases.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -139,9 +141,9 @@ pub struct AssOptions<'a> {
     pub cpus: Option<&'a str>,
 }
 
-/// A running 3-node `ass-node dev` cluster with a benchmark agent's token.
+/// A running 3-node cluster (the launcher of `ass-node dev`) with a benchmark agent's token.
 pub struct Ass {
-    pub group: Group,
+    pub cluster: DevCluster,
     pub dir: PathBuf,
     pub nodes: Vec<(u64, SocketAddr, u32)>,
     pub leader: SocketAddr,
@@ -151,94 +153,72 @@ pub struct Ass {
     pub ready_secs: f64,
 }
 
-#[derive(serde::Deserialize)]
-struct ClusterFile {
-    nodes: Vec<ClusterFileNode>,
-    root_token: String,
-}
-
-#[derive(serde::Deserialize)]
-struct ClusterFileNode {
-    id: u64,
-    api: String,
-    pid: u32,
-}
-
-fn api_addr(url: &str) -> anyhow::Result<SocketAddr> {
-    let hostport = url
-        .strip_prefix("http://")
-        .with_context(|| format!("node address {url}: only plain http is supported so far (pass --node-arg --tls-disable once TLS is the default)"))?;
-    Ok(hostport.trim_end_matches('/').parse()?)
-}
-
 /// The scopes of the benchmark agent and its token.
 const SCOPES: [&str; 2] = ["secrets:read:bench/*", "secrets:write:bench/*"];
 
 impl Ass {
-    /// `ass-node dev` in `dir` (fresh or existing), waits until it has written `cluster.json`
-    /// (every node unsealed), finds the leader, and (on a fresh cluster) makes the agent token.
+    /// Three members in `dir` (fresh, or existing: reused and unsealed again), each under
+    /// `taskset -c CPUS`, plain HTTP like etcd's gateway (see docs/performance.md,
+    /// "Transport"); finds the leader. `node_args` are `ass-node dev` flags: `--audit off`
+    /// (or `--audit=off`) and `--tls-disable` (already so) are understood.
     pub async fn start(o: &AssOptions<'_>) -> anyhow::Result<Self> {
         for i in 0..3u16 {
             ensure_free(o.base_port + i, "ass API")?;
             ensure_free(o.base_port + 100 + i, "ass cluster port")?;
         }
-        std::fs::create_dir_all(&o.dir)?;
-        let cluster_json = o.dir.join("cluster.json");
-        let before = std::fs::metadata(&cluster_json).and_then(|m| m.modified()).ok();
-        let mut args = vec![
-            "dev".to_string(),
-            "--dir".into(),
-            o.dir.display().to_string(),
-            "--nodes".into(),
-            "3".into(),
-            "--base-port".into(),
-            o.base_port.to_string(),
-        ];
-        args.extend(o.node_args.iter().cloned());
-        let started = Instant::now();
-        let mut group = Group::spawn(Spawn {
-            name: "ass-node dev",
-            program: o.exe,
-            args,
-            cpus: o.cpus,
-            log: o.dir.join("dev.log"),
-        })?;
-        let deadline = started + Duration::from_secs(600);
-        let file: ClusterFile = loop {
-            group.check_running()?;
-            let modified = std::fs::metadata(&cluster_json).and_then(|m| m.modified()).ok();
-            if modified.is_some() && modified != before {
-                if let Ok(f) = std::fs::read(&cluster_json)
-                    .map_err(anyhow::Error::from)
-                    .and_then(|b| Ok(serde_json::from_slice::<ClusterFile>(&b)?))
-                {
-                    if f.nodes.iter().all(|n| n.pid != 0) {
-                        break f;
-                    }
-                }
+        let mut options = DevOptions::new(o.dir.clone(), 3, o.base_port, o.exe.to_path_buf());
+        options.tls_disable = true;
+        options.launch = launch(o.cpus);
+        let mut args = o.node_args.iter();
+        while let Some(a) = args.next() {
+            match a.as_str() {
+                "--tls-disable" => {}
+                "--audit=off" => options.extra_config = "[audit]\nenabled = false\n".into(),
+                "--audit=on" => {}
+                "--audit" => match args.next().map(String::as_str) {
+                    Some("off") => options.extra_config = "[audit]\nenabled = false\n".into(),
+                    Some("on") => {}
+                    other => bail!("--node-arg --audit takes on or off, not {other:?}"),
+                },
+                other => bail!(
+                    "--node-arg {other}: only --audit on|off and --tls-disable are understood"
+                ),
             }
-            if Instant::now() > deadline {
-                bail!("ass-node dev was not ready within 600 s; see {}", group.log.display());
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        };
-        let ready_secs = started.elapsed().as_secs_f64();
-        let mut nodes = Vec::new();
-        for n in &file.nodes {
-            nodes.push((n.id, api_addr(&n.api)?, n.pid));
         }
+        if !options.extra_config.is_empty() {
+            eprintln!("!!! --audit off: the nodes record no audit events (benchmarks only)");
+        }
+        let started = Instant::now();
+        let cluster = DevCluster::start(options).await?;
+        let ready_secs = started.elapsed().as_secs_f64();
+        let nodes: Vec<(u64, SocketAddr, u32)> =
+            cluster.nodes.iter().map(|n| (n.id, n.api_addr, n.pid().unwrap_or(0))).collect();
         let mut ass = Ass {
-            group,
             dir: o.dir.clone(),
             leader: nodes[0].1,
             follower: nodes[1].1,
             nodes,
             token: String::new(),
-            root_token: file.root_token,
+            root_token: cluster.root_token.clone(),
+            cluster,
             ready_secs,
         };
         ass.find_leader().await?;
         Ok(ass)
+    }
+
+    /// Fails with the log's last lines if a member has exited.
+    pub fn check_running(&mut self) -> anyhow::Result<()> {
+        if let Some((id, status)) = self.cluster.reap_exits().into_iter().next() {
+            let i = self.cluster.nodes.iter().position(|n| n.id == id).expect("a member");
+            let n = &self.cluster.nodes[i];
+            bail!(
+                "ass-node {id} exited ({status}); last lines of {}:\n{}",
+                n.log_path().display(),
+                n.log_tail(15)
+            );
+        }
+        Ok(())
     }
 
     /// Asks node 1 who leads (waits for one) and picks a follower.
@@ -426,20 +406,20 @@ impl Etcd {
                 "--log-level".into(),
                 "warn".into(),
             ];
-            members.push(Group::spawn(Spawn {
-                name: "etcd",
-                program: exe,
-                args,
-                cpus,
-                log: dir.join(format!("{name}.log")),
-            })?);
+            members.push(Group::spawn(
+                "etcd",
+                &launch(cpus),
+                exe,
+                &args,
+                dir.join(format!("{name}.log")),
+            )?);
         }
         let clients: Vec<SocketAddr> =
             (0..3).map(|i| SocketAddr::from(([127, 0, 0, 1], base_port + i))).collect();
         let deadline = Instant::now() + Duration::from_secs(60);
         let leader = 'wait: loop {
             for m in members.iter_mut() {
-                m.check_running()?;
+                m.check_running().map_err(anyhow::Error::msg)?;
             }
             let mut leader = None;
             let mut ok = 0;
@@ -533,16 +513,16 @@ impl Hello {
     ) -> anyhow::Result<Self> {
         ensure_free(port, "hello server")?;
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let mut group = Group::spawn(Spawn {
-            name: "bench-hello",
-            program: exe,
-            args: vec!["--addr".into(), addr.to_string()],
-            cpus,
-            log: dir.join("hello.log"),
-        })?;
+        let mut group = Group::spawn(
+            "bench-hello",
+            &launch(cpus),
+            exe,
+            &["--addr".into(), addr.to_string()],
+            dir.join("hello.log"),
+        )?;
         let deadline = Instant::now() + Duration::from_secs(20);
         while call(addr, Method::GET, "/", &[], None).await.is_err() {
-            group.check_running()?;
+            group.check_running().map_err(anyhow::Error::msg)?;
             if Instant::now() > deadline {
                 bail!("bench-hello did not answer within 20 s");
             }

@@ -1,6 +1,9 @@
 //! The cluster under test: real `ass-node` release processes, one per network namespace
-//! (or on loopback when namespaces are unavailable), with configs written here, initialized,
-//! unsealed, and always torn down.
+//! (or on loopback when namespaces are unavailable), initialized, unsealed, and always torn
+//! down. The members are `ass-testkit` launcher members ([`Member`]: config file, process
+//! group, stop and kill, init and unseal calls); this harness adds the placement (a network
+//! namespace per node through [`Launch::netns`], or loopback ports), the clock node under
+//! libfaketime, and the bookkeeping of faults (who is a Raft member, the pid file).
 //!
 //! Cleanup is layered so that nothing outlives a run, however it ends:
 //! * every node and `strace` pid is in a process-wide registry ([`register_pid`]); a panic
@@ -11,16 +14,15 @@
 //!   every process inside them), the bridge, and pids from the loopback pid file.
 
 use std::collections::BTreeSet;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use ass_client::types::{AddMemberRequest, InitRequest, InitResponse, SealStatus, UnsealRequest};
+use ass_client::types::{AddMemberRequest, SealStatus};
+use ass_testkit::{api, dev_certs, DevCerts, Launch, Member, NodeConfig};
 use serde::Deserialize;
-
-use ass_node::tls::{dev_certs, DevCerts};
 
 use crate::net::{self, Net};
 
@@ -56,8 +58,10 @@ fn write_pid_file(pids: &BTreeSet<i32>) {
 }
 
 /// Kills every registered process (SIGCONT first is unnecessary: SIGKILL ends a stopped
-/// process too) and removes the namespaces and bridge. Idempotent.
+/// process too), and every process group the launcher still lists, and removes the namespaces
+/// and bridge. Idempotent.
 pub fn emergency_cleanup() {
+    ass_testkit::process::kill_all();
     let pids: Vec<i32> = PIDS.lock().unwrap_or_else(|e| e.into_inner()).iter().copied().collect();
     for pid in pids {
         // SAFETY: kill(2) on a process this run started.
@@ -115,16 +119,10 @@ pub struct ClusterOptions {
     pub snapshot_every: u64,
 }
 
-/// One node process.
+/// One node process: a launcher member (id, addresses, dir, process) and what faults track.
 #[derive(Debug)]
 pub struct NodeProc {
-    pub id: u64,
-    /// `host:port` of the API and the cluster port.
-    pub api_addr: String,
-    pub cluster_addr: String,
-    pub dir: PathBuf,
-    pub config_path: PathBuf,
-    pub child: Option<Child>,
+    pub proc: Member,
     /// libfaketime's control file for the clock node.
     pub clock_file: Option<PathBuf>,
     /// Whether this node is in the Raft membership (the membership fault removes one).
@@ -132,12 +130,21 @@ pub struct NodeProc {
 }
 
 impl NodeProc {
-    pub fn log_path(&self) -> PathBuf {
-        self.dir.join("node.log")
-    }
-
     pub fn pid(&self) -> Option<i32> {
-        self.child.as_ref().map(|c| c.id() as i32)
+        self.proc.pid().map(|p| p as i32)
+    }
+}
+
+impl std::ops::Deref for NodeProc {
+    type Target = Member;
+    fn deref(&self) -> &Member {
+        &self.proc
+    }
+}
+
+impl std::ops::DerefMut for NodeProc {
+    fn deref_mut(&mut self) -> &mut Member {
+        &mut self.proc
     }
 }
 
@@ -192,13 +199,9 @@ impl Cluster {
                 (Some(certs), Some(pem))
             }
         };
-        let mut http = reqwest::Client::builder()
+        let http = api::client_builder(ca_pem.as_deref())?
             .connect_timeout(Duration::from_secs(1))
             .timeout(Duration::from_secs(3));
-        if let Some(pem) = &ca_pem {
-            let config = ass_node::tls::api_client_config(pem).map_err(anyhow::Error::msg)?;
-            http = http.tls_backend_preconfigured(config);
-        }
         let mut peer_http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(1))
             .timeout(Duration::from_secs(3));
@@ -234,7 +237,7 @@ impl Cluster {
         for i in 0..cluster.nodes.len() {
             cluster.wait_answering(i, Duration::from_secs(60)).await?;
         }
-        let init = cluster.init().await?;
+        let init = api::init(&cluster.http, &cluster.api_url(1)).await?;
         cluster.root_token = init.root_token;
         cluster.unseal_keys = init.keys;
         for i in 0..cluster.nodes.len() {
@@ -243,16 +246,17 @@ impl Cluster {
         Ok(cluster)
     }
 
-    fn addrs(&self, id: u64) -> (String, String) {
-        if self.opts.netns {
-            (
-                format!("{}:{API_PORT}", net::node_ip(id)),
-                format!("{}:{CLUSTER_PORT}", net::node_ip(id)),
-            )
+    fn addrs(&self, id: u64) -> anyhow::Result<(SocketAddr, SocketAddr)> {
+        Ok(if self.opts.netns {
+            let ip: std::net::IpAddr = net::node_ip(id).parse()?;
+            (SocketAddr::new(ip, API_PORT), SocketAddr::new(ip, CLUSTER_PORT))
         } else {
             let b = self.opts.base_port;
-            (format!("127.0.0.1:{}", b + id as u16), format!("127.0.0.1:{}", b + 100 + id as u16))
-        }
+            (
+                SocketAddr::from(([127, 0, 0, 1], b + id as u16)),
+                SocketAddr::from(([127, 0, 0, 1], b + 100 + id as u16)),
+            )
+        })
     }
 
     /// `https`, or `http` with [`Tls::Disabled`].
@@ -269,60 +273,66 @@ impl Cluster {
     }
 
     fn add_node_proc(&mut self, id: u64, bootstrap: bool) -> anyhow::Result<()> {
-        let (api_addr, cluster_addr) = self.addrs(id);
+        let (api_addr, cluster_addr) = self.addrs(id)?;
         let dir = self.opts.dir.join(format!("node{id}"));
-        std::fs::create_dir_all(&dir)?;
-        let config_path = dir.join("config.toml");
-        let clock_file = (self.opts.clock_node == Some(id)).then(|| dir.join("faketime"));
+        let mut proc = Member::new(id, api_addr, cluster_addr, dir, self.certs.is_some())?;
+        if self.opts.netns {
+            proc.launch = Launch::netns(&net::ns_name(id));
+        }
+        // openraft's election events (votes asked, granted, refused and why) stay in the log.
+        proc.env.push((
+            "RUST_LOG".into(),
+            "info,openraft=warn,openraft::engine::engine_impl=info,openraft::core::raft_core=info"
+                .into(),
+        ));
+        let clock_file = (self.opts.clock_node == Some(id)).then(|| proc.dir.join("faketime"));
         if let Some(f) = &clock_file {
             std::fs::write(f, "+0\n")?;
+            // The wall clock only: Raft timers and tokio run on the monotonic clock.
+            proc.env.extend([
+                ("LD_PRELOAD".to_string(), LIBFAKETIME.to_string()),
+                ("FAKETIME_TIMESTAMP_FILE".to_string(), f.display().to_string()),
+                ("FAKETIME_CACHE_DURATION".to_string(), "1".to_string()),
+                ("FAKETIME_DONT_FAKE_MONOTONIC".to_string(), "1".to_string()),
+            ]);
         }
-        let mut node = NodeProc {
-            id,
-            api_addr,
-            cluster_addr,
-            dir,
-            config_path,
-            child: None,
-            clock_file,
-            member: bootstrap,
-        };
-        std::fs::write(&node.config_path, self.config_text(&node, bootstrap))?;
-        node.member = true;
-        self.nodes.push(node);
+        self.config(&proc, bootstrap)?.write(&proc.config_path)?;
+        self.nodes.push(NodeProc { proc, clock_file, member: true });
         Ok(())
     }
 
-    fn config_text(&self, node: &NodeProc, bootstrap: bool) -> String {
-        let peers = ass_node::dev::peers_toml((1..=self.opts.nodes).map(|id| {
-            let (api, cluster) = self.addrs(id);
-            (id, api, cluster)
-        }));
-        let (top_tls, table_tls) = match &self.certs {
-            None => ("tls_disable = true\n".to_string(), String::new()),
-            Some(certs) => {
-                let files = certs
-                    .nodes
-                    .iter()
-                    .find(|(id, _)| *id == node.id)
-                    .map(|(_, f)| f)
-                    .expect("a certificate for every node id");
-                (String::new(), format!("\n{}", files.toml(&certs.ca_file)))
-            }
-        };
-        format!(
-            "# Written by ass-chaos.\nnode_id = {id}\napi_addr = \"{api}\"\ncluster_addr = \"{cluster}\"\n\
-             data_dir = \"{data}\"\nbootstrap = {bootstrap}\n{top_tls}\n\
-             [raft]\nsnapshot_every = {snap}\nkeep_logs = {keep}\n\n\
-             [auth]\n# Revoked-token probes fail authentication on purpose.\nmax_failures_per_minute = 1000000\n\
-             {table_tls}{peers}",
-            id = node.id,
-            api = node.api_addr,
-            cluster = node.cluster_addr,
-            data = node.dir.join("data").display(),
-            snap = self.opts.snapshot_every,
-            keep = (self.opts.snapshot_every / 4).max(100),
-        )
+    fn config(&self, node: &Member, bootstrap: bool) -> anyhow::Result<NodeConfig> {
+        let mut peers = Vec::new();
+        for id in 1..=self.opts.nodes {
+            let (api, cluster) = self.addrs(id)?;
+            peers.push((id, api.to_string(), cluster.to_string()));
+        }
+        let tls = self.certs.as_ref().map(|certs| {
+            let files = certs
+                .nodes
+                .iter()
+                .find(|(id, _)| *id == node.id)
+                .map(|(_, f)| f.clone())
+                .expect("a certificate for every node id");
+            (files, certs.ca_file.clone())
+        });
+        Ok(NodeConfig {
+            header: "# Written by ass-chaos.".into(),
+            id: node.id,
+            api_addr: node.api_addr.to_string(),
+            cluster_addr: node.cluster_addr.to_string(),
+            data_dir: node.data_dir(),
+            max_body_bytes: None,
+            bootstrap,
+            tls,
+            extra: format!(
+                "\n[raft]\nsnapshot_every = {snap}\nkeep_logs = {keep}\n\n\
+                 [auth]\n# Revoked-token probes fail authentication on purpose.\nmax_failures_per_minute = 1000000\n",
+                snap = self.opts.snapshot_every,
+                keep = (self.opts.snapshot_every / 4).max(100),
+            ),
+            peers,
+        })
     }
 
     pub fn index_of(&self, id: u64) -> usize {
@@ -334,51 +344,26 @@ impl Cluster {
     }
 
     pub fn api_url(&self, id: u64) -> String {
-        format!("{}://{}", self.scheme(), self.nodes[self.index_of(id)].api_addr)
+        self.nodes[self.index_of(id)].proc.api_url()
     }
 
     pub fn api_urls(&self) -> Vec<(u64, String)> {
-        self.nodes.iter().map(|n| (n.id, format!("{}://{}", self.scheme(), n.api_addr))).collect()
+        self.nodes.iter().map(|n| (n.id, n.proc.api_url())).collect()
     }
 
     /// Starts node `i` (index) as a child process.
     pub fn spawn(&mut self, i: usize) -> anyhow::Result<()> {
-        let node = &self.nodes[i];
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(node.log_path())?;
-        let mut cmd = if self.opts.netns {
-            let mut c = Command::new("ip");
-            c.args(["netns", "exec", &net::ns_name(node.id)]).arg(&self.opts.exe);
-            c
-        } else {
-            Command::new(&self.opts.exe)
-        };
-        cmd.arg("run")
-            .arg("--config")
-            .arg(&node.config_path)
-            // openraft's election events (votes asked, granted, refused and why) stay in the log.
-            .env("RUST_LOG", "info,openraft=warn,openraft::engine::engine_impl=info,openraft::core::raft_core=info")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log);
-        if let Some(f) = &node.clock_file {
-            // The wall clock only: Raft timers and tokio run on the monotonic clock.
-            cmd.env("LD_PRELOAD", LIBFAKETIME)
-                .env("FAKETIME_TIMESTAMP_FILE", f)
-                .env("FAKETIME_CACHE_DURATION", "1")
-                .env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
+        self.nodes[i].proc.spawn(&self.opts.exe).context("starting a node")?;
+        if let Some(pid) = self.nodes[i].pid() {
+            register_pid(pid);
         }
-        let child = cmd.spawn().context("starting a node")?;
-        register_pid(child.id() as i32);
-        self.nodes[i].child = Some(child);
         Ok(())
     }
 
     /// `kill -9` of node `i`, reaped.
     pub fn kill(&mut self, i: usize) {
-        if let Some(mut child) = self.nodes[i].child.take() {
-            let pid = child.id() as i32;
-            let _ = child.kill();
-            let _ = child.wait();
+        if let Some(pid) = self.nodes[i].pid() {
+            self.nodes[i].proc.kill();
             unregister_pid(pid);
         }
     }
@@ -392,47 +377,28 @@ impl Cluster {
         i: usize,
         grace: Duration,
     ) -> (Duration, Option<std::process::ExitStatus>) {
-        let started = Instant::now();
-        let Some(mut child) = self.nodes[i].child.take() else { return (Duration::ZERO, None) };
-        let pid = child.id() as i32;
-        // SAFETY: kill(2) on our own child.
-        unsafe {
-            libc::kill(pid, libc::SIGTERM);
+        let pid = self.nodes[i].pid();
+        let out = self.nodes[i].proc.stop(grace);
+        if let Some(pid) = pid {
+            unregister_pid(pid);
         }
-        let status = loop {
-            if let Ok(Some(status)) = child.try_wait() {
-                break Some(status);
-            }
-            if started.elapsed() > grace {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        };
-        unregister_pid(pid);
-        (started.elapsed(), status)
+        out
     }
 
     pub fn signal(&self, i: usize, sig: i32) {
-        if let Some(pid) = self.nodes[i].pid() {
-            // SAFETY: kill(2) on our own child.
-            unsafe {
-                libc::kill(pid, sig);
-            }
-        }
+        self.nodes[i].proc.signal(sig);
     }
 
     /// Node ids whose process exited since the last call, with how.
     pub fn reap_exits(&mut self) -> Vec<(u64, String)> {
         let mut out = Vec::new();
         for n in &mut self.nodes {
-            if let Some(child) = n.child.as_mut() {
-                if let Ok(Some(status)) = child.try_wait() {
-                    unregister_pid(child.id() as i32);
-                    n.child = None;
-                    out.push((n.id, status.to_string()));
+            let pid = n.pid();
+            if let Some(status) = n.proc.reap() {
+                if let Some(pid) = pid {
+                    unregister_pid(pid);
                 }
+                out.push((n.id, status.to_string()));
             }
         }
         out
@@ -440,9 +406,7 @@ impl Cluster {
 
     /// The last lines of a node's log.
     pub fn log_tail(&self, i: usize, lines: usize) -> String {
-        let log = std::fs::read_to_string(self.nodes[i].log_path()).unwrap_or_default();
-        let tail: Vec<&str> = log.lines().rev().take(lines).collect();
-        tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        self.nodes[i].proc.log_tail(lines)
     }
 
     /// Restarts node `i` (kill -9 first if it runs) and unseals it.
@@ -454,9 +418,7 @@ impl Cluster {
     }
 
     pub async fn status(&self, i: usize) -> Option<SealStatus> {
-        let url = format!("{}://{}/v1/sys/status", self.scheme(), self.nodes[i].api_addr);
-        let resp = self.http.get(url).timeout(Duration::from_millis(1500)).send().await.ok()?;
-        resp.json().await.ok()
+        api::status(&self.http, &self.nodes[i].api_url(), Duration::from_millis(1500)).await
     }
 
     /// This node's applied index and state digest (cluster port).
@@ -507,81 +469,18 @@ impl Cluster {
     }
 
     async fn wait_answering(&mut self, i: usize, timeout: Duration) -> anyhow::Result<()> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if self.status(i).await.is_some() {
-                return Ok(());
-            }
-            if let Some(child) = self.nodes[i].child.as_mut() {
-                if let Ok(Some(exit)) = child.try_wait() {
-                    unregister_pid(child.id() as i32);
-                    self.nodes[i].child = None;
-                    bail!(
-                        "node {} exited ({exit}) before answering; last log lines:\n{}",
-                        self.nodes[i].id,
-                        self.log_tail(i, 8)
-                    );
-                }
-            }
-            if Instant::now() > deadline {
-                bail!("node {} did not answer within {timeout:?}", self.nodes[i].id);
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+        let pid = self.nodes[i].pid();
+        let answered = self.nodes[i].proc.wait_answering(&self.http, timeout).await;
+        if let (Some(pid), false) = (pid, self.nodes[i].running()) {
+            unregister_pid(pid);
         }
-    }
-
-    async fn init(&self) -> anyhow::Result<InitResponse> {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let req = InitRequest { shares: Some(5), threshold: Some(3) };
-        // One request id for every attempt: a retried init is applied once.
-        let request_id = format!("{:032x}", rand_u128());
-        let url = format!("{}/v1/sys/init", self.api_url(1));
-        loop {
-            let resp = self
-                .http
-                .post(&url)
-                .header(ass_client::types::HEADER_REQUEST_ID, &request_id)
-                .json(&req)
-                .timeout(Duration::from_secs(15))
-                .send()
-                .await;
-            if let Ok(resp) = resp {
-                if resp.status().is_success() {
-                    return Ok(resp.json().await?);
-                }
-            }
-            if Instant::now() > deadline {
-                bail!("could not initialize the cluster within 60 s");
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        Ok(answered?)
     }
 
     /// Hands node `i` shares until it is unsealed.
     pub async fn unseal(&self, i: usize, timeout: Duration) -> anyhow::Result<()> {
-        let url = format!("{}://{}/v1/sys/unseal", self.scheme(), self.nodes[i].api_addr);
-        let deadline = Instant::now() + timeout;
-        'retry: loop {
-            if Instant::now() > deadline {
-                bail!("node {} could not be unsealed within {timeout:?}", self.nodes[i].id);
-            }
-            for key in &self.unseal_keys {
-                let req = UnsealRequest { key: Some(key.clone()), reset: false };
-                let resp = self.http.post(&url).json(&req).send().await;
-                let Ok(resp) = resp else {
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                    continue 'retry;
-                };
-                if !resp.status().is_success() {
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                    continue 'retry;
-                }
-                let status: SealStatus = resp.json().await?;
-                if !status.sealed {
-                    return Ok(());
-                }
-            }
-        }
+        let url = self.nodes[i].api_url();
+        Ok(api::unseal(&self.http, &url, &self.unseal_keys, timeout).await?)
     }
 
     /// Sets the clock node's wall-clock offset (libfaketime syntax: `+2h`, `-30m`, `+0`).
@@ -630,8 +529,8 @@ impl Cluster {
         let i = self.index_of(id);
         let req = AddMemberRequest {
             id,
-            api_addr: self.nodes[i].api_addr.clone(),
-            cluster_addr: self.nodes[i].cluster_addr.clone(),
+            api_addr: self.nodes[i].api_addr.to_string(),
+            cluster_addr: self.nodes[i].cluster_addr.to_string(),
         };
         let deadline = Instant::now() + Duration::from_secs(90);
         loop {
@@ -679,14 +578,4 @@ fn humantime_now() -> String {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     let s = now.as_secs() % 86400;
     format!("{:02}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60)
-}
-
-/// 128 random bits from the OS (request ids).
-pub fn rand_u128() -> u128 {
-    let mut b = [0u8; 16];
-    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
-        use std::io::Read;
-        let _ = f.read_exact(&mut b);
-    }
-    u128::from_le_bytes(b)
 }

@@ -654,7 +654,7 @@ mod tests {
         assert!(e.contains("missing field `key_file`"), "{e}");
 
         let dir = tempfile::tempdir().unwrap();
-        let certs = crate::tls::dev_certs(dir.path(), &[1], &[]).unwrap();
+        let certs = ass_testkit::dev_certs(dir.path(), &[1], &[]).unwrap();
         let n = &certs.nodes[0].1;
         let with = |cert: &Path, key: &Path, ca: &Path| {
             format!(
@@ -739,7 +739,7 @@ mod tests {
         const TLS_DIR: &str = "/etc/ass/tls/";
         let tls = tempfile::tempdir().unwrap();
         let sans: Vec<String> = (11..=15).map(|i| format!("10.0.0.{i}")).collect();
-        crate::tls::dev_certs(tls.path(), &[1, 2, 3, 4, 5], &sans).unwrap();
+        ass_testkit::dev_certs(tls.path(), &[1, 2, 3, 4, 5], &sans).unwrap();
         let tls_dir = format!("{}/", tls.path().display());
 
         let mut sets: BTreeMap<PathBuf, Vec<(PathBuf, Config)>> = BTreeMap::new();

@@ -18,7 +18,6 @@ pub mod cluster;
 pub mod command;
 pub mod config;
 pub mod crypto;
-pub mod dev;
 pub mod handover;
 pub mod http;
 pub mod identity;

@@ -1,11 +1,12 @@
-//! `ass-node`: run one node from a config file, or a local development cluster.
+//! `ass-node`: run one node from a config file, or a local development cluster (`dev`, started
+//! by the launcher in `ass-testkit`, which runs this same binary as `ass-node run`).
 
 use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context;
 use ass_node::config::Config;
-use ass_node::dev::{DevCluster, DevOptions};
+use ass_testkit::{DevCluster, DevOptions};
 use clap::{Parser, Subcommand};
 
 /// mimalloc instead of glibc malloc: under the load benchmark, malloc/free/consolidate were
@@ -157,8 +158,8 @@ async fn dev(options: DevOptions, uninitialized: bool) -> anyhow::Result<()> {
             "  node {}  api {}  cluster 127.0.0.1:{}  pid {}",
             n.id,
             n.api_url(),
-            n.cluster_port,
-            n.child.as_ref().map_or(0, |c| c.id())
+            n.cluster_port(),
+            n.pid().unwrap_or(0)
         );
     }
     println!();
@@ -170,7 +171,7 @@ async fn dev(options: DevOptions, uninitialized: bool) -> anyhow::Result<()> {
         println!("Ctrl-C stops every node.");
         let mut cluster = cluster;
         watch_nodes(&mut cluster).await;
-        cluster.stop_all().await;
+        stop_all(&mut cluster).await;
         return Ok(());
     }
     println!("Root token:  {}", cluster.root_token);
@@ -199,8 +200,24 @@ async fn dev(options: DevOptions, uninitialized: bool) -> anyhow::Result<()> {
     let mut cluster = cluster;
     watch_nodes(&mut cluster).await;
     println!("stopping…");
-    cluster.stop_all().await;
+    stop_all(&mut cluster).await;
     Ok(())
+}
+
+/// Stops every node cleanly (followers first, then the leader) and says how each ended.
+async fn stop_all(cluster: &mut DevCluster) {
+    for r in cluster.stop_all().await {
+        match r.status {
+            Some(status) => {
+                println!("node {} stopped in {:.2} s ({status})", r.id, r.took.as_secs_f64())
+            }
+            None => println!(
+                "node {} did not stop within {} s: killed",
+                r.id,
+                ass_testkit::STOP_GRACE.as_secs()
+            ),
+        }
+    }
 }
 
 /// Until Ctrl-C/SIGTERM: reaps node processes that exit (a `kill -TERM` of one node, a

@@ -276,7 +276,7 @@ async fn dev_cluster_restarted_on_the_same_dir_reuses_data() {
     for i in 0..3 {
         c.dev.stop(i);
     }
-    c.dev = ass_node::dev::DevCluster::start(options).await.expect("restart on the same dir");
+    c.dev = ass_testkit::DevCluster::start(options).await.expect("restart on the same dir");
     assert_eq!(c.dev.root_token, token);
     assert!(tls_files(c.dir()) == before, "CA and node certificates reused");
     for s in c.statuses().await {

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use ass_client::{Client, PutSecretRequest, ReadOptions};
-use ass_node::dev::{DevCluster, DevOptions};
+use ass_testkit::{DevCluster, DevOptions};
 
 struct Args {
     rounds: usize,

@@ -55,7 +55,8 @@ struct Cli {
     /// Secrets (keys) preloaded before the cases, 256-byte values.
     #[arg(long, default_value_t = 10_000)]
     keys: usize,
-    /// Extra argument for `ass-node dev` (repeatable), e.g. `--node-arg=--audit --node-arg=off`.
+    /// An `ass-node dev` flag for our cluster (repeatable): `--node-arg=--audit --node-arg=off`.
+    /// The nodes serve plain HTTP like etcd's gateway (`--tls-disable` always).
     #[arg(long = "node-arg", allow_hyphen_values = true)]
     node_args: Vec<String>,
     /// The ass-node binary; default: build it (cargo build --release -p ass-node) and use
@@ -162,10 +163,6 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
         bail!("{} is missing (build it or pass --ass-node)", ass_node.display());
     }
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let mut cli = cli;
-    if cli.systems.iter().any(|s| s == "ass") || !cli.scale.is_empty() {
-        plaintext_like_etcd(&ass_node, &mut cli);
-    }
     let client_cpus = parse_cpus(&cli.client_cpus)?;
     parse_cpus(&cli.server_cpus)?;
     if !cli.no_pin {
@@ -205,24 +202,6 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
         eprintln!("kept {} (data dirs and logs)", kept.display());
     }
     result
-}
-
-/// etcd's gateway and the hello server speak plain HTTP, so ours does too: once `ass-node dev`
-/// has a `--tls-disable` flag (TLS by default), it is passed unless `--node-arg` already
-/// names a TLS flag. See docs/performance.md ("Transport").
-fn plaintext_like_etcd(ass_node: &Path, cli: &mut Cli) {
-    if cli.node_args.iter().any(|a| a.contains("tls")) {
-        return;
-    }
-    let help = std::process::Command::new(ass_node).args(["dev", "--help"]).output();
-    if let Ok(out) = help {
-        if String::from_utf8_lossy(&out.stdout).contains("--tls-disable") {
-            eprintln!(
-                "ass-node dev has --tls-disable: passing it (plain HTTP, like etcd's gateway)"
-            );
-            cli.node_args.push("--tls-disable".into());
-        }
-    }
 }
 
 async fn signal() -> &'static str {
@@ -374,7 +353,7 @@ async fn load(env: &Env) -> anyhow::Result<()> {
         ass.wait_replicated(cli.keys - 1).await?;
         for &case in &env.cases {
             for &c in &cli.concurrency {
-                ass.group.check_running()?;
+                ass.check_running()?;
                 let plan = ass.plan(case, cli.keys).expect("a load case");
                 let outcome = gen::run(plan, c, env.length()).await?;
                 let row = Row { system: "ass", case: case.name(), concurrency: c, outcome };
@@ -691,7 +670,7 @@ async fn scale(env: &Env) -> anyhow::Result<()> {
             snapshot_stats(&ass.dir.join(format!("node{leader_id}")).join("node.log"));
         // Full restart.
         eprintln!("  restarting the cluster on {size} secrets…");
-        ass.group.stop();
+        ass.cluster.stop_all().await;
         let t = Instant::now();
         let token = ass.token.clone();
         ass = Ass::start(&opts).await?;

@@ -12,20 +12,23 @@
 //! A [`DevGuard`] stops the dev process (SIGTERM, then SIGKILL) and any node it leaves behind,
 //! even when a step panics. `ass-node` is taken from the same target directory as `ass`; when
 //! it is missing it is built first with the same profile. No dependency on the node crate:
-//! only its binary and the `cluster.json` it writes.
+//! only its binary, run as the user runs it, and the launcher's pieces from `ass-testkit`
+//! (the dev process is a testkit process [`Group`]: its own process group, killed with this
+//! test; `cluster.json` is read as the testkit's [`ClusterFile`]; free ports from
+//! `ass_testkit::ports`).
 
 // Each test binary compiles its own copy of this module and uses a different part of it.
 #![allow(dead_code)]
 
-use std::fs::File;
 use std::io::{Read, Write};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use ass_testkit::process::Group;
+use ass_testkit::ClusterFile as DevClusterFile;
 use serde_json::Value;
 
 /// Time allowed for the dev cluster to build, start, initialize and unseal.
@@ -480,35 +483,22 @@ pub fn wait_until<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Resul
 /// Owns the `ass-node dev` process. Dropping it stops the process and, as a last resort,
 /// kills any node process of this cluster directory still alive.
 pub struct DevGuard {
-    pub child: Option<Child>,
+    pub group: Option<Group>,
     pub dir: PathBuf,
 }
 
 impl DevGuard {
     /// SIGTERM to the dev process (it then stops its nodes), up to `grace` to exit, then
-    /// SIGKILL. Returns how the dev process ended (`None` if already stopped).
+    /// SIGKILL. Returns how the dev process ended (`None` if already stopped, or killed).
     pub fn terminate(&mut self, grace: Duration) -> Option<ExitStatus> {
-        let mut child = self.child.take()?;
-        let status = match child.try_wait() {
-            Ok(Some(s)) => Some(s),
-            _ => {
-                // SAFETY: kill(2) on the pid of our own, not yet reaped, child.
-                unsafe {
-                    libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
-                }
-                match wait_with_deadline(&mut child, grace) {
-                    Some(s) => Some(s),
-                    None => {
-                        eprintln!(
-                            "dev process {} still running {grace:?} after SIGTERM: SIGKILL",
-                            child.id()
-                        );
-                        let _ = child.kill();
-                        child.wait().ok()
-                    }
-                }
-            }
-        };
+        let mut group = self.group.take()?;
+        if let Some(status) = group.exited() {
+            return Some(status);
+        }
+        let status = group.stop_within(grace);
+        if status.is_none() {
+            eprintln!("dev process {} still running {grace:?} after SIGTERM: SIGKILL", group.pid());
+        }
         status
     }
 
@@ -596,31 +586,14 @@ pub struct ClusterFile {
     ca_cert: PathBuf,
 }
 
-/// `DIR/cluster.json`, if it exists and is complete.
+/// `DIR/cluster.json`, if it exists and is complete (TLS: it names the CA).
 pub fn read_cluster_file(dir: &Path) -> Option<ClusterFile> {
-    let bytes = std::fs::read(dir.join("cluster.json")).ok()?;
-    let v: Value = serde_json::from_slice(&bytes).ok()?;
-    let nodes = v["nodes"]
-        .as_array()?
-        .iter()
-        .map(|n| {
-            Some(Node {
-                id: n["id"].as_u64()?,
-                api: n["api"].as_str()?.to_owned(),
-                pid: u32::try_from(n["pid"].as_u64()?).ok()?,
-            })
-        })
-        .collect::<Option<Vec<_>>>()?;
-    let unseal_keys = v["unseal_keys"]
-        .as_array()?
-        .iter()
-        .map(|k| k.as_str().map(str::to_owned))
-        .collect::<Option<Vec<_>>>()?;
+    let file = DevClusterFile::read(dir)?;
     Some(ClusterFile {
-        nodes,
-        root_token: v["root_token"].as_str()?.to_owned(),
-        unseal_keys,
-        ca_cert: PathBuf::from(v["ca_cert"].as_str()?),
+        nodes: file.nodes.into_iter().map(|n| Node { id: n.id, api: n.api, pid: n.pid }).collect(),
+        root_token: file.root_token,
+        unseal_keys: file.unseal_keys,
+        ca_cert: file.ca_cert?,
     })
 }
 
@@ -647,35 +620,6 @@ pub fn ass_node_binary() -> PathBuf {
     node
 }
 
-/// Whether the API ports P..P+3 and the cluster ports P+100..P+103 all bind on 127.0.0.1.
-pub fn ports_free(base: u16) -> bool {
-    let mut held = Vec::new();
-    for port in (base..base + 3).chain(base + 100..base + 103) {
-        match TcpListener::bind(("127.0.0.1", port)) {
-            Ok(l) => held.push(l),
-            Err(_) => return false,
-        }
-    }
-    true
-}
-
-/// A free base port, derived from the process id (so parallel runs pick different ones) and
-/// kept below the Linux ephemeral range (32768+) that outgoing connections draw from.
-pub fn pick_base_port(attempt: u32) -> u16 {
-    const LOW: u32 = 10_000;
-    const SPAN: u32 = 22_000; // LOW + SPAN + 103 < 32768
-    let seed = std::process::id().wrapping_mul(7919);
-    for i in 0..1000u32 {
-        let k = attempt * 1000 + i;
-        let p = LOW + seed.wrapping_add(k.wrapping_mul(211)) % SPAN;
-        let p = u16::try_from(p).expect("below 32768");
-        if ports_free(p) {
-            return p;
-        }
-    }
-    panic!("no free base port found between {LOW} and {}", LOW + SPAN);
-}
-
 /// Starts `ass-node dev --dir <tmp> --nodes 3 --base-port <P>` and waits for `cluster.json`.
 /// A dev process that exits early (a port taken between the check and its bind) is retried
 /// on other ports, up to three times.
@@ -686,35 +630,27 @@ pub fn start_cluster() -> Cluster {
     std::fs::create_dir(&scratch).unwrap();
     let started = Instant::now();
     for attempt in 0..3u32 {
-        let base = pick_base_port(attempt);
+        let base = ass_testkit::ports::free_base_port(3).expect("a free base port");
         let dir = root.path().join(format!("cluster{attempt}"));
         std::fs::create_dir(&dir).unwrap();
-        let log = File::create(dir.join("dev.log")).unwrap();
         let mut cmd = Command::new(&node_bin);
         clear_ass_env(&mut cmd);
-        cmd.arg("dev")
-            .arg("--dir")
-            .arg(&dir)
-            .args(["--nodes", "3", "--base-port", &base.to_string()])
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log);
-        #[cfg(target_os = "linux")]
-        {
-            use std::os::unix::process::CommandExt;
-            // SAFETY: only async-signal-safe calls between fork and exec. If the test thread
-            // dies without running the guard (killed harness), the dev process gets SIGTERM
-            // and stops its nodes.
-            unsafe {
-                cmd.pre_exec(|| {
-                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
-                    Ok(())
-                });
-            }
-        }
-        let child =
-            cmd.spawn().unwrap_or_else(|e| panic!("cannot start {}: {e}", node_bin.display()));
-        let mut guard = DevGuard { child: Some(child), dir: dir.clone() };
+        cmd.arg("dev").arg("--dir").arg(&dir).args([
+            "--nodes",
+            "3",
+            "--base-port",
+            &base.to_string(),
+        ]);
+        // If the test thread dies without running the guard (killed harness), the dev
+        // process is killed, and its nodes with it (each dies with the launcher).
+        let group = Group::from_command(
+            "ass-node dev",
+            cmd,
+            &node_bin.display().to_string(),
+            dir.join("dev.log"),
+        )
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", node_bin.display()));
+        let mut guard = DevGuard { group: Some(group), dir: dir.clone() };
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
             if let Some(file) = read_cluster_file(&dir) {
@@ -740,8 +676,7 @@ pub fn start_cluster() -> Cluster {
                     _root: root,
                 };
             }
-            let child = guard.child.as_mut().unwrap();
-            if let Ok(Some(status)) = child.try_wait() {
+            if let Some(status) = guard.group.as_mut().and_then(Group::exited) {
                 let log = std::fs::read_to_string(dir.join("dev.log")).unwrap_or_default();
                 if attempt < 2 {
                     eprintln!(

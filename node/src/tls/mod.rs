@@ -19,10 +19,10 @@
 //! usable for client authentication — so a wrong file stops the node with an error naming the
 //! field instead of a cluster that silently cannot talk.
 //!
-//! `dev_certs` makes a CA and node certificates for local clusters and test suites; `serve` is
-//! the accept loop both ports run (TLS handshake per connection, with a timeout).
+//! `serve` is the accept loop both ports run (TLS handshake per connection, with a timeout).
+//! The dev CA and node certificates of local clusters are made by the launcher
+//! (`ass_testkit::certs`); the tests below check that this loader accepts them.
 
-pub mod dev_certs;
 pub mod proxy_protocol;
 pub mod refusal;
 pub mod serve;
@@ -38,8 +38,6 @@ use rustls::server::danger::ClientCertVerifier;
 use rustls::server::WebPkiClientVerifier;
 use rustls::{ClientConfig, RootCertStore, ServerConfig};
 use serde::{Deserialize, Serialize};
-
-pub use dev_certs::{dev_certs, DevCa, DevCertError, DevCerts, NodeCertFiles};
 
 /// The `[tls]` section of the config file.
 ///
@@ -237,21 +235,72 @@ pub fn not_after(cert: &CertificateDer<'_>) -> Result<i64, String> {
     Ok(parsed.validity().not_after.timestamp())
 }
 
-/// A rustls client config that trusts only the CAs in `ca_pem` (for talking to the API port).
-pub fn api_client_config(ca_pem: &[u8]) -> Result<ClientConfig, String> {
-    let mut roots = RootCertStore::empty();
-    let mut n = 0;
-    for c in CertificateDer::pem_slice_iter(ca_pem) {
-        let c = c.map_err(|e| format!("not a PEM certificate file: {e}"))?;
-        roots.add(c).map_err(|e| e.to_string())?;
-        n += 1;
+#[cfg(test)]
+mod dev_cert_tests {
+    use ass_testkit::dev_certs;
+
+    use crate::tls::{TlsConfig, TlsFiles};
+
+    #[test]
+    fn dev_certs_load_as_node_tls_and_are_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let certs = dev_certs(dir.path(), &[1, 2], &["10.9.0.7".into()]).unwrap();
+        let n1 = &certs.nodes[0].1;
+        let tls = TlsConfig {
+            cert_file: n1.cert_file.clone(),
+            key_file: n1.key_file.clone(),
+            ca_file: certs.ca_file.clone(),
+        };
+        let files = TlsFiles::load(&tls).expect("dev certificates load");
+        let section = n1.toml(&certs.ca_file);
+        let parsed: std::collections::BTreeMap<String, TlsConfig> =
+            toml::from_str(&section).unwrap();
+        assert_eq!(parsed["tls"].cert_file, n1.cert_file, "{section}");
+        assert!(files.not_after > time::OffsetDateTime::now_utc().unix_timestamp());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&n1.key_file).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "node key is private");
+            let mode =
+                std::fs::metadata(dir.path().join("ca-key.pem")).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "CA key is private");
+        }
+        let before = std::fs::read(&n1.cert_file).unwrap();
+        let ca_before = std::fs::read(&certs.ca_file).unwrap();
+        // Same SANs: everything reused.
+        let again = dev_certs(dir.path(), &[1, 2], &["10.9.0.7".into()]).unwrap();
+        assert_eq!(std::fs::read(&again.nodes[0].1.cert_file).unwrap(), before);
+        assert_eq!(std::fs::read(&again.ca_file).unwrap(), ca_before);
+        // A new SAN: the node certificate is made anew, by the same CA.
+        let more = dev_certs(dir.path(), &[1], &["10.9.0.8".into()]).unwrap();
+        assert_ne!(std::fs::read(&more.nodes[0].1.cert_file).unwrap(), before);
+        assert_eq!(std::fs::read(&more.ca_file).unwrap(), ca_before);
+        TlsFiles::load(&tls).expect("re-made certificate still loads against the old CA");
     }
-    if n == 0 {
-        return Err("no PEM certificate in the CA file".into());
+
+    #[test]
+    fn a_certificate_of_another_ca_is_refused_at_load() {
+        let a = tempfile::tempdir().unwrap();
+        let b = tempfile::tempdir().unwrap();
+        let ca = dev_certs(a.path(), &[1], &[]).unwrap();
+        let other = dev_certs(b.path(), &[1], &[]).unwrap();
+        let n = &other.nodes[0].1;
+        let tls = TlsConfig {
+            cert_file: n.cert_file.clone(),
+            key_file: n.key_file.clone(),
+            ca_file: ca.ca_file.clone(),
+        };
+        let e = TlsFiles::load(&tls).unwrap_err();
+        assert_eq!(e.field(), "tls.cert_file");
+        assert!(e.to_string().contains("peers would refuse"), "{e}");
+        // A key that is not the certificate's.
+        let tls = TlsConfig {
+            cert_file: ca.nodes[0].1.cert_file.clone(),
+            key_file: n.key_file.clone(),
+            ca_file: ca.ca_file.clone(),
+        };
+        let e = TlsFiles::load(&tls).unwrap_err();
+        assert_eq!(e.field(), "tls.key_file", "{e}");
     }
-    Ok(ClientConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots)
-        .with_no_client_auth())
 }

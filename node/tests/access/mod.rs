@@ -554,9 +554,9 @@ async fn a_request_id_is_bound_to_its_caller() {
 /// body.
 async fn raw_https(c: &Cluster, node: usize, request: Vec<u8>) -> (String, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let config = ass_node::tls::api_client_config(&c.ca_pem()).expect("CA");
+    let config = ass_testkit::api::api_client_config(&c.ca_pem()).expect("CA");
     let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
-    let addr = format!("127.0.0.1:{}", c.dev.nodes[node].api_port);
+    let addr = format!("127.0.0.1:{}", c.dev.nodes[node].api_port());
     let tcp = tokio::net::TcpStream::connect(&addr).await.expect("connect");
     let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
     let mut tls = connector.connect(name, tcp).await.expect("handshake");

@@ -238,7 +238,8 @@ async fn decisions_are_judged_by_leader_time() {
     let fast = (leader + 1) % 3;
     let s = setup(&c, guide_policy(1)).await;
     let id = read(&c, leader, &s.requester).await.body["approval_id"].as_str().unwrap().to_string();
-    c.dev.nodes[fast].wrapper = vec!["faketime".into(), "-f".into(), "+25h".into()];
+    c.dev.nodes[fast].launch =
+        ass_testkit::Launch::wrapper(vec!["faketime".into(), "-f".into(), "+25h".into()]);
     c.dev.restart(fast).await.expect("restart under faketime");
     let local = c
         .send_as(fast, Some(&c.dev.root_token), "GET", &format!("/v1/approvals/{id}"), None, &[])

@@ -1,18 +1,17 @@
-//! Test harness: a [`DevCluster`] of real `ass-node` processes in a temp dir, on free
-//! loopback ports, plus a small HTTP helper that returns status, code and body.
+//! Test harness: a [`DevCluster`] of real `ass-node` processes (the launcher of
+//! `ass-testkit`) in a temp dir, on free loopback ports, plus a small HTTP helper that
+//! returns status, code and body.
 //!
 //! Clusters run over TLS, as in production: the API is `https://` with the dev CA of
 //! `DIR/tls/ca.pem`, the cluster port is mutual TLS. [`Cluster::start_plaintext`] is the
 //! explicit `tls_disable = true` exception.
 
 use std::collections::HashMap;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
 use ass_client::types::SealStatus;
-use ass_node::dev::{DevCluster, DevOptions};
+use ass_testkit::{DevCluster, DevOptions};
 
 /// A running cluster for one test; killed when dropped.
 pub struct Cluster {
@@ -37,23 +36,9 @@ impl Reply {
     }
 }
 
-static NEXT_PORT: AtomicU16 = AtomicU16::new(0);
-
 /// A base port such that `base..base+n` and `base+100..base+100+n` are free now.
 pub fn free_base_port(n: u16) -> u16 {
-    let seed = 20000 + (std::process::id() % 200) as u16 * 100;
-    let _ = NEXT_PORT.compare_exchange(0, seed, Ordering::SeqCst, Ordering::SeqCst);
-    loop {
-        let base = NEXT_PORT.fetch_add(200, Ordering::SeqCst);
-        let base = 20000 + (base - 20000) % 40000;
-        let all_free = (0..n).all(|i| {
-            TcpListener::bind(("127.0.0.1", base + i)).is_ok()
-                && TcpListener::bind(("127.0.0.1", base + 100 + i)).is_ok()
-        });
-        if all_free {
-            return base;
-        }
-    }
+    ass_testkit::ports::free_base_port(n).expect("a free base port between 10000 and 32000")
 }
 
 impl Cluster {
@@ -307,7 +292,7 @@ pub fn api_client(dev: &DevCluster) -> reqwest::Client {
     let mut b = reqwest::Client::builder().timeout(Duration::from_secs(30));
     if let Some(ca) = &dev.ca_file {
         let pem = std::fs::read(ca).expect("CA file");
-        let config = ass_node::tls::api_client_config(&pem).expect("CA loads");
+        let config = ass_testkit::api::api_client_config(&pem).expect("CA loads");
         b = b.tls_backend_preconfigured(config);
     }
     b.build().expect("harness HTTP client")

@@ -377,7 +377,8 @@ async fn a_node_with_a_slow_clock_cannot_extend_a_token() {
     let mut c = Cluster::start(3).await;
     let leader = c.leader_index().await;
     let slow = (leader + 1) % 3;
-    c.dev.nodes[slow].wrapper = vec!["faketime".into(), "-f".into(), "-1h".into()];
+    c.dev.nodes[slow].launch =
+        ass_testkit::Launch::wrapper(vec!["faketime".into(), "-f".into(), "-1h".into()]);
     c.dev.restart(slow).await.expect("restart under faketime (is the faketime package installed?)");
     assert_eq!(c.put(leader, "dev/clock/K", json!({"value": "v"})).await.status, 200);
     let token = token_for(&c, &c.dev.root_token, &["secrets:read:dev/*"], "3s").await;

@@ -79,7 +79,7 @@ async fn grow_to_five_and_shrink_back_under_load() {
         let i = c.dev.add_node().unwrap();
         c.wait_answering(i).await;
         let n = &c.dev.nodes[i];
-        let body = json!({"id": n.id, "api_addr": format!("127.0.0.1:{}", n.api_port), "cluster_addr": format!("127.0.0.1:{}", n.cluster_port)});
+        let body = json!({"id": n.id, "api_addr": format!("127.0.0.1:{}", n.api_port()), "cluster_addr": format!("127.0.0.1:{}", n.cluster_port())});
         let r = c.call(0, "POST", "/v1/sys/members", Some(body)).await;
         assert_eq!(r.status, 200, "add node {}: {:?}", n.id, r.body);
         c.dev.unseal(i).await.unwrap();

@@ -173,7 +173,7 @@ pub fn spawn(cmd: &mut Command, log: &Path) -> Running {
 }
 
 pub fn api_ports(c: &Cluster) -> Vec<u16> {
-    c.dev.nodes.iter().map(|n| n.api_port).collect()
+    c.dev.nodes.iter().map(|n| n.api_port()).collect()
 }
 
 fn run_ok(cmd: &mut Command) -> String {
@@ -294,7 +294,7 @@ async fn haproxy_keeps_reads_going_through_a_leader_kill() {
 
     // A new connection for every read, so haproxy picks a server each time.
     ass_node::tls::install_default_provider();
-    let tls = ass_node::tls::api_client_config(&std::fs::read(&ca).unwrap()).unwrap();
+    let tls = ass_testkit::api::api_client_config(&std::fs::read(&ca).unwrap()).unwrap();
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(0)
         .timeout(Duration::from_secs(3))

@@ -15,7 +15,7 @@ use crate::harness::Cluster;
 /// A client of the load balancer bound to `local` (127.0.0.2, 127.0.0.3…), a new connection
 /// per request so haproxy picks a server (and sends a header) each time.
 fn client_from(local: &str, ca: &[u8]) -> reqwest::Client {
-    let tls = ass_node::tls::api_client_config(ca).unwrap();
+    let tls = ass_testkit::api::api_client_config(ca).unwrap();
     reqwest::Client::builder()
         .local_address(local.parse::<IpAddr>().unwrap())
         .pool_max_idle_per_host(0)
@@ -182,7 +182,7 @@ async fn haproxy_proxy_protocol_gives_nodes_the_real_client_address() {
 
     // Straight to a node: a PROXY header from a non-proxy address is refused, and so is a
     // connection from the proxy's address without one.
-    let node = SocketAddr::from(([127, 0, 0, 1], c.dev.nodes[0].api_port));
+    let node = SocketAddr::from(([127, 0, 0, 1], c.dev.nodes[0].api_port()));
     let (untrusted0, missing0) = (rejected(&c, "untrusted").await, rejected(&c, "missing").await);
     let spoof = b"PROXY TCP4 127.0.0.2 127.0.0.1 5555 8200\r\n";
     assert!(closed_without_answer("127.0.0.3", node, spoof).await, "spoofed header closed");

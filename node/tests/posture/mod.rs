@@ -396,7 +396,8 @@ async fn a_100_day_old_secret_and_agent_key_are_flagged_by_default() {
             .any(|k| k.starts_with("rotation.") || k.starts_with("agent.key_age")),
         "{fresh:#}"
     );
-    c.dev.nodes[0].wrapper = vec!["faketime".into(), "-f".into(), "+100d".into()];
+    c.dev.nodes[0].launch =
+        ass_testkit::Launch::wrapper(vec!["faketime".into(), "-f".into(), "+100d".into()]);
     c.dev.restart(0).await.expect("restart under faketime (is the faketime package installed?)");
     let report = doctor(&c, 0, "").await;
     let found = counting(&report);

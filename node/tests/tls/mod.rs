@@ -8,7 +8,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use ass_node::tls::{dev_certs, install_default_provider, not_after};
+use ass_node::tls::{install_default_provider, not_after};
+use ass_testkit::dev_certs;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::json;
@@ -59,7 +60,7 @@ fn cluster_client(ca_file: &Path, client: Option<(&Path, &Path)>) -> reqwest::Cl
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plain_http_to_the_api_port_is_refused_and_the_cert_expiry_is_exported() {
     let c = Cluster::start(3).await;
-    let port = c.dev.nodes[0].api_port;
+    let port = c.dev.nodes[0].api_port();
     let answer = tokio::task::spawn_blocking(move || {
         raw_exchange(port, b"GET /v1/sys/health HTTP/1.1\r\nHost: x\r\n\r\n")
     })
@@ -100,7 +101,7 @@ async fn plain_http_to_the_api_port_is_refused_and_the_cert_expiry_is_exported()
 async fn the_cluster_port_admits_only_certificates_of_the_cluster_ca() {
     let c = Cluster::start(3).await;
     let ca = c.dev.ca_file.clone().unwrap();
-    let url = format!("https://127.0.0.1:{}/raft/vote", c.dev.nodes[1].cluster_port);
+    let url = format!("https://127.0.0.1:{}/raft/vote", c.dev.nodes[1].cluster_port());
 
     let anonymous = cluster_client(&ca, None);
     let e = anonymous.post(&url).body("x").send().await.expect_err("no client cert: refused");
@@ -146,7 +147,7 @@ async fn the_cluster_port_admits_only_certificates_of_the_cluster_ca() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_handshake_blocks_no_other_connection() {
     let c = Cluster::start(3).await;
-    let port = c.dev.nodes[0].api_port;
+    let port = c.dev.nodes[0].api_port();
     let silent = TcpStream::connect(("127.0.0.1", port)).unwrap();
     let mut half = TcpStream::connect(("127.0.0.1", port)).unwrap();
     half.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01]).unwrap();

@@ -1,5 +1,7 @@
 //! A development CA and node certificates made with rcgen: for `ass-node dev`, the test
 //! harnesses and the chaos suite (which runs nodes on other IPs: pass them as extra SANs).
+//! The node's own TLS loader (`ass_node::tls::TlsFiles`) reads what this writes; the node's
+//! unit tests check that they agree.
 //!
 //! ```text
 //!  DIR/ca.pem  DIR/ca-key.pem (0600)          the CA, made once, reused by every later run
@@ -21,36 +23,27 @@ use rcgen::{
     Issuer, KeyPair, KeyUsagePurpose,
 };
 
-/// Why a dev CA or certificate could not be read or made.
+/// What went wrong making or reading dev certificates.
 #[derive(Debug, thiserror::Error)]
-pub enum DevCertError {
-    #[error("{action} {}", path.display())]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{what}")]
-    Rcgen {
-        what: String,
-        #[source]
-        source: rcgen::Error,
-    },
+pub enum CertError {
+    #[error("{what} {}: {source}", path.display())]
+    Io { what: &'static str, path: PathBuf, source: std::io::Error },
+    #[error("{what}: {source}")]
+    Rcgen { what: String, source: rcgen::Error },
     #[error("{}: no PEM certificate: {detail}", path.display())]
     Pem { path: PathBuf, detail: String },
     #[error("refusing to write an empty key to {}", .0.display())]
     EmptyKey(PathBuf),
 }
 
-fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> DevCertError {
+fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> CertError {
     let path = path.to_owned();
-    move |source| DevCertError::Io { action, path, source }
+    move |source| CertError::Io { what, path, source }
 }
 
-fn rc(what: impl Into<String>) -> impl FnOnce(rcgen::Error) -> DevCertError {
+fn gen(what: impl Into<String>) -> impl FnOnce(rcgen::Error) -> CertError {
     let what = what.into();
-    move |source| DevCertError::Rcgen { what, source }
+    move |source| CertError::Rcgen { what, source }
 }
 
 /// How long a dev CA is valid.
@@ -104,7 +97,7 @@ pub fn dev_certs(
     dir: &Path,
     node_ids: &[u64],
     extra_sans: &[String],
-) -> Result<DevCerts, DevCertError> {
+) -> Result<DevCerts, CertError> {
     let ca = DevCa::open_or_create(dir)?;
     let mut nodes = Vec::new();
     for &id in node_ids {
@@ -130,7 +123,7 @@ impl std::fmt::Debug for DevCa {
 
 impl DevCa {
     /// Opens the CA in `dir` (`ca.pem`, `ca-key.pem`) or makes a new one there.
-    pub fn open_or_create(dir: &Path) -> Result<Self, DevCertError> {
+    pub fn open_or_create(dir: &Path) -> Result<Self, CertError> {
         std::fs::create_dir_all(dir).map_err(io("creating", dir))?;
         let ca_file = dir.join("ca.pem");
         let key_file = dir.join("ca-key.pem");
@@ -138,16 +131,16 @@ impl DevCa {
             let pem = std::fs::read_to_string(&ca_file).map_err(io("reading", &ca_file))?;
             let key_pem = std::fs::read_to_string(&key_file).map_err(io("reading", &key_file))?;
             let key = KeyPair::from_pem(&key_pem)
-                .map_err(rc(format!("{} holds no usable key", key_file.display())))?;
-            let ca_der = pem_der(&pem)
-                .map_err(|detail| DevCertError::Pem { path: ca_file.clone(), detail })?;
+                .map_err(gen(format!("{} holds no usable key", key_file.display())))?;
+            let ca_der =
+                pem_der(&pem).map_err(|detail| CertError::Pem { path: ca_file.clone(), detail })?;
             let issuer = Issuer::from_ca_cert_pem(&pem, key)
-                .map_err(rc(format!("{} is not a usable CA certificate", ca_file.display())))?;
+                .map_err(gen(format!("{} is not a usable CA certificate", ca_file.display())))?;
             return Ok(DevCa { dir: dir.to_owned(), ca_file, ca_der, issuer });
         }
-        let key = KeyPair::generate().map_err(rc("generating the CA key"))?;
+        let key = KeyPair::generate().map_err(gen("generating the CA key"))?;
         let mut params =
-            CertificateParams::new(Vec::<String>::new()).map_err(rc("the CA's parameters"))?;
+            CertificateParams::new(Vec::<String>::new()).map_err(gen("CA parameters"))?;
         let mut dn = DistinguishedName::new();
         dn.push(DnType::OrganizationName, "Agent Secret Store (development)");
         dn.push(DnType::CommonName, format!("ass dev CA {}", uuid::Uuid::new_v4().simple()));
@@ -159,7 +152,7 @@ impl DevCa {
             KeyUsagePurpose::DigitalSignature,
         ];
         set_validity(&mut params, CA_VALIDITY);
-        let cert = params.self_signed(&key).map_err(rc("signing the CA certificate"))?;
+        let cert = params.self_signed(&key).map_err(gen("signing the CA certificate"))?;
         write_private(&key_file, key.serialize_pem().as_bytes())?;
         std::fs::write(&ca_file, cert.pem()).map_err(io("writing", &ca_file))?;
         let ca_der = cert.der().to_vec();
@@ -169,11 +162,7 @@ impl DevCa {
     /// `DIR/{name}.pem` and `DIR/{name}-key.pem`: a certificate for client and server
     /// authentication with SANs 127.0.0.1, localhost and `extra_sans`. Reused when it still
     /// fits (signed by this CA, every SAN, a week of validity left).
-    pub fn node_cert(
-        &self,
-        name: &str,
-        extra_sans: &[String],
-    ) -> Result<NodeCertFiles, DevCertError> {
+    pub fn node_cert(&self, name: &str, extra_sans: &[String]) -> Result<NodeCertFiles, CertError> {
         let files = NodeCertFiles {
             cert_file: self.dir.join(format!("{name}.pem")),
             key_file: self.dir.join(format!("{name}-key.pem")),
@@ -188,9 +177,9 @@ impl DevCa {
         if self.fits(&files, &sans) {
             return Ok(files);
         }
-        let key = KeyPair::generate().map_err(rc("generating a node key"))?;
+        let key = KeyPair::generate().map_err(gen("generating a node key"))?;
         let mut params = CertificateParams::new(sans.clone())
-            .map_err(rc(format!("SANs {sans:?}: each must be an IP address or a DNS name")))?;
+            .map_err(gen(format!("SANs {sans:?}: each must be an IP address or a DNS name")))?;
         params.distinguished_name = DistinguishedName::new();
         params.distinguished_name.push(DnType::CommonName, name);
         params.key_usages =
@@ -200,7 +189,7 @@ impl DevCa {
         params.use_authority_key_identifier_extension = true;
         set_validity(&mut params, NODE_VALIDITY);
         let cert =
-            params.signed_by(&key, &self.issuer).map_err(rc("signing a node certificate"))?;
+            params.signed_by(&key, &self.issuer).map_err(gen("signing a node certificate"))?;
         write_private(&files.key_file, key.serialize_pem().as_bytes())?;
         std::fs::write(&files.cert_file, cert.pem()).map_err(io("writing", &files.cert_file))?;
         Ok(files)
@@ -260,7 +249,7 @@ fn pem_der(pem: &str) -> Result<Vec<u8>, String> {
 }
 
 /// Writes a private key readable by its owner only.
-fn write_private(path: &Path, bytes: &[u8]) -> Result<(), DevCertError> {
+fn write_private(path: &Path, bytes: &[u8]) -> Result<(), CertError> {
     use std::io::Write;
     #[cfg(unix)]
     use std::os::unix::fs::OpenOptionsExt;
@@ -272,77 +261,7 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), DevCertError> {
     let mut f = options.open(path).map_err(io("creating", path))?;
     f.write_all(bytes).map_err(io("writing", path))?;
     if bytes.is_empty() {
-        return Err(DevCertError::EmptyKey(path.to_owned()));
+        return Err(CertError::EmptyKey(path.to_owned()));
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::tls::TlsConfig;
-    use crate::tls::TlsFiles;
-
-    #[test]
-    fn dev_certs_load_as_node_tls_and_are_reused() {
-        let dir = tempfile::tempdir().unwrap();
-        let certs = dev_certs(dir.path(), &[1, 2], &["10.9.0.7".into()]).unwrap();
-        let n1 = &certs.nodes[0].1;
-        let tls = TlsConfig {
-            cert_file: n1.cert_file.clone(),
-            key_file: n1.key_file.clone(),
-            ca_file: certs.ca_file.clone(),
-        };
-        let files = TlsFiles::load(&tls).expect("dev certificates load");
-        let section = n1.toml(&certs.ca_file);
-        let parsed: std::collections::BTreeMap<String, TlsConfig> =
-            toml::from_str(&section).unwrap();
-        assert_eq!(parsed["tls"].cert_file, n1.cert_file, "{section}");
-        assert!(files.not_after > time::OffsetDateTime::now_utc().unix_timestamp());
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(&n1.key_file).unwrap().permissions().mode();
-            assert_eq!(mode & 0o777, 0o600, "node key is private");
-            let mode =
-                std::fs::metadata(dir.path().join("ca-key.pem")).unwrap().permissions().mode();
-            assert_eq!(mode & 0o777, 0o600, "CA key is private");
-        }
-        let before = std::fs::read(&n1.cert_file).unwrap();
-        let ca_before = std::fs::read(&certs.ca_file).unwrap();
-        // Same SANs: everything reused.
-        let again = dev_certs(dir.path(), &[1, 2], &["10.9.0.7".into()]).unwrap();
-        assert_eq!(std::fs::read(&again.nodes[0].1.cert_file).unwrap(), before);
-        assert_eq!(std::fs::read(&again.ca_file).unwrap(), ca_before);
-        // A new SAN: the node certificate is made anew, by the same CA.
-        let more = dev_certs(dir.path(), &[1], &["10.9.0.8".into()]).unwrap();
-        assert_ne!(std::fs::read(&more.nodes[0].1.cert_file).unwrap(), before);
-        assert_eq!(std::fs::read(&more.ca_file).unwrap(), ca_before);
-        TlsFiles::load(&tls).expect("re-made certificate still loads against the old CA");
-    }
-
-    #[test]
-    fn a_certificate_of_another_ca_is_refused_at_load() {
-        let a = tempfile::tempdir().unwrap();
-        let b = tempfile::tempdir().unwrap();
-        let ca = dev_certs(a.path(), &[1], &[]).unwrap();
-        let other = dev_certs(b.path(), &[1], &[]).unwrap();
-        let n = &other.nodes[0].1;
-        let tls = TlsConfig {
-            cert_file: n.cert_file.clone(),
-            key_file: n.key_file.clone(),
-            ca_file: ca.ca_file.clone(),
-        };
-        let e = TlsFiles::load(&tls).unwrap_err();
-        assert_eq!(e.field(), "tls.cert_file");
-        assert!(e.to_string().contains("peers would refuse"), "{e}");
-        // A key that is not the certificate's.
-        let tls = TlsConfig {
-            cert_file: ca.nodes[0].1.cert_file.clone(),
-            key_file: n.key_file.clone(),
-            ca_file: ca.ca_file.clone(),
-        };
-        let e = TlsFiles::load(&tls).unwrap_err();
-        assert_eq!(e.field(), "tls.key_file", "{e}");
-    }
 }

@@ -60,10 +60,17 @@ pub fn node_state(node: &Node) -> NodeState {
     }
 }
 
+/// How long the leader may go without an answer from a member before it flags it
+/// unreachable: four times the longest election timeout (3.2 s by default, as before the
+/// timeouts were halved in decision 32), so a slow heartbeat or two never flags a live member.
+pub fn unreachable_after(node: &Node) -> Duration {
+    Duration::from_millis(4 * node.config.raft.election_timeout_max_ms)
+}
+
 /// The bound within which the leader must have heard from a member for it to be healthy.
 fn contact_bound(node: &Node) -> Duration {
     match node.config.autopilot.last_contact_threshold_ms {
-        0 => crate::http::sys::unreachable_after(node),
+        0 => unreachable_after(node),
         ms => Duration::from_millis(ms),
     }
 }

@@ -123,7 +123,7 @@ async fn snapshot(State(s): State<ClusterState>, body: Bytes) -> Response {
 async fn read_index(State(s): State<ClusterState>) -> Response {
     let handing_over = s.node.stepping_down.load(std::sync::atomic::Ordering::Relaxed);
     let result = if handing_over
-        || (s.node.is_sealed() && matches!(s.node.state.seal_config(), Ok(Some(_))))
+        || (s.node.is_sealed() && matches!(s.node.state.seal.config(), Ok(Some(_))))
     {
         // A sealed or handing-over leader confirms nothing: its heartbeats would keep it in
         // office. The asking node retries, and finds the successor.

@@ -303,3 +303,13 @@ impl From<crate::approvals::Refusal> for Rejection {
         }
     }
 }
+
+impl From<crate::seal::Refusal> for Rejection {
+    fn from(r: crate::seal::Refusal) -> Self {
+        use crate::seal::Refusal as R;
+        match r {
+            R::AlreadyInitialized => Rejection::AlreadyInitialized,
+            R::KeyringChanged => Rejection::KeyringChanged,
+        }
+    }
+}

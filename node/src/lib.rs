@@ -21,6 +21,7 @@ pub mod crypto;
 pub mod handover;
 pub mod http;
 pub mod identity;
+pub mod members;
 pub mod metrics;
 pub mod node;
 pub mod peer;

@@ -1,9 +1,9 @@
-//! One running node: Raft, storage, seal state and the read/write paths every API handler
-//! shares. Handlers call [`Node::write`] and [`Node::prepare_read`]; nothing else proposes to
+//! One running node: Raft, storage, seal state ([`SealState`], one field) and the read/write
+//! paths every API handler shares. Handlers call [`Node::write`] and [`Node::prepare_read`]; nothing else proposes to
 //! Raft or decides read consistency.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use openraft::error::{ClientWriteError, RaftError};
@@ -12,7 +12,6 @@ use tokio::sync::Mutex;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
-use sha2::Digest;
 
 use crate::access::limiter::FailureLimiter;
 use crate::clock::LeaderClock;
@@ -21,7 +20,7 @@ use crate::config::Config;
 use crate::crypto::Barrier;
 use crate::raft::read_index::{ReadIndex, ReadIndexError};
 use crate::raft::types::{NodeId, NodeInfo, Raft};
-use crate::seal::UnsealProgress;
+use crate::seal::{SealReader, SealState};
 use crate::state::StateReader;
 use crate::storage::Store;
 
@@ -124,7 +123,8 @@ pub struct Node {
     pub read_index: ReadIndex,
     /// Client for cluster-port calls (forwarding, read index, proposals).
     pub http: crate::peer::PeerHttp,
-    barrier: RwLock<Option<Arc<Barrier>>>,
+    /// The barrier and this node's seal progress (see [`crate::seal::state`]).
+    seal: SealState,
     /// Cluster time for expiry decisions.
     pub clock: Arc<LeaderClock>,
     /// Prometheus metrics.
@@ -137,20 +137,6 @@ pub struct Node {
     pub reopen_limiter: crate::approvals::ReopenLimiter,
     /// Load balancers whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<IpNet>,
-    /// Unseal shares handed in towards a new root token.
-    pub generate_root: Mutex<UnsealProgress>,
-    /// Current unseal shares handed in towards new ones (rekey).
-    pub rekey_progress: Mutex<UnsealProgress>,
-    /// Unseal or recovery shares handed in for `ass operator seal migrate` on this node.
-    pub migrate_progress: Mutex<UnsealProgress>,
-    /// The HSM of `[seal] type = "pkcs11"`, opened at start; `None`: Shamir only.
-    pub hsm: Option<Arc<crate::seal::pkcs11::Hsm>>,
-    /// Set by `POST /v1/sys/seal`: auto-unseal leaves this node sealed until it restarts or
-    /// is unsealed by hand.
-    pub sealed_by_request: std::sync::atomic::AtomicBool,
-    /// One keyring rotation at a time on this node.
-    pub rotate_lock: Mutex<()>,
-    pub unseal: Mutex<UnsealProgress>,
     started: Instant,
     /// ms since `started` when an AppendEntries from a leader last succeeded here.
     leader_contact_ms: AtomicU64,
@@ -165,8 +151,6 @@ pub struct Node {
     /// Set when this node was removed from the cluster (see [`crate::autopilot`]): it fails
     /// its health check and never campaigns.
     pub removed: std::sync::atomic::AtomicBool,
-    /// SHA-256 of the sealed keyring the barrier was loaded from.
-    loaded_keyring: std::sync::Mutex<Option<[u8; 32]>>,
     /// Whether this node currently campaigns and heartbeats (see `reconcile_seal_role`).
     may_lead: std::sync::atomic::AtomicBool,
     /// This node's audit log (disabled until [`Node::with_audit`]).
@@ -204,25 +188,17 @@ impl Node {
                     c.parse::<IpNet>().ok().or_else(|| c.parse::<IpAddr>().ok().map(IpNet::from))
                 })
                 .collect(),
-            generate_root: Mutex::new(UnsealProgress::default()),
-            rekey_progress: Mutex::new(UnsealProgress::default()),
-            migrate_progress: Mutex::new(UnsealProgress::default()),
-            hsm: None,
-            sealed_by_request: Default::default(),
-            rotate_lock: Mutex::new(()),
+            seal: SealState::new(SealReader::new(store.sm_meta.clone())),
             state: StateReader::new(&store),
             config,
             raft,
             store,
             read_index,
             http,
-            barrier: RwLock::new(None),
-            unseal: Mutex::new(UnsealProgress::default()),
             started: Instant::now(),
             leader_contact_ms: AtomicU64::new(u64::MAX),
             path_locks: (0..PATH_LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
             may_lead: std::sync::atomic::AtomicBool::new(true),
-            loaded_keyring: std::sync::Mutex::new(None),
             stepping_down,
             draining: std::sync::atomic::AtomicBool::new(false),
             proposals_in_flight: AtomicU64::new(0),
@@ -238,26 +214,35 @@ impl Node {
         self
     }
 
-    /// The barrier, while unsealed.
-    pub fn barrier(&self) -> Option<Arc<Barrier>> {
-        self.barrier.read().unwrap_or_else(|e| e.into_inner()).clone()
+    /// Sets the HSM opened at start (`[seal] type = "pkcs11"`).
+    pub fn with_hsm(mut self, hsm: crate::seal::pkcs11::Hsm) -> Self {
+        self.seal = self.seal.with_hsm(hsm);
+        self
     }
 
-    /// Installs (unseal) or drops (seal) the barrier, and adjusts the leadership role.
+    /// This node's seal state: barrier, share progress, HSM (see [`crate::seal::service`]
+    /// for the use cases that drive it).
+    pub fn seal(&self) -> &SealState {
+        &self.seal
+    }
+
+    /// The barrier, while unsealed (forwards to [`SealState::barrier`]: the secrets, backup
+    /// and snapshot paths read it).
+    pub fn barrier(&self) -> Option<Arc<Barrier>> {
+        self.seal.barrier()
+    }
+
+    /// Installs (unseal) or drops (seal) the barrier, and brings the node's other parts along:
+    /// an empty auth cache, the audit log's root key, the leadership role.
     pub fn set_barrier(&self, barrier: Option<Barrier>) {
-        let unsealed = barrier.is_some();
         self.store.bump_identity_gen(); // seal/unseal: start with an empty auth cache
         self.audit.set_root(barrier.as_ref().map(|b| b.root()));
-        *self.barrier.write().unwrap_or_else(|e| e.into_inner()) = barrier.map(Arc::new);
-        *self.loaded_keyring.lock().unwrap_or_else(|e| e.into_inner()) = None;
-        if unsealed {
-            self.refresh_keyring();
-        }
+        self.seal.swap_barrier(barrier);
         self.reconcile_seal_role();
     }
 
     pub fn is_sealed(&self) -> bool {
-        self.barrier().is_none()
+        self.seal.is_sealed()
     }
 
     /// Current leader id and its node info, as this node knows them.
@@ -386,38 +371,25 @@ impl Node {
         }
     }
 
-    /// Reloads the keyring if a rotation replaced the replicated one (a rotation on another
-    /// node, or before this node became leader). Cheap when nothing changed.
+    /// Reloads the keyring if a rotation replaced the replicated one (forwards to
+    /// [`SealState::refresh_keyring`]: the secrets read path and the role loop call it).
     pub fn refresh_keyring(&self) {
-        let Some(barrier) = self.barrier() else { return };
-        let Ok(Some(sealed)) = self.state.sealed_keyring() else { return };
-        let digest: [u8; 32] = sha2::Sha256::digest(&sealed).into();
-        let mut loaded = self.loaded_keyring.lock().unwrap_or_else(|e| e.into_inner());
-        if loaded.as_ref() == Some(&digest) {
-            return;
-        }
-        match barrier.reload(&sealed) {
-            Ok(fresh) => {
-                *self.barrier.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(fresh));
-                *loaded = Some(digest);
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "the replicated keyring does not open with this node's root key")
-            }
-        }
+        self.seal.refresh_keyring();
     }
 
     /// A sealed node must not lead: it can't encrypt, and while it leads every write waits.
     /// Once the cluster is initialized, a sealed node neither campaigns nor sends heartbeats,
     /// so the followers' leader lease runs out and an unsealed node takes over; unsealing
     /// turns both back on. (Before init every node may lead, or init could never commit.)
+    /// The rule is [`crate::seal::engine::may_lead`].
     pub fn reconcile_seal_role(&self) {
-        let initialized = matches!(self.state.seal_config(), Ok(Some(_)));
-        let sealed_after_init = initialized && self.is_sealed();
-        let lead = !(sealed_after_init
-            || self.stepping_down.load(Ordering::Relaxed)
-            || self.draining.load(Ordering::Relaxed)
-            || self.removed.load(Ordering::Relaxed));
+        let lead = crate::seal::engine::may_lead(crate::seal::engine::RoleFacts {
+            initialized: matches!(self.state.seal.config(), Ok(Some(_))),
+            sealed: self.is_sealed(),
+            stepping_down: self.stepping_down.load(Ordering::Relaxed),
+            draining: self.draining.load(Ordering::Relaxed),
+            removed: self.removed.load(Ordering::Relaxed),
+        });
         if self.may_lead.swap(lead, Ordering::Relaxed) != lead {
             tracing::info!(
                 may_lead = lead,

@@ -170,7 +170,7 @@ pub async fn run(
                 .step("HSM open task")?
                 .step("[seal] type = \"pkcs11\": the HSM can't be used, the node does not start")?;
         tracing::info!(hsm = %hsm.name, "HSM ready: this node unseals itself (auto-unseal)");
-        node.hsm = Some(Arc::new(hsm));
+        node = node.with_hsm(hsm);
     }
     let node = Arc::new(node);
 

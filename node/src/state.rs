@@ -2,7 +2,7 @@
 //! to what has been applied. Deterministic: no clock, no randomness, no keys.
 //!
 //! ```text
-//!  Request ──dedupe (request id)──> Command ──> secrets::apply_* / init ──> Response
+//!  Request ──dedupe (request id)──> Command ──> secrets::apply_* / seal::SealTx / … ──> Response
 //! ```
 
 use serde::de::DeserializeOwned;
@@ -12,15 +12,13 @@ use crate::approvals::{ApprovalPolicyRecord, ApprovalsReader, ApprovalsTx};
 use crate::command::{Applied, Command, Rejection, Request, Response};
 use crate::identity::{IdentityReader, IdentityTx};
 use crate::posture::engine::IgnoreRecord;
-use crate::seal::SealConfig;
+use crate::seal::{SealReader, SealTx};
 use crate::secrets;
-use crate::storage::schema::KEY_AUTO_SEAL;
 
 /// The doctor's suppressions, by finding id.
 pub type Ignores = std::collections::BTreeMap<String, IgnoreRecord>;
 use crate::storage::schema::{
-    KEY_APPROVAL_POLICY, KEY_CLUSTER_ID, KEY_DOCTOR_IGNORES, KEY_KEYRING, KEY_KEYRING_TERM,
-    KEY_LEADER_TIME, KEY_ROOT_TOKEN, KEY_SEAL, KEY_TOKEN_POLICY,
+    KEY_APPROVAL_POLICY, KEY_DOCTOR_IGNORES, KEY_LEADER_TIME, KEY_TOKEN_POLICY,
 };
 use crate::storage::tx::{get_tx, put_tx, TxResult};
 use crate::storage::{decode, StorageError, Store};
@@ -92,19 +90,13 @@ pub fn apply(tx: &Tx<'_>, req: &Request, index: u64) -> TxResult<Applied> {
 }
 
 fn apply_command(tx: &Tx<'_>, time_ms: u64, cmd: &Command) -> TxResult<Response> {
-    if !matches!(cmd, Command::Init { .. } | Command::Tick) && tx.meta.get(KEY_SEAL)?.is_none() {
+    let seal = SealTx { meta: tx.meta };
+    if !matches!(cmd, Command::Init { .. } | Command::Tick) && !seal.is_initialized()? {
         return Ok(Response::Rejected(Rejection::NotInitialized));
     }
     match cmd {
-        Command::Init { seal, sealed_keyring, root_token_hash } => {
-            if tx.meta.get(KEY_SEAL)?.is_some() {
-                return Ok(Response::Rejected(Rejection::AlreadyInitialized));
-            }
-            put_tx(tx.meta, KEY_SEAL, seal)?;
-            put_tx(tx.meta, KEY_KEYRING, sealed_keyring)?;
-            put_tx(tx.meta, KEY_ROOT_TOKEN, root_token_hash)?;
-            put_tx(tx.meta, KEY_CLUSTER_ID, &cluster_id_of(seal))?;
-            Ok(Response::Ok)
+        Command::Init { seal: config, sealed_keyring, root_token_hash } => {
+            done(seal.init(config, sealed_keyring, root_token_hash)?)
         }
         Command::PutSecret(put) => {
             written(secrets::apply_put(tx.secrets, tx.versions, time_ms, put)?)
@@ -137,12 +129,7 @@ fn apply_command(tx: &Tx<'_>, time_ms: u64, cmd: &Command) -> TxResult<Response>
             Ok(Response::Ok)
         }
         Command::SetRootToken { hash } => {
-            match hash {
-                Some(h) => put_tx(tx.meta, KEY_ROOT_TOKEN, h)?,
-                None => {
-                    tx.meta.remove(KEY_ROOT_TOKEN)?;
-                }
-            }
+            seal.set_root_token(hash.as_ref())?;
             Ok(Response::Ok)
         }
         Command::Tick => Ok(Response::Ok),
@@ -157,27 +144,14 @@ fn apply_command(tx: &Tx<'_>, time_ms: u64, cmd: &Command) -> TxResult<Response>
             Ok(answer(opened.map(|id| Response::Approval { id })))
         }
         Command::RotateKeyring { term, sealed_keyring } => {
-            // Two rotations made from the same keyring must not both land: the second would
-            // drop the first's new key and every value encrypted with it.
-            let current: u32 = get_tx(tx.meta, KEY_KEYRING_TERM)?.unwrap_or(1);
-            if *term != current + 1 {
-                return Ok(Response::Rejected(Rejection::KeyringChanged));
-            }
-            put_tx(tx.meta, KEY_KEYRING, sealed_keyring)?;
-            put_tx(tx.meta, KEY_KEYRING_TERM, term)?;
-            Ok(Response::Ok)
+            done(seal.rotate_keyring(*term, sealed_keyring)?)
         }
-        Command::Rekey { seal } => {
-            put_tx(tx.meta, KEY_SEAL, seal)?;
+        Command::Rekey { seal: config } => {
+            seal.rekey(config)?;
             Ok(Response::Ok)
         }
         Command::SetAutoSeal { auto } => {
-            match auto {
-                Some(a) => put_tx(tx.meta, KEY_AUTO_SEAL, a)?,
-                None => {
-                    tx.meta.remove(KEY_AUTO_SEAL)?;
-                }
-            }
+            seal.set_auto_seal(auto.as_ref())?;
             Ok(Response::Ok)
         }
         Command::DecideApproval(d) => {
@@ -222,13 +196,6 @@ fn written(outcome: Result<u64, secrets::Refusal>) -> TxResult<Response> {
     Ok(answer(outcome.map(|version| Response::Written { version })))
 }
 
-/// The id a cluster gets at init: derived from its first sealed root key (random), so it is
-/// the same on every node and stays fixed through rekeys and restores.
-pub fn cluster_id_of(seal: &SealConfig) -> String {
-    use sha2::Digest;
-    hex::encode(&sha2::Sha256::digest(&seal.sealed_root_key)[..16])
-}
-
 /// Removes remembered request ids applied before `cutoff_ms`; returns how many.
 pub fn prune_requests(store: &Store, cutoff_ms: u64) -> Result<usize, StorageError> {
     let mut pruned = 0;
@@ -250,6 +217,7 @@ pub struct StateReader {
     pub secrets: secrets::SecretsReader,
     pub identity: IdentityReader,
     pub approvals: ApprovalsReader,
+    pub seal: SealReader,
 }
 
 impl StateReader {
@@ -259,6 +227,7 @@ impl StateReader {
             secrets: secrets::SecretsReader::new(store.secrets.clone(), store.versions.clone()),
             identity: IdentityReader::new(store),
             approvals: ApprovalsReader::new(store),
+            seal: SealReader::new(store.sm_meta.clone()),
         }
     }
 
@@ -266,24 +235,9 @@ impl StateReader {
         self.meta.get(key)?.map(|v| decode(&v)).transpose()
     }
 
-    /// The seal config, once `Init` is applied.
-    pub fn seal_config(&self) -> Result<Option<SealConfig>, StorageError> {
-        self.get(KEY_SEAL)
-    }
-
-    /// The auto-unseal state, while auto-unseal is on.
-    pub fn auto_seal(&self) -> Result<Option<crate::seal::AutoSeal>, StorageError> {
-        self.get(KEY_AUTO_SEAL)
-    }
-
-    /// The keyring sealed under the root key.
-    pub fn sealed_keyring(&self) -> Result<Option<Vec<u8>>, StorageError> {
-        self.get(KEY_KEYRING)
-    }
-
-    /// SHA-256 of the root token.
+    /// SHA-256 of the root token (the seal's record, read by identity; see [`SealReader`]).
     pub fn root_token_hash(&self) -> Result<Option<[u8; 32]>, StorageError> {
-        self.get(KEY_ROOT_TOKEN)
+        self.seal.root_token_hash()
     }
 
     /// The token TTL policy (the default until one is set).
@@ -294,15 +248,6 @@ impl StateReader {
     /// The approval policy (the default until one is set).
     pub fn approval_policy(&self) -> Result<ApprovalPolicyRecord, StorageError> {
         Ok(self.get(KEY_APPROVAL_POLICY)?.unwrap_or_default())
-    }
-
-    /// The cluster id (hex), once initialized. Clusters initialized before ids existed get
-    /// one derived from their current seal config.
-    pub fn cluster_id(&self) -> Result<Option<String>, StorageError> {
-        if let Some(id) = self.get::<String>(KEY_CLUSTER_ID)? {
-            return Ok(Some(id));
-        }
-        Ok(self.seal_config()?.as_ref().map(cluster_id_of))
     }
 
     /// The suppressed doctor findings, by id.

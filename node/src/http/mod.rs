@@ -19,7 +19,6 @@ pub mod doctor;
 pub mod error;
 pub mod extract;
 pub mod forward;
-pub mod seal_migrate;
 pub mod secrets;
 pub mod snapshot;
 pub mod sys;
@@ -58,7 +57,7 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1/sys/init", post(sys::init))
         .route("/v1/sys/unseal", post(sys::unseal))
         .route("/v1/sys/seal", post(sys::seal))
-        .route("/v1/sys/seal/migrate", post(seal_migrate::migrate))
+        .route("/v1/sys/seal/migrate", post(sys::migrate))
         .route("/v1/sys/status", get(sys::status))
         .route("/v1/sys/health", get(sys::health).head(sys::health))
         .route("/v1/sys/members", get(sys::members).post(sys::add_member))

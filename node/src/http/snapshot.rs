@@ -120,7 +120,7 @@ pub async fn save(State(node): State<Arc<Node>>, req: Request) -> Result<Respons
     }
     let seal: SealConfig = meta_value(&trees, KEY_SEAL)?
         .ok_or_else(|| internal("the snapshot holds no seal config"))?;
-    let cluster_id = node.state.cluster_id()?.unwrap_or_default();
+    let cluster_id = node.state.seal.cluster_id()?.unwrap_or_default();
     let log_id = meta.last_log_id.unwrap_or_default();
     let header = Header {
         format: backup::FORMAT_V1,
@@ -170,7 +170,7 @@ fn meta_value<T: serde::de::DeserializeOwned>(
 pub async fn restore(State(node): State<Arc<Node>>, req: Request) -> Result<Response, ApiError> {
     let (mut parts, body) = req.into_parts();
     let headers: HeaderMap = parts.headers.clone();
-    let initialized = node.state.seal_config()?.is_some();
+    let initialized = node.state.seal.is_initialized()?;
     if initialized {
         if node.is_sealed() {
             return Err(ApiError::sealed());
@@ -188,7 +188,7 @@ pub async fn restore(State(node): State<Arc<Node>>, req: Request) -> Result<Resp
     let parsed = backup::parse(&file)?;
     let h = parsed.header.clone();
     let root: Key = if initialized {
-        let ours = node.state.cluster_id()?.unwrap_or_default();
+        let ours = node.state.seal.cluster_id()?.unwrap_or_default();
         if h.cluster_id != ours {
             return Err(BackupError::Foreign { ours, theirs: h.cluster_id }.into());
         }
@@ -240,7 +240,7 @@ pub async fn restore(State(node): State<Arc<Node>>, req: Request) -> Result<Resp
         node.refresh_keyring();
     } else {
         // The shares that opened the file unseal this node; the others take them as usual.
-        node.unseal.lock().await.reset();
+        node.seal().unseal_progress().lock().await.reset();
         node.set_barrier(Some(Barrier::new(root, keyring)));
     }
     tracing::warn!(

@@ -4,19 +4,21 @@
 //! auto-unseal without re-encrypting anything.
 //!
 //! ```text
-//!  every 200 ms while sealed:  state.auto_seal() ──HSM unwrap──> root ──open──> keyring ──> unsealed
+//!  every 200 ms while sealed:  seal.auto_seal() ──HSM unwrap──> root ──open──> keyring ──> unsealed
 //!  migrate to pkcs11:  T unseal shares ──> root ──HSM wrap──> SetAutoSeal(Some)   (shares → recovery keys)
 //!  migrate to shamir:  T recovery shares ──> root (checked) ──> SetAutoSeal(None) (recovery → unseal keys)
 //! ```
 //!
 //! The Shamir shares open the same sealed root key in both modes, which is why a migration
 //! touches nothing but the [`AutoSeal`] record.
+//!
+//! A service-level file, like [`super::service`] (which calls [`wrap_for`] for init and
+//! migrate): it drives the node's [`super::state::SealState`] from the applied records.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::AutoSeal;
+use super::record::AutoSeal;
 use crate::crypto::{Barrier, Keyring};
 use crate::node::Node;
 
@@ -40,17 +42,18 @@ pub enum AutoUnsealError {
 
 /// Unseals `node` from its cluster's auto-unseal record. `Ok(false)`: nothing to do.
 pub fn try_unseal(node: &Node) -> Result<bool, AutoUnsealError> {
-    if !node.is_sealed() || node.sealed_by_request.load(Ordering::Relaxed) {
+    let seal = node.seal();
+    if !seal.is_sealed() || seal.sealed_by_request() {
         return Ok(false);
     }
-    let Some(auto) = node.state.auto_seal()? else {
+    let Some(auto) = seal.reader().auto_seal()? else {
         return Ok(false);
     };
-    let hsm = node.hsm.as_ref().ok_or_else(|| AutoUnsealError::NoHsm {
+    let hsm = seal.hsm().ok_or_else(|| AutoUnsealError::NoHsm {
         kind: auto.kind.clone(),
         key_label: auto.key_label.clone(),
     })?;
-    let Some(sealed_keyring) = node.state.sealed_keyring()? else {
+    let Some(sealed_keyring) = seal.reader().sealed_keyring()? else {
         return Ok(false);
     };
     let root = hsm.unwrap(&auto.wrapped_root_key)?;
@@ -79,7 +82,7 @@ pub fn wrap_for(
     node: &Node,
     root: &crate::crypto::Key,
 ) -> Result<Option<AutoSeal>, super::pkcs11::HsmError> {
-    let Some(hsm) = node.hsm.as_ref() else { return Ok(None) };
+    let Some(hsm) = node.seal().hsm() else { return Ok(None) };
     Ok(Some(AutoSeal {
         kind: "pkcs11".into(),
         key_label: hsm.key_label.clone(),

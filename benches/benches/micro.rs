@@ -22,8 +22,7 @@ use ass_node::access::scope::{Action, ScopeSet};
 use ass_node::clock::{wall_ms, LeaderClock};
 use ass_node::command::{Command, Request, Response};
 use ass_node::crypto::{self, Barrier, Binding, Key, Keyring};
-use ass_node::http::agents::new_secret_credential;
-use ass_node::http::auth::{AuthCache, Identity, Principal};
+use ass_node::identity::{new_secret_credential, AuthCache, Identity, Principal};
 use ass_node::identity::{NewAgent, NewToken};
 use ass_node::raft::types::{Entry, LogId};
 use ass_node::raft::StateMachine;
@@ -328,12 +327,12 @@ impl From<ass_node::storage::StorageError> for Denied {
     }
 }
 
-/// The cache-miss path: `ass_node::http::auth::resolve` itself (root-token compare,
+/// The cache-miss path: `ass_node::identity::service::resolve` itself (root-token compare,
 /// credential → token record, the live chain, the agent, both IP allowlists, the stored
 /// scopes), with its error mapped to the bench's outcome.
 fn resolve_token(f: &AuthFixture, hash: &[u8; 32], now: u64) -> Result<Identity, Denied> {
-    let id = ass_node::http::auth::resolve(&f.state, hash, now).map_err(|e| match e.status {
-        axum::http::StatusCode::UNAUTHORIZED => Denied::Unauthorized,
+    let id = ass_node::identity::service::resolve(&f.state, hash, now).map_err(|e| match e {
+        ass_node::identity::service::AuthError::InvalidCredential => Denied::Unauthorized,
         _ => Denied::Internal,
     })?;
     if matches!(id.principal, Principal::Agent { .. }) {
@@ -342,7 +341,7 @@ fn resolve_token(f: &AuthFixture, hash: &[u8; 32], now: u64) -> Result<Identity,
     Ok(id)
 }
 
-/// What `authenticate` (node/src/http/auth.rs) and `Caller::require_secret` do after the
+/// What `authenticate` (node/src/identity/service.rs) and `Caller::require_secret` do after the
 /// identity is known: expiry by cluster time, the allowlists, the scope check for the route.
 /// Returns the agent name, as the caller's principal carries it.
 fn judge(

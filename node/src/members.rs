@@ -17,10 +17,7 @@ use ass_client::types::{AddMemberRequest, AutopilotState, Member, MembersRespons
 
 use crate::access::scope::Admin;
 use crate::handover::{Handover, HandoverError};
-// Moving to `identity::Caller` (branch `access`), whose checks return `identity::AccessError`:
-// these two lines are the swap.
-use crate::http::auth::Caller;
-use crate::http::error::ApiError as AccessError;
+use crate::identity::{AccessError, Caller};
 use crate::node::Node;
 use crate::raft::types::{NodeId, NodeInfo};
 
@@ -43,7 +40,7 @@ pub enum MembersError {
     NotLeader { leader: Option<String> },
     #[error(transparent)]
     Handover(HandoverError),
-    #[error("{}", .0.message)]
+    #[error("{0}")]
     Access(AccessError),
 }
 

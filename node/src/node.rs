@@ -9,11 +9,6 @@ use std::time::{Duration, Instant};
 use openraft::error::{ClientWriteError, RaftError};
 use tokio::sync::Mutex;
 
-use std::net::IpAddr;
-
-use ipnet::IpNet;
-
-use crate::access::limiter::FailureLimiter;
 use crate::clock::LeaderClock;
 use crate::command::{Request, Response};
 use crate::config::Config;
@@ -129,14 +124,10 @@ pub struct Node {
     pub clock: Arc<LeaderClock>,
     /// Prometheus metrics.
     pub metrics: crate::metrics::Metrics,
-    /// Brute-force protection: failed authentications per client address.
-    pub limiter: FailureLimiter,
-    /// Resolved credentials, valid while the store's identity generation is unchanged.
-    pub auth_cache: crate::http::auth::AuthCache,
+    /// The identity domain's memory: auth cache, failed-auth limiter, trusted proxies.
+    auth: crate::identity::AuthState,
     /// New approval requests after denials, per requester and path.
-    pub reopen_limiter: crate::approvals::ReopenLimiter,
-    /// Load balancers whose `X-Forwarded-For` is believed.
-    pub trusted_proxies: Vec<IpNet>,
+    reopen_limiter: crate::approvals::ReopenLimiter,
     started: Instant,
     /// ms since `started` when an AppendEntries from a leader last succeeded here.
     leader_contact_ms: AtomicU64,
@@ -174,20 +165,11 @@ impl Node {
             id: config.node_id,
             clock,
             metrics: crate::metrics::Metrics::new(config.node_id),
-            limiter: FailureLimiter::new(
+            auth: crate::identity::AuthState::new(
                 config.auth.max_failures_per_minute,
-                Duration::from_secs(60),
+                &config.auth.trusted_proxies,
             ),
-            auth_cache: Default::default(),
             reopen_limiter: Default::default(),
-            trusted_proxies: config
-                .auth
-                .trusted_proxies
-                .iter()
-                .filter_map(|c| {
-                    c.parse::<IpNet>().ok().or_else(|| c.parse::<IpAddr>().ok().map(IpNet::from))
-                })
-                .collect(),
             seal: SealState::new(SealReader::new(store.sm_meta.clone())),
             state: StateReader::new(&store),
             config,
@@ -218,6 +200,16 @@ impl Node {
     pub fn with_hsm(mut self, hsm: crate::seal::pkcs11::Hsm) -> Self {
         self.seal = self.seal.with_hsm(hsm);
         self
+    }
+
+    /// The identity domain's memory on this node (auth cache, limiter, trusted proxies).
+    pub fn auth(&self) -> &crate::identity::AuthState {
+        &self.auth
+    }
+
+    /// The approvals domain's memory on this node: new requests after denials.
+    pub fn reopen_limiter(&self) -> &crate::approvals::ReopenLimiter {
+        &self.reopen_limiter
     }
 
     /// This node's seal state: barrier, share progress, HSM (see [`crate::seal::service`]
@@ -425,8 +417,8 @@ impl Node {
             secrets: self.state.secrets.count() as u64,
             live_tokens: self.state.identity.live_tokens(now).unwrap_or(0) as u64,
             pending_approvals: pending as u64,
-            auth_cache_hits: self.auth_cache.hits.load(Ordering::Relaxed),
-            auth_cache_misses: self.auth_cache.misses.load(Ordering::Relaxed),
+            auth_cache_hits: self.auth().cache.hits.load(Ordering::Relaxed),
+            auth_cache_misses: self.auth().cache.misses.load(Ordering::Relaxed),
         }
     }
 

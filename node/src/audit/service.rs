@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ass_client::{
-    AuditCursor, AuditEvent, AuditHashResponse, AuditQueryResponse, AuditVerifyResponse, ErrorCode,
+    AuditCursor, AuditEvent, AuditHashResponse, AuditQueryResponse, AuditVerifyResponse,
 };
 use futures::Stream;
 
@@ -22,12 +22,9 @@ use super::fanout::{self, Feed};
 use super::query::Filter;
 use super::AuditRecord;
 use crate::access::scope::Admin;
+use crate::identity::{AccessError, Caller};
 use crate::node::Node;
 use crate::raft::types::NodeId;
-
-// The caller: swap to `identity::Caller` when it moves there (its access checks then
-// return a domain error, which `Denied` should carry instead of a code and a message).
-use crate::http::auth::Caller;
 
 /// A cursor message after this long without records (also a keep-alive).
 const QUIET: Duration = Duration::from_secs(5);
@@ -35,9 +32,9 @@ const QUIET: Duration = Duration::from_secs(5);
 /// Why an audit call is refused.
 #[derive(Debug, thiserror::Error)]
 pub enum AuditServiceError {
-    /// The caller may not (an agent key, or `audit:read` missing): the access check's answer.
-    #[error("{message}")]
-    Denied { code: ErrorCode, message: String },
+    /// The caller may not (an agent key, or `audit:read` missing).
+    #[error(transparent)]
+    Denied(#[from] AccessError),
     /// A filter or cursor that can't be used; the message names it.
     #[error("{0}")]
     BadRequest(String),
@@ -46,9 +43,7 @@ pub enum AuditServiceError {
 }
 
 fn require_audit_read(caller: &Caller) -> Result<(), AuditServiceError> {
-    caller
-        .require_admin(Admin::AuditRead)
-        .map_err(|e| AuditServiceError::Denied { code: e.code, message: e.message })
+    Ok(caller.require_admin(Admin::AuditRead)?)
 }
 
 /// Now, in ns since the Unix epoch (the base of relative filter times).

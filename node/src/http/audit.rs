@@ -19,12 +19,10 @@ use super::extract::{ApiJson, ApiQuery};
 use crate::audit::service::{self, AuditServiceError, FollowMsg};
 use crate::node::Node;
 
-// Here rather than in `error.rs` while `Caller` lives in `http::auth`: the service imports
-// it, so `error.rs` naming the service would close an import cycle.
 impl From<AuditServiceError> for ApiError {
     fn from(e: AuditServiceError) -> Self {
         match e {
-            AuditServiceError::Denied { code, message } => ApiError::new(code, message),
+            AuditServiceError::Denied(a) => a.into(),
             AuditServiceError::BadRequest(m) => ApiError::new(ErrorCode::BadRequest, m),
             AuditServiceError::Disabled => {
                 ApiError::new(ErrorCode::AuditUnavailable, e.to_string())

@@ -18,8 +18,6 @@ use super::extract::{request_id, ApiJson, ApiQuery};
 use crate::node::Node;
 use crate::posture::service::{self, DoctorParams, ExplainParams, PostureError};
 
-// Here rather than in `error.rs` while `Caller` lives in `http::auth`: the service imports
-// it, so `error.rs` naming the service would close an import cycle.
 impl From<PostureError> for ApiError {
     fn from(e: PostureError) -> Self {
         match e {
@@ -27,7 +25,7 @@ impl From<PostureError> for ApiError {
                 ApiError::new(ErrorCode::BadRequest, e.to_string())
             }
             PostureError::NotFound(m) => ApiError::new(ErrorCode::NotFound, m),
-            PostureError::Denied { code, message } => ApiError::new(code, message),
+            PostureError::Denied(a) => a.into(),
             PostureError::NotAReader => ApiError::new(ErrorCode::ScopeDenied, e.to_string()),
             PostureError::Storage(s) => s.into(),
             PostureError::Write(w) => w.into(),

@@ -7,7 +7,11 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
+use crate::approvals::service::{ApprovalError, GateError};
 use crate::command::Rejection;
+use crate::identity::engine::IssueError;
+use crate::identity::service::{AuthError, IdentityError};
+use crate::identity::AccessError;
 use crate::node::{ReadError, WriteError};
 use crate::raft::read_index::ReadIndexError;
 use crate::seal::SealError;
@@ -213,4 +217,112 @@ pub fn tier_downgrade_denied(current: crate::secrets::Tier) -> ApiError {
              --tier keeps the tier"
         ),
     )
+}
+
+impl From<AccessError> for ApiError {
+    fn from(e: AccessError) -> Self {
+        let code = match e {
+            AccessError::AgentKeyNotAllowed => ErrorCode::AgentKeyNotAllowed,
+            AccessError::NeedsScope(_) => ErrorCode::ScopeDenied,
+        };
+        ApiError::new(code, e.to_string())
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::InvalidCredential => ApiError::unauthorized(e.to_string()),
+            AuthError::IpNotAllowed(_) => ApiError::new(ErrorCode::IpNotAllowed, e.to_string()),
+            AuthError::RateLimited { .. } => ApiError::new(ErrorCode::RateLimited, e.to_string()),
+            AuthError::Corrupt(m) => ApiError::internal(m),
+            AuthError::Storage(s) => s.into(),
+        }
+    }
+}
+
+impl From<IssueError> for ApiError {
+    fn from(e: IssueError) -> Self {
+        let code = match &e {
+            IssueError::Access(a) => return a.clone().into(),
+            IssueError::NotWithin { .. } => ErrorCode::ScopeDenied,
+            IssueError::InvalidScope(_) => ErrorCode::InvalidScope,
+            IssueError::InvalidTtl(_) | IssueError::PolicyBreakGlassRange => ErrorCode::InvalidTtl,
+            IssueError::InvalidAllowlist(_) => ErrorCode::InvalidAllowlist,
+            IssueError::JustificationTooLong | IssueError::DescriptionTooLong => {
+                ErrorCode::BadRequest
+            }
+            IssueError::TtlTooLong { .. } | IssueError::PolicyTtlTooLong => ErrorCode::TtlTooLong,
+            IssueError::ChainTooDeep => ErrorCode::TokenChainTooDeep,
+            IssueError::InvalidName => ErrorCode::InvalidName,
+        };
+        ApiError::new(code, e.to_string())
+    }
+}
+
+impl From<IdentityError> for ApiError {
+    fn from(e: IdentityError) -> Self {
+        match e {
+            IdentityError::Access(a) => a.into(),
+            IdentityError::Rule(r) => r.into(),
+            IdentityError::Storage(s) => s.into(),
+            IdentityError::Write(w) => w.into(),
+            IdentityError::Rejected(r) => r.into(),
+            IdentityError::CallerVanished(m) => ApiError::unauthorized(m),
+            IdentityError::NotAToken => ApiError::new(ErrorCode::NotAToken, e.to_string()),
+            IdentityError::TokenNotFound | IdentityError::AgentNotFound(_) => {
+                ApiError::new(ErrorCode::NotFound, e.to_string())
+            }
+            IdentityError::NameTaken => ApiError::new(ErrorCode::NameTaken, e.to_string()),
+            IdentityError::Internal(m) => ApiError::internal(m),
+        }
+    }
+}
+
+impl From<GateError> for ApiError {
+    fn from(e: GateError) -> Self {
+        use crate::identity::format_id;
+        let message = e.to_string();
+        match e {
+            GateError::Required { id, .. } => {
+                ApiError::held_read(ErrorCode::ApprovalRequired, format_id(&id), message)
+            }
+            GateError::Denied { id } => {
+                ApiError::held_read(ErrorCode::ApprovalDenied, format_id(&id), message)
+            }
+            GateError::Expired { id, .. } => {
+                ApiError::held_read(ErrorCode::ApprovalExpired, format_id(&id), message)
+            }
+            GateError::RateLimited { .. } => ApiError::new(ErrorCode::ApprovalRateLimited, message),
+            GateError::ReasonTooLong => ApiError::new(ErrorCode::BadRequest, message),
+            GateError::Storage(s) => s.into(),
+            GateError::Write(w) => w.into(),
+            GateError::Rejected(r) => r.into(),
+            GateError::Internal(m) => ApiError::internal(m),
+        }
+    }
+}
+
+impl From<ApprovalError> for ApiError {
+    fn from(e: ApprovalError) -> Self {
+        match e {
+            ApprovalError::Access(a) => a.into(),
+            ApprovalError::BadId
+            | ApprovalError::BadStatus
+            | ApprovalError::CommentTooLong
+            | ApprovalError::BadAllowUnknown => ApiError::new(ErrorCode::BadRequest, e.to_string()),
+            ApprovalError::NotFound => ApiError::new(ErrorCode::NotFound, e.to_string()),
+            ApprovalError::NotAnApprover => ApiError::new(ErrorCode::NotAnApprover, e.to_string()),
+            ApprovalError::InvalidPolicy(_) => {
+                ApiError::new(ErrorCode::InvalidPolicy, e.to_string())
+            }
+            ApprovalError::UnknownApprover(_) => {
+                ApiError::new(ErrorCode::UnknownApprover, e.to_string())
+            }
+            ApprovalError::Storage(s) => s.into(),
+            ApprovalError::Write(w) => w.into(),
+            ApprovalError::Rejected(r) => r.into(),
+            ApprovalError::Internal(m) => ApiError::internal(m),
+        }
+    }
 }

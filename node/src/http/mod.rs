@@ -161,7 +161,7 @@ async fn metrics(State(node): State<Arc<Node>>, req: Request) -> Response {
                 Err(e) => return e.into_response(),
             };
         if let Err(e) = caller.require_admin(crate::access::scope::Admin::SysOperator) {
-            return e.into_response();
+            return ApiError::from(e).into_response();
         }
     }
     let body = node.metrics.render(&node.metrics_snapshot());

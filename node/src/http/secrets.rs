@@ -231,7 +231,7 @@ pub async fn put(
         }
     }
     let barrier = barrier(&node)?;
-    let request_id = caller.request_id(&headers)?;
+    let request_id = caller.request_id(super::extract::request_id(&headers)?);
     let _guard = node.path_lock(&path).lock().await;
     for _ in 0..VERSION_RETRIES {
         let current = node.state.secrets.record(&path)?;
@@ -316,7 +316,11 @@ pub async fn delete(
         Some(version) => Command::DestroyVersion { path: path.clone(), version },
     };
     let committed = node
-        .write(Request { request_id: caller.request_id(&headers)?, time_ms: now_ms(), cmd })
+        .write(Request {
+            request_id: caller.request_id(super::extract::request_id(&headers)?),
+            time_ms: now_ms(),
+            cmd,
+        })
         .await?;
     match committed.response {
         SmResponse::Deleted { version, destroyed } => {

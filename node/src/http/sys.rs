@@ -74,7 +74,7 @@ pub async fn revoke_root(
     caller: Caller,
     headers: HeaderMap,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let rid = caller.request_id(&headers)?;
+    let rid = caller.request_id(super::extract::request_id(&headers)?);
     let index = service::revoke_root(&node, &caller, rid).await?;
     Ok(Json(serde_json::json!({ "revoked": true, "index": index })))
 }
@@ -85,7 +85,7 @@ pub async fn rotate(
     caller: Caller,
     headers: HeaderMap,
 ) -> Result<Json<RotateResponse>, ApiError> {
-    let rid = caller.request_id(&headers)?;
+    let rid = caller.request_id(super::extract::request_id(&headers)?);
     Ok(Json(service::rotate(&node, &caller, rid).await?))
 }
 
@@ -193,7 +193,7 @@ impl From<service::Error> for ApiError {
             E::Write(e) => e.into(),
             E::Rejected(r) => r.into(),
             E::Storage(e) => e.into(),
-            E::Access(e) => e,
+            E::Access(e) => e.into(),
             E::NoKeyring | E::Hsm(_) | E::HsmGone | E::Keyring(_) | E::Unexpected(_) => {
                 ApiError::internal(e.to_string())
             }
@@ -214,7 +214,7 @@ impl From<members::MembersError> for ApiError {
             }
             E::NotLeader { leader } => ApiError::no_leader(leader),
             E::Handover(h) => ApiError::new(ErrorCode::Timeout, h.to_string()),
-            E::Access(e) => e,
+            E::Access(e) => e.into(),
         }
     }
 }

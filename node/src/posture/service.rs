@@ -19,8 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ass_client::{
-    DoctorReport, ErrorCode, Explanation, IgnoreRequest, IgnoreResponse, RightsizeReport,
-    StaleResponse,
+    DoctorReport, Explanation, IgnoreRequest, IgnoreResponse, RightsizeReport, StaleResponse,
 };
 use serde::{Deserialize, Serialize};
 
@@ -35,14 +34,10 @@ use crate::audit::store::format_ns;
 use crate::audit::AuditRecord;
 use crate::clock::now_ms;
 use crate::command::{Command, Rejection, Request, Response};
-use crate::identity::{format_id, parse_id, TokenState};
+use crate::identity::{format_id, parse_id, AccessError, Caller, Principal, TokenState};
 use crate::node::{Node, WriteError};
 use crate::state::StateReader;
 use crate::storage::StorageError;
-
-// The caller: swap to `identity::` when it moves there (its access checks then return a
-// domain error, which `Denied` should carry instead of a code and a message).
-use crate::http::auth::{Caller, Principal};
 
 /// Cluster-port route each member answers with its own [`MemberSelf`].
 pub const PATH_POSTURE: &str = "/internal/posture";
@@ -64,8 +59,8 @@ pub enum PostureError {
     #[error("{0}")]
     NotFound(String),
     /// The caller may not ask this (an agent key, or a scope missing).
-    #[error("{message}")]
-    Denied { code: ErrorCode, message: String },
+    #[error(transparent)]
+    Denied(#[from] AccessError),
     /// The caller holds neither `audit:read` nor `sys:operator`.
     #[error("this call needs the scope `audit:read` or `sys:operator`")]
     NotAReader,
@@ -82,9 +77,7 @@ pub enum PostureError {
 
 /// `audit:read` or `sys:operator` (never an agent key).
 fn require_reader(caller: &Caller) -> Result<(), PostureError> {
-    caller
-        .refuse_agent_key()
-        .map_err(|e| PostureError::Denied { code: e.code, message: e.message })?;
+    caller.refuse_agent_key()?;
     match &caller.scopes {
         None => Ok(()),
         Some(s) if s.allows_admin(Admin::AuditRead) || s.allows_admin(Admin::SysOperator) => Ok(()),
@@ -504,9 +497,7 @@ pub async fn ignore(
     req: &IgnoreRequest,
     request_id: [u8; 16],
 ) -> Result<IgnoreResponse, PostureError> {
-    caller
-        .require_admin(Admin::SysOperator)
-        .map_err(|e| PostureError::Denied { code: e.code, message: e.message })?;
+    caller.require_admin(Admin::SysOperator)?;
     let id = req.id.trim();
     if id.is_empty() || id.len() > MAX_ID_BYTES || id.chars().any(char::is_control) {
         return Err(PostureError::Invalid(format!(

@@ -41,10 +41,7 @@ use crate::access::scope::Admin;
 use crate::clock::{now_ms, rfc3339};
 use crate::command::{Command, Rejection, Request, Response};
 use crate::crypto::{Barrier, CryptoError};
-// Moving to `identity::Caller` (branch `access`), whose checks return `identity::AccessError`:
-// these two lines are the swap.
-use crate::http::auth::Caller;
-use crate::http::error::ApiError as AccessError;
+use crate::identity::{AccessError, Caller};
 use crate::node::{Committed, Node, WriteError};
 use crate::storage::StorageError;
 
@@ -87,7 +84,7 @@ pub enum Error {
     Unexpected(String),
     #[error(transparent)]
     Storage(#[from] StorageError),
-    #[error("{}", .0.message)]
+    #[error("{0}")]
     Access(AccessError),
 }
 

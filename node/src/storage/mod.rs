@@ -76,7 +76,7 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StorageError> {
 pub struct Store {
     pub db: sled::Db,
     /// The identity generation: bumped (after the commit) by every apply that can change who
-    /// may do what, and by snapshot installs. The auth cache (`http::auth_cache`) trusts an
+    /// may do what, and by snapshot installs. The auth cache (`identity::AuthCache`) trusts an
     /// entry only while this is unchanged. Shared by every clone of this store.
     pub identity_gen: std::sync::Arc<std::sync::atomic::AtomicU64>,
     /// sled's log file (`DIR/db/db`), for `fdatasync` after each flush.

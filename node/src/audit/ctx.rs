@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 pub struct AuditCtx(Arc<Mutex<Noted>>);
 
 /// Who authenticated, as a record names them (the identity side builds it from its
-/// principal: see the `From` impl next to `Principal`).
+/// principal: `identity::Caller::actor`), so `audit` never depends on `identity`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Actor {
     /// `root`, `agent_key` or `token`.

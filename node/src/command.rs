@@ -91,7 +91,7 @@ pub enum Command {
     /// Replaces every state-machine tree with a backup's (opened and checked by the
     /// proposer). `into_uninitialized`: refused if the cluster was initialized meanwhile.
     /// The cluster's own membership and applied position are kept.
-    Restore { into_uninitialized: bool, trees: Vec<crate::backup::TreeCopy> },
+    Restore { into_uninitialized: bool, trees: Vec<crate::storage::TreeCopy> },
     /// Writes `version` of `path` (it must be the latest version + 1), judging at apply any
     /// lowering of the path's tier against what the proposer authorized.
     PutSecret(PutSecret),

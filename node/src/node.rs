@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use openraft::error::{ClientWriteError, RaftError};
-use tokio::sync::Mutex;
 
 use crate::clock::LeaderClock;
 use crate::command::{Request, Response};
@@ -19,10 +18,6 @@ use crate::seal::{SealReader, SealState};
 use crate::state::StateReader;
 use crate::storage::Store;
 
-/// Stripes of the per-path write lock. A write holds its stripe through a whole Raft commit, so
-/// with 64 stripes 256 concurrent writers of different paths queued behind each other; 1024
-/// stripes (some 40 KiB of mutexes) leave collisions rare at that concurrency.
-const PATH_LOCK_STRIPES: usize = 1024;
 /// A write that has not committed by then is answered 503 (it may still commit later).
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -131,7 +126,8 @@ pub struct Node {
     started: Instant,
     /// ms since `started` when an AppendEntries from a leader last succeeded here.
     leader_contact_ms: AtomicU64,
-    path_locks: Vec<Mutex<()>>,
+    /// The secrets write path's per-path lock.
+    path_locks: crate::secrets::PathLocks,
     /// Set while this leader hands over leadership (see [`crate::handover`]); shared with
     /// the read-index service, which then confirms nothing here.
     pub stepping_down: Arc<std::sync::atomic::AtomicBool>,
@@ -179,7 +175,7 @@ impl Node {
             http,
             started: Instant::now(),
             leader_contact_ms: AtomicU64::new(u64::MAX),
-            path_locks: (0..PATH_LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
+            path_locks: Default::default(),
             may_lead: std::sync::atomic::AtomicBool::new(true),
             stepping_down,
             draining: std::sync::atomic::AtomicBool::new(false),
@@ -323,13 +319,9 @@ impl Node {
         Ok(())
     }
 
-    /// Stripe lock serializing writes to one path on this (leader) node.
-    pub fn path_lock(&self, path: &str) -> &Mutex<()> {
-        let mut h: u64 = 0xcbf29ce484222325;
-        for b in path.bytes() {
-            h = (h ^ b as u64).wrapping_mul(0x100000001b3);
-        }
-        &self.path_locks[(h % PATH_LOCK_STRIPES as u64) as usize]
+    /// The stripe locks serializing writes to one path on this (leader) node.
+    pub fn path_locks(&self) -> &crate::secrets::PathLocks {
+        &self.path_locks
     }
 
     /// Proposes one request on this node, which must be the leader.

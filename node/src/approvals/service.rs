@@ -33,6 +33,10 @@ pub enum GateError {
     Expired { old: [u8; 16], id: [u8; 16] },
     #[error("too many new requests for this secret after denials; ask again in {wait_secs} s")]
     RateLimited { wait_secs: u64 },
+    /// A reason with a character outside printable ASCII (what an HTTP header value reads
+    /// as text): refused, so no control character reaches a request or an approver's terminal.
+    #[error("x-ass-reason must be text")]
+    ReasonNotText,
     #[error("x-ass-reason is limited to {MAX_TEXT} bytes")]
     ReasonTooLong,
     #[error(transparent)]
@@ -118,6 +122,9 @@ pub async fn gate(
     else {
         return Ok(());
     };
+    if reason.is_some_and(|r| !r.bytes().all(|b| b == b'\t' || (b' '..=b'~').contains(&b))) {
+        return Err(GateError::ReasonNotText);
+    }
     if reason.is_some_and(|r| r.len() > MAX_TEXT) {
         return Err(GateError::ReasonTooLong);
     }

@@ -1,13 +1,12 @@
 //! `/v1/approvals` and `/v1/policy/approvals`: extract, call [`crate::approvals::service`],
-//! reply; and [`gate`], the secrets read path's door to `approvals::service::gate`.
+//! reply. (The gate of a secret read is `approvals::service::gate`, called by
+//! `secrets::service`.)
 
 use std::sync::Arc;
 
 use ass_client::types::{
     ApprovalInfo, ApprovalPolicyDocument, DecideRequest, Decision, ListApprovalsResponse,
-    HEADER_REASON,
 };
-use ass_client::ErrorCode;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::Json;
@@ -20,29 +19,6 @@ use crate::approvals::{DecisionRecord, Requester};
 use crate::clock::rfc3339;
 use crate::identity::format_id;
 use crate::node::Node;
-use crate::secrets::Tier;
-
-/// The approval gate of a read, with its `X-Ass-Reason` taken from `headers`: a one-line
-/// door to [`service::gate`] for the secrets read path. A reason that is not text is refused
-/// only where the gate would read it (a gated read), as before.
-pub async fn gate(
-    node: &Node,
-    caller: &Caller,
-    path: &str,
-    tier: Tier,
-    version: u64,
-    headers: &HeaderMap,
-) -> Result<(), ApiError> {
-    let reason = match headers.get(HEADER_REASON).map(|v| v.to_str()) {
-        None => None,
-        Some(Ok(s)) => Some(s),
-        Some(Err(_)) if !service::needs_approval(node, caller, tier)? => return Ok(()),
-        Some(Err(_)) => {
-            return Err(ApiError::new(ErrorCode::BadRequest, "x-ass-reason must be text"))
-        }
-    };
-    Ok(service::gate(node, caller, path, tier, version, reason).await?)
-}
 
 fn decision(d: &DecisionRecord) -> Decision {
     Decision { approver: d.approver.clone(), comment: d.comment.clone(), at: rfc3339(d.at_ms) }

@@ -8,6 +8,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 
 use crate::approvals::service::{ApprovalError, GateError};
+use crate::backup::service::SnapshotError;
+use crate::backup::BackupError;
 use crate::command::Rejection;
 use crate::identity::engine::IssueError;
 use crate::identity::service::{AuthError, IdentityError};
@@ -15,6 +17,8 @@ use crate::identity::AccessError;
 use crate::node::{ReadError, WriteError};
 use crate::raft::read_index::ReadIndexError;
 use crate::seal::SealError;
+use crate::secrets::engine::CheckError;
+use crate::secrets::service::SecretsError;
 use crate::secrets::PathError;
 use crate::storage::StorageError;
 
@@ -294,7 +298,9 @@ impl From<GateError> for ApiError {
                 ApiError::held_read(ErrorCode::ApprovalExpired, format_id(&id), message)
             }
             GateError::RateLimited { .. } => ApiError::new(ErrorCode::ApprovalRateLimited, message),
-            GateError::ReasonTooLong => ApiError::new(ErrorCode::BadRequest, message),
+            GateError::ReasonTooLong | GateError::ReasonNotText => {
+                ApiError::new(ErrorCode::BadRequest, message)
+            }
             GateError::Storage(s) => s.into(),
             GateError::Write(w) => w.into(),
             GateError::Rejected(r) => r.into(),
@@ -324,5 +330,165 @@ impl From<ApprovalError> for ApiError {
             ApprovalError::Rejected(r) => r.into(),
             ApprovalError::Internal(m) => ApiError::internal(m),
         }
+    }
+}
+
+impl From<SecretsError> for ApiError {
+    fn from(e: SecretsError) -> Self {
+        match e {
+            SecretsError::Path(e) => e.into(),
+            SecretsError::Access(e) => e.into(),
+            SecretsError::Approval(e) => e.into(),
+            SecretsError::Check(c) => c.into(),
+            SecretsError::NotFound | SecretsError::NoVersion { .. } => {
+                ApiError::new(ErrorCode::NotFound, e.to_string())
+            }
+            SecretsError::Sealed => ApiError::sealed(),
+            SecretsError::TierDowngradeDenied { current } => tier_downgrade_denied(current),
+            SecretsError::Conflict => ApiError::new(ErrorCode::Conflict, e.to_string()),
+            SecretsError::Rejected(r) => r.into(),
+            SecretsError::Write(e) => e.into(),
+            SecretsError::Storage(e) => e.into(),
+            SecretsError::Decrypt | SecretsError::NotUtf8 | SecretsError::Internal(_) => {
+                ApiError::internal(e.to_string())
+            }
+        }
+    }
+}
+
+impl From<CheckError> for ApiError {
+    fn from(e: CheckError) -> Self {
+        let code = match e {
+            CheckError::LatestDeleted { .. } | CheckError::VersionDeleted { .. } => {
+                ErrorCode::SecretDeleted
+            }
+            CheckError::VersionDestroyed { .. } => ErrorCode::VersionDestroyed,
+            CheckError::ValueTooLarge => ErrorCode::ValueTooLarge,
+            CheckError::BadType => ErrorCode::BadRequest,
+        };
+        ApiError::new(code, e.to_string())
+    }
+}
+
+impl From<BackupError> for ApiError {
+    fn from(e: BackupError) -> Self {
+        match e {
+            BackupError::Internal(_) => ApiError::internal(e.to_string()),
+            _ => ApiError::new(e.code(), e.to_string()),
+        }
+    }
+}
+
+impl From<SnapshotError> for ApiError {
+    fn from(e: SnapshotError) -> Self {
+        match e {
+            SnapshotError::Access(e) => e.into(),
+            SnapshotError::Sealed => ApiError::sealed(),
+            SnapshotError::File(e) => e.into(),
+            SnapshotError::Timeout => ApiError::new(ErrorCode::Timeout, e.to_string()),
+            SnapshotError::SharesNeeded { .. } => {
+                ApiError::new(ErrorCode::BadRequest, e.to_string())
+            }
+            SnapshotError::WrongShares { .. } => {
+                ApiError::new(ErrorCode::InvalidShares, e.to_string())
+            }
+            SnapshotError::Seal(e) => e.into(),
+            SnapshotError::Rejected(r) => r.into(),
+            SnapshotError::Write(e) => e.into(),
+            SnapshotError::Read(e) => e.into(),
+            SnapshotError::Storage(e) => e.into(),
+            SnapshotError::Internal(m) => ApiError::internal(m),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secrets::Tier;
+
+    /// Status, code and message of an answer.
+    type Answer = (u16, String, String);
+
+    fn answer(e: impl Into<ApiError>) -> Answer {
+        let e = e.into();
+        (e.status.as_u16(), e.code.as_str().to_string(), e.message)
+    }
+
+    /// The secrets and backup services' errors answer with the codes, statuses and messages
+    /// the handlers built themselves before the services existed (issue 15).
+    #[test]
+    fn service_errors_keep_their_answers() {
+        let cases: Vec<(Answer, (u16, &str, &str))> = vec![
+            (
+                answer(CheckError::LatestDeleted { latest: 3 }),
+                (404, "secret_deleted", "the latest version (3) is deleted"),
+            ),
+            (
+                answer(CheckError::VersionDeleted { version: 2 }),
+                (404, "secret_deleted", "version 2 is deleted"),
+            ),
+            (
+                answer(CheckError::VersionDestroyed { version: 2 }),
+                (404, "version_destroyed", "version 2 was destroyed"),
+            ),
+            (
+                answer(CheckError::ValueTooLarge),
+                (413, "value_too_large", "secret values are limited to 65536 bytes"),
+            ),
+            (
+                answer(CheckError::BadType),
+                (400, "bad_request", "`type` must be 1 to 64 characters of [A-Za-z0-9_-]"),
+            ),
+            (answer(SecretsError::NotFound), (404, "not_found", "no secret at this path")),
+            (
+                answer(SecretsError::NoVersion { version: 9 }),
+                (404, "not_found", "no version 9 at this path"),
+            ),
+            (
+                answer(SecretsError::Conflict),
+                (409, "conflict", "too many concurrent writes to this path; retry"),
+            ),
+            (answer(SecretsError::Decrypt), (500, "internal", "stored value failed to decrypt")),
+            (answer(SecretsError::NotUtf8), (500, "internal", "stored value is not UTF-8")),
+            (
+                answer(SnapshotError::Timeout),
+                (504, "timeout", "no Raft snapshot covering this read was built within 30 s"),
+            ),
+            (
+                answer(SnapshotError::SharesNeeded { threshold: 3 }),
+                (
+                    400,
+                    "bad_request",
+                    "this cluster is not initialized: give `keys`, at least 3 of the snapshot's \
+                     original unseal key shares",
+                ),
+            ),
+            (
+                answer(SnapshotError::WrongShares { threshold: 3, shares: 5 }),
+                (
+                    400,
+                    "invalid_shares",
+                    "the shares do not open this snapshot's root key: give 3 of the 5 unseal \
+                     key shares that were current when it was saved",
+                ),
+            ),
+            (
+                answer(SnapshotError::File(BackupError::TooLarge)),
+                (413, "snapshot_too_large", "the snapshot file is larger than 33554432 bytes"),
+            ),
+            (
+                answer(SnapshotError::Internal("snapshot: no Raft snapshot stored".into())),
+                (500, "internal", "snapshot: no Raft snapshot stored"),
+            ),
+        ];
+        for (got, (status, code, message)) in cases {
+            assert_eq!(got, (status, code.to_string(), message.to_string()));
+        }
+        let (status, code, _) =
+            answer(SecretsError::TierDowngradeDenied { current: Tier::Critical });
+        assert_eq!((status, code.as_str()), (403, "tier_downgrade_denied"));
+        assert_eq!(answer(SecretsError::Sealed).1, "sealed");
+        assert_eq!(answer(SnapshotError::Sealed).0, 503);
     }
 }

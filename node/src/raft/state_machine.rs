@@ -49,7 +49,7 @@ struct SnapshotContent {
     trees: Vec<TreeCopy>,
 }
 
-use crate::backup::TreeCopy;
+use crate::storage::TreeCopy;
 
 /// The trees of a snapshot's data, as [`RaftSnapshotBuilder::build_snapshot`] wrote them.
 pub fn snapshot_trees(data: &[u8]) -> Result<Vec<TreeCopy>, crate::storage::StorageError> {

@@ -20,6 +20,10 @@ use std::path::Path;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+/// One tree's name and every key/value pair in it: the layout of a state-machine snapshot
+/// and of a backup's body.
+pub type TreeCopy = (String, Vec<(Vec<u8>, Vec<u8>)>);
+
 /// Every stored or replicated value starts with this format byte; a future layout bumps it and
 /// [`decode`] learns to migrate the old one.
 pub const CODEC_V1: u8 = 1;

@@ -108,6 +108,30 @@ async fn a_critical_read_waits_for_two_approvers_then_succeeds_everywhere() {
     }
 }
 
+/// An `X-Ass-Reason` that is not printable text (UTF-8 accents, a C1 control sequence) is
+/// refused where the gate would record it, a gated read, and opens no request; an ungated read
+/// ignores it. So no control character reaches an approval request, or the terminal of an
+/// approver who lists it. Pins the behaviour across the move of the gate out of `http/`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reason_that_is_not_text_is_refused_by_a_gated_read_only() {
+    let c = Cluster::start(3).await;
+    let s = setup(&c, guide_policy(1)).await;
+    let public = "production/stripe/PUBLISHABLE_KEY";
+    assert_eq!(c.put(0, public, json!({"value": "pk_live_1"})).await.status, 200);
+    for reason in [&b"caf\xc3\xa9"[..], &b"\xc2\x9b31mred"[..]] {
+        let gated = format!("/v1/secrets/{SECRET}");
+        let r = c.send_raw_header(1, Some(&s.requester), &gated, "x-ass-reason", reason).await;
+        assert_eq!((r.status, r.code()), (400, "bad_request".into()), "{:?}", r.body);
+        let path = format!("/v1/secrets/{public}");
+        let r = c.send_raw_header(2, Some(&s.requester), &path, "x-ass-reason", reason).await;
+        assert_eq!((r.status, r.body["value"].as_str()), (200, Some("pk_live_1")), "{:?}", r.body);
+    }
+    let pending = c.send_as(0, Some(&s.you), "GET", "/v1/approvals", None, &[]).await;
+    assert_eq!(pending.body["approvals"].as_array().map(Vec::len), Some(0), "{:?}", pending.body);
+    // The same read with a text reason opens its request as usual.
+    assert_eq!(read(&c, 0, &s.requester).await.code(), "approval_required");
+}
+
 /// No self-approval, each approver once, only listed approvers, only with approvals:decide.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn approval_rules_hold() {

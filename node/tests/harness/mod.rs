@@ -167,6 +167,25 @@ impl Cluster {
         reply(req.send().await.expect("request sent")).await
     }
 
+    /// A request with one header given as raw bytes: a value that is not visible ASCII,
+    /// which the `&str` headers of [`Cluster::send_as`] can't carry.
+    pub async fn send_raw_header(
+        &self,
+        node: usize,
+        token: Option<&str>,
+        path: &str,
+        name: &str,
+        value: &[u8],
+    ) -> Reply {
+        let mut req = self.http.get(self.url(node, path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let value = reqwest::header::HeaderValue::from_bytes(value).expect("a header value");
+        req = req.header(name, value);
+        reply(req.send().await.expect("request sent")).await
+    }
+
     /// A request with the given token (or none).
     pub async fn request_with_token(
         &self,

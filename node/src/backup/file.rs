@@ -34,8 +34,7 @@ pub const MAX_FILE_BYTES: usize = 32 * 1024 * 1024;
 const CHECKSUM_LEN: usize = 32;
 const KDF_INFO: &[u8] = b"ass/snapshot/v1";
 
-/// One tree's name and every key/value pair in it (the Raft snapshot's layout).
-pub type TreeCopy = (String, Vec<(Vec<u8>, Vec<u8>)>);
+pub use crate::storage::TreeCopy;
 
 /// The clear header of a backup file.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

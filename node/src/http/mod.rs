@@ -206,13 +206,3 @@ async fn gate(State(node): State<Arc<Node>>, req: Request, next: Next) -> Respon
     }
     forward::forward_writes(node, req, next).await
 }
-
-/// Turns a committed write whose state-machine answer should be `Ok` into the caller's
-/// result: a deterministic rejection becomes its API error, anything else is a bug.
-pub(crate) fn expect_ok(committed: &crate::node::Committed) -> Result<(), ApiError> {
-    match &committed.response {
-        crate::command::Response::Ok => Ok(()),
-        crate::command::Response::Rejected(r) => Err(r.clone().into()),
-        other => Err(ApiError::internal(format!("unexpected state machine response {other:?}"))),
-    }
-}

@@ -380,28 +380,18 @@ pub async fn cleanup_dead_servers(node: Arc<Node>) {
 
 /// The audit event of one autopilot removal (actor `autopilot`).
 async fn record_removal(node: &Node, victim: NodeId) {
-    let event = ass_client::audit::AuditEvent {
-        v: 1,
-        seq: 0,
-        time: String::new(),
-        node: node.id,
-        request_id: uuid::Uuid::new_v4().to_string(),
-        actor: "autopilot".to_owned(),
-        agent: None,
-        agent_id: None,
-        accessor: None,
-        credential_hmac: None,
-        action: "sys.autopilot.remove_dead_server".to_owned(),
+    let event = crate::audit::AuditRecord {
         method: "DELETE".to_owned(),
         path: format!("/v1/sys/members/{victim}"),
-        version: None,
-        tier: None,
         result: "ok".to_owned(),
         status: 200,
         client: "local".to_owned(),
-        approval_id: None,
-        prev_hash: String::new(),
-        hash: String::new(),
+        ..crate::audit::AuditRecord::new(
+            node.id,
+            uuid::Uuid::new_v4().to_string(),
+            "autopilot",
+            "sys.autopilot.remove_dead_server",
+        )
     };
     if let Err(e) = node.audit.record(event).await {
         node.metrics.audit_failures.inc();

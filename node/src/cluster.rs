@@ -12,7 +12,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use tower::ServiceExt;
 
-use crate::http::audit;
+use crate::audit::fanout;
 use crate::http::forward::{self, ForwardedRequest, PATH_FORWARD};
 use crate::node::{Node, ProposeError, WriteError, PATH_PROPOSE};
 use crate::raft::network::{PATH_APPEND, PATH_SNAPSHOT, PATH_VOTE};
@@ -35,16 +35,22 @@ pub fn router(node: Arc<Node>, api: Router) -> Router {
         .route(PATH_FORWARD, post(forwarded))
         .route(PATH_PROPOSE, post(propose))
         .route(
-            audit::PATH_QUERY,
-            post(|State(s): State<ClusterState>, b: Bytes| audit::internal_query(s.node, b)),
+            fanout::PATH_QUERY,
+            post(|State(s): State<ClusterState>, b: Bytes| async move {
+                reply(&fanout::answer_query(s.node, &b).await)
+            }),
         )
         .route(
-            audit::PATH_TAIL,
-            post(|State(s): State<ClusterState>, b: Bytes| audit::internal_tail(s.node, b)),
+            fanout::PATH_TAIL,
+            post(|State(s): State<ClusterState>, b: Bytes| async move {
+                reply(&fanout::answer_tail(s.node, &b).await)
+            }),
         )
         .route(
-            audit::PATH_VERIFY,
-            post(|State(s): State<ClusterState>| audit::internal_verify(s.node)),
+            fanout::PATH_VERIFY,
+            post(|State(s): State<ClusterState>| async move {
+                reply(&fanout::answer_verify(s.node).await)
+            }),
         )
         .route(PATH_STATE_DIGEST, get(state_digest))
         .route(crate::handover::PATH_CAMPAIGN, post(campaign))

@@ -1,8 +1,14 @@
 //! Prometheus metrics of one node: one registry, names prefixed `ass_`.
 //!
 //! Labels never carry a secret path or a token: the route label is the route *template*
-//! (`/v1/secrets/{*path}`), never the request path. Raft and state gauges are read at scrape
-//! time from openraft's metrics and the applied state, so they are never stale.
+//! (`/v1/secrets/{*path}`), never the request path. Raft and state gauges are set at scrape
+//! time from a [`MetricsSnapshot`] (openraft's metrics and the applied state, gathered by
+//! `Node::metrics_snapshot`), so they are never stale; this module knows nothing of the node.
+//!
+//! ```text
+//!  request path, autopilot, TLS, audit ──inc/observe──> counters, histograms (as it happens)
+//!  GET /metrics ──> Node::metrics_snapshot() ──> Metrics::render(&snapshot) ──> text
+//! ```
 
 use std::time::Instant;
 
@@ -10,8 +16,6 @@ use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
-
-use crate::node::Node;
 
 /// The node's metrics.
 pub struct Metrics {
@@ -228,42 +232,30 @@ impl Metrics {
         }
     }
 
-    /// The text exposition, with Raft and state gauges read now.
-    pub fn render(&self, node: &Node) -> String {
-        let m = node.raft.metrics().borrow().clone();
-        self.observe_leader(m.current_leader);
-        self.raft_term.set(m.current_term as i64);
-        self.raft_is_leader.set(i64::from(m.current_leader == Some(node.id)));
-        self.raft_leader_id.set(m.current_leader.unwrap_or(0) as i64);
-        self.raft_last_log_index.set(m.last_log_index.unwrap_or(0) as i64);
-        let applied = m.last_applied.map_or(0, |l| l.index);
-        self.raft_applied_index.set(applied as i64);
+    /// The text exposition, with the Raft and state gauges set from `now` (read at scrape
+    /// time, so never stale).
+    pub fn render(&self, now: &MetricsSnapshot) -> String {
+        self.observe_leader(now.leader);
+        self.raft_term.set(now.term as i64);
+        self.raft_is_leader.set(i64::from(now.leader == Some(now.node_id)));
+        self.raft_leader_id.set(now.leader.unwrap_or(0) as i64);
+        self.raft_last_log_index.set(now.last_log_index as i64);
+        self.raft_applied_index.set(now.applied_index as i64);
         self.raft_replication_lag.reset();
-        if let Some(replication) = &m.replication {
-            let last = m.last_log_index.unwrap_or(0);
+        if let Some(replication) = &now.replication {
             for (id, matched) in replication {
-                if *id != node.id {
-                    let lag = last.saturating_sub(matched.map_or(0, |l| l.index));
+                if *id != now.node_id {
+                    let lag = now.last_log_index.saturating_sub(matched.unwrap_or(0));
                     self.raft_replication_lag.with_label_values(&[&id.to_string()]).set(lag as i64);
                 }
             }
         }
-        self.sealed.set(i64::from(node.is_sealed()));
-        self.secrets.set(node.state.secrets.count() as i64);
-        let now = node.clock.now_ms();
-        self.live_tokens.set(node.state.identity.live_tokens(now).unwrap_or(0) as i64);
-        let pending = node
-            .state
-            .approvals
-            .all()
-            .map(|all| all.iter().filter(|(_, r)| r.status_at(now) == "pending").count())
-            .unwrap_or(0);
-        self.pending_approvals.set(pending as i64);
+        self.sealed.set(i64::from(now.sealed));
+        self.secrets.set(now.secrets as i64);
+        self.live_tokens.set(now.live_tokens as i64);
+        self.pending_approvals.set(now.pending_approvals as i64);
         // The cache counts on its own (no registry on the hot path); catch the counters up.
-        for (result, total) in [
-            ("hit", node.auth().cache.hits.load(std::sync::atomic::Ordering::Relaxed)),
-            ("miss", node.auth().cache.misses.load(std::sync::atomic::Ordering::Relaxed)),
-        ] {
+        for (result, total) in [("hit", now.auth_cache_hits), ("miss", now.auth_cache_misses)] {
             let counter = self.auth_cache_lookups.with_label_values(&[result]);
             counter.inc_by(total.saturating_sub(counter.get()));
         }
@@ -271,6 +263,27 @@ impl Metrics {
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
         String::from_utf8(out).unwrap_or_default()
     }
+}
+
+/// What a scrape reads from the node at scrape time: Raft's view, applied state and the
+/// auth cache's own counters. Gathered by `Node::metrics_snapshot`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MetricsSnapshot {
+    pub node_id: u64,
+    pub term: u64,
+    /// The leader this node knows.
+    pub leader: Option<u64>,
+    pub last_log_index: u64,
+    pub applied_index: u64,
+    /// On the leader: each member and the last log index it matched (`None`: none yet).
+    pub replication: Option<Vec<(u64, Option<u64>)>>,
+    pub sealed: bool,
+    pub secrets: u64,
+    pub live_tokens: u64,
+    pub pending_approvals: u64,
+    /// Lookups the auth cache answered (`hit`) or sent to state (`miss`) since start.
+    pub auth_cache_hits: u64,
+    pub auth_cache_misses: u64,
 }
 
 #[cfg(test)]
@@ -290,6 +303,54 @@ mod tests {
         );
         m.observe_leader(Some(1));
         m.observe_leader(Some(2));
+        assert_eq!(m.leader_changes.get(), 1);
+    }
+
+    fn line<'a>(text: &'a str, name: &str) -> Vec<&'a str> {
+        text.lines().filter(|l| l.starts_with(name)).collect()
+    }
+
+    #[test]
+    fn a_snapshot_sets_the_gauges_it_reads() {
+        let m = Metrics::new(1);
+        let mut now = MetricsSnapshot {
+            node_id: 1,
+            term: 7,
+            leader: Some(1),
+            last_log_index: 120,
+            applied_index: 118,
+            replication: Some(vec![(1, Some(120)), (2, Some(100)), (3, None)]),
+            sealed: false,
+            secrets: 5,
+            live_tokens: 3,
+            pending_approvals: 2,
+            auth_cache_hits: 40,
+            auth_cache_misses: 4,
+        };
+        let text = m.render(&now);
+        assert_eq!(line(&text, "ass_raft_term{"), [r#"ass_raft_term{node="1"} 7"#]);
+        assert_eq!(line(&text, "ass_raft_is_leader{"), [r#"ass_raft_is_leader{node="1"} 1"#]);
+        let lag = line(&text, "ass_raft_replication_lag_entries{");
+        assert_eq!(
+            lag,
+            [
+                r#"ass_raft_replication_lag_entries{follower="2",node="1"} 20"#,
+                r#"ass_raft_replication_lag_entries{follower="3",node="1"} 120"#,
+            ],
+            "the leader itself has no lag line"
+        );
+        assert!(text.contains(r#"ass_pending_approvals{node="1"} 2"#), "{text}");
+        assert!(text.contains(r#"ass_auth_cache_lookups_total{result="hit",node="1"} 40"#));
+        // A follower's scrape: no lag lines, the counters only grow to the new totals.
+        now.leader = Some(2);
+        now.replication = None;
+        now.sealed = true;
+        now.auth_cache_hits = 41;
+        let text = m.render(&now);
+        assert!(line(&text, "ass_raft_replication_lag_entries{").is_empty(), "{text}");
+        assert_eq!(line(&text, "ass_raft_leader_id{"), [r#"ass_raft_leader_id{node="1"} 2"#]);
+        assert_eq!(line(&text, "ass_sealed{"), [r#"ass_sealed{node="1"} 1"#]);
+        assert!(text.contains(r#"ass_auth_cache_lookups_total{result="hit",node="1"} 41"#));
         assert_eq!(m.leader_changes.get(), 1);
     }
 }

@@ -385,6 +385,35 @@ impl Node {
         rc.heartbeat(lead);
     }
 
+    /// What a metrics scrape reads now: Raft's view, applied state, the auth cache counters.
+    pub fn metrics_snapshot(&self) -> crate::metrics::MetricsSnapshot {
+        let m = self.raft.metrics().borrow().clone();
+        let now = self.clock.now_ms();
+        let pending = self
+            .state
+            .approvals
+            .all()
+            .map(|all| all.iter().filter(|(_, r)| r.status_at(now) == "pending").count())
+            .unwrap_or(0);
+        crate::metrics::MetricsSnapshot {
+            node_id: self.id,
+            term: m.current_term,
+            leader: m.current_leader,
+            last_log_index: m.last_log_index.unwrap_or(0),
+            applied_index: m.last_applied.map_or(0, |l| l.index),
+            replication: m
+                .replication
+                .as_ref()
+                .map(|r| r.iter().map(|(id, matched)| (*id, matched.map(|l| l.index))).collect()),
+            sealed: self.is_sealed(),
+            secrets: self.state.secrets.count() as u64,
+            live_tokens: self.state.identity.live_tokens(now).unwrap_or(0) as u64,
+            pending_approvals: pending as u64,
+            auth_cache_hits: self.auth().cache.hits.load(Ordering::Relaxed),
+            auth_cache_misses: self.auth().cache.misses.load(Ordering::Relaxed),
+        }
+    }
+
     /// Proposes one request from any node: locally on the leader, else through the leader's
     /// cluster port. For commands a node makes itself (a new root token), not for API writes,
     /// which are forwarded whole.

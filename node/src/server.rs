@@ -202,7 +202,7 @@ pub async fn run(
         on_refusal: None,
     };
     let mut api_port = Port {
-        on_refusal: Some(crate::http::audit::refusal_recorder(node.clone())),
+        on_refusal: Some(crate::http::audit_layer::refusal_recorder(node.clone())),
         ..failures("api")
     };
     if !config.api.proxy_protocol_from.is_empty() {

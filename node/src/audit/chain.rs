@@ -10,22 +10,24 @@
 //! A checkpoint left by retention names the `seq` and hash of the last pruned event and is
 //! MACed with a key derived from the root key, so the chain may start from it.
 
-use ass_client::{AuditEvent, AuditProblem};
+use ass_client::AuditProblem;
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+use super::record::AuditRecord;
 
 /// `prev_hash` of a node's first event.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 const DOMAIN: &[u8] = b"ass-audit-v1\n";
 
 /// The canonical line of an event (without newline).
-pub fn canonical(event: &AuditEvent) -> String {
+pub fn canonical(event: &AuditRecord) -> String {
     serde_json::to_string(event).expect("an audit event always serializes")
 }
 
 /// SHA-256 over the event with `hash` blank.
-pub fn event_hash(event: &AuditEvent) -> String {
+pub fn event_hash(event: &AuditRecord) -> String {
     let mut blank = event.clone();
     blank.hash = String::new();
     blank_line_hash(&canonical(&blank))
@@ -46,7 +48,7 @@ const BLANK_TAIL: &str = r#""hash":""}"#;
 ///
 /// Serializes the event once: the line with `hash` blank is what the hash covers, and the
 /// stored line is that one with the hash written into its (last) field.
-pub fn seal_event(event: &mut AuditEvent, prev_hash: &str) -> String {
+pub fn seal_event(event: &mut AuditRecord, prev_hash: &str) -> String {
     event.prev_hash = prev_hash.to_owned();
     event.hash = String::new();
     let mut line = canonical(event);
@@ -133,10 +135,10 @@ pub fn check<'a>(
     let mut out = ChainCheck { checked: 0, first_seq: None, last_seq: None, problem: None };
     // seq of every line, for telling a reorder from a removal.
     let seqs: Vec<Option<u64>> =
-        lines.iter().map(|l| serde_json::from_str::<AuditEvent>(l).ok().map(|e| e.seq)).collect();
+        lines.iter().map(|l| serde_json::from_str::<AuditRecord>(l).ok().map(|e| e.seq)).collect();
     for (i, raw) in lines.iter().enumerate() {
         let line_no = i as u64 + 1;
-        let event: AuditEvent = match serde_json::from_str(raw) {
+        let event: AuditRecord = match serde_json::from_str(raw) {
             Ok(e) => e,
             Err(e) => {
                 out.problem =
@@ -215,8 +217,8 @@ pub fn check<'a>(
 pub(crate) mod tests {
     use super::*;
 
-    pub fn event(seq: u64) -> AuditEvent {
-        AuditEvent {
+    pub fn event(seq: u64) -> AuditRecord {
+        AuditRecord {
             v: 1,
             seq,
             time: format!("2026-11-28T10:00:00.{seq:09}Z"),
@@ -290,7 +292,7 @@ pub(crate) mod tests {
     #[test]
     fn an_edit_with_a_recomputed_hash_shows_at_the_next_event() {
         let mut lines = chain(5);
-        let mut e: AuditEvent = serde_json::from_str(&lines[1]).unwrap();
+        let mut e: AuditRecord = serde_json::from_str(&lines[1]).unwrap();
         e.agent = Some("someone-else".into());
         let prev = e.prev_hash.clone();
         lines[1] = seal_event(&mut e, &prev);
@@ -324,7 +326,7 @@ pub(crate) mod tests {
     #[test]
     fn a_checkpoint_starts_the_chain_and_must_match() {
         let lines = chain(6);
-        let third: AuditEvent = serde_json::from_str(&lines[2]).unwrap();
+        let third: AuditRecord = serde_json::from_str(&lines[2]).unwrap();
         let rest: Vec<&str> = lines[3..].iter().map(String::as_str).collect();
         let c = check(rest.clone(), Some((3, &third.hash)));
         assert_eq!((c.checked, c.first_seq, c.problem), (3, Some(4), None));

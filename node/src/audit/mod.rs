@@ -2,16 +2,22 @@
 //! before the answer leaves; hash-chained per node; queried and followed cluster-wide.
 //!
 //! ```text
-//!  http::audit::record (middleware) ── AuditEvent ──> AuditLog::record ──> store (group
+//!  http::audit_layer::record ── AuditRecord ──> AuditLog::record ──> store (group
 //!        ▲ fills actor, action, path, version,            commit: one fdatasync per batch)
 //!        │ tier, approval id, result                              │ ack (seq) or error
 //!        └──── answer released only after the ack; else 503 audit_unavailable ◄┘
 //!
-//!  GET /v1/audit ──> every member's local_query (cluster port) ──> query::merge
-//!  GET /v1/audit/stream ──> every member's local_tail (long poll) ──> SSE, id: cursor
+//!  GET /v1/audit ──> service::query ──> fanout: every member's local_query ──> query::merge
+//!  GET /v1/audit/stream ──> service::follow ──> fanout: every member's local_tail (long
+//!                           poll) ──> SSE, id: cursor
 //! ```
 //!
-//! Never holds a secret value, a token or an agent key: handlers fill in only names, ids,
+//! Files: `record` (the stored type, converted to `ass_client::AuditEvent` at the edge),
+//! `ctx` (what the request path notes), `chain` (hashes, pure), `query` (filter and merge,
+//! pure), `store` (the file and its writer), `fanout` (the cluster), `service` (the use
+//! cases of `/v1/audit*`); this file holds [`AuditLog`], one node's log.
+//!
+//! Never holds a secret value, a token or an agent key: services note only names, ids,
 //! accessors and versions, and a presented credential appears only as an HMAC under a key
 //! derived from the root key (so the HMAC key exists only while unsealed). The log is not
 //! replicated through Raft: each node's own file survives its own `kill -9` (the answer
@@ -19,15 +25,21 @@
 
 pub mod chain;
 pub mod ctx;
+pub mod fanout;
 pub mod query;
+pub mod record;
+pub mod service;
 pub mod store;
+
+pub use ctx::AuditCtx;
+pub use record::AuditRecord;
 
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use ass_client::{AuditChainReport, AuditEvent, AuditProblem};
+use ass_client::{AuditChainReport, AuditProblem};
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
@@ -150,7 +162,7 @@ impl AuditLog {
     }
 
     /// Records one event durably; `Ok(seq)` once it is on disk.
-    pub async fn record(&self, event: AuditEvent) -> Result<u64, AuditError> {
+    pub async fn record(&self, event: AuditRecord) -> Result<u64, AuditError> {
         let Some(i) = &self.inner else { return Ok(0) };
         let (tx, rx) = oneshot::channel();
         i.store.tx.send(Msg::Event(Box::new(event), tx)).map_err(|_| StoreError::Stopped)?;
@@ -182,7 +194,7 @@ impl AuditLog {
             let start = end.saturating_sub(CHUNK);
             let lines = store::read_lines(&file, &offsets, len, start, end)?;
             for line in lines.iter().rev() {
-                let Ok(e) = serde_json::from_str::<AuditEvent>(line) else { continue };
+                let Ok(e) = serde_json::from_str::<AuditRecord>(line) else { continue };
                 if filter.too_old(&e) {
                     break 'scan;
                 }
@@ -240,7 +252,7 @@ impl AuditLog {
                     let mid = (lo + hi) / 2;
                     let t = store::read_lines(&file, &offsets, len, mid, mid + 1)?
                         .first()
-                        .and_then(|l| serde_json::from_str::<AuditEvent>(l).ok())
+                        .and_then(|l| serde_json::from_str::<AuditRecord>(l).ok())
                         .map(|e| e.time);
                     if t.is_some_and(|t| t < req.from_time) {
                         lo = mid + 1;
@@ -264,7 +276,7 @@ impl AuditLog {
         let lines = match req.after {
             Some(after) => lines
                 .into_iter()
-                .filter(|l| serde_json::from_str::<AuditEvent>(l).is_ok_and(|e| e.seq > after))
+                .filter(|l| serde_json::from_str::<AuditRecord>(l).is_ok_and(|e| e.seq > after))
                 .collect(),
             None => lines,
         };
@@ -380,9 +392,9 @@ mod tests {
         AuditLog::open(dir, 1, Duration::from_secs(5), store::Sync::EveryBatch).unwrap()
     }
 
-    fn all(log: &AuditLog) -> Vec<AuditEvent> {
+    fn all(log: &AuditLog) -> Vec<AuditRecord> {
         let f = Filter { limit: query::MAX_LIMIT, ..Default::default() };
-        let mut v: Vec<AuditEvent> = log
+        let mut v: Vec<AuditRecord> = log
             .local_query(&f)
             .unwrap()
             .lines

@@ -2,9 +2,9 @@
 
 use std::collections::HashMap;
 
-use ass_client::AuditEvent;
 use serde::{Deserialize, Serialize};
 
+use super::record::AuditRecord;
 use super::store::format_ns;
 
 /// Default and largest `limit`.
@@ -93,11 +93,11 @@ impl Filter {
     }
 
     /// Whether the event is before `since` (so older ones, scanned newest first, are too).
-    pub fn too_old(&self, e: &AuditEvent) -> bool {
+    pub fn too_old(&self, e: &AuditRecord) -> bool {
         self.since.as_ref().is_some_and(|s| e.time < *s)
     }
 
-    pub fn matches(&self, e: &AuditEvent) -> bool {
+    pub fn matches(&self, e: &AuditRecord) -> bool {
         if self.too_old(e) || self.until.as_ref().is_some_and(|u| e.time >= *u) {
             return false;
         }
@@ -140,13 +140,13 @@ impl Filter {
 }
 
 /// Sort key of the merged answer: time, then node, then seq.
-pub fn order(a: &AuditEvent, b: &AuditEvent) -> std::cmp::Ordering {
+pub fn order(a: &AuditRecord, b: &AuditRecord) -> std::cmp::Ordering {
     (&a.time, a.node, a.seq).cmp(&(&b.time, b.node, b.seq))
 }
 
 /// Merges every node's newest matches into the newest `limit`, oldest first.
-pub fn merge(per_node: Vec<Vec<AuditEvent>>, limit: usize) -> Vec<AuditEvent> {
-    let mut all: Vec<AuditEvent> = per_node.into_iter().flatten().collect();
+pub fn merge(per_node: Vec<Vec<AuditRecord>>, limit: usize) -> Vec<AuditRecord> {
+    let mut all: Vec<AuditRecord> = per_node.into_iter().flatten().collect();
     all.sort_by(order);
     all.dedup_by(|a, b| a.node == b.node && a.seq == b.seq);
     let skip = all.len().saturating_sub(limit);

@@ -29,10 +29,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use ass_client::AuditEvent;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::chain::{self, Checkpoint, GENESIS};
+use super::record::AuditRecord;
 
 pub const EVENTS_FILE: &str = "events.log";
 pub const CHECKPOINT_FILE: &str = "checkpoint.json";
@@ -104,7 +104,7 @@ pub(crate) type Ack = oneshot::Sender<Result<u64, StoreError>>;
 
 /// A request to the writer.
 pub(crate) enum Msg {
-    Event(Box<AuditEvent>, Ack),
+    Event(Box<AuditRecord>, Ack),
     Prune(PruneRequest, oneshot::Sender<Result<Option<Checkpoint>, StoreError>>),
 }
 
@@ -150,7 +150,7 @@ pub(crate) fn open(dir: &Path, node: u64, sync: Sync) -> Result<Store, StoreErro
         offsets.push(at as u64);
         at += line.len();
     }
-    let parse = |line: &[u8]| serde_json::from_slice::<AuditEvent>(line.trim_ascii_end()).ok();
+    let parse = |line: &[u8]| serde_json::from_slice::<AuditRecord>(line.trim_ascii_end()).ok();
     let lines: Vec<&[u8]> = bytes.split_inclusive(|b| *b == b'\n').collect();
     let first_seq = lines
         .first()
@@ -362,7 +362,7 @@ impl Writer {
         self.last_time_ns
     }
 
-    async fn commit(&mut self, batch: Vec<(Box<AuditEvent>, Ack)>) {
+    async fn commit(&mut self, batch: Vec<(Box<AuditRecord>, Ack)>) {
         if batch.is_empty() {
             return;
         }
@@ -448,7 +448,7 @@ impl Writer {
         if let Some(older) = &req.older_than {
             while cut + 1 < offsets.len() {
                 let line = read_lines(&file, &offsets, len, cut, cut + 1).map_err(io)?;
-                let e: AuditEvent = match line.first().map(|l| serde_json::from_str(l)) {
+                let e: AuditRecord = match line.first().map(|l| serde_json::from_str(l)) {
                     Some(Ok(e)) => e,
                     _ => break,
                 };
@@ -462,7 +462,7 @@ impl Writer {
             return Ok(None);
         }
         let last = read_lines(&file, &offsets, len, cut - 1, cut).map_err(io)?;
-        let last: AuditEvent = serde_json::from_str(last.first().map_or("", String::as_str))
+        let last: AuditRecord = serde_json::from_str(last.first().map_or("", String::as_str))
             .map_err(|e| io(format!("the last pruned line is not an event: {e}")))?;
         let mut cp = Checkpoint {
             v: 1,

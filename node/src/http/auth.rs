@@ -18,11 +18,11 @@ use axum::extract::{ConnectInfo, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::Method;
 
-use super::audit::AuditCtx;
 use super::error::ApiError;
 use super::extract::consistency;
 use super::forward::Forwarded;
 use crate::access::allowlist::{client_ip_from_hops, forwarded_hops};
+use crate::audit::AuditCtx;
 use crate::identity::service::authenticate;
 use crate::node::{Consistency, Node};
 

@@ -75,7 +75,7 @@ fn status_of(status: u16) -> StatusCode {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let info = super::audit::ErrorInfo {
+        let info = super::audit_layer::ErrorInfo {
             code: self.code.clone(),
             approval_id: self.approval_id.clone(),
         };

@@ -181,7 +181,7 @@ async fn send(
 fn into_response(resp: ForwardedResponse) -> Response {
     let mut out = Response::new(Body::from(resp.body));
     // The leader ran this request and recorded its audit event.
-    out.extensions_mut().insert(super::audit::RecordedElsewhere);
+    out.extensions_mut().insert(super::audit_layer::RecordedElsewhere);
     *out.status_mut() = StatusCode::from_u16(resp.status).unwrap_or(StatusCode::BAD_GATEWAY);
     for (k, v) in resp.headers {
         if let (Ok(k), Ok(v)) = (HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_bytes(&v))

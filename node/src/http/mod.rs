@@ -4,7 +4,7 @@
 //! ```text
 //!  request ──body limit──> client IP ──> audit record ──> sealed gate ──> writes: forward to
 //!                                         │                   the leader (/internal/forward)
-//!                   answer leaves only after its audit event is durable (see [`audit`])
+//!                   answer leaves only after its audit event is durable (see [`audit_layer`])
 //!  handler: Caller (limiter → read index → credential → allowlists) ──> scope check
 //!     read:  state ──> approval gate ──> barrier.decrypt ──> reply
 //!     write: encrypt for version N+1 ──> raft.client_write ──> reply + X-Ass-Index
@@ -13,6 +13,7 @@
 pub mod agents;
 pub mod approvals;
 pub mod audit;
+pub mod audit_layer;
 pub mod auth;
 pub mod doctor;
 pub mod error;
@@ -106,7 +107,7 @@ pub fn router(node: Arc<Node>) -> Router {
         // request future, so steps that sit next to each other share one (edge: client IP +
         // metrics; gate: sealed check + write forwarding).
         .layer(middleware::from_fn_with_state(node.clone(), gate))
-        .layer(middleware::from_fn_with_state(node.clone(), audit::record))
+        .layer(middleware::from_fn_with_state(node.clone(), audit_layer::record))
         .layer(middleware::from_fn_with_state(node.clone(), edge))
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(node)
@@ -163,7 +164,7 @@ async fn metrics(State(node): State<Arc<Node>>, req: Request) -> Response {
             return ApiError::from(e).into_response();
         }
     }
-    let body = node.metrics.render(&node);
+    let body = node.metrics.render(&node.metrics_snapshot());
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }
 
@@ -204,14 +205,4 @@ async fn gate(State(node): State<Arc<Node>>, req: Request, next: Next) -> Respon
         return ApiError::sealed().into_response();
     }
     forward::forward_writes(node, req, next).await
-}
-
-/// Turns a committed write whose state-machine answer should be `Ok` into the caller's
-/// result: a deterministic rejection becomes its API error, anything else is a bug.
-pub(crate) fn expect_ok(committed: &crate::node::Committed) -> Result<(), ApiError> {
-    match &committed.response {
-        crate::command::Response::Ok => Ok(()),
-        crate::command::Response::Rejected(r) => Err(r.clone().into()),
-        other => Err(ApiError::internal(format!("unexpected state machine response {other:?}"))),
-    }
 }

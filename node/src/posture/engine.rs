@@ -14,12 +14,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use ass_client::{
-    AuditEvent, CheckGrade, DoctorReport, ExplainReason, Explanation, Finding, HeldScope, Ignored,
+    CheckGrade, DoctorReport, ExplainReason, Explanation, Finding, HeldScope, Ignored,
     RightsizeReport, Severity, StaleSecret, UsedAccess,
 };
 
 use crate::access::allowlist::Allowlist;
 use crate::access::scope::{needed_secret_scope, Action, Admin, Scope};
+use crate::audit::AuditRecord;
 
 /// A new suppression of a doctor finding: why, and who asked.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
@@ -881,21 +882,21 @@ fn secret_action(action: &str) -> Option<Action> {
 }
 
 /// The secret path of an audit event of a secret route (`/v1/secrets/<path>[/versions]`).
-fn secret_path(e: &AuditEvent) -> Option<String> {
+fn secret_path(e: &AuditRecord) -> Option<String> {
     let p = e.path.strip_prefix("/v1/secrets/")?;
     let p = if e.action == "secret.versions" { p.strip_suffix("/versions")? } else { p };
     Some(p.to_string())
 }
 
 /// The audit time form (RFC 3339, UTC, nanoseconds) as ms since the epoch.
-fn event_ms(e: &AuditEvent) -> Option<u64> {
+fn event_ms(e: &AuditRecord) -> Option<u64> {
     let t = humantime::parse_rfc3339_weak(&e.time).ok()?;
     Some(t.duration_since(std::time::UNIX_EPOCH).ok()?.as_millis() as u64)
 }
 
 /// Condenses the window's events (any order) into the facts the checks read. `backup_path`:
 /// the route of a backup save.
-pub fn audit_facts(events: &[AuditEvent], since_ms: u64, backup_path: &str) -> AuditFacts {
+pub fn audit_facts(events: &[AuditRecord], since_ms: u64, backup_path: &str) -> AuditFacts {
     let mut f = AuditFacts { enabled: true, since_ms, ..Default::default() };
     for e in events {
         let ok = e.result == "ok";

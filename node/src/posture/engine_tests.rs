@@ -362,7 +362,7 @@ fn ev(
     path: &str,
     result: &str,
     client: &str,
-) -> AuditEvent {
+) -> AuditRecord {
     serde_json::from_value(serde_json::json!({
         "v": 1, "seq": 1, "time": "2026-12-01T00:00:00.000000000Z", "node": 1,
         "request_id": "r", "actor": actor, "agent": agent, "agent_id": null, "accessor": null,

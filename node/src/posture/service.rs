@@ -1,29 +1,41 @@
-//! Gathers the posture engine's records from the node: applied state (`node.state`), the
-//! audit log of every member, and each member's own facts over the cluster port. No rule
-//! lives here: every judgement is [`super::engine`]'s.
+//! The posture use cases behind `/v1/sys/doctor*`: who may ask, then the posture engine's
+//! records gathered from the node — applied state (`node.state`), the audit log of every
+//! member, and each member's own facts over the cluster port. No posture rule lives here:
+//! every judgement is [`super::engine`]'s.
 //!
 //! ```text
+//!  caller: audit:read or sys:operator (ignore: sys:operator)
 //!  state (tokens judged live, agents, secrets, policy) ─┐
 //!  audit: cluster_query(since) + cluster_verify ────────┼──> Facts ──engine::report──> report
 //!  members: POST /internal/posture (sealed, TLS, cert) ─┘
+//!  ignore(id, reason) ── checked ──> Command::IgnoreFinding ──> node.write (replicated)
 //! ```
+//!
+//! Reading any of them needs `audit:read` or `sys:operator` (they show what the audit log
+//! and the agent list already show those scopes: agent names, token accessors, paths).
+//! Suppressing a finding changes what CI gates on, so it needs `sys:operator`.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use ass_client::{DoctorReport, Explanation, RightsizeReport, StaleResponse};
+use ass_client::{
+    DoctorReport, Explanation, IgnoreRequest, IgnoreResponse, RightsizeReport, StaleResponse,
+};
 use serde::{Deserialize, Serialize};
 
 use super::engine::{
     self, AgentFact, Facts, Gate, Limits, MemberFact, PolicyFact, SecretFact, Subject, TokenFact,
 };
-use crate::access::scope::Action;
+use crate::access::scope::{Action, Admin};
 use crate::approvals::Requester;
+use crate::audit::fanout::{ask, cluster_query, cluster_verify, members};
 use crate::audit::query::{Filter, MAX_LIMIT};
 use crate::audit::store::format_ns;
-use crate::http::audit::{ask, cluster_query, cluster_verify, members};
-use crate::identity::{format_id, parse_id, TokenState};
-use crate::node::Node;
+use crate::audit::AuditRecord;
+use crate::clock::now_ms;
+use crate::command::{Command, Rejection, Request, Response};
+use crate::identity::{format_id, parse_id, AccessError, Caller, Principal, TokenState};
+use crate::node::{Node, WriteError};
 use crate::state::StateReader;
 use crate::storage::StorageError;
 
@@ -32,16 +44,45 @@ pub const PATH_POSTURE: &str = "/internal/posture";
 
 const DAY_MS: u64 = 86_400_000;
 const FANOUT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest finding id and reason accepted, in bytes.
+const MAX_ID_BYTES: usize = 512;
+const MAX_REASON_BYTES: usize = 1000;
 
 /// Why a posture question can't be answered; each names the parameter or the subject.
 #[derive(Debug, thiserror::Error)]
 pub enum PostureError {
     #[error("`{param}`: {message}")]
     BadParam { param: &'static str, message: String },
+    /// A request body that can't be used; the message says how to fix it.
+    #[error("{0}")]
+    Invalid(String),
     #[error("{0}")]
     NotFound(String),
+    /// The caller may not ask this (an agent key, or a scope missing).
+    #[error(transparent)]
+    Denied(#[from] AccessError),
+    /// The caller holds neither `audit:read` nor `sys:operator`.
+    #[error("this call needs the scope `audit:read` or `sys:operator`")]
+    NotAReader,
     #[error(transparent)]
     Storage(#[from] StorageError),
+    #[error(transparent)]
+    Write(#[from] WriteError),
+    /// The state machine refused the suppression.
+    #[error("rejected: {0:?}")]
+    Rejected(Rejection),
+    #[error("unexpected state machine response {0}")]
+    Unexpected(String),
+}
+
+/// `audit:read` or `sys:operator` (never an agent key).
+fn require_reader(caller: &Caller) -> Result<(), PostureError> {
+    caller.refuse_agent_key()?;
+    match &caller.scopes {
+        None => Ok(()),
+        Some(s) if s.allows_admin(Admin::AuditRead) || s.allows_admin(Admin::SysOperator) => Ok(()),
+        Some(_) => Err(PostureError::NotAReader),
+    }
 }
 
 fn bad(param: &'static str, message: impl Into<String>) -> PostureError {
@@ -204,7 +245,7 @@ async fn window_events(
     node: &Arc<Node>,
     since_ms: u64,
     agent: Option<&str>,
-) -> (Vec<ass_client::AuditEvent>, bool, Vec<String>) {
+) -> (Vec<AuditRecord>, bool, Vec<String>) {
     let filter = Filter {
         limit: MAX_LIMIT,
         since: Some(format_ns(since_ms.saturating_mul(1_000_000))),
@@ -238,7 +279,12 @@ pub struct DoctorParams {
 }
 
 /// The graded report.
-pub async fn doctor(node: &Arc<Node>, p: &DoctorParams) -> Result<DoctorReport, PostureError> {
+pub async fn doctor(
+    node: &Arc<Node>,
+    caller: &Caller,
+    p: &DoctorParams,
+) -> Result<DoctorReport, PostureError> {
+    require_reader(caller)?;
     let now = node.clock.now_ms();
     let mut limits = Limits::at(now);
     limits.rotation_ms = parse_age("older_than", p.older_than.as_deref(), limits.rotation_ms)?;
@@ -283,7 +329,12 @@ pub async fn doctor(node: &Arc<Node>, p: &DoctorParams) -> Result<DoctorReport, 
 }
 
 /// Secrets whose latest version is older than `older_than`.
-pub fn stale(node: &Node, older_than: Option<&str>) -> Result<StaleResponse, PostureError> {
+pub fn stale(
+    node: &Node,
+    caller: &Caller,
+    older_than: Option<&str>,
+) -> Result<StaleResponse, PostureError> {
+    require_reader(caller)?;
     let now = node.clock.now_ms();
     let ms = parse_age("older_than", older_than, 90 * DAY_MS)?;
     let (_, _, secrets, _) = state_facts(&node.state, now)?;
@@ -304,7 +355,12 @@ pub struct ExplainParams {
 }
 
 /// Which scope grants the access, or why it is denied.
-pub fn explain(node: &Node, p: &ExplainParams) -> Result<Explanation, PostureError> {
+pub fn explain(
+    node: &Node,
+    caller: &Caller,
+    p: &ExplainParams,
+) -> Result<Explanation, PostureError> {
+    require_reader(caller)?;
     let now = node.clock.now_ms();
     let path =
         p.path.as_deref().filter(|s| !s.is_empty()).ok_or_else(|| bad("path", "is required"))?;
@@ -395,9 +451,11 @@ pub fn explain(node: &Node, p: &ExplainParams) -> Result<Explanation, PostureErr
 /// An agent's scopes used in the window against what it holds.
 pub async fn rightsize(
     node: &Arc<Node>,
+    caller: &Caller,
     agent: Option<&str>,
     since: Option<&str>,
 ) -> Result<RightsizeReport, PostureError> {
+    require_reader(caller)?;
     let now = node.clock.now_ms();
     let name = agent.filter(|s| !s.is_empty()).ok_or_else(|| bad("agent", "is required"))?;
     let since_ms = parse_since(since, 30 * DAY_MS, now)?;
@@ -419,4 +477,53 @@ pub async fn rightsize(
     r.since = crate::clock::rfc3339(since_ms);
     r.partial = partial || !node.audit.enabled();
     Ok(r)
+}
+
+/// Who set a suppression, as the report shows it.
+fn principal_name(p: &Principal) -> String {
+    match p {
+        Principal::Root => "root".into(),
+        Principal::Agent { name, .. } => name.clone(),
+        Principal::Token { agent_name: Some(n), .. } => n.clone(),
+        Principal::Token { accessor, .. } => format!("token:{}", format_id(accessor)),
+    }
+}
+
+/// Suppresses a finding (`{id, reason}`) or lifts its suppression (`{id, remove: true}`);
+/// needs `sys:operator`. Replicated: every node's report shows it.
+pub async fn ignore(
+    node: &Node,
+    caller: &Caller,
+    req: &IgnoreRequest,
+    request_id: [u8; 16],
+) -> Result<IgnoreResponse, PostureError> {
+    caller.require_admin(Admin::SysOperator)?;
+    let id = req.id.trim();
+    if id.is_empty() || id.len() > MAX_ID_BYTES || id.chars().any(char::is_control) {
+        return Err(PostureError::Invalid(format!(
+            "`id` must be a finding id from `ass doctor` (1 to {MAX_ID_BYTES} bytes, no control characters)"
+        )));
+    }
+    let ignore = if req.remove {
+        None
+    } else {
+        let reason = req.reason.as_deref().map(str::trim).unwrap_or_default();
+        if reason.is_empty() || reason.len() > MAX_REASON_BYTES {
+            return Err(PostureError::Invalid(format!(
+                "`reason` is required (1 to {MAX_REASON_BYTES} bytes): say why this finding is accepted"
+            )));
+        }
+        Some(engine::NewIgnore {
+            reason: reason.to_string(),
+            by: principal_name(&caller.principal),
+        })
+    };
+    let cmd = Command::IgnoreFinding { id: id.to_string(), ignore };
+    let committed = node.write(Request { request_id, time_ms: now_ms(), cmd }).await?;
+    match committed.response {
+        Response::Ok => {}
+        Response::Rejected(r) => return Err(PostureError::Rejected(r)),
+        other => return Err(PostureError::Unexpected(format!("{other:?}"))),
+    }
+    Ok(IgnoreResponse { id: id.to_string(), ignored: !req.remove, index: committed.index })
 }

@@ -10,6 +10,11 @@
 pub mod file;
 pub mod service;
 
+/// API route that saves a backup (the doctor recognizes backups by it in the audit log).
+pub const PATH_SAVE: &str = "/v1/sys/snapshot";
+/// API route that restores one.
+pub const PATH_RESTORE: &str = "/v1/sys/snapshot/restore";
+
 pub use file::{
     parse, write, BackupError, Body, Header, Parsed, TreeCopy, FORMAT_V1, MAGIC, MAX_FILE_BYTES,
 };

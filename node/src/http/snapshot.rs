@@ -19,9 +19,7 @@ use crate::backup::{self, service};
 use crate::clock::rfc3339;
 use crate::node::Node;
 
-/// Route of both calls.
-pub const PATH_SAVE: &str = "/v1/sys/snapshot";
-pub const PATH_RESTORE: &str = "/v1/sys/snapshot/restore";
+pub use crate::backup::{PATH_RESTORE, PATH_SAVE};
 /// Largest restore request: the file in base64 inside JSON.
 pub const MAX_RESTORE_BODY: usize = backup::MAX_FILE_BYTES / 3 * 4 + 64 * 1024;
 

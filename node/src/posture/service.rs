@@ -298,13 +298,13 @@ pub async fn doctor(
         let from = since_ms.min(now.saturating_sub(limits.backup_max_age_ms));
         let (events, partial, n) = window_events(node, from, None).await;
         notes.extend(n);
-        let mut facts = engine::audit_facts(&events, since_ms, crate::http::snapshot::PATH_SAVE);
+        let mut facts = engine::audit_facts(&events, since_ms, crate::backup::PATH_SAVE);
         // Only the window's own events count for the usage checks.
         let in_window: Vec<_> = events
             .into_iter()
             .filter(|e| e.time >= format_ns(since_ms.saturating_mul(1_000_000)))
             .collect();
-        let windowed = engine::audit_facts(&in_window, since_ms, crate::http::snapshot::PATH_SAVE);
+        let windowed = engine::audit_facts(&in_window, since_ms, crate::backup::PATH_SAVE);
         facts.uses = windowed.uses;
         facts.readers = windowed.readers;
         facts.root_reads = windowed.root_reads;
@@ -465,7 +465,7 @@ pub async fn rightsize(
         .find_agent(name)?
         .ok_or_else(|| PostureError::NotFound(format!("no agent named `{}`", cut(name))))?;
     let (events, partial, _) = window_events(node, since_ms, Some(&a.name)).await;
-    let facts = engine::audit_facts(&events, since_ms, crate::http::snapshot::PATH_SAVE);
+    let facts = engine::audit_facts(&events, since_ms, crate::backup::PATH_SAVE);
     let fact = AgentFact {
         name: a.name.clone(),
         scopes: a.scopes,

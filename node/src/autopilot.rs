@@ -14,7 +14,6 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -55,8 +54,8 @@ pub fn node_state(node: &Node) -> NodeState {
     NodeState {
         sealed: node.is_sealed(),
         applied_index: node.applied_index(),
-        removed: node.removed.load(Ordering::Relaxed),
-        draining: node.draining.load(Ordering::Relaxed),
+        removed: node.is_removed(),
+        draining: node.is_draining(),
     }
 }
 
@@ -64,12 +63,12 @@ pub fn node_state(node: &Node) -> NodeState {
 /// unreachable: four times the longest election timeout (3.2 s by default, as before the
 /// timeouts were halved in decision 32), so a slow heartbeat or two never flags a live member.
 pub fn unreachable_after(node: &Node) -> Duration {
-    Duration::from_millis(4 * node.config.raft.election_timeout_max_ms)
+    Duration::from_millis(4 * node.config().raft.election_timeout_max_ms)
 }
 
 /// The bound within which the leader must have heard from a member for it to be healthy.
 fn contact_bound(node: &Node) -> Duration {
-    match node.config.autopilot.last_contact_threshold_ms {
+    match node.config().autopilot.last_contact_threshold_ms {
         0 => unreachable_after(node),
         ms => Duration::from_millis(ms),
     }
@@ -77,8 +76,8 @@ fn contact_bound(node: &Node) -> Duration {
 
 /// The cluster's health as the leader sees it, probing every member's seal state.
 pub async fn state(node: &Node) -> Result<AutopilotState, AutopilotError> {
-    let m = node.raft.metrics().borrow().clone();
-    if m.current_leader != Some(node.id) {
+    let m = node.raft().metrics().borrow().clone();
+    if m.current_leader != Some(node.id()) {
         return Err(AutopilotError::NotLeader);
     }
     let membership = m.membership_config.membership().clone();
@@ -86,11 +85,11 @@ pub async fn state(node: &Node) -> Result<AutopilotState, AutopilotError> {
     let matched = m.replication.clone().unwrap_or_default();
     let last = m.last_log_index.unwrap_or(0);
     let bound = contact_bound(node);
-    let max_lag = node.config.autopilot.max_trailing_logs;
+    let max_lag = node.config().autopilot.max_trailing_logs;
     let probes = membership.nodes().map(|(id, info)| {
         let (id, addr) = (*id, info.cluster_addr.clone());
         async move {
-            if id == node.id {
+            if id == node.id() {
                 return (id, Some(node_state(node)));
             }
             (id, probe(node, &addr).await)
@@ -101,11 +100,11 @@ pub async fn state(node: &Node) -> Result<AutopilotState, AutopilotError> {
     let mut servers = Vec::new();
     for (id, info) in membership.nodes() {
         let answer = answers.get(id).cloned().flatten();
-        let is_self = *id == node.id;
+        let is_self = *id == node.id();
         let matched_index =
             if is_self { Some(last) } else { matched.get(id).copied().flatten().map(|l| l.index) };
         let lag = matched_index.map(|i| last.saturating_sub(i));
-        let since = if is_self { Some(Duration::ZERO) } else { node.peer_contacts.since(*id) };
+        let since = if is_self { Some(Duration::ZERO) } else { node.peer_contacts().since(*id) };
         let mut problems = Vec::new();
         match &answer {
             None => problems.push("not answering".to_owned()),
@@ -159,18 +158,18 @@ pub async fn state(node: &Node) -> Result<AutopilotState, AutopilotError> {
         healthy,
         failure_tolerance,
         safe_to_restart_one: healthy && failure_tolerance >= 1,
-        leader: node.id,
+        leader: node.id(),
         voters,
         quorum,
         last_index: last,
         servers,
-        cleanup_dead_servers: node.config.autopilot.cleanup_dead_servers,
+        cleanup_dead_servers: node.config().autopilot.cleanup_dead_servers,
     })
 }
 
 async fn probe(node: &Node, cluster_addr: &str) -> Option<NodeState> {
     let resp = node
-        .http
+        .peer()
         .post(cluster_addr, PATH_NODE_STATE)
         .timeout(Duration::from_millis(1000))
         .send()
@@ -185,12 +184,12 @@ async fn probe(node: &Node, cluster_addr: &str) -> Option<NodeState> {
 /// Loads the removal marker at start: a node removed before its restart stays removed until
 /// a newer membership that lists it arrives.
 pub fn load_marker(node: &Node) {
-    let path = node.config.data_dir.join(REMOVED_MARKER);
+    let path = node.config().data_dir.join(REMOVED_MARKER);
     if let Ok(text) = std::fs::read_to_string(&path) {
         let index = text.trim().parse::<u64>().unwrap_or(0);
-        let m = node.raft.metrics().borrow().clone();
+        let m = node.raft().metrics().borrow().clone();
         let membership_index = m.membership_config.log_id().map_or(0, |l| l.index);
-        let listed = m.membership_config.membership().get_node(&node.id).is_some();
+        let listed = m.membership_config.membership().get_node(&node.id()).is_some();
         if listed && membership_index > index {
             let _ = std::fs::remove_file(&path);
         } else {
@@ -201,7 +200,7 @@ pub fn load_marker(node: &Node) {
 
 /// Marks this node removed (or, `false`, back in the cluster).
 fn set_removed(node: &Node, removed: bool) {
-    if node.removed.swap(removed, Ordering::Relaxed) != removed {
+    if node.set_removed(removed) != removed {
         if removed {
             tracing::warn!(
                 "this node was removed from the cluster: its health check answers 530 and it \
@@ -211,14 +210,14 @@ fn set_removed(node: &Node, removed: bool) {
             tracing::info!("this node is a member again");
         }
     }
-    node.metrics.removed.set(i64::from(removed));
+    node.metrics().removed.set(i64::from(removed));
     node.reconcile_seal_role();
 }
 
 /// Records that the membership entry at `index` removed this node.
 pub fn mark_removed(node: &Node, index: u64) -> Result<(), AutopilotError> {
-    let path = node.config.data_dir.join(REMOVED_MARKER);
-    if !node.removed.load(Ordering::Relaxed) {
+    let path = node.config().data_dir.join(REMOVED_MARKER);
+    if !node.is_removed() {
         std::fs::write(&path, format!("{index}\n"))?;
     }
     set_removed(node, true);
@@ -235,22 +234,22 @@ pub async fn watch_membership(node: Arc<Node>) {
     let mut seen_listed = false;
     loop {
         interval.tick().await;
-        let m = node.raft.metrics().borrow().clone();
+        let m = node.raft().metrics().borrow().clone();
         let Some(log_id) = m.membership_config.log_id() else { continue };
-        let listed = m.membership_config.membership().get_node(&node.id).is_some();
+        let listed = m.membership_config.membership().get_node(&node.id()).is_some();
         seen_listed |= listed;
-        let removed = node.removed.load(Ordering::Relaxed);
+        let removed = node.is_removed();
         if !listed && !removed && seen_listed {
             if let Err(e) = mark_removed(&node, log_id.index) {
                 tracing::warn!(error = %e, "could not record the removal");
             }
         } else if listed && removed {
-            let marker = std::fs::read_to_string(node.config.data_dir.join(REMOVED_MARKER))
+            let marker = std::fs::read_to_string(node.config().data_dir.join(REMOVED_MARKER))
                 .ok()
                 .and_then(|t| t.trim().parse::<u64>().ok())
                 .unwrap_or(0);
             if log_id.index > marker {
-                let _ = std::fs::remove_file(node.config.data_dir.join(REMOVED_MARKER));
+                let _ = std::fs::remove_file(node.config().data_dir.join(REMOVED_MARKER));
                 set_removed(&node, false);
             }
         }
@@ -262,7 +261,7 @@ pub async fn watch_membership(node: Arc<Node>) {
 pub async fn tell_removed(node: &Node, cluster_addr: &str, index: u64) {
     let Ok(body) = crate::storage::encode(&index) else { return };
     let sent = node
-        .http
+        .peer()
         .post(cluster_addr, PATH_REMOVED)
         .timeout(Duration::from_secs(1))
         .body(body)
@@ -303,7 +302,7 @@ pub fn dead_voter_to_remove(
 /// On the leader, with `[autopilot] cleanup_dead_servers = true`: removes dead voters by
 /// [`dead_voter_to_remove`], audited and counted.
 pub async fn cleanup_dead_servers(node: Arc<Node>) {
-    let cfg = node.config.autopilot.clone();
+    let cfg = node.config().autopilot.clone();
     if !cfg.cleanup_dead_servers {
         return;
     }
@@ -317,13 +316,13 @@ pub async fn cleanup_dead_servers(node: Arc<Node>) {
             continue;
         }
         let since = *leading_since.get_or_insert_with(Instant::now);
-        let m = node.raft.metrics().borrow().clone();
+        let m = node.raft().metrics().borrow().clone();
         let voters: Vec<NodeId> = m.membership_config.membership().voter_ids().collect();
         // A voter never heard from since this node took over counts from that moment.
         let unheard: BTreeMap<NodeId, Duration> = voters
             .iter()
-            .filter(|v| **v != node.id)
-            .map(|v| (*v, node.peer_contacts.since(*v).unwrap_or_else(|| since.elapsed())))
+            .filter(|v| **v != node.id())
+            .map(|v| (*v, node.peer_contacts().since(*v).unwrap_or_else(|| since.elapsed())))
             .collect();
         let Some(victim) = dead_voter_to_remove(
             &voters,
@@ -336,9 +335,9 @@ pub async fn cleanup_dead_servers(node: Arc<Node>) {
         };
         let unheard_ms = unheard.get(&victim).map_or(0, |d| d.as_millis() as u64);
         let change = openraft::ChangeMembers::RemoveVoters([victim].into_iter().collect());
-        match node.raft.change_membership(change, false).await {
+        match node.raft().change_membership(change, false).await {
             Ok(resp) => {
-                node.metrics.autopilot_dead_servers_removed.inc();
+                node.metrics().autopilot_dead_servers_removed.inc();
                 tracing::warn!(
                     removed = victim,
                     unheard_ms,
@@ -359,7 +358,7 @@ pub async fn cleanup_dead_servers(node: Arc<Node>) {
                 // The change may have committed although this call saw an error (leadership
                 // or a response lost on the way): if the victim is gone, it was this removal.
                 let gone = !node
-                    .raft
+                    .raft()
                     .metrics()
                     .borrow()
                     .membership_config
@@ -367,7 +366,7 @@ pub async fn cleanup_dead_servers(node: Arc<Node>) {
                     .voter_ids()
                     .any(|v| v == victim);
                 if gone {
-                    node.metrics.autopilot_dead_servers_removed.inc();
+                    node.metrics().autopilot_dead_servers_removed.inc();
                     tracing::warn!(removed = victim, unheard_ms, error = %e, "autopilot removed a dead voter (its answer was lost)");
                     record_removal(&node, victim).await;
                 } else {
@@ -387,14 +386,14 @@ async fn record_removal(node: &Node, victim: NodeId) {
         status: 200,
         client: "local".to_owned(),
         ..crate::audit::AuditRecord::new(
-            node.id,
+            node.id(),
             uuid::Uuid::new_v4().to_string(),
             "autopilot",
             "sys.autopilot.remove_dead_server",
         )
     };
-    if let Err(e) = node.audit.record(event).await {
-        node.metrics.audit_failures.inc();
+    if let Err(e) = node.audit().record(event).await {
+        node.metrics().audit_failures.inc();
         tracing::error!(error = %e, "the autopilot removal could not be audited");
     }
 }

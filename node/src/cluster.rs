@@ -73,7 +73,7 @@ pub fn router(node: Arc<Node>, api: Router) -> Router {
 pub const PATH_STATE_DIGEST: &str = "/internal/state-digest";
 
 async fn state_digest(State(s): State<ClusterState>) -> Response {
-    match crate::raft::state_machine::state_digest(&s.node.store) {
+    match crate::raft::state_machine::state_digest(s.node.store()) {
         Ok((applied_index, digest)) => axum::Json(serde_json::json!({
             "applied_index": applied_index,
             "digest": digest,
@@ -99,7 +99,7 @@ async fn append(State(s): State<ClusterState>, body: Bytes) -> Response {
         Ok(r) => r,
         Err(e) => return bad_body(e),
     };
-    let result = s.node.raft.append_entries(req).await;
+    let result = s.node.raft().append_entries(req).await;
     if matches!(&result, Ok(r) if r.is_success()) {
         s.node.note_leader_contact();
     }
@@ -108,29 +108,29 @@ async fn append(State(s): State<ClusterState>, body: Bytes) -> Response {
 
 async fn vote(State(s): State<ClusterState>, body: Bytes) -> Response {
     match decode(&body) {
-        Ok(req) => reply(&s.node.raft.vote(req).await),
+        Ok(req) => reply(&s.node.raft().vote(req).await),
         Err(e) => bad_body(e),
     }
 }
 
 async fn snapshot(State(s): State<ClusterState>, body: Bytes) -> Response {
     match decode(&body) {
-        Ok(req) => reply(&s.node.raft.install_snapshot(req).await),
+        Ok(req) => reply(&s.node.raft().install_snapshot(req).await),
         Err(e) => bad_body(e),
     }
 }
 
 async fn read_index(State(s): State<ClusterState>) -> Response {
-    let handing_over = s.node.stepping_down.load(std::sync::atomic::Ordering::Relaxed);
+    let handing_over = s.node.is_stepping_down();
     let result = if handing_over
-        || (s.node.is_sealed() && matches!(s.node.state.seal.config(), Ok(Some(_))))
+        || (s.node.is_sealed() && matches!(s.node.state().seal.config(), Ok(Some(_))))
     {
         // A sealed or handing-over leader confirms nothing: its heartbeats would keep it in
         // office. The asking node retries, and finds the successor.
         let why = if handing_over { "the leader is handing over" } else { "the leader is sealed" };
         Err(crate::raft::read_index::ReadIndexError::NotConfirmed(why.into()))
     } else if s.node.is_leader() {
-        s.node.read_index.read_index().await
+        s.node.read_index().read_index().await
     } else {
         Err(crate::raft::read_index::ReadIndexError::NoLeader)
     };
@@ -188,9 +188,9 @@ async fn removed(State(s): State<ClusterState>, body: Bytes) -> Response {
     };
     // Only believe it if the membership this node knows is older than the removal, or
     // already leaves it out: a stale message must not retire a member that was re-added.
-    let m = s.node.raft.metrics().borrow().clone();
+    let m = s.node.raft().metrics().borrow().clone();
     let known = m.membership_config.log_id().map_or(0, |l| l.index);
-    let listed = m.membership_config.membership().get_node(&s.node.id).is_some();
+    let listed = m.membership_config.membership().get_node(&s.node.id()).is_some();
     if listed && known > index {
         return (StatusCode::CONFLICT, "a newer membership lists this node").into_response();
     }

@@ -16,7 +16,6 @@
 //! lost and no write fails: writes held here are carried to the new leader by the forwarding
 //! layer, reads confirm their index with it (see [`crate::raft::read_index`]).
 
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crate::node::Node;
@@ -55,17 +54,17 @@ pub async fn transfer(node: &Node, bound: Duration) -> Result<Handover, Handover
     if !node.is_leader() {
         return Err(HandoverError::NotLeader);
     }
-    let voters = node.raft.metrics().borrow().membership_config.membership().voter_ids().count();
+    let voters = node.raft().metrics().borrow().membership_config.membership().voter_ids().count();
     if voters < 2 {
         return Err(HandoverError::NoOtherVoter);
     }
     let started = Instant::now();
-    node.stepping_down.store(true, Ordering::SeqCst);
+    node.set_stepping_down(true);
     node.reconcile_seal_role();
     let result = hand_over(node, started, bound).await;
-    node.stepping_down.store(false, Ordering::Relaxed);
+    node.set_stepping_down(false);
     node.reconcile_seal_role();
-    node.metrics.leader_handovers.with_label_values(&[outcome(&result)]).inc();
+    node.metrics().leader_handovers.with_label_values(&[outcome(&result)]).inc();
     result
 }
 
@@ -88,29 +87,29 @@ async fn hand_over(
     let bound_ms = bound.as_millis() as u64;
     // Voters that answered a heartbeat within an election timeout before the handover began
     // (heartbeats stop now, so later contact says nothing).
-    let live_within = Duration::from_millis(node.config.raft.election_timeout_max_ms);
+    let live_within = Duration::from_millis(node.config().raft.election_timeout_max_ms);
     let live: Vec<NodeId> = {
-        let m = node.raft.metrics().borrow().clone();
+        let m = node.raft().metrics().borrow().clone();
         m.membership_config
             .membership()
             .voter_ids()
-            .filter(|id| *id != node.id)
-            .filter(|id| node.peer_contacts.since(*id).is_some_and(|d| d <= live_within))
+            .filter(|id| *id != node.id())
+            .filter(|id| node.peer_contacts().since(*id).is_some_and(|d| d <= live_within))
             .collect()
     };
     if live.is_empty() {
         return Err(HandoverError::NoLiveVoter);
     }
     let mut live = live;
-    let again = Duration::from_millis(node.config.raft.election_timeout_max_ms);
+    let again = Duration::from_millis(node.config().raft.election_timeout_max_ms);
     loop {
         // 1. The successor: the live voter with the most entries, once it has all of them.
         let (target, addr) = loop {
             // No proposal in flight (none can start now: see `Node::write`); read before
             // the metrics, so the last log index below holds every proposal ever answered.
-            let quiet = node.proposals_in_flight.load(Ordering::SeqCst) == 0;
-            let m = node.raft.metrics().borrow().clone();
-            if let Some(l) = m.current_leader.filter(|l| *l != node.id) {
+            let quiet = node.proposals_in_flight() == 0;
+            let m = node.raft().metrics().borrow().clone();
+            if let Some(l) = m.current_leader.filter(|l| *l != node.id()) {
                 return Ok(Handover { new_leader: l, asked: l, took: started.elapsed() });
             }
             let last = m.last_log_index.unwrap_or(0);
@@ -140,7 +139,7 @@ async fn hand_over(
         //    the next best is asked.
         loop {
             let asked = node
-                .http
+                .peer()
                 .post(&addr, PATH_CAMPAIGN)
                 .timeout(Duration::from_secs(1))
                 .send()
@@ -159,7 +158,7 @@ async fn hand_over(
             }
             let round = Instant::now() + again;
             while Instant::now() < round.min(deadline) {
-                if let Some(l) = node.leader().map(|(id, _)| id).filter(|l| *l != node.id) {
+                if let Some(l) = node.leader().map(|(id, _)| id).filter(|l| *l != node.id()) {
                     return Ok(Handover { new_leader: l, asked: target, took: started.elapsed() });
                 }
                 tokio::time::sleep(Duration::from_millis(5)).await;
@@ -176,13 +175,13 @@ pub async fn campaign(node: &Node) -> Result<(), &'static str> {
     if node.is_sealed() {
         return Err("sealed");
     }
-    if node.draining.load(Ordering::Relaxed) || node.removed.load(Ordering::Relaxed) {
+    if node.is_draining() || node.is_removed() {
         return Err("stopping or removed");
     }
     if node.is_leader() {
         return Ok(());
     }
-    node.raft.trigger().elect().await.map_err(|_| "raft stopped")?;
+    node.raft().trigger().elect().await.map_err(|_| "raft stopped")?;
     tracing::info!("campaigning at the leader's request (leadership handover)");
     Ok(())
 }

@@ -90,10 +90,10 @@ pub fn member_health(
 
 /// The members as this node knows them.
 fn member_list(node: &Node) -> MembersResponse {
-    let m = node.raft.metrics().borrow().clone();
+    let m = node.raft().metrics().borrow().clone();
     let membership = m.membership_config.membership();
     let voters: Vec<u64> = membership.voter_ids().collect();
-    let on_leader = m.current_leader == Some(node.id);
+    let on_leader = m.current_leader == Some(node.id());
     let matched = m.replication.clone().unwrap_or_default();
     let last_log = m.last_log_index.unwrap_or(0);
     let bound = crate::autopilot::unreachable_after(node);
@@ -102,8 +102,9 @@ fn member_list(node: &Node) -> MembersResponse {
         .map(|(id, info)| {
             let matched_index = matched.get(id).and_then(|l| l.map(|l| l.index));
             let since =
-                if on_leader && *id != node.id { node.peer_contacts.since(*id) } else { None };
-            let h = member_health(on_leader, *id == node.id, last_log, matched_index, since, bound);
+                if on_leader && *id != node.id() { node.peer_contacts().since(*id) } else { None };
+            let h =
+                member_health(on_leader, *id == node.id(), last_log, matched_index, since, bound);
             Member {
                 id: *id,
                 api_addr: info.api_addr.clone(),
@@ -138,7 +139,7 @@ pub async fn add(
         return Err(MembersError::BadMember);
     }
     let info = NodeInfo { api_addr: req.api_addr, cluster_addr: req.cluster_addr };
-    tokio::time::timeout(ADD_NODE_TIMEOUT, node.raft.add_learner(req.id, info, true))
+    tokio::time::timeout(ADD_NODE_TIMEOUT, node.raft().add_learner(req.id, info, true))
         .await
         .map_err(|_| MembersError::CatchUpTimeout)?
         .map_err(|e| MembersError::Change(e.to_string()))?;
@@ -153,7 +154,7 @@ async fn change_members(
     id: u64,
     what: &'static str,
 ) -> Result<MembersResponse, MembersError> {
-    node.raft
+    node.raft()
         .change_membership(change, false)
         .await
         .map_err(|e| MembersError::Change(e.to_string()))?;
@@ -182,7 +183,7 @@ pub async fn remove(
 ) -> Result<MembersResponse, MembersError> {
     operator(caller)?;
     let (is_voter, addr) = {
-        let metrics = node.raft.metrics();
+        let metrics = node.raft().metrics();
         let m = metrics.borrow();
         let membership = m.membership_config.membership();
         let is_voter = membership.voter_ids().any(|v| v == id);
@@ -195,7 +196,8 @@ pub async fn remove(
     };
     let answer = change_members(node, change, id, "member removed").await?;
     if let Some(addr) = addr {
-        let index = node.raft.metrics().borrow().membership_config.log_id().map_or(0, |l| l.index);
+        let index =
+            node.raft().metrics().borrow().membership_config.log_id().map_or(0, |l| l.index);
         crate::autopilot::tell_removed(node, &addr, index).await;
     }
     Ok(answer)
@@ -205,9 +207,9 @@ pub async fn remove(
 /// live voter (see [`crate::handover`]), within the configured handover bound.
 pub async fn step_down(node: &Node, caller: &Caller) -> Result<Handover, MembersError> {
     operator(caller)?;
-    let bound = Duration::from_millis(node.config.shutdown.handover_timeout_ms.max(
+    let bound = Duration::from_millis(node.config().shutdown.handover_timeout_ms.max(
         // Older configs: at least the five election timeouts this call always allowed.
-        node.config.raft.election_timeout_max_ms * 5,
+        node.config().raft.election_timeout_max_ms * 5,
     ));
     match crate::handover::transfer(node, bound).await {
         Ok(h) => {

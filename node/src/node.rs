@@ -105,20 +105,20 @@ pub enum ReadError {
 
 /// Shared state of a node.
 pub struct Node {
-    pub id: NodeId,
-    pub config: Config,
-    pub raft: Raft,
-    pub store: Store,
-    pub state: StateReader,
-    pub read_index: ReadIndex,
+    id: NodeId,
+    config: Config,
+    raft: Raft,
+    store: Store,
+    state: StateReader,
+    read_index: ReadIndex,
     /// Client for cluster-port calls (forwarding, read index, proposals).
-    pub http: crate::peer::PeerHttp,
+    http: crate::peer::PeerHttp,
     /// The barrier and this node's seal progress (see [`crate::seal::state`]).
     seal: SealState,
     /// Cluster time for expiry decisions.
-    pub clock: Arc<LeaderClock>,
+    clock: Arc<LeaderClock>,
     /// Prometheus metrics.
-    pub metrics: crate::metrics::Metrics,
+    metrics: crate::metrics::Metrics,
     /// The identity domain's memory: auth cache, failed-auth limiter, trusted proxies.
     auth: crate::identity::AuthState,
     /// New approval requests after denials, per requester and path.
@@ -130,20 +130,20 @@ pub struct Node {
     path_locks: crate::secrets::PathLocks,
     /// Set while this leader hands over leadership (see [`crate::handover`]); shared with
     /// the read-index service, which then confirms nothing here.
-    pub stepping_down: Arc<std::sync::atomic::AtomicBool>,
+    stepping_down: Arc<std::sync::atomic::AtomicBool>,
     /// Proposals submitted by [`Node::write`] and not yet answered (see [`crate::handover`]).
-    pub proposals_in_flight: AtomicU64,
+    proposals_in_flight: AtomicU64,
     /// Set once a clean stop began: the node neither campaigns nor takes leadership back.
-    pub draining: std::sync::atomic::AtomicBool,
+    draining: std::sync::atomic::AtomicBool,
     /// Set when this node was removed from the cluster (see [`crate::autopilot`]): it fails
     /// its health check and never campaigns.
-    pub removed: std::sync::atomic::AtomicBool,
+    removed: std::sync::atomic::AtomicBool,
     /// Whether this node currently campaigns and heartbeats (see `reconcile_seal_role`).
     may_lead: std::sync::atomic::AtomicBool,
     /// This node's audit log (disabled until [`Node::with_audit`]).
-    pub audit: crate::audit::AuditLog,
+    audit: crate::audit::AuditLog,
     /// When each peer last answered this node's Raft RPCs (the dead-node report).
-    pub peer_contacts: crate::raft::network::PeerContacts,
+    peer_contacts: crate::raft::network::PeerContacts,
 }
 
 impl Node {
@@ -186,9 +186,82 @@ impl Node {
         }
     }
 
+    // ---- Read access to the node's parts (no field is public) ----
+
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+    pub fn raft(&self) -> &Raft {
+        &self.raft
+    }
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+    /// Applied state, read by the domain stores' readers.
+    pub fn state(&self) -> &StateReader {
+        &self.state
+    }
+    pub fn read_index(&self) -> &ReadIndex {
+        &self.read_index
+    }
+    /// Client for cluster-port calls (forwarding, read index, proposals).
+    pub fn peer(&self) -> &crate::peer::PeerHttp {
+        &self.http
+    }
+    pub fn clock(&self) -> &Arc<LeaderClock> {
+        &self.clock
+    }
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.metrics
+    }
+    pub fn audit(&self) -> &crate::audit::AuditLog {
+        &self.audit
+    }
+    pub fn peer_contacts(&self) -> &crate::raft::network::PeerContacts {
+        &self.peer_contacts
+    }
+
+    // ---- The leadership role's flags (see `reconcile_seal_role`, `crate::handover`) ----
+
+    /// Whether this node is handing leadership over.
+    pub fn is_stepping_down(&self) -> bool {
+        self.stepping_down.load(Ordering::SeqCst)
+    }
+    /// Sets or clears the handover flag (SeqCst: see [`Node::write`]).
+    pub fn set_stepping_down(&self, on: bool) {
+        self.stepping_down.store(on, Ordering::SeqCst);
+    }
+    /// Proposals submitted by [`Node::write`] and not yet answered.
+    pub fn proposals_in_flight(&self) -> u64 {
+        self.proposals_in_flight.load(Ordering::SeqCst)
+    }
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
+    }
+    /// A clean stop began: from now on this node neither campaigns nor takes leadership back.
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::Relaxed);
+    }
+    pub fn is_removed(&self) -> bool {
+        self.removed.load(Ordering::Relaxed)
+    }
+    /// Records whether this node was removed from the cluster; returns the previous value.
+    pub fn set_removed(&self, removed: bool) -> bool {
+        self.removed.swap(removed, Ordering::Relaxed)
+    }
+
     /// Sets the audit log (server start).
     pub fn with_audit(mut self, audit: crate::audit::AuditLog) -> Self {
         self.audit = audit;
+        self
+    }
+
+    /// Shares the peer-contact record with the Raft network (server start).
+    pub fn with_peer_contacts(mut self, contacts: crate::raft::network::PeerContacts) -> Self {
+        self.peer_contacts = contacts;
         self
     }
 

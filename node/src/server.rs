@@ -159,8 +159,8 @@ pub async fn run(
         crate::audit::AuditLog::disabled()
     };
     let mut node = Node::new(config.clone(), raft.clone(), store.clone(), http_client, clock)
-        .with_audit(audit);
-    node.peer_contacts = peer_contacts;
+        .with_audit(audit)
+        .with_peer_contacts(peer_contacts);
     if config.seal.kind == crate::config::SealKind::Pkcs11 {
         // Off the runtime's workers: the vendor library blocks, and retries sleep.
         let settings = config.seal.clone();
@@ -179,7 +179,7 @@ pub async fn run(
     let (api_tls, cluster_tls) = match &tls {
         Some(files) => {
             for port in ["api", "cluster"] {
-                node.metrics.tls_cert_not_after.with_label_values(&[port]).set(files.not_after);
+                node.metrics().tls_cert_not_after.with_label_values(&[port]).set(files.not_after);
             }
             (
                 Some(files.api_server().step("API port TLS config")?),
@@ -197,7 +197,7 @@ pub async fn run(
     let (stop_cluster_tx, stop_cluster_rx) = tokio::sync::watch::channel(false);
     let failures = |port| Port {
         name: port,
-        handshake_failures: node.metrics.tls_handshake_failures.with_label_values(&[port]),
+        handshake_failures: node.metrics().tls_handshake_failures.with_label_values(&[port]),
         proxy: None,
         on_refusal: None,
     };
@@ -208,7 +208,7 @@ pub async fn run(
     if !config.api.proxy_protocol_from.is_empty() {
         api_port.proxy = Some(crate::tls::proxy_protocol::ProxyProtocol::new(
             &config.api.proxy_protocol_from,
-            node.metrics.proxy_protocol_rejected.clone(),
+            node.metrics().proxy_protocol_rejected.clone(),
         ));
     }
     let mut api_task = tokio::spawn(serve(api_listener, api, api_tls, api_port, stop_api_rx));
@@ -250,7 +250,7 @@ pub async fn run(
     );
     // 1. A leader hands over first, while it still serves: what arrives meanwhile waits and
     //    is answered by the successor.
-    node.draining.store(true, std::sync::atomic::Ordering::Relaxed);
+    node.start_draining();
     if node.is_leader() && !node.is_sealed() {
         let bound = Duration::from_millis(config.shutdown.handover_timeout_ms);
         match crate::handover::transfer(&node, bound).await {
@@ -341,7 +341,7 @@ async fn tick_when_idle(node: Arc<Node>) {
         if !node.is_leader()
             || node.handing_over()
             || node.is_sealed()
-            || node.clock.age().is_some_and(|age| age < TICK_AFTER_IDLE)
+            || node.clock().age().is_some_and(|age| age < TICK_AFTER_IDLE)
         {
             continue;
         }
@@ -364,7 +364,7 @@ const SWEEP_BATCH: usize = 1000;
 /// every node agrees; the apply judges each one again. Looks once a minute, or once per
 /// retention when that is shorter.
 async fn sweep_dead_tokens(node: Arc<Node>) {
-    let retention_ms = node.config.auth.dead_token_retention_ms;
+    let retention_ms = node.config().auth.dead_token_retention_ms;
     let every = Duration::from_millis(retention_ms.clamp(1000, 60_000));
     let mut interval = tokio::time::interval(every);
     loop {
@@ -372,8 +372,8 @@ async fn sweep_dead_tokens(node: Arc<Node>) {
         if !node.is_leader() || node.handing_over() || node.is_sealed() {
             continue;
         }
-        let dead_before_ms = node.clock.now_ms().saturating_sub(retention_ms);
-        let accessors = match node.state.identity.sweepable(dead_before_ms, SWEEP_BATCH) {
+        let dead_before_ms = node.clock().now_ms().saturating_sub(retention_ms);
+        let accessors = match node.state().identity.sweepable(dead_before_ms, SWEEP_BATCH) {
             Ok(a) if a.is_empty() => continue,
             Ok(a) => a,
             Err(e) => {
@@ -389,7 +389,7 @@ async fn sweep_dead_tokens(node: Arc<Node>) {
         match node.write(sweep).await {
             Ok(c) => {
                 if let crate::command::Response::Swept { tokens } = c.response {
-                    node.metrics.tokens_swept.inc_by(tokens);
+                    node.metrics().tokens_swept.inc_by(tokens);
                     tracing::info!(tokens, "dead tokens swept");
                 }
             }
@@ -418,9 +418,9 @@ async fn prune_request_ids(node: Arc<Node>) {
         interval.tick().await;
         // Applied leader time, never this node's clock: a retry applied later carries a later
         // time, so whatever is pruned here is already outside its window.
-        let applied = node.state.leader_time_ms().unwrap_or(0);
+        let applied = node.state().leader_time_ms().unwrap_or(0);
         let cutoff = applied.saturating_sub(crate::state::DEDUPE_WINDOW_MS);
-        match crate::state::prune_requests(&node.store, cutoff) {
+        match crate::state::prune_requests(node.store(), cutoff) {
             Ok(0) => {}
             Ok(n) => tracing::debug!(pruned = n, "old request ids pruned"),
             Err(e) => tracing::warn!(error = %e, "pruning request ids failed"),
@@ -431,12 +431,12 @@ async fn prune_request_ids(node: Arc<Node>) {
 /// Audit retention: cuts events past `[audit] max_age` / `max_bytes` behind a MACed
 /// checkpoint. Needs the root-derived key, so it waits while the node is sealed.
 async fn audit_retention(node: Arc<Node>) {
-    let cfg = node.config.audit.clone();
+    let cfg = node.config().audit.clone();
     let max_bytes = (cfg.max_bytes > 0).then_some(cfg.max_bytes);
     let mut interval = tokio::time::interval(Duration::from_millis(cfg.prune_interval_ms));
     loop {
         interval.tick().await;
-        if let Err(e) = node.audit.prune(cfg.max_age(), max_bytes).await {
+        if let Err(e) = node.audit().prune(cfg.max_age(), max_bytes).await {
             tracing::warn!(error = %e, "audit retention failed; will retry");
         }
     }

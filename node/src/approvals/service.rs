@@ -100,7 +100,7 @@ fn expect_ok(committed: &Committed) -> Result<(), ApprovalError> {
 /// Whether a read at `tier` by `caller` is gated at all (the tier's rule asks for approvers
 /// and the caller is not root). Cheap: one policy read.
 pub fn needs_approval(node: &Node, caller: &Caller, tier: Tier) -> Result<bool, StorageError> {
-    let policy = node.state.approval_policy()?;
+    let policy = node.state().approval_policy()?;
     Ok(engine::needs_approval(&policy, tier, engine::requester_of(&caller.principal).as_ref()))
 }
 
@@ -116,7 +116,7 @@ pub async fn gate(
     version: u64,
     reason: Option<&str>,
 ) -> Result<(), GateError> {
-    let policy = node.state.approval_policy()?;
+    let policy = node.state().approval_policy()?;
     let requester = engine::requester_of(&caller.principal);
     let Some(requester) = requester.filter(|r| engine::needs_approval(&policy, tier, Some(r)))
     else {
@@ -128,9 +128,9 @@ pub async fn gate(
     if reason.is_some_and(|r| r.len() > MAX_TEXT) {
         return Err(GateError::ReasonTooLong);
     }
-    let now = node.clock.now_ms();
-    let grant = node.state.approvals.grant(&requester, path)?;
-    let latest = node.state.approvals.latest(&requester, path)?;
+    let now = node.clock().now_ms();
+    let grant = node.state().approvals.grant(&requester, path)?;
+    let latest = node.state().approvals.latest(&requester, path)?;
     let reopen = || node.reopen_limiter().try_reopen(&requester.key(path), Instant::now());
     let gate = engine::gate(
         &policy,
@@ -200,9 +200,9 @@ pub fn list(
 ) -> Result<Vec<ApprovalView>, ApprovalError> {
     caller.require_admin(Admin::ApprovalsDecide)?;
     let filter = ListFilter::parse(status).ok_or(ApprovalError::BadStatus)?;
-    let now = node.clock.now_ms();
+    let now = node.clock().now_ms();
     Ok(node
-        .state
+        .state()
         .approvals
         .all()?
         .into_iter()
@@ -217,12 +217,12 @@ pub fn list(
 pub fn show(node: &Node, caller: &Caller, id: &str) -> Result<ApprovalView, ApprovalError> {
     caller.refuse_agent_key()?;
     let id = approval_id(id)?;
-    let record = node.state.approvals.get(&id)?.ok_or(ApprovalError::NotFound)?;
+    let record = node.state().approvals.get(&id)?.ok_or(ApprovalError::NotFound)?;
     let is_requester = engine::requester_of(&caller.principal) == Some(record.requester);
     if !is_requester {
         caller.require_admin(Admin::ApprovalsDecide)?;
     }
-    Ok(ApprovalView { id, record, now_ms: node.clock.now_ms() })
+    Ok(ApprovalView { id, record, now_ms: node.clock().now_ms() })
 }
 
 /// `POST /v1/approvals/{id}/approve` and `/deny`: needs `approvals:decide` and a token of a
@@ -244,7 +244,7 @@ pub async fn decide(
         Principal::Token { agent_id: Some(a), agent_name: Some(n), .. } => (n.clone(), *a),
         _ => return Err(ApprovalError::NotAnApprover),
     };
-    if node.state.approvals.get(&id)?.is_none() {
+    if node.state().approvals.get(&id)?.is_none() {
         return Err(ApprovalError::NotFound);
     }
     let cmd =
@@ -254,11 +254,11 @@ pub async fn decide(
         .await?;
     expect_ok(&committed)?;
     let record = node
-        .state
+        .state()
         .approvals
         .get(&id)?
         .ok_or_else(|| ApprovalError::Internal("approval vanished".into()))?;
-    Ok(ApprovalView { id, record, now_ms: node.clock.now_ms() })
+    Ok(ApprovalView { id, record, now_ms: node.clock().now_ms() })
 }
 
 /// `GET /v1/policy/approvals`: any token may read it; an agent key may not.
@@ -266,7 +266,7 @@ pub fn policy(node: &Node, caller: &Caller) -> Result<ApprovalPolicyRecord, Appr
     if matches!(caller.principal, Principal::Agent { .. }) {
         caller.require_admin(Admin::PolicyManage)?;
     }
-    Ok(node.state.approval_policy()?)
+    Ok(node.state().approval_policy()?)
 }
 
 /// `PUT /v1/policy/approvals[?allow_unknown_approvers=true]`: needs `policy:manage`. An
@@ -289,7 +289,7 @@ pub async fn set_policy(
     let mut unknown = Vec::new();
     for approver in &record.approvers {
         let live = node
-            .state
+            .state()
             .identity
             .find_agent_by_name(approver)?
             .is_some_and(|(_, a)| a.revoked_ms.is_none());

@@ -40,7 +40,7 @@ const TAIL_WAIT: Duration = Duration::from_secs(10);
 
 /// Every member (voters and learners) and its cluster address.
 pub fn members(node: &Node) -> Vec<(NodeId, String)> {
-    let m = node.raft.metrics();
+    let m = node.raft().metrics();
     let m = m.borrow();
     m.membership_config.membership().nodes().map(|(id, n)| (*id, n.cluster_addr.clone())).collect()
 }
@@ -56,7 +56,7 @@ pub async fn ask<Q: Serialize, A: serde::de::DeserializeOwned>(
 ) -> Result<A, String> {
     let bytes = encode(body).map_err(|e| e.to_string())?;
     let resp =
-        node.http.post(addr, route).timeout(timeout).body(bytes).send().await.map_err(|e| {
+        node.peer().post(addr, route).timeout(timeout).body(bytes).send().await.map_err(|e| {
             if e.is_timeout() {
                 "did not answer in time".to_string()
             } else if e.is_connect() {
@@ -87,8 +87,8 @@ pub async fn cluster_query(
         let node = node.clone();
         let filter = filter.clone();
         async move {
-            let r: Result<QueryResponse, String> = if id == node.id {
-                node.audit.local_query(&filter).map_err(|e| e.to_string())
+            let r: Result<QueryResponse, String> = if id == node.id() {
+                node.audit().local_query(&filter).map_err(|e| e.to_string())
             } else {
                 ask(&node, &addr, PATH_QUERY, &filter, FANOUT_TIMEOUT).await
             };
@@ -121,9 +121,9 @@ pub async fn cluster_verify(node: &Arc<Node>) -> AuditVerifyResponse {
     let asks = members(node).into_iter().map(|(id, addr)| {
         let node = node.clone();
         async move {
-            if id == node.id {
+            if id == node.id() {
                 let n = node.clone();
-                return tokio::task::spawn_blocking(move || n.audit.local_verify(n.id))
+                return tokio::task::spawn_blocking(move || n.audit().local_verify(n.id()))
                     .await
                     .unwrap_or_else(|e| unreachable_report(id, e.to_string()));
             }
@@ -208,8 +208,8 @@ async fn follow_one(
             wait_ms: TAIL_WAIT.as_millis() as u64,
             limit: 1000,
         };
-        let r: Result<TailResponse, String> = if id == node.id {
-            node.audit.local_tail(&req).await.map_err(|e| e.to_string())
+        let r: Result<TailResponse, String> = if id == node.id() {
+            node.audit().local_tail(&req).await.map_err(|e| e.to_string())
         } else {
             ask(&node, &addr, PATH_TAIL, &req, TAIL_WAIT + FANOUT_TIMEOUT).await
         };
@@ -247,7 +247,7 @@ async fn follow_one(
 /// `POST /internal/audit/query`: this member's matches of a postcard [`Filter`].
 pub async fn answer_query(node: Arc<Node>, body: &[u8]) -> Result<QueryResponse, String> {
     let f = decode::<Filter>(body).map_err(|e| e.to_string())?;
-    tokio::task::spawn_blocking(move || node.audit.local_query(&f).map_err(|e| e.to_string()))
+    tokio::task::spawn_blocking(move || node.audit().local_query(&f).map_err(|e| e.to_string()))
         .await
         .unwrap_or_else(|e| Err(e.to_string()))
 }
@@ -255,12 +255,12 @@ pub async fn answer_query(node: Arc<Node>, body: &[u8]) -> Result<QueryResponse,
 /// `POST /internal/audit/tail`: this member's records after a postcard [`TailRequest`].
 pub async fn answer_tail(node: Arc<Node>, body: &[u8]) -> Result<TailResponse, String> {
     let req = decode::<TailRequest>(body).map_err(|e| e.to_string())?;
-    node.audit.local_tail(&req).await.map_err(|e| e.to_string())
+    node.audit().local_tail(&req).await.map_err(|e| e.to_string())
 }
 
 /// `POST /internal/audit/verify`: this member's check of its own chain.
 pub async fn answer_verify(node: Arc<Node>) -> Result<AuditChainReport, String> {
-    tokio::task::spawn_blocking(move || node.audit.local_verify(node.id))
+    tokio::task::spawn_blocking(move || node.audit().local_verify(node.id()))
         .await
         .map_err(|e| e.to_string())
 }

@@ -84,7 +84,7 @@ pub fn hash(
     value: &str,
 ) -> Result<AuditHashResponse, AuditServiceError> {
     require_audit_read(caller)?;
-    let keys = node.audit.keys().ok_or(AuditServiceError::Disabled)?;
+    let keys = node.audit().keys().ok_or(AuditServiceError::Disabled)?;
     Ok(AuditHashResponse { hmac: keys.hash(value) })
 }
 

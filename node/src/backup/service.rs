@@ -114,12 +114,12 @@ pub async fn save(node: &Node, caller: &Caller, local: bool) -> Result<Saved, Sn
     let deadline = Instant::now() + SNAPSHOT_WAIT;
     let mut triggered = false;
     loop {
-        let have = node.raft.metrics().borrow().snapshot.map_or(0, |l| l.index);
+        let have = node.raft().metrics().borrow().snapshot.map_or(0, |l| l.index);
         if have >= target {
             break;
         }
         if !triggered {
-            node.raft.trigger().snapshot().await.map_err(internal)?;
+            node.raft().trigger().snapshot().await.map_err(internal)?;
             triggered = true;
         }
         if Instant::now() > deadline {
@@ -129,7 +129,7 @@ pub async fn save(node: &Node, caller: &Caller, local: bool) -> Result<Saved, Sn
     }
     // Meta and data of the current snapshot, read together.
     let (meta, data) = node
-        .store
+        .store()
         .snapshot
         .transaction(|t| Ok((t.get(KEY_SNAPSHOT_META)?, t.get(KEY_SNAPSHOT_DATA)?)))
         .map_err(|e: sled::transaction::TransactionError<()>| internal(format!("{e:?}")))?;
@@ -146,7 +146,7 @@ pub async fn save(node: &Node, caller: &Caller, local: bool) -> Result<Saved, Sn
     }
     let seal: SealConfig = meta_value(&trees, KEY_SEAL)?
         .ok_or_else(|| internal("the snapshot holds no seal config"))?;
-    let cluster_id = node.state.seal.cluster_id()?.unwrap_or_default();
+    let cluster_id = node.state().seal.cluster_id()?.unwrap_or_default();
     let log_id = meta.last_log_id.unwrap_or_default();
     let header = Header {
         format: backup::FORMAT_V1,
@@ -154,7 +154,7 @@ pub async fn save(node: &Node, caller: &Caller, local: bool) -> Result<Saved, Sn
         index: log_id.index,
         term: log_id.leader_id.term,
         created_ms: now_ms(),
-        node_id: node.id,
+        node_id: node.id(),
         seal,
         salt: [0; 32],
         body_len: 0,
@@ -179,7 +179,7 @@ fn meta_value<T: serde::de::DeserializeOwned>(
 /// is initialized (then the node must be unsealed), `false` for a new cluster, where the
 /// snapshot's own unseal shares are the credential (no token exists yet).
 pub fn restore_needs_operator(node: &Node) -> Result<bool, SnapshotError> {
-    let initialized = node.state.seal.is_initialized()?;
+    let initialized = node.state().seal.is_initialized()?;
     if initialized && node.is_sealed() {
         return Err(SnapshotError::Sealed);
     }
@@ -211,7 +211,7 @@ pub async fn restore(
     let parsed = backup::parse(file)?;
     let h = parsed.header.clone();
     let root: Key = if initialized {
-        let ours = node.state.seal.cluster_id()?.unwrap_or_default();
+        let ours = node.state().seal.cluster_id()?.unwrap_or_default();
         if h.cluster_id != ours {
             return Err(BackupError::Foreign { ours, theirs: h.cluster_id }.into());
         }
@@ -254,7 +254,7 @@ pub async fn restore(
             )))
         }
     }
-    node.read_index.wait_applied(committed.index).await.map_err(ReadError::from)?;
+    node.read_index().wait_applied(committed.index).await.map_err(ReadError::from)?;
     if initialized {
         node.refresh_keyring();
     } else {

@@ -133,7 +133,7 @@ fn request_id(req: &mut Request) -> String {
 
 /// Middleware: one durable audit event per request before its answer leaves.
 pub async fn record(State(node): State<Arc<Node>>, mut req: Request, next: Next) -> Response {
-    if !node.audit.enabled() || NOT_AUDITED.contains(&req.uri().path()) {
+    if !node.audit().enabled() || NOT_AUDITED.contains(&req.uri().path()) {
         return next.run(req).await;
     }
     let route = req
@@ -151,8 +151,8 @@ pub async fn record(State(node): State<Arc<Node>>, mut req: Request, next: Next)
             ctx.note_approval(id.chars().take(64).collect());
         }
     }
-    if !node.audit.healthy() {
-        node.metrics.audit_failures.inc();
+    if !node.audit().healthy() {
+        node.metrics().audit_failures.inc();
         return audit_unavailable("the audit store is failing");
     }
     let resp = next.run(req).await;
@@ -182,12 +182,12 @@ pub async fn record(State(node): State<Arc<Node>>, mut req: Request, next: Next)
         status,
         client,
         approval_id: error.and_then(|e| e.approval_id).or(noted.approval_id),
-        ..AuditRecord::new(node.id, request_id.clone(), actor, &action)
+        ..AuditRecord::new(node.id(), request_id.clone(), actor, &action)
     };
     let started = Instant::now();
-    match node.audit.record(event).await {
+    match node.audit().record(event).await {
         Ok(_) => {
-            node.metrics.audit_write_seconds.observe(started.elapsed().as_secs_f64());
+            node.metrics().audit_write_seconds.observe(started.elapsed().as_secs_f64());
             let mut resp = resp;
             if let Ok(v) = HeaderValue::from_str(&request_id) {
                 resp.headers_mut().insert(HEADER_REQUEST_ID, v);
@@ -195,7 +195,7 @@ pub async fn record(State(node): State<Arc<Node>>, mut req: Request, next: Next)
             resp
         }
         Err(e) => {
-            node.metrics.audit_failures.inc();
+            node.metrics().audit_failures.inc();
             tracing::error!(error = %e, request_id, "audit event not recorded; answer withheld");
             drop(resp);
             audit_unavailable(&e.to_string())
@@ -214,19 +214,19 @@ pub const REFUSAL_EVENTS_PER_SECOND: u32 = 20;
 pub fn refusal_recorder(node: Arc<Node>) -> Arc<dyn Fn(std::net::SocketAddr, u16) + Send + Sync> {
     let window = Arc::new(Mutex::new((Instant::now(), 0u32)));
     Arc::new(move |peer, status| {
-        node.metrics.http_refused.with_label_values(&[&status.to_string()]).inc();
+        node.metrics().http_refused.with_label_values(&[&status.to_string()]).inc();
         {
             let mut w = window.lock().unwrap_or_else(|e| e.into_inner());
             if w.0.elapsed() >= Duration::from_secs(1) {
                 *w = (Instant::now(), 0);
             }
             if w.1 >= REFUSAL_EVENTS_PER_SECOND {
-                node.metrics.audit_refusals_suppressed.inc();
+                node.metrics().audit_refusals_suppressed.inc();
                 return;
             }
             w.1 += 1;
         }
-        if !node.audit.enabled() {
+        if !node.audit().enabled() {
             return;
         }
         let result = if status == 414 { ErrorCode::UriTooLong } else { ErrorCode::HeadersTooLarge };
@@ -235,7 +235,7 @@ pub fn refusal_recorder(node: Arc<Node>) -> Arc<dyn Fn(std::net::SocketAddr, u16
             status,
             client: peer.ip().to_canonical().to_string(),
             ..AuditRecord::new(
-                node.id,
+                node.id(),
                 uuid::Uuid::new_v4().to_string(),
                 "anonymous",
                 "http.refused",
@@ -243,8 +243,8 @@ pub fn refusal_recorder(node: Arc<Node>) -> Arc<dyn Fn(std::net::SocketAddr, u16
         };
         let node = node.clone();
         tokio::spawn(async move {
-            if let Err(e) = node.audit.record(event).await {
-                node.metrics.audit_failures.inc();
+            if let Err(e) = node.audit().record(event).await {
+                node.metrics().audit_failures.inc();
                 tracing::warn!(error = %e, "audit event of a refused request not recorded");
             }
         });

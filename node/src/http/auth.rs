@@ -50,7 +50,7 @@ pub fn set_client_ip(node: &Node, req: &mut Request) {
             peer.ip().to_canonical()
         } else {
             // Every line of the header, in order: repeated lines are one list.
-            let header = node.config.auth.forwarded_header;
+            let header = node.config().auth.forwarded_header;
             let lines = req.headers().get_all(header.name()).iter().map(|v| v.to_str().ok());
             client_ip_from_hops(peer, &forwarded_hops(header, lines), trusted)
         };
@@ -90,7 +90,7 @@ pub(crate) fn caller_from_local_state(parts: &Parts, node: &Node) -> Result<Call
     let ip = parts.extensions.get::<ClientIp>().map_or(IpAddr::from([127, 0, 0, 1]), |c| c.0);
     let audit = parts.extensions.get::<AuditCtx>().cloned().unwrap_or_default();
     let credential = bearer(parts)?;
-    Ok(authenticate(node, credential, ip, node.clock.now_ms(), audit)?)
+    Ok(authenticate(node, credential, ip, node.clock().now_ms(), audit)?)
 }
 
 fn bearer(parts: &Parts) -> Result<&str, ApiError> {

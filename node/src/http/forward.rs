@@ -89,7 +89,7 @@ pub async fn forward_writes(node: Arc<Node>, req: Request, next: Next) -> Respon
         return next.run(req).await;
     }
     let (mut parts, body) = req.into_parts();
-    let body = match axum::body::to_bytes(body, node.config.max_body_bytes).await {
+    let body = match axum::body::to_bytes(body, node.config().max_body_bytes).await {
         Ok(b) => b,
         Err(_) => {
             return ApiError::new(
@@ -122,8 +122,8 @@ pub async fn forward_writes(node: Arc<Node>, req: Request, next: Next) -> Respon
     loop {
         match node.leader() {
             // While this leader hands over, hold the write until the successor leads.
-            Some((id, _)) if id == node.id && node.handing_over() => {}
-            Some((id, _)) if id == node.id => {
+            Some((id, _)) if id == node.id() && node.handing_over() => {}
+            Some((id, _)) if id == node.id() => {
                 let req = Request::from_parts(parts, Body::from(body));
                 return next.run(req).await;
             }
@@ -164,7 +164,7 @@ async fn send(
 ) -> Result<ForwardedResponse, String> {
     let body = encode(envelope).map_err(|e| e.to_string())?;
     let resp = node
-        .http
+        .peer()
         .post(cluster_addr, PATH_FORWARD)
         .timeout(FORWARD_DEADLINE)
         .body(body)

@@ -52,7 +52,7 @@ pub const PATH_AUTOPILOT_STATE: &str = "/v1/sys/autopilot/state";
 
 /// The API router of one node.
 pub fn router(node: Arc<Node>) -> Router {
-    let max_body = node.config.max_body_bytes;
+    let max_body = node.config().max_body_bytes;
     Router::new()
         .route("/v1/sys/init", post(sys::init))
         .route("/v1/sys/unseal", post(sys::unseal))
@@ -143,13 +143,13 @@ async fn edge(State(node): State<Arc<Node>>, mut req: Request, next: Next) -> Re
         .map_or_else(|| "unmatched".to_string(), |m| m.as_str().to_string());
     let method = req.method().to_string();
     let resp = next.run(req).await;
-    node.metrics.observe_http(&route, &method, resp.status().as_u16(), started);
+    node.metrics().observe_http(&route, &method, resp.status().as_u16(), started);
     resp
 }
 
 /// `GET /metrics`: Prometheus text exposition.
 async fn metrics(State(node): State<Arc<Node>>, req: Request) -> Response {
-    if node.config.metrics_require_token {
+    if node.config().metrics_require_token {
         let (mut parts, _) = req.into_parts();
         let caller =
             match <auth::Caller as axum::extract::FromRequestParts<Arc<Node>>>::from_request_parts(
@@ -164,7 +164,7 @@ async fn metrics(State(node): State<Arc<Node>>, req: Request) -> Response {
             return ApiError::from(e).into_response();
         }
     }
-    let body = node.metrics.render(&node.metrics_snapshot());
+    let body = node.metrics().render(&node.metrics_snapshot());
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }
 

@@ -151,7 +151,7 @@ pub async fn step_down(
 ) -> Result<Json<StepDownResponse>, ApiError> {
     let h = members::step_down(&node, &caller).await?;
     Ok(Json(StepDownResponse {
-        old_leader: node.id,
+        old_leader: node.id(),
         new_leader: h.new_leader,
         took_ms: Some(h.took.as_millis() as u64),
     }))

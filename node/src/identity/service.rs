@@ -112,7 +112,7 @@ pub fn authenticate(
     audit: AuditCtx,
 ) -> Result<Caller, AuthError> {
     // The credential is searchable in the audit log only as an HMAC, never as itself.
-    audit.note_credential(node.audit.keys().map(|k| k.hash(credential)));
+    audit.note_credential(node.audit().keys().map(|k| k.hash(credential)));
     match check(node, credential, ip, now_ms) {
         Ok(mut caller) => {
             audit.note_caller(caller.principal.actor());
@@ -135,11 +135,11 @@ pub fn authenticate(
 fn check(node: &Node, credential: &str, ip: IpAddr, now_ms: u64) -> Result<Caller, AuthError> {
     let hash = hash_token(credential);
     let cache = &node.auth().cache;
-    let generation = node.store.identity_gen();
+    let generation = node.store().identity_gen();
     let identity = match cache.get(&hash, generation) {
         Some(hit) => hit,
         None => {
-            let resolved = Arc::new(resolve(&node.state, &hash, now_ms)?);
+            let resolved = Arc::new(resolve(node.state(), &hash, now_ms)?);
             cache.insert(hash, generation, resolved.clone());
             resolved
         }
@@ -254,11 +254,11 @@ pub struct Issued {
 
 fn token_view(node: &Node, accessor: &[u8; 16], t: TokenRecord) -> Result<TokenView, StorageError> {
     let agent_name = match &t.agent_id {
-        Some(id) => node.state.identity.agent(id)?.map(|a| a.name),
+        Some(id) => node.state().identity.agent(id)?.map(|a| a.name),
         None => None,
     };
-    let now = node.clock.now_ms();
-    let state = node.state.identity.state_of(&t, now)?;
+    let now = node.clock().now_ms();
+    let state = node.state().identity.state_of(&t, now)?;
     Ok(TokenView { accessor: *accessor, record: t, agent_name, state, now_ms: now })
 }
 
@@ -271,9 +271,9 @@ pub async fn issue_token(
     request: &IssueRequest,
     client_request_id: [u8; 16],
 ) -> Result<Issued, IdentityError> {
-    let policy = node.state.token_policy()?;
-    let time_ms = now_ms().max(node.state.leader_time_ms()?);
-    let identity = &node.state.identity;
+    let policy = node.state().token_policy()?;
+    let time_ms = now_ms().max(node.state().leader_time_ms()?);
+    let identity = &node.state().identity;
     let (agent, me, my_agent);
     let issuer = match &caller.principal {
         Principal::Root => Issuer::Root,
@@ -328,7 +328,7 @@ async fn mint(
         .fresh()?;
     expect_ok(&committed)?;
     let record = node
-        .state
+        .state()
         .identity
         .token(&accessor)?
         .ok_or_else(|| IdentityError::Internal("token vanished".into()))?;
@@ -346,7 +346,7 @@ fn own_token(caller: &Caller) -> Result<[u8; 16], IdentityError> {
 }
 
 fn caller_token(node: &Node, accessor: &[u8; 16]) -> Result<TokenRecord, IdentityError> {
-    node.state.identity.token(accessor)?.ok_or(IdentityError::CallerVanished("token vanished"))
+    node.state().identity.token(accessor)?.ok_or(IdentityError::CallerVanished("token vanished"))
 }
 
 /// `POST /v1/tokens/refresh`: a new token like the caller's, for another TTL of the same
@@ -358,12 +358,12 @@ pub async fn refresh_token(
 ) -> Result<Issued, IdentityError> {
     let accessor = own_token(caller)?;
     let me = caller_token(node, &accessor)?;
-    let policy = node.state.token_policy()?;
+    let policy = node.state().token_policy()?;
     let parent_expires = match &me.parent {
-        Some(p) => node.state.identity.token(p)?.map(|t| t.expires_ms),
+        Some(p) => node.state().identity.token(p)?.map(|t| t.expires_ms),
         None => None,
     };
-    let time_ms = now_ms().max(node.state.leader_time_ms()?);
+    let time_ms = now_ms().max(node.state().leader_time_ms()?);
     let plan = engine::refresh(&me, parent_expires, &policy, time_ms);
     mint(node, caller, plan, client_request_id, time_ms).await
 }
@@ -383,10 +383,10 @@ pub fn list_tokens(
     all: bool,
 ) -> Result<Vec<TokenView>, IdentityError> {
     caller.require_admin(Admin::TokensManage)?;
-    let now = node.clock.now_ms();
+    let now = node.clock().now_ms();
     let mut tokens = Vec::new();
-    for (accessor, t) in node.state.identity.tokens()? {
-        if all || node.state.identity.state_of(&t, now)? == TokenState::Live {
+    for (accessor, t) in node.state().identity.tokens()? {
+        if all || node.state().identity.state_of(&t, now)? == TokenState::Live {
             tokens.push(token_view(node, &accessor, t)?);
         }
     }
@@ -408,7 +408,7 @@ pub fn show_token(
     accessor: &[u8; 16],
 ) -> Result<TokenView, IdentityError> {
     may_manage(caller, accessor)?;
-    let t = node.state.identity.token(accessor)?.ok_or(IdentityError::TokenNotFound)?;
+    let t = node.state().identity.token(accessor)?.ok_or(IdentityError::TokenNotFound)?;
     Ok(token_view(node, accessor, t)?)
 }
 
@@ -426,7 +426,7 @@ pub async fn revoke_token(
         .await?;
     expect_ok(&committed)?;
     let t = node
-        .state
+        .state()
         .identity
         .token(accessor)?
         .ok_or_else(|| IdentityError::Internal("token vanished".into()))?;
@@ -438,7 +438,7 @@ pub fn token_policy(node: &Node, caller: &Caller) -> Result<TokenPolicyRecord, I
     if matches!(caller.principal, Principal::Agent { .. }) {
         caller.require_admin(Admin::PolicyManage)?;
     }
-    Ok(node.state.token_policy()?)
+    Ok(node.state().token_policy()?)
 }
 
 /// `PUT /v1/policy/tokens`: needs `policy:manage`; the policy as written
@@ -497,7 +497,7 @@ pub async fn create_agent(
     // Names are never reused, and never near-reused: one that differs from an existing one
     // only by case would read as the same identity to a person (and, for an approver, did to
     // the approver check). Exact repeats are refused again at apply.
-    if node.state.identity.agents()?.iter().any(|(_, a)| a.name.eq_ignore_ascii_case(&name)) {
+    if node.state().identity.agents()?.iter().any(|(_, a)| a.name.eq_ignore_ascii_case(&name)) {
         return Err(IdentityError::NameTaken);
     }
     let grant = engine::agent_grant(
@@ -526,7 +526,7 @@ pub async fn create_agent(
         .fresh()?;
     expect_ok(&committed)?;
     let record = node
-        .state
+        .state()
         .identity
         .agent(&id)?
         .ok_or_else(|| IdentityError::Internal("agent vanished".into()))?;
@@ -536,11 +536,11 @@ pub async fn create_agent(
 /// `GET /v1/agents`: needs `agents:manage`.
 pub fn list_agents(node: &Node, caller: &Caller) -> Result<Vec<AgentView>, IdentityError> {
     caller.require_admin(Admin::AgentsManage)?;
-    Ok(node.state.identity.agents()?)
+    Ok(node.state().identity.agents()?)
 }
 
 fn find(node: &Node, name: &str) -> Result<AgentView, IdentityError> {
-    node.state
+    node.state()
         .identity
         .find_agent(name)?
         .ok_or_else(|| IdentityError::AgentNotFound(name.chars().take(64).collect()))

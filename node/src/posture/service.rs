@@ -1,5 +1,5 @@
 //! The posture use cases behind `/v1/sys/doctor*`: who may ask, then the posture engine's
-//! records gathered from the node — applied state (`node.state`), the audit log of every
+//! records gathered from the node — applied state (`node.state()`), the audit log of every
 //! member, and each member's own facts over the cluster port. No posture rule lives here:
 //! every judgement is [`super::engine`]'s.
 //!
@@ -199,8 +199,8 @@ pub struct MemberSelf {
 
 /// This node's own facts.
 pub fn member_self(node: &Node) -> MemberSelf {
-    let tls = !node.config.tls_disable;
-    let not_after = node.metrics.tls_cert_not_after.with_label_values(&["api"]).get();
+    let tls = !node.config().tls_disable;
+    let not_after = node.metrics().tls_cert_not_after.with_label_values(&["api"]).get();
     MemberSelf {
         sealed: node.is_sealed(),
         tls,
@@ -211,14 +211,14 @@ pub fn member_self(node: &Node) -> MemberSelf {
 /// Every member's facts (a member that does not answer has none).
 async fn member_facts(node: &Arc<Node>) -> Vec<MemberFact> {
     let voters: Vec<u64> = {
-        let m = node.raft.metrics();
+        let m = node.raft().metrics();
         let m = m.borrow();
         m.membership_config.membership().voter_ids().collect()
     };
     let asks = members(node).into_iter().map(|(id, addr)| {
         let node = node.clone();
         async move {
-            let r: Result<MemberSelf, String> = if id == node.id {
+            let r: Result<MemberSelf, String> = if id == node.id() {
                 Ok(member_self(&node))
             } else {
                 ask(&node, &addr, PATH_POSTURE, &(), FANOUT_TIMEOUT).await
@@ -285,15 +285,15 @@ pub async fn doctor(
     p: &DoctorParams,
 ) -> Result<DoctorReport, PostureError> {
     require_reader(caller)?;
-    let now = node.clock.now_ms();
+    let now = node.clock().now_ms();
     let mut limits = Limits::at(now);
     limits.rotation_ms = parse_age("older_than", p.older_than.as_deref(), limits.rotation_ms)?;
     limits.key_max_age_ms =
         parse_age("key_max_age", p.key_max_age.as_deref(), limits.key_max_age_ms)?;
     let since_ms = parse_since(p.since.as_deref(), 7 * DAY_MS, now)?;
-    let (tokens, agents, secrets, policy) = state_facts(&node.state, now)?;
+    let (tokens, agents, secrets, policy) = state_facts(node.state(), now)?;
     let mut notes = Vec::new();
-    let audit = if node.audit.enabled() {
+    let audit = if node.audit().enabled() {
         // The backup check looks a day back even when the window is shorter.
         let from = since_ms.min(now.saturating_sub(limits.backup_max_age_ms));
         let (events, partial, n) = window_events(node, from, None).await;
@@ -325,7 +325,7 @@ pub async fn doctor(
     };
     let members = member_facts(node).await;
     let facts = Facts { tokens, agents, secrets, policy, audit, members, limits };
-    Ok(engine::report(&facts, &node.state.doctor_ignores()?, notes))
+    Ok(engine::report(&facts, &node.state().doctor_ignores()?, notes))
 }
 
 /// Secrets whose latest version is older than `older_than`.
@@ -335,9 +335,9 @@ pub fn stale(
     older_than: Option<&str>,
 ) -> Result<StaleResponse, PostureError> {
     require_reader(caller)?;
-    let now = node.clock.now_ms();
+    let now = node.clock().now_ms();
     let ms = parse_age("older_than", older_than, 90 * DAY_MS)?;
-    let (_, _, secrets, _) = state_facts(&node.state, now)?;
+    let (_, _, secrets, _) = state_facts(node.state(), now)?;
     Ok(StaleResponse {
         older_than: ass_client::format_ttl(Duration::from_millis(ms)),
         secrets: engine::stale_secrets(&secrets, now, ms),
@@ -361,7 +361,7 @@ pub fn explain(
     p: &ExplainParams,
 ) -> Result<Explanation, PostureError> {
     require_reader(caller)?;
-    let now = node.clock.now_ms();
+    let now = node.clock().now_ms();
     let path =
         p.path.as_deref().filter(|s| !s.is_empty()).ok_or_else(|| bad("path", "is required"))?;
     crate::secrets::validate_path(path).map_err(|e| bad("path", e.to_string()))?;
@@ -375,7 +375,7 @@ pub fn explain(
         ),
         None => None,
     };
-    let id = &node.state.identity;
+    let id = &node.state().identity;
     let (subject, requester) = match (&p.accessor, &p.agent) {
         (Some(acc), None) => {
             let a = parse_id(acc).ok_or_else(|| bad("accessor", "is not a token accessor"))?;
@@ -432,11 +432,11 @@ pub fn explain(
         }
         _ => return Err(bad("accessor", "give exactly one of `accessor` or `agent`")),
     };
-    let gate = match node.state.secrets.record(path)? {
+    let gate = match node.state().secrets.record(path)? {
         Some(r) => {
-            let policy = node.state.approval_policy()?;
+            let policy = node.state().approval_policy()?;
             let granted =
-                node.state.approvals.grant(&requester, path)?.is_some_and(|g| g.expires_ms > now);
+                node.state().approvals.grant(&requester, path)?.is_some_and(|g| g.expires_ms > now);
             Some(Gate {
                 tier: r.tier.as_str().into(),
                 required: policy.rule(r.tier).required,
@@ -456,11 +456,11 @@ pub async fn rightsize(
     since: Option<&str>,
 ) -> Result<RightsizeReport, PostureError> {
     require_reader(caller)?;
-    let now = node.clock.now_ms();
+    let now = node.clock().now_ms();
     let name = agent.filter(|s| !s.is_empty()).ok_or_else(|| bad("agent", "is required"))?;
     let since_ms = parse_since(since, 30 * DAY_MS, now)?;
     let (_, a) = node
-        .state
+        .state()
         .identity
         .find_agent(name)?
         .ok_or_else(|| PostureError::NotFound(format!("no agent named `{}`", cut(name))))?;
@@ -475,7 +475,7 @@ pub async fn rightsize(
     };
     let mut r = engine::rightsize_of(&fact, &facts.uses.get(&a.name).cloned().unwrap_or_default());
     r.since = crate::clock::rfc3339(since_ms);
-    r.partial = partial || !node.audit.enabled();
+    r.partial = partial || !node.audit().enabled();
     Ok(r)
 }
 

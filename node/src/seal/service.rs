@@ -126,7 +126,7 @@ pub async fn status(node: &Node) -> Result<SealStatus, Error> {
     let auto = reader.auto_seal()?;
     let progress = node.seal().unseal_progress().lock().await.count();
     let view = engine::view(config.as_ref(), auto.as_ref(), node.is_sealed(), progress);
-    let m = node.raft.metrics().borrow().clone();
+    let m = node.raft().metrics().borrow().clone();
     let leader_api = m
         .current_leader
         .and_then(|id| m.membership_config.membership().get_node(&id).map(|n| n.api_url()));
@@ -136,7 +136,7 @@ pub async fn status(node: &Node) -> Result<SealStatus, Error> {
         progress: view.progress,
         threshold: view.threshold,
         shares: view.shares,
-        node_id: node.id,
+        node_id: node.id(),
         leader_id: m.current_leader,
         leader_api,
         term: m.current_term,
@@ -269,14 +269,14 @@ pub fn health(node: &Node, query: &HashMap<String, String>) -> Result<Health, Er
         initialized: node.seal().reader().is_initialized()?,
         sealed: node.is_sealed(),
         leader: node.is_leader(),
-        removed: node.removed.load(std::sync::atomic::Ordering::Relaxed),
+        removed: node.is_removed(),
     };
     let status = engine::health_status(facts, query)?;
     let body = HealthResponse {
         initialized: facts.initialized,
         sealed: facts.sealed,
         standby: !facts.leader,
-        node_id: node.id,
+        node_id: node.id(),
         version: VERSION.to_string(),
         server_time_utc: rfc3339(now_ms()),
         cluster_id: node.seal().reader().cluster_id()?,

@@ -249,9 +249,9 @@ async fn read_version(
 ) -> Result<(SecretRecord, u64, VersionRecord), SecretsError> {
     let mut attempts = 0;
     loop {
-        let record = node.state.secrets.record(path)?.ok_or(SecretsError::NotFound)?;
+        let record = node.state().secrets.record(path)?.ok_or(SecretsError::NotFound)?;
         let number = engine::version_to_read(&record, wanted)?;
-        match node.state.secrets.version(path, number)? {
+        match node.state().secrets.version(path, number)? {
             Some(version) => return Ok((record, number, version)),
             None if engine::may_appear(&record, number) && attempts < REREADS => {
                 attempts += 1;
@@ -270,10 +270,10 @@ pub async fn versions(
 ) -> Result<SecretVersions, SecretsError> {
     validate_path(path)?;
     caller.require_secret(Action::Read, path)?;
-    let record = node.state.secrets.record(path)?.ok_or(SecretsError::NotFound)?;
+    let record = node.state().secrets.record(path)?.ok_or(SecretsError::NotFound)?;
     caller.audit.note_secret(Some(record.latest_version), Some(record.tier.as_str()));
     let versions = node
-        .state
+        .state()
         .secrets
         .versions(path)?
         .into_iter()
@@ -299,7 +299,7 @@ pub async fn list(
     caller.refuse_agent_key()?;
     validate_prefix(prefix)?;
     Ok(node
-        .state
+        .state()
         .secrets
         .list(prefix)?
         .into_iter()
@@ -323,7 +323,7 @@ pub async fn write(
     let barrier = barrier(node)?;
     let _guard = node.path_locks().lock(path).await;
     for _ in 0..VERSION_RETRIES {
-        let current = node.state.secrets.record(path)?;
+        let current = node.state().secrets.record(path)?;
         let plan = engine::plan_write(current.as_ref(), req.tier);
         if let Some(now) = plan.lowering {
             authorize_lowering(node, caller, path, now, plan.latest, req.reason.as_deref()).await?;

@@ -1,12 +1,20 @@
 //! `ass-node`: one node of the Agent Secret Store cluster.
 //!
 //! ```text
-//!  http/ ──> node (read/write paths) ──> raft/ (openraft) ──> state + secrets ──> storage/ (sled)
-//!    │                 └──> crypto/ (barrier)            seal/ (init, unseal)
-//!    └── cluster (peer port: Raft RPC, read index, forwarded writes; mutual TLS, see tls/)
+//!  http/ (API port) · cluster (peer port)   extract → one service call → error → wire code
+//!    v
+//!  <domain>::service (secrets, identity, approvals, seal, backup, audit, posture, members)
+//!    v                          use cases: access, engines, stores, Node::write, barrier
+//!  node (handle: read/write paths, role) ──> raft/ ──apply──> state ──> command
+//!    v
+//!  <domain>::{engine, store, record}   pure decisions · sled reads and applies · stored types
+//!    v
+//!  access/ (pure)  crypto/ (barrier)  clock  ──>  storage/ (sled, schema, codec)
 //! ```
 //!
-//! Arrows point one way. `raft/` never decrypts; `crypto/` never sees HTTP, Raft or sled.
+//! Arrows point down only; `tests/docs.rs` fails on an import cycle or an upward import
+//! (docs/architecture.md, "Module map"). `raft/` never decrypts; `crypto/` never sees HTTP,
+//! Raft or sled.
 
 pub mod access;
 pub mod approvals;

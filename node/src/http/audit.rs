@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use ass_client::{AuditHashResponse, AuditQueryResponse, AuditVerifyResponse, ErrorCode};
+use ass_client::{AuditHashResponse, AuditQueryResponse, AuditVerifyResponse};
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -16,20 +16,8 @@ use serde::Deserialize;
 use super::auth::Caller;
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiQuery};
-use crate::audit::service::{self, AuditServiceError, FollowMsg};
+use crate::audit::service::{self, FollowMsg};
 use crate::node::Node;
-
-impl From<AuditServiceError> for ApiError {
-    fn from(e: AuditServiceError) -> Self {
-        match e {
-            AuditServiceError::Denied(a) => a.into(),
-            AuditServiceError::BadRequest(m) => ApiError::new(ErrorCode::BadRequest, m),
-            AuditServiceError::Disabled => {
-                ApiError::new(ErrorCode::AuditUnavailable, e.to_string())
-            }
-        }
-    }
-}
 
 /// `GET /v1/audit`: every member's matches, merged in time order.
 pub async fn query(

@@ -5,8 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use ass_client::{
-    DoctorReport, ErrorCode, Explanation, IgnoreRequest, IgnoreResponse, RightsizeReport,
-    StaleResponse,
+    DoctorReport, Explanation, IgnoreRequest, IgnoreResponse, RightsizeReport, StaleResponse,
 };
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -16,24 +15,7 @@ use super::auth::Caller;
 use super::error::ApiError;
 use super::extract::{request_id, ApiJson, ApiQuery};
 use crate::node::Node;
-use crate::posture::service::{self, DoctorParams, ExplainParams, PostureError};
-
-impl From<PostureError> for ApiError {
-    fn from(e: PostureError) -> Self {
-        match e {
-            PostureError::BadParam { .. } | PostureError::Invalid(_) => {
-                ApiError::new(ErrorCode::BadRequest, e.to_string())
-            }
-            PostureError::NotFound(m) => ApiError::new(ErrorCode::NotFound, m),
-            PostureError::Denied(a) => a.into(),
-            PostureError::NotAReader => ApiError::new(ErrorCode::ScopeDenied, e.to_string()),
-            PostureError::Storage(s) => s.into(),
-            PostureError::Write(w) => w.into(),
-            PostureError::Rejected(r) => r.into(),
-            PostureError::Unexpected(_) => ApiError::internal(e.to_string()),
-        }
-    }
-}
+use crate::posture::service::{self, DoctorParams, ExplainParams};
 
 fn param(q: &HashMap<String, String>, k: &str) -> Option<String> {
     q.get(k).cloned()

@@ -402,6 +402,87 @@ impl From<SnapshotError> for ApiError {
     }
 }
 
+impl From<crate::audit::service::AuditServiceError> for ApiError {
+    fn from(e: crate::audit::service::AuditServiceError) -> Self {
+        use crate::audit::service::AuditServiceError;
+        match e {
+            AuditServiceError::Denied(a) => a.into(),
+            AuditServiceError::BadRequest(m) => ApiError::new(ErrorCode::BadRequest, m),
+            AuditServiceError::Disabled => {
+                ApiError::new(ErrorCode::AuditUnavailable, e.to_string())
+            }
+        }
+    }
+}
+
+impl From<crate::posture::service::PostureError> for ApiError {
+    fn from(e: crate::posture::service::PostureError) -> Self {
+        use crate::posture::service::PostureError;
+        match e {
+            PostureError::BadParam { .. } | PostureError::Invalid(_) => {
+                ApiError::new(ErrorCode::BadRequest, e.to_string())
+            }
+            PostureError::NotFound(m) => ApiError::new(ErrorCode::NotFound, m),
+            PostureError::Denied(a) => a.into(),
+            PostureError::NotAReader => ApiError::new(ErrorCode::ScopeDenied, e.to_string()),
+            PostureError::Storage(s) => s.into(),
+            PostureError::Write(w) => w.into(),
+            PostureError::Rejected(r) => r.into(),
+            PostureError::Unexpected(_) => ApiError::internal(e.to_string()),
+        }
+    }
+}
+
+impl From<crate::seal::service::Error> for ApiError {
+    fn from(e: crate::seal::service::Error) -> Self {
+        use crate::seal::engine::MigrateRefusal;
+        use crate::seal::service::Error as E;
+        match e {
+            E::NotInitialized | E::NotInitializedHere => {
+                ApiError::new(ErrorCode::NotInitialized, e.to_string())
+            }
+            E::MissingKey(_) | E::BadParameters | E::Health(_) => {
+                ApiError::new(ErrorCode::BadRequest, e.to_string())
+            }
+            E::Migrate(r) => {
+                let code = match r {
+                    MigrateRefusal::UnknownTarget => ErrorCode::BadRequest,
+                    MigrateRefusal::AlreadyMigrated(_) => ErrorCode::AlreadyMigrated,
+                    MigrateRefusal::NoHsm => ErrorCode::NoHsm,
+                };
+                ApiError::new(code, r.to_string())
+            }
+            E::Shares(e) => e.into(),
+            E::Sealed => ApiError::sealed(),
+            E::Write(e) => e.into(),
+            E::Rejected(r) => r.into(),
+            E::Storage(e) => e.into(),
+            E::Access(e) => e.into(),
+            E::NoKeyring | E::Hsm(_) | E::HsmGone | E::Keyring(_) | E::Unexpected(_) => {
+                ApiError::internal(e.to_string())
+            }
+        }
+    }
+}
+
+impl From<crate::members::MembersError> for ApiError {
+    fn from(e: crate::members::MembersError) -> Self {
+        use crate::handover::HandoverError as H;
+        use crate::members::MembersError as E;
+        match e {
+            E::BadMember | E::BadId => ApiError::new(ErrorCode::BadRequest, e.to_string()),
+            E::CatchUpTimeout => ApiError::new(ErrorCode::Timeout, e.to_string()),
+            E::Change(_) => ApiError::new(ErrorCode::MembershipChangeFailed, e.to_string()),
+            E::Handover(h @ (H::NoOtherVoter | H::NoLiveVoter)) => {
+                ApiError::new(ErrorCode::MembershipChangeFailed, h.to_string())
+            }
+            E::NotLeader { leader } => ApiError::no_leader(leader),
+            E::Handover(h) => ApiError::new(ErrorCode::Timeout, h.to_string()),
+            E::Access(e) => e.into(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,7 +9,6 @@ use ass_client::types::{
     MembersResponse, RekeyRequest, RekeyResponse, RotateResponse, SealMigrateRequest,
     SealMigrateResponse, SealStatus, StepDownResponse, UnsealRequest,
 };
-use ass_client::ErrorCode;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -168,53 +167,3 @@ pub async fn autopilot_state(
 // The use cases' errors as answers. Here rather than in `error.rs` while the services still
 // check access through `http::auth::Caller` (moving to `identity::Caller`): from `error.rs`
 // they would close an import cycle `seal::service -> http::auth -> http::error -> seal::service`.
-
-impl From<service::Error> for ApiError {
-    fn from(e: service::Error) -> Self {
-        use crate::seal::engine::MigrateRefusal;
-        use service::Error as E;
-        match e {
-            E::NotInitialized | E::NotInitializedHere => {
-                ApiError::new(ErrorCode::NotInitialized, e.to_string())
-            }
-            E::MissingKey(_) | E::BadParameters | E::Health(_) => {
-                ApiError::new(ErrorCode::BadRequest, e.to_string())
-            }
-            E::Migrate(r) => {
-                let code = match r {
-                    MigrateRefusal::UnknownTarget => ErrorCode::BadRequest,
-                    MigrateRefusal::AlreadyMigrated(_) => ErrorCode::AlreadyMigrated,
-                    MigrateRefusal::NoHsm => ErrorCode::NoHsm,
-                };
-                ApiError::new(code, r.to_string())
-            }
-            E::Shares(e) => e.into(),
-            E::Sealed => ApiError::sealed(),
-            E::Write(e) => e.into(),
-            E::Rejected(r) => r.into(),
-            E::Storage(e) => e.into(),
-            E::Access(e) => e.into(),
-            E::NoKeyring | E::Hsm(_) | E::HsmGone | E::Keyring(_) | E::Unexpected(_) => {
-                ApiError::internal(e.to_string())
-            }
-        }
-    }
-}
-
-impl From<members::MembersError> for ApiError {
-    fn from(e: members::MembersError) -> Self {
-        use crate::handover::HandoverError as H;
-        use members::MembersError as E;
-        match e {
-            E::BadMember | E::BadId => ApiError::new(ErrorCode::BadRequest, e.to_string()),
-            E::CatchUpTimeout => ApiError::new(ErrorCode::Timeout, e.to_string()),
-            E::Change(_) => ApiError::new(ErrorCode::MembershipChangeFailed, e.to_string()),
-            E::Handover(h @ (H::NoOtherVoter | H::NoLiveVoter)) => {
-                ApiError::new(ErrorCode::MembershipChangeFailed, h.to_string())
-            }
-            E::NotLeader { leader } => ApiError::no_leader(leader),
-            E::Handover(h) => ApiError::new(ErrorCode::Timeout, h.to_string()),
-            E::Access(e) => e.into(),
-        }
-    }
-}

@@ -8,16 +8,13 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 
-use super::auth::Caller;
 use super::error::ApiError;
 use super::extract::{request_id, ApiJson, ApiPath};
 use crate::clock::rfc3339;
 use crate::identity::service::{self, AgentKey, AgentRequest};
+use crate::identity::Caller;
 use crate::identity::{format_id, AgentRecord};
 use crate::node::Node;
-
-/// Kept for callers that name it here; it lives in [`crate::identity::credential`].
-pub use crate::identity::new_secret_credential;
 
 pub fn agent_info(id: &[u8; 16], a: &AgentRecord) -> AgentInfo {
     AgentInfo {

@@ -11,13 +11,13 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::Json;
 
-use super::auth::Caller;
 use super::error::ApiError;
 use super::extract::{request_id, ApiJson, ApiPath, ApiQuery};
 use crate::approvals::service::{self, ApprovalView};
 use crate::approvals::{DecisionRecord, Requester};
 use crate::clock::rfc3339;
 use crate::identity::format_id;
+use crate::identity::Caller;
 use crate::node::Node;
 
 fn decision(d: &DecisionRecord) -> Decision {

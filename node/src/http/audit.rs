@@ -13,10 +13,10 @@ use axum::Json;
 use futures::StreamExt;
 use serde::Deserialize;
 
-use super::auth::Caller;
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiQuery};
 use crate::audit::service::{self, FollowMsg};
+use crate::identity::Caller;
 use crate::node::Node;
 
 /// `GET /v1/audit`: every member's matches, merged in time order.

@@ -27,7 +27,7 @@ use crate::identity::service::authenticate;
 use crate::node::{Consistency, Node};
 
 /// Kept for the handlers that name them here; they live in [`crate::identity`].
-pub use crate::identity::{Caller, Principal};
+use crate::identity::Caller;
 
 /// The client's address as this cluster judges it; set once per request.
 #[derive(Debug, Clone, Copy)]

@@ -11,9 +11,9 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::Json;
 
-use super::auth::Caller;
 use super::error::ApiError;
 use super::extract::{request_id, ApiJson, ApiQuery};
+use crate::identity::Caller;
 use crate::node::Node;
 use crate::posture::service::{self, DoctorParams, ExplainParams};
 

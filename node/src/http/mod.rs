@@ -152,7 +152,7 @@ async fn metrics(State(node): State<Arc<Node>>, req: Request) -> Response {
     if node.config().metrics_require_token {
         let (mut parts, _) = req.into_parts();
         let caller =
-            match <auth::Caller as axum::extract::FromRequestParts<Arc<Node>>>::from_request_parts(
+            match <crate::identity::Caller as axum::extract::FromRequestParts<Arc<Node>>>::from_request_parts(
                 &mut parts, &node,
             )
             .await

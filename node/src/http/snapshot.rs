@@ -12,11 +12,11 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use base64::Engine;
 
-use super::auth::Caller;
 use super::error::ApiError;
 use super::extract::{request_id, ApiJson};
 use crate::backup::{self, service};
 use crate::clock::rfc3339;
+use crate::identity::Caller;
 use crate::node::Node;
 
 pub use crate::backup::{PATH_RESTORE, PATH_SAVE};

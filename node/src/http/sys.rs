@@ -14,9 +14,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
-use super::auth::Caller;
 use super::error::ApiError;
 use super::extract::{request_id, ApiJson, ApiPath, ApiQuery};
+use crate::identity::Caller;
 use crate::members;
 use crate::node::Node;
 use crate::seal::service;
@@ -163,7 +163,3 @@ pub async fn autopilot_state(
 ) -> Result<Json<AutopilotState>, ApiError> {
     Ok(Json(members::autopilot_state(&node, &caller).await?))
 }
-
-// The use cases' errors as answers. Here rather than in `error.rs` while the services still
-// check access through `http::auth::Caller` (moving to `identity::Caller`): from `error.rs`
-// they would close an import cycle `seal::service -> http::auth -> http::error -> seal::service`.

@@ -11,12 +11,12 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 
-use super::auth::Caller;
 use super::error::ApiError;
 use super::extract::{request_id, ApiJson, ApiPath, ApiQuery};
 use crate::clock::rfc3339;
 use crate::identity::engine::{format_ttl, policy_durations, IssueRequest};
 use crate::identity::service::{self, TokenView};
+use crate::identity::Caller;
 use crate::identity::{format_id, parse_id, TokenPolicyRecord, TokenState};
 use crate::node::Node;
 

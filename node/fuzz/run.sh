@@ -5,7 +5,10 @@
 #   node/fuzz/run.sh --seconds 60    # another length per target
 #   node/fuzz/run.sh --short         # CI regression pass: every seed of seeds/<t>/ once, no
 #                                    # mutation, bounded (a few seconds per target)
-#   node/fuzz/run.sh scope wal       # only these targets (with either mode)
+#   node/fuzz/run.sh --seeds         # the same regression pass on the STABLE toolchain, no
+#                                    # cargo-fuzz, no instrumentation: a plain build whose
+#                                    # libFuzzer main runs each seed file once (what .ci/run does)
+#   node/fuzz/run.sh scope wal       # only these targets (with any mode)
 #
 # Needs the nightly toolchain and cargo-fuzz (`cargo install cargo-fuzz`). Builds with
 # `nice -n 15` into node/fuzz/target/da. A crash leaves its input in artifacts/<target>/ and
@@ -16,12 +19,14 @@ cd "$(dirname "$0")"
 
 seconds=300
 short=false
+seeds=false
 targets=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --short) short=true ;;
+    --seeds) seeds=true ;;
     --seconds) seconds="$2"; shift ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     -*) echo "run.sh: unknown option $1" >&2; exit 2 ;;
     *) targets+=("$1") ;;
   esac
@@ -30,6 +35,30 @@ done
 picked=${#targets[@]}
 if [ "$picked" -eq 0 ]; then
   read -r -a targets <<<"$(sed -n 's/^name = "\(.*\)"$/\1/p' Cargo.toml | grep -v '^ass-node-fuzz$' | tr '\n' ' ')"
+fi
+
+if $seeds; then
+  # Stable, uninstrumented: every property still asserts (a failed assertion aborts: exit 77),
+  # only the coverage feedback is missing, which a pass over fixed inputs doesn't need.
+  export CARGO_TARGET_DIR="$PWD/target/stable"
+  start=$(date +%s)
+  cargo build --locked --bins 2>&1 | tail -n 1
+  failed=()
+  for t in "${targets[@]}"; do
+    n=$(ls "seeds/$t" | wc -l)
+    if "$CARGO_TARGET_DIR/debug/$t" "seeds/$t"/* >"target/stable/seeds-$t.log" 2>&1; then
+      printf '%-18s %4s seeds ok\n' "$t" "$n"
+    else
+      printf '%-18s %4s seeds FAILED (see node/fuzz/target/stable/seeds-%s.log)\n' "$t" "$n" "$t"
+      failed+=("$t")
+    fi
+  done
+  echo "total: $(( $(date +%s) - start )) s"
+  if [ ${#failed[@]} -gt 0 ]; then
+    echo "run.sh: seeds failing in: ${failed[*]}" >&2
+    exit 1
+  fi
+  exit 0
 fi
 
 # Release with debug assertions (cargo-fuzz's default without -O): overflow checks stay on,

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use openraft::error::{ClientWriteError, RaftError};
 
 use crate::clock::LeaderClock;
-use crate::command::{Request, Response};
+use crate::command::{Command, Request, Response};
 use crate::config::Config;
 use crate::crypto::Barrier;
 use crate::raft::read_index::{ReadIndex, ReadIndexError};
@@ -395,6 +395,16 @@ impl Node {
     /// The stripe locks serializing writes to one path on this (leader) node.
     pub fn path_locks(&self) -> &crate::secrets::PathLocks {
         &self.path_locks
+    }
+
+    /// Proposes `cmd` under `request_id` on this node (the leader), stamped with its clock
+    /// now: what every use case's write is.
+    pub async fn submit(
+        &self,
+        request_id: [u8; 16],
+        cmd: Command,
+    ) -> Result<Committed, WriteError> {
+        self.write(Request { request_id, time_ms: crate::clock::now_ms(), cmd }).await
     }
 
     /// Proposes one request on this node, which must be the leader.

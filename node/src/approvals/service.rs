@@ -249,9 +249,7 @@ pub async fn decide(
     }
     let cmd =
         Command::DecideApproval(NewDecision { id, approver, approver_agent, approve, comment });
-    let committed = node
-        .write(Request { request_id: caller.request_id(client_request_id), time_ms: now_ms(), cmd })
-        .await?;
+    let committed = node.submit(caller.request_id(client_request_id), cmd).await?;
     expect_ok(&committed)?;
     let record = node
         .state()
@@ -304,9 +302,7 @@ pub async fn set_policy(
         tracing::warn!(approvers = %unknown.join(", "), "approval policy names approvers that are not agents yet");
     }
     let cmd = Command::SetApprovalPolicy(record.clone());
-    let committed = node
-        .write(Request { request_id: caller.request_id(client_request_id), time_ms: now_ms(), cmd })
-        .await?;
+    let committed = node.submit(caller.request_id(client_request_id), cmd).await?;
     expect_ok(&committed)?;
     Ok(record)
 }

@@ -421,9 +421,7 @@ pub async fn revoke_token(
 ) -> Result<TokenView, IdentityError> {
     may_manage(caller, accessor)?;
     let cmd = Command::RevokeToken { accessor: *accessor };
-    let committed = node
-        .write(Request { request_id: caller.request_id(client_request_id), time_ms: now_ms(), cmd })
-        .await?;
+    let committed = node.submit(caller.request_id(client_request_id), cmd).await?;
     expect_ok(&committed)?;
     let t = node
         .state()
@@ -454,9 +452,7 @@ pub async fn set_token_policy(
     caller.require_admin(Admin::PolicyManage)?;
     let record = engine::token_policy(max_ttl, break_glass, break_glass_max_ttl)?;
     let cmd = Command::SetTokenPolicy(record);
-    let committed = node
-        .write(Request { request_id: caller.request_id(client_request_id), time_ms: now_ms(), cmd })
-        .await?;
+    let committed = node.submit(caller.request_id(client_request_id), cmd).await?;
     expect_ok(&committed)?;
     Ok(record)
 }
@@ -517,11 +513,7 @@ pub async fn create_agent(
         key_hash: hash_token(&key),
     };
     let committed = node
-        .write(Request {
-            request_id: caller.request_id(client_request_id),
-            time_ms: now_ms(),
-            cmd: Command::CreateAgent(agent),
-        })
+        .submit(caller.request_id(client_request_id), Command::CreateAgent(agent))
         .await?
         .fresh()?;
     expect_ok(&committed)?;
@@ -562,13 +554,8 @@ pub async fn revoke_agent(
 ) -> Result<AgentView, IdentityError> {
     caller.require_admin(Admin::AgentsManage)?;
     let (id, _) = find(node, name)?;
-    let committed = node
-        .write(Request {
-            request_id: caller.request_id(client_request_id),
-            time_ms: now_ms(),
-            cmd: Command::RevokeAgent { id },
-        })
-        .await?;
+    let committed =
+        node.submit(caller.request_id(client_request_id), Command::RevokeAgent { id }).await?;
     expect_ok(&committed)?;
     let (id, a) = find(node, name)?;
     tracing::info!(agent = %a.name, "agent revoked");
@@ -590,10 +577,7 @@ pub async fn rotate_agent_key(
     engine::within_caller(caller.scopes.as_ref(), &held)?;
     let key = new_secret_credential(AGENT_KEY_PREFIX);
     let cmd = Command::RotateAgentKey { id, key_hash: hash_token(&key) };
-    let committed = node
-        .write(Request { request_id: caller.request_id(client_request_id), time_ms: now_ms(), cmd })
-        .await?
-        .fresh()?;
+    let committed = node.submit(caller.request_id(client_request_id), cmd).await?.fresh()?;
     expect_ok(&committed)?;
     let agent = find(node, name)?;
     Ok(AgentKey { agent, key, index: committed.index })

@@ -32,8 +32,7 @@ use crate::audit::fanout::{ask, cluster_query, cluster_verify, members};
 use crate::audit::query::{Filter, MAX_LIMIT};
 use crate::audit::store::format_ns;
 use crate::audit::AuditRecord;
-use crate::clock::now_ms;
-use crate::command::{Command, Rejection, Request, Response};
+use crate::command::{Command, Rejection, Response};
 use crate::identity::{format_id, parse_id, AccessError, Caller, Principal, TokenState};
 use crate::node::{Node, WriteError};
 use crate::state::StateReader;
@@ -519,7 +518,7 @@ pub async fn ignore(
         })
     };
     let cmd = Command::IgnoreFinding { id: id.to_string(), ignore };
-    let committed = node.write(Request { request_id, time_ms: now_ms(), cmd }).await?;
+    let committed = node.submit(request_id, cmd).await?;
     match committed.response {
         Response::Ok => {}
         Response::Rejected(r) => return Err(PostureError::Rejected(r)),

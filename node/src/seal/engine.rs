@@ -239,14 +239,15 @@ pub fn may_lead(f: RoleFacts) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::seal::shamir::{init, rekey, InitMaterial, SHARE_LEN};
     use base64::engine::general_purpose::STANDARD;
     use base64::Engine;
     use proptest::prelude::*;
 
-    fn unseal_with(m: &InitMaterial, picks: &[usize]) -> Result<Submitted, SealError> {
+    /// Hands in the picked shares of `m` one at a time; the last answer.
+    pub(crate) fn unseal_with(m: &InitMaterial, picks: &[usize]) -> Result<Submitted, SealError> {
         let mut p = UnsealProgress::default();
         let mut last = None;
         for &i in picks {

@@ -324,7 +324,7 @@ pub async fn generate_root(
 pub async fn revoke_root(node: &Node, caller: &Caller, request_id: [u8; 16]) -> Result<u64, Error> {
     operator(caller)?;
     let cmd = Command::SetRootToken { hash: None };
-    let committed = node.write(Request { request_id, time_ms: now_ms(), cmd }).await?;
+    let committed = node.submit(request_id, cmd).await?;
     expect_ok(&committed)?;
     tracing::warn!("the root token was revoked");
     Ok(committed.index)
@@ -343,7 +343,7 @@ pub async fn rotate(
     let barrier = node.barrier().ok_or(Error::Sealed)?;
     let (term, sealed_keyring) = barrier.rotated().map_err(Error::Keyring)?;
     let cmd = Command::RotateKeyring { term, sealed_keyring };
-    let committed = node.write(Request { request_id, time_ms: now_ms(), cmd }).await?;
+    let committed = node.submit(request_id, cmd).await?;
     expect_ok(&committed)?;
     node.refresh_keyring();
     tracing::info!(term, "keyring rotated");

@@ -193,16 +193,8 @@ fn open_root(shares: &[Zeroizing<Vec<u8>>], config: &SealConfig) -> Result<Key, 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::seal::engine::{Submitted, UnsealProgress};
-
-    fn unseal_with(m: &InitMaterial, picks: &[usize]) -> Result<Submitted, SealError> {
-        let mut p = UnsealProgress::default();
-        let mut last = None;
-        for &i in picks {
-            last = Some(p.submit(&m.shares[i], &m.config, &m.sealed_keyring)?);
-        }
-        Ok(last.expect("at least one share"))
-    }
+    use crate::seal::engine::tests::unseal_with;
+    use crate::seal::engine::Submitted;
 
     #[test]
     fn root_from_shares_needs_the_threshold_of_the_right_shares() {

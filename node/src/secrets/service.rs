@@ -26,7 +26,7 @@ use crate::crypto::{Barrier, Binding, CryptoError};
 use crate::node::{Node, WriteError};
 use crate::storage::StorageError;
 
-use crate::approvals::service::GateError;
+use crate::approvals::service::{self as approvals, GateError};
 use crate::identity::{AccessError, Caller};
 
 /// Retries of a write whose version was taken by a concurrent write on the same path.
@@ -44,7 +44,7 @@ pub enum SecretsError {
     Access(#[from] AccessError),
     /// The read needs an approval (or was denied one, or asked too often).
     #[error(transparent)]
-    Approval(GateError),
+    Approval(#[from] GateError),
     #[error(transparent)]
     Check(#[from] CheckError),
     #[error("no secret at this path")]
@@ -185,20 +185,6 @@ fn binding(path: &str, version: u64) -> Binding<'_> {
     Binding { kind: "secret", path, version }
 }
 
-/// The approvals gate of a read of `path` at `tier`: the one call site.
-async fn approval_gate(
-    node: &Node,
-    caller: &Caller,
-    path: &str,
-    tier: Tier,
-    version: u64,
-    reason: Option<&str>,
-) -> Result<(), SecretsError> {
-    crate::approvals::service::gate(node, caller, path, tier, version, reason)
-        .await
-        .map_err(SecretsError::Approval)
-}
-
 /// Reads version `wanted` (or the latest) of `path`: scope, approvals gate, decrypt.
 /// `reason` is the caller's stated reason for the read (recorded on an approval request).
 pub async fn read(
@@ -213,7 +199,7 @@ pub async fn read(
     let (record, number, version) = read_version(node, path, wanted).await?;
     let tier = engine::effective_tier(&record, &version);
     caller.audit.note_secret(Some(number), Some(tier.as_str()));
-    approval_gate(node, caller, path, tier, number, reason).await?;
+    approvals::gate(node, caller, path, tier, number, reason).await?;
     engine::readable(number, &version)?;
     let b = binding(path, number);
     let plain = match barrier(node)?.decrypt(&b, &version.ciphertext) {
@@ -376,7 +362,7 @@ async fn authorize_lowering(
     if caller.require_admin(Admin::PolicyManage).is_err() {
         return Err(SecretsError::TierDowngradeDenied { current: now });
     }
-    approval_gate(node, caller, path, now, latest, reason).await
+    Ok(approvals::gate(node, caller, path, now, latest, reason).await?)
 }
 
 /// Soft-deletes the latest version of `path`; its ciphertext stays until destroyed.
@@ -413,7 +399,7 @@ async fn remove(
         None => Command::DeleteLatest { path: path.to_string() },
         Some(version) => Command::DestroyVersion { path: path.to_string(), version },
     };
-    let committed = node.write(Request { request_id, time_ms: now_ms(), cmd }).await?;
+    let committed = node.submit(request_id, cmd).await?;
     match committed.response {
         Response::Deleted { version, destroyed } => {
             caller.audit.note_secret(Some(version), None);
